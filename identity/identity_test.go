@@ -1,0 +1,147 @@
+package identity
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+func TestKeySaveLoad(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "sub", "user.key")
+	k, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := k.Save(path, false); err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode = %04o, want 0600", st.Mode().Perm())
+	}
+	k2, err := LoadKey(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k2.ID() != k.ID() {
+		t.Fatalf("loaded ID %s, want %s", k2.ID(), k.ID())
+	}
+	other, _ := GenerateKey()
+	if err := other.Save(path, false); !errors.Is(err, ErrKeyExists) {
+		t.Fatalf("overwrite without force: err = %v, want ErrKeyExists", err)
+	}
+	if err := other.Save(path, true); err != nil {
+		t.Fatalf("overwrite with force: %v", err)
+	}
+	if k3, _ := LoadKey(path); k3.ID() != other.ID() {
+		t.Fatal("forced save did not replace the key")
+	}
+}
+
+func TestLoadKeyRefusesOpenPermissions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k")
+	k, _ := GenerateKey()
+	if err := k.Save(path, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []os.FileMode{0o640, 0o604, 0o644} {
+		if err := os.Chmod(path, mode); err != nil {
+			t.Fatal(err)
+		}
+		_, err := LoadKey(path)
+		if !errors.Is(err, ErrKeyPermissions) {
+			t.Fatalf("mode %04o: err = %v, want ErrKeyPermissions", mode, err)
+		}
+		if !strings.Contains(err.Error(), "chmod 600") {
+			t.Fatalf("error does not say how to fix it: %v", err)
+		}
+	}
+}
+
+func TestSealOpen(t *testing.T) {
+	k, _ := GenerateKey()
+	codec := []byte("/fxmesh/test")
+	b, err := Seal(k, "fxmesh-test", codec, []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(b, "fxmesh-test", codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Signer != k.ID() || string(s.Payload) != "hello" {
+		t.Fatalf("opened %v %q", s.Signer, s.Payload)
+	}
+	tests := []struct {
+		name   string
+		data   []byte
+		domain string
+		codec  []byte
+		want   error
+	}{
+		{"other domain", b, DomainEndpoint, nil, ErrBadSignature},
+		{"other codec", b, "fxmesh-test", []byte("/x"), ErrWrongCodec},
+		{"garbage", []byte("not an envelope"), "fxmesh-test", nil, ErrMalformedEnvelope},
+		{"empty", nil, "fxmesh-test", nil, ErrMalformedEnvelope},
+		{"tampered", tamper(b, "hello", "jello"), "fxmesh-test", nil, ErrBadSignature},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Open(tc.data, tc.domain, tc.codec)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func tamper(b []byte, from, to string) []byte {
+	s := strings.Replace(string(b), from, to, 1)
+	return []byte(s)
+}
+
+func FuzzOpen(f *testing.F) {
+	k, _ := GenerateKey()
+	b, _ := Seal(k, "d", []byte("c"), []byte("payload"))
+	f.Add(b)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Open(data, "d", nil)
+		if err == nil && s.Signer == "" {
+			t.Fatal("opened envelope without signer")
+		}
+	})
+}
+
+func TestPolicy(t *testing.T) {
+	a, b, c := peer.ID("a"), peer.ID("b"), peer.ID("c")
+	tests := []struct {
+		name string
+		p    Policy
+		user peer.ID
+		want bool
+	}{
+		{"owner", Policy{Owner: a}, a, true},
+		{"stranger", Policy{Owner: a}, b, false},
+		{"allowed", Policy{Owner: a, Allowed: []peer.ID{b}}, b, true},
+		{"not in list", Policy{Owner: a, Allowed: []peer.ID{b}}, c, false},
+		{"public", Policy{Owner: a, Public: true}, c, true},
+		{"empty user", Policy{Public: true}, "", false},
+		{"zero policy", Policy{}, a, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.p.Allows(tc.user); got != tc.want {
+				t.Fatalf("Allows(%s) = %v, want %v", tc.user, got, tc.want)
+			}
+		})
+	}
+}
