@@ -1,0 +1,247 @@
+package routing
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// RecordCodec names the payload type of a signed endpoint record.
+var RecordCodec = []byte("/fxmesh/endpoint/1")
+
+// MaxRecordBytes bounds a signed endpoint record, envelope included.
+const MaxRecordBytes = 64 << 10
+
+// Errors of DecodeRecord and Select. Each names one way a record can be bad.
+var (
+	ErrRecordTooLarge = errors.New("routing: endpoint record too large")
+	ErrMalformed      = errors.New("routing: malformed endpoint record")
+	ErrBadSignature   = errors.New("routing: endpoint record signature invalid")
+	ErrWrongSigner    = errors.New("routing: endpoint record not signed by its node")
+	ErrExpired        = errors.New("routing: endpoint record expired")
+	ErrInvalidField   = errors.New("routing: endpoint record field invalid")
+	ErrOlderSequence  = errors.New("routing: endpoint record has an older sequence number")
+)
+
+// EndpointRecord is what an fxnode says of itself. It is signed by the node's
+// key, stored in the DHT under Key(ID), and refreshed well before it expires.
+type EndpointRecord struct {
+	ID       string            `cbor:"1,keyasint" json:"id"`
+	Name     string            `cbor:"2,keyasint" json:"name"`
+	Owner    string            `cbor:"3,keyasint" json:"owner"`
+	Addrs    []string          `cbor:"4,keyasint" json:"addrs"`
+	Hardware Hardware          `cbor:"5,keyasint" json:"hardware"`
+	Software Software          `cbor:"6,keyasint" json:"software"`
+	Labels   map[string]string `cbor:"7,keyasint,omitempty" json:"labels"`
+	Datasets []string          `cbor:"8,keyasint,omitempty" json:"datasets"`
+	// Seq only grows: a node sets it from its clock and never reuses one.
+	Seq uint64 `cbor:"9,keyasint" json:"seq"`
+	// Updated and Expires are Unix nanoseconds.
+	Updated int64 `cbor:"10,keyasint" json:"-"`
+	Expires int64 `cbor:"11,keyasint" json:"-"`
+	// Access says who may invoke functions here: the endpoint's policy.
+	Public  bool     `cbor:"12,keyasint,omitempty" json:"public"`
+	Allowed []string `cbor:"13,keyasint,omitempty" json:"allowed,omitempty"`
+}
+
+// UpdatedAt is when the record was made.
+func (r *EndpointRecord) UpdatedAt() time.Time { return time.Unix(0, r.Updated).UTC() }
+
+// ExpiresAt is when the record stops being valid.
+func (r *EndpointRecord) ExpiresAt() time.Time { return time.Unix(0, r.Expires).UTC() }
+
+// Key is the DHT key under which node id's endpoint record is stored.
+func Key(id peer.ID) string { return "/" + Namespace + "/" + string(id) }
+
+// Namespace is the DHT namespace of endpoint records.
+const Namespace = "fxep"
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	if decMode, err = (cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:   8,
+		MaxArrayElements:  1024,
+		MaxMapPairs:       1024,
+		IndefLength:       cbor.IndefLengthForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+	}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+var labelKey = regexp.MustCompile(`^[a-zA-Z0-9_.:/-]{1,64}$`)
+
+// validate checks the record's schema against now.
+func (r *EndpointRecord) validate(now time.Time) error {
+	if _, err := peer.Decode(r.ID); err != nil {
+		return fmt.Errorf("%w: id: %v", ErrInvalidField, err)
+	}
+	if r.Owner != "" {
+		if _, err := peer.Decode(r.Owner); err != nil {
+			return fmt.Errorf("%w: owner: %v", ErrInvalidField, err)
+		}
+	}
+	if len(r.Name) > 128 {
+		return fmt.Errorf("%w: name longer than 128 bytes", ErrInvalidField)
+	}
+	if r.Seq == 0 {
+		return fmt.Errorf("%w: seq is zero", ErrInvalidField)
+	}
+	if r.Expires <= r.Updated {
+		return fmt.Errorf("%w: expires before it was made", ErrInvalidField)
+	}
+	if r.Hardware.CPUs < 0 {
+		return fmt.Errorf("%w: negative cpus", ErrInvalidField)
+	}
+	for k := range r.Labels {
+		if !labelKey.MatchString(k) {
+			return fmt.Errorf("%w: label key %q", ErrInvalidField, k)
+		}
+	}
+	for _, a := range r.Allowed {
+		if _, err := peer.Decode(a); err != nil {
+			return fmt.Errorf("%w: allowed user %q: %v", ErrInvalidField, a, err)
+		}
+	}
+	if !now.IsZero() && now.UnixNano() >= r.Expires {
+		return fmt.Errorf("%w: at %s", ErrExpired, r.ExpiresAt().Format(time.RFC3339))
+	}
+	return nil
+}
+
+// Policy is the endpoint's access policy.
+func (r *EndpointRecord) Policy() identity.Policy {
+	p := identity.Policy{Public: r.Public}
+	p.Owner, _ = peer.Decode(r.Owner)
+	for _, a := range r.Allowed {
+		if id, err := peer.Decode(a); err == nil {
+			p.Allowed = append(p.Allowed, id)
+		}
+	}
+	return p
+}
+
+// SignRecord validates r and seals it with the node's key, which must be r's ID.
+func SignRecord(k *identity.Key, r *EndpointRecord) ([]byte, error) {
+	if r.ID != k.ID().String() {
+		return nil, fmt.Errorf("%w: record id %s, key %s", ErrWrongSigner, r.ID, k.ID())
+	}
+	if err := r.validate(time.Time{}); err != nil {
+		return nil, err
+	}
+	b, err := encMode.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("routing: encode record: %w", err)
+	}
+	env, err := identity.Seal(k, identity.DomainEndpoint, RecordCodec, b)
+	if err != nil {
+		return nil, err
+	}
+	if len(env) > MaxRecordBytes {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(env), MaxRecordBytes)
+	}
+	return env, nil
+}
+
+// DecodeRecord checks a signed endpoint record and returns its content: size
+// first, then signature, signer, schema and, unless now is zero, expiry. Every
+// rejection wraps one of the Err* values above and carries a fault kind.
+func DecodeRecord(b []byte, now time.Time) (*EndpointRecord, error) {
+	if len(b) > MaxRecordBytes {
+		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(b), MaxRecordBytes))
+	}
+	s, err := identity.Open(b, identity.DomainEndpoint, RecordCodec)
+	if err != nil {
+		if errors.Is(err, identity.ErrBadSignature) {
+			return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrBadSignature, err))
+		}
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	var r EndpointRecord
+	if err := decMode.Unmarshal(s.Payload, &r); err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	// Only canonical encodings are accepted, so a record has one byte form.
+	if again, err := encMode.Marshal(&r); err != nil || !bytes.Equal(again, s.Payload) {
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: not in canonical form", ErrMalformed))
+	}
+	if r.ID != s.Signer.String() {
+		return nil, fault.Wrap(fault.Denied, "", fmt.Errorf("%w: record for %s signed by %s", ErrWrongSigner, r.ID, s.Signer))
+	}
+	if err := r.validate(now); err != nil {
+		kind := fault.Invalid
+		if errors.Is(err, ErrExpired) {
+			kind = fault.Expired
+		}
+		return nil, fault.Wrap(kind, "", err)
+	}
+	return &r, nil
+}
+
+// Validator checks endpoint records stored in the DHT. It implements the
+// record.Validator interface of go-libp2p-record (Validate and Select) without
+// importing it. The zero value uses the system clock.
+type Validator struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (v Validator) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// Validate checks that value is a valid record for key.
+func (v Validator) Validate(key string, value []byte) error {
+	r, err := DecodeRecord(value, v.now())
+	if err != nil {
+		return err
+	}
+	if key != Key(peer.ID(mustDecode(r.ID))) {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: stored under another node's key", ErrWrongSigner))
+	}
+	return nil
+}
+
+func mustDecode(s string) peer.ID {
+	id, _ := peer.Decode(s)
+	return id
+}
+
+// Select picks the record with the highest sequence number among values; an
+// invalid value is never picked. It errs only if none is valid.
+func (v Validator) Select(key string, values [][]byte) (int, error) {
+	best, bestSeq := -1, uint64(0)
+	now := v.now()
+	for i, val := range values {
+		r, err := DecodeRecord(val, now)
+		if err != nil {
+			continue
+		}
+		if best < 0 || r.Seq > bestSeq {
+			best, bestSeq = i, r.Seq
+		}
+	}
+	if best < 0 {
+		return 0, fmt.Errorf("%w: no valid record among %d", ErrMalformed, len(values))
+	}
+	return best, nil
+}

@@ -1,0 +1,179 @@
+package routing
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func testRecord(k *identity.Key, seq uint64) *EndpointRecord {
+	return &EndpointRecord{
+		ID:       k.ID().String(),
+		Name:     "lab-gpu",
+		Owner:    k.ID().String(),
+		Addrs:    []string{"/ip4/127.0.0.1/tcp/4001"},
+		Hardware: Hardware{CPUs: 16, MemoryBytes: 128 << 30, Arch: "amd64", OS: "linux", GPUs: []GPU{{Model: "NVIDIA H200", MemoryBytes: 143771 << 20}}},
+		Software: Software{Python: []string{"3.11.7"}, Scheduler: "slurm"},
+		Labels:   map[string]string{"site": "aps"},
+		Datasets: []string{"cryo-2026"},
+		Seq:      seq,
+		Updated:  t0.UnixNano(),
+		Expires:  t0.Add(time.Hour).UnixNano(),
+	}
+}
+
+func mustSign(t testing.TB, k *identity.Key, r *EndpointRecord) []byte {
+	t.Helper()
+	b, err := SignRecord(k, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecodeRecord(t *testing.T) {
+	k, _ := identity.GenerateKey()
+	other, _ := identity.GenerateKey()
+	good := mustSign(t, k, testRecord(k, 5))
+
+	r, err := DecodeRecord(good, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatalf("valid record rejected: %v", err)
+	}
+	if r.Name != "lab-gpu" || r.Hardware.GPUs[0].Model != "NVIDIA H200" || r.Seq != 5 {
+		t.Fatalf("decoded %+v", r)
+	}
+
+	// A record naming k but signed by other: seal the bytes by hand.
+	forgedRec := testRecord(k, 6)
+	payload, _ := encMode.Marshal(forgedRec)
+	forged, _ := identity.Seal(other, identity.DomainEndpoint, RecordCodec, payload)
+
+	bigRec := testRecord(k, 7)
+	bigRec.Datasets = []string{strings.Repeat("x", MaxRecordBytes)}
+	bigPayload, _ := encMode.Marshal(bigRec)
+	big, _ := identity.Seal(k, identity.DomainEndpoint, RecordCodec, bigPayload)
+
+	tampered := bytes.Replace(good, []byte("lab-gpu"), []byte("lab-cpu"), 1)
+
+	expiredRec := testRecord(k, 8)
+	expiredRec.Expires = t0.Add(-time.Second).UnixNano()
+	expiredRec.Updated = t0.Add(-time.Hour).UnixNano()
+	expired := mustSign(t, k, expiredRec)
+
+	badField := testRecord(k, 9)
+	badField.Labels = map[string]string{"bad key!": "x"}
+	badPayload, _ := encMode.Marshal(badField)
+	badEnv, _ := identity.Seal(k, identity.DomainEndpoint, RecordCodec, badPayload)
+
+	otherDomain, _ := identity.Seal(k, identity.DomainFunction, RecordCodec, payload)
+
+	tests := []struct {
+		name string
+		data []byte
+		want error
+		kind fault.Kind
+	}{
+		{"signed by another key", forged, ErrWrongSigner, fault.Denied},
+		{"tampered field", tampered, ErrBadSignature, fault.Invalid},
+		{"oversized", big, ErrRecordTooLarge, fault.TooLarge},
+		{"expired", expired, ErrExpired, fault.Expired},
+		{"random bytes", []byte("\x00\x01garbage"), ErrMalformed, fault.Invalid},
+		{"empty", nil, ErrMalformed, fault.Invalid},
+		{"bad label key", badEnv, ErrInvalidField, fault.Invalid},
+		{"other domain", otherDomain, ErrBadSignature, fault.Invalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := DecodeRecord(tc.data, t0.Add(time.Minute))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if k := fault.KindOf(err); k != tc.kind {
+				t.Fatalf("kind = %s, want %s", k, tc.kind)
+			}
+		})
+	}
+}
+
+func TestValidatorSelectHighestSequence(t *testing.T) {
+	k, _ := identity.GenerateKey()
+	v := Validator{Now: func() time.Time { return t0 }}
+	key := Key(k.ID())
+	old := mustSign(t, k, testRecord(k, 3))
+	cur := mustSign(t, k, testRecord(k, 4))
+	if err := v.Validate(key, cur); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := identity.GenerateKey()
+	if err := v.Validate(Key(other.ID()), cur); !errors.Is(err, ErrWrongSigner) {
+		t.Fatalf("record under another key: err = %v", err)
+	}
+	tests := []struct {
+		name   string
+		values [][]byte
+		want   int
+	}{
+		{"newer second", [][]byte{old, cur}, 1},
+		{"newer first", [][]byte{cur, old}, 0},
+		{"garbage never wins", [][]byte{[]byte("junk"), old}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := v.Select(key, tc.values)
+			if err != nil || got != tc.want {
+				t.Fatalf("Select = %d, %v; want %d", got, err, tc.want)
+			}
+		})
+	}
+	if _, err := v.Select(key, [][]byte{[]byte("junk")}); err == nil {
+		t.Fatal("Select of only garbage succeeded")
+	}
+}
+
+func TestSignRecordRefusesOtherNode(t *testing.T) {
+	k, _ := identity.GenerateKey()
+	other, _ := identity.GenerateKey()
+	if _, err := SignRecord(other, testRecord(k, 1)); !errors.Is(err, ErrWrongSigner) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestPolicy(t *testing.T) {
+	k, _ := identity.GenerateKey()
+	u, _ := identity.GenerateKey()
+	r := testRecord(k, 1)
+	if r.Policy().Allows(u.ID()) {
+		t.Fatal("stranger allowed by default")
+	}
+	r.Allowed = []string{u.ID().String()}
+	if !r.Policy().Allows(u.ID()) || !r.Policy().Allows(k.ID()) {
+		t.Fatal("allowed user or owner refused")
+	}
+	if r.Policy().Allows(peer.ID("x")) {
+		t.Fatal("unknown allowed")
+	}
+}
+
+func FuzzDecodeRecord(f *testing.F) {
+	k, _ := identity.GenerateKey()
+	f.Add(mustSign(f, k, testRecord(k, 1)))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := DecodeRecord(data, t0)
+		if err == nil && r.ID == "" {
+			t.Fatal("accepted record without ID")
+		}
+		if err != nil && fault.KindOf(err) == fault.Internal {
+			t.Fatalf("rejection without a kind: %v", err)
+		}
+	})
+}
