@@ -1,0 +1,193 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/routing"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// ClientOptions configure NewClient.
+type ClientOptions struct {
+	// Key is the user's identity; nil means a fresh key for this client.
+	Key *identity.Key
+	// Bootstrap lists multiaddrs (with /p2p/ID) of any nodes of the mesh;
+	// at least one must answer.
+	Bootstrap []string
+	// Logger receives the client's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Client is a light peer of the mesh: it dials out, asks, and listens to
+// nothing. It is what fx uses.
+type Client struct {
+	key  *identity.Key
+	host host.Host
+	dht  *dht.IpfsDHT
+	log  *slog.Logger
+	now  func() time.Time
+}
+
+// NewClient dials the mesh through the bootstrap addresses.
+func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
+	if len(opts.Bootstrap) == 0 {
+		return nil, fault.E(fault.Invalid, "node: client", "no bootstrap address: pass --bootstrap, set FX_BOOTSTRAP, or run fxnode dev")
+	}
+	boot, err := parseAddrInfos(opts.Bootstrap)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "node: client", err)
+	}
+	key := opts.Key
+	if key == nil {
+		if key, err = identity.GenerateKey(); err != nil {
+			return nil, err
+		}
+	}
+	h, err := newHost(key, nil)
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDHT(h, false, boot)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	c := &Client{key: key, host: h, dht: d, log: opts.Logger, now: opts.Now}
+	if c.log == nil {
+		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if connectAny(ctx, h, boot, 5*time.Second) == 0 {
+		c.Close()
+		return nil, fault.E(fault.Unavailable, "node: client", "no bootstrap peer answered (tried %d)", len(boot))
+	}
+	// The routing table fills once identify has seen the peers' protocols.
+	for i := 0; i < 50 && d.RoutingTable().Size() == 0; i++ {
+		select {
+		case <-ctx.Done():
+			c.Close()
+			return nil, fault.Wrap(fault.Timeout, "node: client", ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return c, nil
+}
+
+// ID is the client's (the user's) ID.
+func (c *Client) ID() peer.ID { return c.host.ID() }
+
+// Host is the client's libp2p host.
+func (c *Client) Host() host.Host { return c.host }
+
+// Close disconnects the client.
+func (c *Client) Close() error {
+	return errors.Join(c.dht.Close(), c.host.Close())
+}
+
+// EndpointInfo is an endpoint as a client sees it.
+type EndpointInfo struct {
+	Record *routing.EndpointRecord
+	// Online is true when the endpoint answered just now.
+	Online bool
+}
+
+// Endpoints discovers every endpoint of the mesh, sorted by name then ID.
+func (c *Client) Endpoints(ctx context.Context) ([]EndpointInfo, error) {
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		out []EndpointInfo
+		wg  sync.WaitGroup
+	)
+	for ai := range c.dht.FindProvidersAsync(fctx, endpointsKey, 0) {
+		if ai.ID == c.host.ID() {
+			continue
+		}
+		c.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Minute)
+		wg.Add(1)
+		go func(id peer.ID) {
+			defer wg.Done()
+			info, err := c.Endpoint(ctx, id)
+			if err != nil {
+				c.log.Debug("endpoint record", "peer", id, "err", err)
+				return
+			}
+			mu.Lock()
+			out = append(out, *info)
+			mu.Unlock()
+		}(ai.ID)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fault.Wrap(fault.Timeout, "node: endpoints", err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Record.Name != out[j].Record.Name {
+			return out[i].Record.Name < out[j].Record.Name
+		}
+		return out[i].Record.ID < out[j].Record.ID
+	})
+	return out, nil
+}
+
+// Endpoint returns one endpoint's record: from the endpoint itself when it
+// answers, else from the DHT (then marked offline).
+func (c *Client) Endpoint(ctx context.Context, id peer.ID) (*EndpointInfo, error) {
+	rec, err := c.fetchRecord(ctx, id)
+	if err == nil {
+		return &EndpointInfo{Record: rec, Online: true}, nil
+	}
+	c.log.Debug("endpoint did not answer; asking the DHT", "peer", id, "err", err)
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	b, gerr := c.dht.GetValue(gctx, routing.Key(id))
+	if gerr != nil {
+		return nil, fault.E(fault.NotFound, "node: endpoint", "no record of endpoint %s: %v", id, gerr)
+	}
+	rec, gerr = routing.DecodeRecord(b, c.now())
+	if gerr != nil {
+		return nil, fmt.Errorf("node: endpoint %s: %w", id, gerr)
+	}
+	return &EndpointInfo{Record: rec, Online: false}, nil
+}
+
+// fetchRecord asks the endpoint itself for its signed record.
+func (c *Client) fetchRecord(ctx context.Context, id peer.ID) (*routing.EndpointRecord, error) {
+	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	s, err := c.host.NewStream(sctx, id, RecordProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	_ = s.SetReadDeadline(time.Now().Add(3 * time.Second))
+	b, err := io.ReadAll(io.LimitReader(s, routing.MaxRecordBytes+1))
+	if err != nil {
+		s.Reset()
+		return nil, err
+	}
+	rec, err := routing.DecodeRecord(b, c.now())
+	if err != nil {
+		return nil, err
+	}
+	if rec.ID != id.String() {
+		return nil, fault.E(fault.Invalid, "node: endpoint", "peer %s answered with the record of %s", id, rec.ID)
+	}
+	return rec, nil
+}

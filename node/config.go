@@ -1,0 +1,192 @@
+package node
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/fxmesh/fxmesh/routing"
+	"github.com/multiformats/go-multiaddr"
+	"go.yaml.in/yaml/v3"
+)
+
+// File names inside a node's directory.
+const (
+	ConfigFile     = "config.yaml"
+	KeyFile        = "node.key"
+	MultiaddrsFile = "multiaddrs"
+)
+
+// DefaultListen is where a node listens when its config names nothing. It is
+// loopback on purpose: an operator opens a node to the network by editing
+// listen in config.yaml.
+var DefaultListen = []string{"/ip4/127.0.0.1/tcp/0"}
+
+// Config is a node's config.yaml. Every field may be edited by an operator;
+// the zero value of each is documented at the field.
+type Config struct {
+	// Name is a human name for the endpoint; "" means the host name.
+	Name string `yaml:"name"`
+	// Owner is the user ID that owns the endpoint and may always use it.
+	Owner string `yaml:"owner"`
+	// Listen lists multiaddrs to listen on; empty means DefaultListen.
+	Listen []string `yaml:"listen"`
+	// Bootstrap lists multiaddrs (with /p2p/ID) of peers to join through.
+	Bootstrap []string `yaml:"bootstrap"`
+	// Public admits every user to this endpoint's functions.
+	Public bool `yaml:"public"`
+	// Allowed lists user IDs admitted besides the owner.
+	Allowed []string `yaml:"allowed"`
+	// Labels are free-form key/value pairs matched by requirements.
+	Labels map[string]string `yaml:"labels"`
+	// Datasets names the datasets held here, for routing to the data.
+	Datasets []string `yaml:"datasets"`
+	// Hardware and Software were detected by fxnode init.
+	Hardware routing.Hardware `yaml:"hardware"`
+	Software routing.Software `yaml:"software"`
+	// RecordTTL is how long a published endpoint record stays valid; zero
+	// means 30 minutes. The node republishes at a third of it.
+	RecordTTL time.Duration `yaml:"record_ttl,omitempty"`
+}
+
+var fieldComments = map[string]string{
+	"name":       "A human name for this endpoint.",
+	"owner":      "User ID of the owner (fx id show). The owner may always use this endpoint.",
+	"listen":     "Multiaddrs to listen on. Loopback by default; use /ip4/0.0.0.0/tcp/4001 to serve a network.",
+	"bootstrap":  "Multiaddrs of bootstrap peers, each ending in /p2p/ID.",
+	"public":     "true admits every user; otherwise only the owner and the users in allowed.",
+	"allowed":    "User IDs admitted besides the owner.",
+	"labels":     "Free-form key: value labels, matched exactly by requirements (label:K=V).",
+	"datasets":   "Datasets held at this site, so that work can be routed to the data.",
+	"hardware":   "Detected by fxnode init; edit to correct or to hide devices.",
+	"software":   "Detected by fxnode init: Python interpreters, container runtimes, batch scheduler.",
+	"record_ttl": "How long the published endpoint record stays valid (default 30m).",
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	for _, a := range c.Listen {
+		if _, err := multiaddr.NewMultiaddr(a); err != nil {
+			errs = append(errs, fmt.Errorf("listen %q: %w", a, err))
+		}
+	}
+	for _, a := range c.Bootstrap {
+		if _, err := parseAddrInfo(a); err != nil {
+			errs = append(errs, fmt.Errorf("bootstrap %q: %w", a, err))
+		}
+	}
+	if c.Owner != "" {
+		if _, err := decodeID(c.Owner); err != nil {
+			errs = append(errs, fmt.Errorf("owner: %w", err))
+		}
+	}
+	for _, a := range c.Allowed {
+		if _, err := decodeID(a); err != nil {
+			errs = append(errs, fmt.Errorf("allowed: %w", err))
+		}
+	}
+	if c.RecordTTL < 0 {
+		errs = append(errs, errors.New("record_ttl is negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	return nil
+}
+
+func (c *Config) listen() []string {
+	if len(c.Listen) == 0 {
+		return DefaultListen
+	}
+	return c.Listen
+}
+
+func (c *Config) recordTTL() time.Duration {
+	if c.RecordTTL <= 0 {
+		return 30 * time.Minute
+	}
+	return c.RecordTTL
+}
+
+// LoadConfig reads DIR/config.yaml; a missing file gives the zero Config.
+func LoadConfig(dir string) (*Config, error) {
+	var c Config
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return &c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("node: config %s: %w", filepath.Join(dir, ConfigFile), err)
+	}
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// SaveConfig writes c to DIR/config.yaml with a comment above each field.
+func SaveConfig(dir string, c *Config) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	var doc yaml.Node
+	if err := doc.Encode(c); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		if cm, ok := fieldComments[doc.Content[i].Value]; ok {
+			doc.Content[i].HeadComment = cm
+		}
+	}
+	var buf bytes.Buffer
+	buf.WriteString("# fxnode configuration. Edit freely; fxnode run reads it at start.\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("node: config: %w", err)
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// writeMultiaddrs writes addrs one per line to DIR/multiaddrs.
+func writeMultiaddrs(dir string, addrs []string) error {
+	return writeFileAtomic(filepath.Join(dir, MultiaddrsFile), []byte(strings.Join(addrs, "\n")+"\n"), 0o644)
+}

@@ -1,0 +1,127 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/routing"
+	"github.com/ipfs/go-cid"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multiaddr"
+	"github.com/multiformats/go-multihash"
+)
+
+// ProtocolPrefix puts fxmesh's DHT apart from the public IPFS DHT.
+const ProtocolPrefix = "/fxmesh"
+
+// endpointsKey is the DHT provider key under which every endpoint announces
+// itself, so that a client can list them all.
+var endpointsKey = func() cid.Cid {
+	mh, err := multihash.Sum([]byte("fxmesh:endpoints:v1"), multihash.SHA2_256, -1)
+	if err != nil {
+		panic(err)
+	}
+	return cid.NewCidV1(cid.Raw, mh)
+}()
+
+// newHost makes a libp2p host with key's identity listening on listen. An
+// empty listen makes a host that only dials out (a light client).
+func newHost(key *identity.Key, listen []string) (host.Host, error) {
+	opts := []libp2p.Option{
+		libp2p.Identity(key.PrivKey()),
+		libp2p.DisableRelay(),
+		libp2p.UserAgent("fxmesh"),
+	}
+	if len(listen) == 0 {
+		opts = append(opts, libp2p.NoListenAddrs)
+	} else {
+		opts = append(opts, libp2p.ListenAddrStrings(listen...))
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("node: start host: %w", err)
+	}
+	return h, nil
+}
+
+// newDHT starts the fxmesh DHT on h, as a server or a client.
+func newDHT(h host.Host, server bool, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
+	mode := dht.ModeClient
+	if server {
+		mode = dht.ModeServer
+	}
+	d, err := dht.New(h,
+		dht.Mode(mode),
+		dht.ProtocolPrefix(ProtocolPrefix),
+		dht.NamespacedValidator(routing.Namespace, routing.Validator{}),
+		dht.BootstrapPeers(bootstrap...),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("node: start dht: %w", err)
+	}
+	return d, nil
+}
+
+// fullAddrs are h's dialable addresses, each ending in /p2p/ID.
+func fullAddrs(h host.Host) []string {
+	id, err := multiaddr.NewComponent("p2p", h.ID().String())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, a := range h.Addrs() {
+		out = append(out, a.Encapsulate(id).String())
+	}
+	return out
+}
+
+func parseAddrInfo(s string) (*peer.AddrInfo, error) {
+	ma, err := multiaddr.NewMultiaddr(s)
+	if err != nil {
+		return nil, err
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(ma)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (the address must end in /p2p/ID)", s, err)
+	}
+	return ai, nil
+}
+
+func parseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	for _, a := range addrs {
+		ai, err := parseAddrInfo(a)
+		if err != nil {
+			return nil, fmt.Errorf("node: bootstrap address: %w", err)
+		}
+		out = append(out, *ai)
+	}
+	return out, nil
+}
+
+func decodeID(s string) (peer.ID, error) { return identity.ParseID(s) }
+
+// connectAny dials the given peers concurrently and returns how many answered.
+func connectAny(ctx context.Context, h host.Host, peers []peer.AddrInfo, timeout time.Duration) int {
+	type res struct{ err error }
+	ch := make(chan res, len(peers))
+	for _, p := range peers {
+		go func(p peer.AddrInfo) {
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			ch <- res{h.Connect(cctx, p)}
+		}(p)
+	}
+	n := 0
+	for range peers {
+		if r := <-ch; r.err == nil {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,304 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/routing"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Role is what a node does in the mesh.
+type Role int
+
+const (
+	// RoleEndpoint serves functions and advertises an endpoint record.
+	RoleEndpoint Role = iota
+	// RoleBootstrap is the operators' point of contact: a DHT server only.
+	RoleBootstrap
+)
+
+func (r Role) String() string {
+	if r == RoleBootstrap {
+		return "bootstrap"
+	}
+	return "endpoint"
+}
+
+// RecordProtocol serves a node's current signed endpoint record to whoever
+// asks; a client that gets an answer knows the endpoint is online.
+const RecordProtocol protocol.ID = "/fxmesh/endpoint/1.0.0"
+
+// Options configure Start. Dir and Key are required; the zero value of every
+// other field is documented there.
+type Options struct {
+	// Dir is the node's directory: config, key, multiaddrs, stores.
+	Dir string
+	// Key is the node's identity.
+	Key *identity.Key
+	// Config is the node's configuration; nil means LoadConfig(Dir).
+	Config *Config
+	// Role is the node's role; zero is RoleEndpoint.
+	Role Role
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+func (o *Options) validate() error {
+	if o.Dir == "" {
+		return errors.New("node: options: no directory")
+	}
+	if o.Key == nil {
+		return errors.New("node: options: no key")
+	}
+	return nil
+}
+
+// Node is a running fxnode. Close stops it and waits for its goroutines.
+type Node struct {
+	key    *identity.Key
+	dir    string
+	cfg    *Config
+	role   Role
+	log    *slog.Logger
+	now    func() time.Time
+	host   host.Host
+	dht    *dht.IpfsDHT
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	closeOnce sync.Once
+	closeErr  error
+
+	mu      sync.Mutex // guards record, seq
+	record  []byte     // current signed endpoint record
+	seq     uint64
+	joined  chan struct{} // closed once the record is in the DHT
+	joinOne sync.Once
+}
+
+// Start starts a node: its host, its DHT server, and for an endpoint the
+// publishing of its record. It returns once the node listens; joining the
+// mesh goes on in the background.
+func Start(ctx context.Context, opts Options) (*Node, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	cfg := opts.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = LoadConfig(opts.Dir); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	boot, err := parseAddrInfos(cfg.Bootstrap)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	h, err := newHost(opts.Key, cfg.listen())
+	if err != nil {
+		return nil, err
+	}
+	d, err := newDHT(h, true, boot)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
+	nctx, cancel := context.WithCancel(context.Background())
+	n := &Node{
+		key: opts.Key, dir: opts.Dir, cfg: cfg, role: opts.Role,
+		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
+		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
+		joined: make(chan struct{}),
+	}
+	if err := writeMultiaddrs(opts.Dir, n.Addrs()); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("node: write %s: %w", MultiaddrsFile, err)
+	}
+	n.wg.Add(1)
+	go n.joinLoop(boot)
+	if n.role == RoleEndpoint {
+		if err := n.signRecord(); err != nil {
+			n.Close()
+			return nil, err
+		}
+		h.SetStreamHandler(RecordProtocol, n.handleRecord)
+		n.wg.Add(1)
+		go n.publishLoop()
+	}
+	return n, nil
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Host is the node's libp2p host.
+func (n *Node) Host() host.Host { return n.host }
+
+// Addrs are the node's dialable addresses, each ending in /p2p/ID.
+func (n *Node) Addrs() []string { return fullAddrs(n.host) }
+
+// Joined is closed once an endpoint's record is stored in the DHT.
+func (n *Node) Joined() <-chan struct{} { return n.joined }
+
+// Close stops the node and waits for its goroutines. It is idempotent.
+func (n *Node) Close() error {
+	n.closeOnce.Do(func() {
+		n.cancel()
+		n.host.RemoveStreamHandler(RecordProtocol)
+		derr := n.dht.Close()
+		herr := n.host.Close()
+		n.wg.Wait()
+		n.closeErr = errors.Join(derr, herr)
+	})
+	return n.closeErr
+}
+
+// joinLoop keeps the node connected to its bootstrap peers until it has a
+// routing table; afterwards the DHT keeps itself up.
+func (n *Node) joinLoop(boot []peer.AddrInfo) {
+	defer n.wg.Done()
+	if len(boot) == 0 {
+		return
+	}
+	backoff := 200 * time.Millisecond
+	for {
+		if got := connectAny(n.ctx, n.host, boot, 5*time.Second); got > 0 {
+			n.log.Info("joined mesh", "bootstrap_peers", got)
+			if err := n.dht.Bootstrap(n.ctx); err != nil {
+				n.log.Warn("dht bootstrap", "err", err)
+			}
+			return
+		}
+		n.log.Warn("no bootstrap peer answered; retrying", "in", backoff)
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// signRecord makes a new signed endpoint record with a higher sequence.
+func (n *Node) signRecord() error {
+	now := n.now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	seq := uint64(now.UnixNano())
+	if seq <= n.seq {
+		seq = n.seq + 1
+	}
+	name := n.cfg.Name
+	if name == "" {
+		name, _ = os.Hostname()
+	}
+	rec := &routing.EndpointRecord{
+		ID:       n.key.ID().String(),
+		Name:     name,
+		Owner:    n.cfg.Owner,
+		Addrs:    n.Addrs(),
+		Hardware: n.cfg.Hardware,
+		Software: n.cfg.Software,
+		Labels:   n.cfg.Labels,
+		Datasets: n.cfg.Datasets,
+		Seq:      seq,
+		Updated:  now.UnixNano(),
+		Expires:  now.Add(n.cfg.recordTTL()).UnixNano(),
+		Public:   n.cfg.Public,
+		Allowed:  n.cfg.Allowed,
+	}
+	b, err := routing.SignRecord(n.key, rec)
+	if err != nil {
+		return fmt.Errorf("node: sign endpoint record: %w", err)
+	}
+	n.record, n.seq = b, seq
+	return nil
+}
+
+func (n *Node) currentRecord() []byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.record
+}
+
+// publishLoop puts the record in the DHT and announces the endpoint, quickly
+// until it first succeeds, then every third of the record's lifetime.
+func (n *Node) publishLoop() {
+	defer n.wg.Done()
+	retry := 250 * time.Millisecond
+	refresh := n.cfg.recordTTL() / 3
+	for {
+		err := n.publish()
+		wait := refresh
+		if err != nil {
+			n.log.Debug("publish endpoint record", "err", err)
+			wait = retry
+			retry = min(2*retry, 5*time.Second)
+		} else {
+			n.joinOne.Do(func() {
+				n.log.Info("endpoint record published")
+				close(n.joined)
+			})
+			retry = 250 * time.Millisecond
+		}
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		if err == nil {
+			if err := n.signRecord(); err != nil {
+				n.log.Error("sign endpoint record", "err", err)
+			}
+		}
+	}
+}
+
+func (n *Node) publish() error {
+	if n.dht.RoutingTable().Size() == 0 {
+		return errors.New("no peers in routing table yet")
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
+	defer cancel()
+	if err := n.dht.PutValue(ctx, routing.Key(n.key.ID()), n.currentRecord()); err != nil {
+		return fmt.Errorf("put record: %w", err)
+	}
+	if err := n.dht.Provide(ctx, endpointsKey, true); err != nil {
+		return fmt.Errorf("provide: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) handleRecord(s network.Stream) {
+	defer s.Close()
+	_ = s.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Write(n.currentRecord()); err != nil {
+		s.Reset()
+	}
+}
