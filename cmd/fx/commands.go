@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/routing"
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "fx",
+		Short:         "fxmesh client: find endpoints, register and run functions",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
+	root.PersistentFlags().Bool("json", false, "print JSON")
+	root.PersistentFlags().Duration("timeout", 30*time.Second, "give up after this long")
+	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd())
+	return root
+}
+
+func newIDCmd() *cobra.Command {
+	id := &cobra.Command{Use: "id", Short: "Manage your user identity"}
+	var force bool
+	initCmd := &cobra.Command{
+		Use:   "init",
+		Short: "Create your user key in $FX_HOME and print your user ID",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := fxHome()
+			if err != nil {
+				return err
+			}
+			k, err := identity.GenerateKey()
+			if err != nil {
+				return err
+			}
+			if err := k.Save(h.keyPath(), force); err != nil {
+				return fault.Wrap(fault.Invalid, "", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.ID())
+			return nil
+		},
+	}
+	initCmd.Flags().BoolVar(&force, "force", false, "replace an existing key (its ID is lost)")
+	show := &cobra.Command{
+		Use:   "show",
+		Short: "Print your user ID",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := fxHome()
+			if err != nil {
+				return err
+			}
+			k, err := h.userKey()
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), k.ID())
+			return nil
+		},
+	}
+	id.AddCommand(initCmd, show)
+	return id
+}
+
+// withClient dials the mesh with the user's key (or a fresh one) and runs f.
+func withClient(cmd *cobra.Command, f func(ctx context.Context, c *node.Client) error) error {
+	h, err := fxHome()
+	if err != nil {
+		return err
+	}
+	flag, _ := cmd.Flags().GetStringArray("bootstrap")
+	boot, err := h.bootstrapAddrs(flag)
+	if err != nil {
+		return err
+	}
+	key, err := h.userKey()
+	if fault.KindOf(err) == fault.NotFound {
+		key = nil // a light client may look without an identity
+	} else if err != nil {
+		return err
+	}
+	timeout, _ := cmd.Flags().GetDuration("timeout")
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return f(ctx, c)
+}
+
+func jsonFlag(cmd *cobra.Command) bool {
+	j, _ := cmd.Flags().GetBool("json")
+	return j
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// endpointJSON is the stable JSON form of an endpoint.
+type endpointJSON struct {
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Owner     string            `json:"owner"`
+	Addrs     []string          `json:"addrs"`
+	Online    bool              `json:"online"`
+	Hardware  routing.Hardware  `json:"hardware"`
+	Software  routing.Software  `json:"software"`
+	Labels    map[string]string `json:"labels"`
+	Datasets  []string          `json:"datasets"`
+	Public    bool              `json:"public"`
+	Seq       uint64            `json:"seq"`
+	UpdatedAt time.Time         `json:"updated_at"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+func toJSON(e node.EndpointInfo) endpointJSON {
+	r := e.Record
+	j := endpointJSON{
+		ID: r.ID, Name: r.Name, Owner: r.Owner, Addrs: r.Addrs, Online: e.Online,
+		Hardware: r.Hardware, Software: r.Software, Labels: r.Labels, Datasets: r.Datasets,
+		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
+	}
+	// Empty lists print as [] and {}, never null.
+	j.Addrs = orEmpty(j.Addrs)
+	j.Datasets = orEmpty(j.Datasets)
+	j.Software.Python = orEmpty(j.Software.Python)
+	j.Software.Containers = orEmpty(j.Software.Containers)
+	if j.Hardware.GPUs == nil {
+		j.Hardware.GPUs = []routing.GPU{}
+	}
+	if j.Labels == nil {
+		j.Labels = map[string]string{}
+	}
+	return j
+}
+
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func newEndpointsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "endpoints",
+		Short: "List the endpoints of the mesh",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withClient(cmd, func(ctx context.Context, c *node.Client) error {
+				eps, err := c.Endpoints(ctx)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if jsonFlag(cmd) {
+					list := make([]endpointJSON, 0, len(eps))
+					for _, e := range eps {
+						list = append(list, toJSON(e))
+					}
+					return printJSON(out, list)
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tID\tOWNER\tCPUS\tMEMORY\tGPUS\tONLINE")
+				for _, e := range eps {
+					r := e.Record
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.Name, r.ID, short(r.Owner),
+						r.Hardware.CPUs, bytesHuman(r.Hardware.MemoryBytes), gpuSummary(r.Hardware.GPUs), e.Online)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+}
+
+func newEndpointCmd() *cobra.Command {
+	ep := &cobra.Command{Use: "endpoint", Short: "Look at one endpoint"}
+	ep.AddCommand(&cobra.Command{
+		Use:   "show ID",
+		Short: "Show one endpoint's record",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := identity.ParseID(args[0])
+			if err != nil {
+				return fault.Wrap(fault.Invalid, "", err)
+			}
+			return withClient(cmd, func(ctx context.Context, c *node.Client) error {
+				e, err := c.Endpoint(ctx, id)
+				if err != nil {
+					return err
+				}
+				j := toJSON(*e)
+				if jsonFlag(cmd) {
+					return printJSON(cmd.OutOrStdout(), j)
+				}
+				b, _ := json.MarshalIndent(j, "", "  ")
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
+				return err
+			})
+		},
+	})
+	return ep
+}
+
+func short(id string) string {
+	if len(id) > 16 {
+		return id[:6] + "…" + id[len(id)-6:]
+	}
+	if id == "" {
+		return "-"
+	}
+	return id
+}
+
+func bytesHuman(b uint64) string {
+	const unit = 1024
+	if b < unit {
+		return fmt.Sprintf("%d B", b)
+	}
+	div, exp := uint64(unit), 0
+	for n := b / unit; n >= unit; n /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
+}
+
+func gpuSummary(g []routing.GPU) string {
+	if len(g) == 0 {
+		return "-"
+	}
+	if len(g) == 1 {
+		return g[0].Model
+	}
+	return fmt.Sprintf("%d× %s", len(g), g[0].Model)
+}
+

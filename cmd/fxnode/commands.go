@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/node/hostinfo"
+	"github.com/spf13/cobra"
+)
+
+func newRootCmd() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "fxnode",
+		Short:         "Run an fxmesh node: a function-serving endpoint or a bootstrap",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
+	root.AddCommand(newInitCmd(), newRunCmd(), newBootstrapCmd())
+	return root
+}
+
+func logger(cmd *cobra.Command) *slog.Logger {
+	var lvl slog.Level
+	s, _ := cmd.Flags().GetString("log-level")
+	if err := lvl.UnmarshalText([]byte(s)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+}
+
+func newInitCmd() *cobra.Command {
+	var (
+		dir, name, owner  string
+		listen, bootstrap []string
+		force             bool
+	)
+	cmd := &cobra.Command{
+		Use:   "init --dir DIR",
+		Short: "Create a node's key and a config.yaml with the detected hardware and software",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfgPath := filepath.Join(dir, node.ConfigFile)
+			if _, err := os.Stat(cfgPath); err == nil && !force {
+				return fmt.Errorf("%s exists; use --force to write it again", cfgPath)
+			}
+			key, err := identity.LoadOrCreateKey(filepath.Join(dir, node.KeyFile))
+			if err != nil {
+				return err
+			}
+			hw, sw := hostinfo.Detect(cmd.Context(), hostinfo.Options{})
+			cfg := &node.Config{Name: name, Owner: owner, Listen: listen, Bootstrap: bootstrap, Hardware: hw, Software: sw}
+			if cfg.Name == "" {
+				cfg.Name, _ = os.Hostname()
+			}
+			if len(cfg.Listen) == 0 {
+				cfg.Listen = node.DefaultListen
+			}
+			if err := node.SaveConfig(dir, cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %s\nwrote %s\n", key.ID(), cfgPath)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "node directory (required)")
+	cmd.Flags().StringVar(&name, "name", "", "endpoint name (default: host name)")
+	cmd.Flags().StringVar(&owner, "owner", "", "owner's user ID (fx id show)")
+	cmd.Flags().StringArrayVar(&listen, "listen", nil, "multiaddr to listen on (repeatable)")
+	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID (repeatable)")
+	cmd.Flags().BoolVar(&force, "force", false, "write config.yaml again even if it exists")
+	cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func newRunCmd() *cobra.Command {
+	var (
+		dir               string
+		listen, bootstrap []string
+	)
+	cmd := &cobra.Command{
+		Use:   "run --dir DIR",
+		Short: "Run an endpoint: join the mesh, advertise, serve functions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if _, err := os.Stat(filepath.Join(dir, node.ConfigFile)); err != nil {
+				return fmt.Errorf("no %s in %s: run fxnode init --dir %s first", node.ConfigFile, dir, dir)
+			}
+			cfg, err := node.LoadConfig(dir)
+			if err != nil {
+				return err
+			}
+			if len(listen) > 0 {
+				cfg.Listen = listen
+			}
+			if len(bootstrap) > 0 {
+				cfg.Bootstrap = bootstrap
+			}
+			return serve(cmd, dir, cfg, node.RoleEndpoint)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "node directory made by fxnode init (required)")
+	cmd.Flags().StringArrayVar(&listen, "listen", nil, "multiaddr to listen on, replacing config.yaml's (repeatable)")
+	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "bootstrap peer multiaddr, replacing config.yaml's (repeatable)")
+	cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func newBootstrapCmd() *cobra.Command {
+	var (
+		dir    string
+		listen []string
+	)
+	cmd := &cobra.Command{
+		Use:   "bootstrap --dir DIR",
+		Short: "Run the operators' bootstrap node: the mesh's well-known point of contact",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := node.LoadConfig(dir)
+			if err != nil {
+				return err
+			}
+			if len(listen) > 0 {
+				cfg.Listen = listen
+			}
+			if len(cfg.Listen) == 0 {
+				cfg.Listen = []string{"/ip4/127.0.0.1/tcp/4001"}
+			}
+			return serve(cmd, dir, cfg, node.RoleBootstrap)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "bootstrap directory; its key is made on first start (required)")
+	cmd.Flags().StringArrayVar(&listen, "listen", nil, "multiaddr to listen on (repeatable; default /ip4/127.0.0.1/tcp/4001)")
+	cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// serve runs a node until SIGINT or SIGTERM.
+func serve(cmd *cobra.Command, dir string, cfg *node.Config, role node.Role) error {
+	key, err := identity.LoadOrCreateKey(filepath.Join(dir, node.KeyFile))
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	n, err := node.Start(ctx, node.Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: logger(cmd)})
+	if err != nil {
+		return err
+	}
+	out := cmd.OutOrStdout()
+	fmt.Fprintf(out, "fxnode %s %s listening on:\n", role, n.ID())
+	for _, a := range n.Addrs() {
+		fmt.Fprintln(out, a)
+	}
+	<-ctx.Done()
+	done := make(chan error, 1)
+	go func() { done <- n.Close() }()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	case <-time.After(5 * time.Second):
+		return errors.New("shutdown took longer than 5s")
+	}
+	return nil
+}

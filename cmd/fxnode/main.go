@@ -1,0 +1,17 @@
+// Command fxnode runs an fxmesh node: an endpoint that serves functions, or
+// the operators' bootstrap node.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/fxmesh/fxmesh/fault"
+)
+
+func main() {
+	if err := newRootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "fxnode:", err)
+		os.Exit(fault.KindOf(err).ExitCode())
+	}
+}
