@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bin holds the paths of the binaries built by TestMain.
+var bin struct{ fxnode, fx string }
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "fxmesh-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin.fxnode = filepath.Join(dir, "fxnode")
+	bin.fx = filepath.Join(dir, "fx")
+	for path, pkg := range map[string]string{bin.fxnode: "../cmd/fxnode", bin.fx: "../cmd/fx"} {
+		args := []string{"build", "-o", path}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, pkg)...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running fxnode.
+type proc struct {
+	t    *testing.T
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// lockedWriter lets a process's stdout and stderr share one buffer.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.String()
+}
+
+// startNode runs `fxnode ARGS...` in dir and waits for DIR/multiaddrs.
+func startNode(t *testing.T, dir string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin.fxnode, args...)
+	var out bytes.Buffer
+	cmd.Stdout = &lockedWriter{w: &out}
+	cmd.Stderr = cmd.Stdout
+	os.Remove(filepath.Join(dir, "multiaddrs"))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, dir: dir, cmd: cmd, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.signal(syscall.SIGKILL)
+		<-p.done
+		if t.Failed() {
+			t.Logf("fxnode %v output:\n%s", args, p.output())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "multiaddrs")); err == nil && len(b) > 0 {
+			return p
+		}
+		select {
+		case <-p.done:
+			t.Fatalf("fxnode %v exited: %s", args, p.output())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fxnode %v wrote no multiaddrs in 10s", args)
+		}
+	}
+}
+
+func (p *proc) output() string {
+	if lw, ok := p.cmd.Stdout.(*lockedWriter); ok {
+		return lw.String()
+	}
+	return ""
+}
+
+func (p *proc) signal(s syscall.Signal) {
+	if p.cmd.Process != nil {
+		p.cmd.Process.Signal(s)
+	}
+}
+
+// addr is the node's first multiaddr.
+func (p *proc) addr() string {
+	b, err := os.ReadFile(filepath.Join(p.dir, "multiaddrs"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Scan()
+	return strings.TrimSpace(sc.Text())
+}
+
+// fx runs the client with FX_HOME=home and returns its stdout, or an error
+// holding its stderr when it exits non-zero.
+func fx(t *testing.T, home string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin.fx, args...)
+	cmd.Env = append(os.Environ(), "FX_HOME="+home, "FX_BOOTSTRAP=")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		err = fmt.Errorf("fx %v: %w: %s", args, err, stderr.String())
+	}
+	return stdout.String(), err
+}
+
+// endpoint is the subset of fx endpoints --json the tests read.
+type endpoint struct {
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Owner    string `json:"owner"`
+	Online   bool   `json:"online"`
+	Addrs    []string
+	Hardware struct {
+		CPUs        int    `json:"cpus"`
+		MemoryBytes uint64 `json:"memory_bytes"`
+		Arch        string `json:"arch"`
+		OS          string `json:"os"`
+		GPUs        []struct {
+			Model       string `json:"model"`
+			MemoryBytes uint64 `json:"memory_bytes"`
+		} `json:"gpus"`
+	} `json:"hardware"`
+	Software struct {
+		Python     []string `json:"python"`
+		Containers []string `json:"containers"`
+		Scheduler  string   `json:"scheduler"`
+	} `json:"software"`
+	Labels    map[string]string `json:"labels"`
+	Datasets  []string          `json:"datasets"`
+	UpdatedAt time.Time         `json:"updated_at"`
+}
+
+func listEndpoints(t *testing.T, home string, boot string) ([]endpoint, error) {
+	t.Helper()
+	out, err := fx(t, home, "endpoints", "--json", "--bootstrap", boot)
+	if err != nil {
+		return nil, err
+	}
+	var eps []endpoint
+	if err := json.Unmarshal([]byte(out), &eps); err != nil {
+		return nil, fmt.Errorf("fx endpoints --json printed %q: %w", out, err)
+	}
+	return eps, nil
+}
+
+// eventually retries f every 200ms until it returns nil or d passes.
+func eventually(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s not within %s: %v", what, d, err)
+}
+
+var execCommand = exec.Command
