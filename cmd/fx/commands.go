@@ -37,7 +37,7 @@ func newIDCmd() *cobra.Command {
 		Short: "Create your user key in $FX_HOME and print your user ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := fxHome()
+			h, err := node.UserHome()
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ func newIDCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := k.Save(h.keyPath(), force); err != nil {
+			if err := k.Save(h.KeyPath(), force); err != nil {
 				return fault.Wrap(fault.Invalid, "", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), k.ID())
@@ -58,11 +58,11 @@ func newIDCmd() *cobra.Command {
 		Short: "Print your user ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := fxHome()
+			h, err := node.UserHome()
 			if err != nil {
 				return err
 			}
-			k, err := h.userKey()
+			k, err := h.UserKey()
 			if err != nil {
 				return err
 			}
@@ -76,16 +76,16 @@ func newIDCmd() *cobra.Command {
 
 // withClient dials the mesh with the user's key (or a fresh one) and runs f.
 func withClient(cmd *cobra.Command, f func(ctx context.Context, c *node.Client) error) error {
-	h, err := fxHome()
+	h, err := node.UserHome()
 	if err != nil {
 		return err
 	}
 	flag, _ := cmd.Flags().GetStringArray("bootstrap")
-	boot, err := h.bootstrapAddrs(flag)
+	boot, err := h.BootstrapAddrs(flag)
 	if err != nil {
 		return err
 	}
-	key, err := h.userKey()
+	key, err := h.UserKey()
 	if fault.KindOf(err) == fault.NotFound {
 		key = nil // a light client may look without an identity
 	} else if err != nil {
@@ -251,4 +251,3 @@ func gpuSummary(g []routing.GPU) string {
 	}
 	return fmt.Sprintf("%d× %s", len(g), g[0].Model)
 }
-

@@ -25,7 +25,7 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newInitCmd(), newRunCmd(), newBootstrapCmd())
+	root.AddCommand(newInitCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd())
 	return root
 }
 
@@ -141,6 +141,49 @@ func newBootstrapCmd() *cobra.Command {
 	cmd.Flags().StringVar(&dir, "dir", "", "bootstrap directory; its key is made on first start (required)")
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "multiaddr to listen on (repeatable; default /ip4/127.0.0.1/tcp/4001)")
 	cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+func newDevCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run a local mesh in one process: a bootstrap and an endpoint owned by you",
+		Long: `Run the embedded default mesh on loopback: a bootstrap and one endpoint owned
+by the current user (whose key in $FX_HOME is created if missing). It prints
+the line to export so that fx finds the mesh, and runs until interrupted.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := node.UserHome()
+			if err != nil {
+				return err
+			}
+			user, err := identity.LoadOrCreateKey(h.KeyPath())
+			if err != nil {
+				return err
+			}
+			if dir == "" {
+				dir = filepath.Join(h.Dir, "dev")
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			hw, sw := hostinfo.Detect(ctx, hostinfo.Options{})
+			dev, err := node.StartDev(ctx, node.DevOptions{Dir: dir, Owner: user.ID().String(), Hardware: hw, Software: sw, Logger: logger(cmd)})
+			if err != nil {
+				return err
+			}
+			select {
+			case <-dev.Endpoint.Joined():
+			case <-ctx.Done():
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "fxnode dev: endpoint %s owned by %s is up\n", dev.Endpoint.ID(), user.ID())
+			fmt.Fprintf(out, "export FX_BOOTSTRAP=%s\n", dev.Bootstrap.Addrs()[0])
+			<-ctx.Done()
+			return dev.Close()
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "where the dev nodes keep their state (default $FX_HOME/dev)")
 	return cmd
 }
 

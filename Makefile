@@ -1,0 +1,37 @@
+# fxmesh — make help lists the targets.
+GO      ?= go
+PKGS    := ./...
+BENCHTIME ?= 2s
+
+.PHONY: help build test test-short bench sim lint fuzz demo clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
+
+build: ## build fxnode and fx into bin/
+	$(GO) build -o bin/ ./cmd/fxnode ./cmd/fx
+
+test: ## run every test with the race detector
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-short: ## unit tests only, no end-to-end processes
+	$(GO) test -race -short -count=1 $(PKGS)
+
+bench: ## run the benchmarks (medians and p99, baselines in the same run)
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./exec/... ./catalog/... ./routing/...
+
+sim: ## run the in-memory simulations
+	$(GO) test -race -count=1 -v ./sim/...
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet $(PKGS)
+
+fuzz: ## run each fuzz target for FUZZTIME (default 10s)
+	./scripts/fuzz.sh $${FUZZTIME:-10s}
+
+demo: build ## start a local mesh and show it (the README's main command)
+	./scripts/demo.sh
+
+clean: ## remove build outputs and the demo's state
+	rm -rf bin .fxdev

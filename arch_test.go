@@ -1,0 +1,713 @@
+package fxmesh_test
+
+// The architecture, tested: which package may import which (STYLE.md,
+// "Package directions"), and that every package says what it is for.
+//
+// TestArchitecture lists the module's packages with `go list` and checks
+// them; TestImportRules and TestPackageDocRules feed the same checks
+// synthetic packages, to show that each rule fails when broken. To run one
+// rule alone: go test -run 'TestArchitecture/imports/identity-alone' .
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"go/parser"
+	"go/token"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+)
+
+// module is the import path of this module.
+const module = "github.com/fxmesh/fxmesh"
+
+// pkg is what the checks know of one package.
+type pkg struct {
+	Path        string   // import path
+	Name        string   // package name; "main" for a command
+	Dir         string   // its directory
+	GoFiles     []string // its non-test Go files, in Dir
+	Imports     []string // imports of GoFiles
+	TestImports []string // imports of its _test.go files, internal and external
+}
+
+// scope says which of a package's files a rule governs.
+type scope int
+
+const (
+	scopeCode  scope = iota // the non-test files
+	scopeTests              // the _test.go files
+	scopeBoth               // all of them
+)
+
+// importRule forbids some packages some imports.
+type importRule struct {
+	id     string                // short name, for -run and failures
+	says   string                // the rule, in a sentence
+	scope  scope                 // which files it governs
+	from   func(rel string) bool // whether it governs a package of ours, by path relative to the module ("" is the root)
+	forbid func(imp string) bool // whether such a package may not import imp (a full import path)
+}
+
+// importRules are the package directions of STYLE.md.
+func importRules() []importRule {
+	return []importRule{
+		{
+			id:    "exec-stdlib",
+			says:  "exec and its implementations import only the standard library, fault and exec",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "exec") },
+			forbid: func(imp string) bool {
+				return !isStd(imp) && !oursUnder(imp, "fault") && !oursUnder(imp, "exec")
+			},
+		},
+		{
+			id:    "exec-tests",
+			says:  "exec's tests import neither libp2p nor multiformats, and nothing of fxmesh but exec and fault",
+			scope: scopeTests,
+			from:  func(rel string) bool { return under(rel, "exec") },
+			forbid: func(imp string) bool {
+				if isP2P(imp) {
+					return true
+				}
+				_, ours := ourRel(imp)
+				return ours && !oursUnder(imp, "fault") && !oursUnder(imp, "exec")
+			},
+		},
+		{
+			id:     "no-cmd",
+			says:   "nothing imports a command",
+			scope:  scopeBoth,
+			from:   func(string) bool { return true },
+			forbid: func(imp string) bool { return oursUnder(imp, "cmd") },
+		},
+		{
+			id:    "identity-alone",
+			says:  "identity imports no other package of fxmesh",
+			scope: scopeBoth,
+			from:  func(rel string) bool { return under(rel, "identity") },
+			forbid: func(imp string) bool {
+				_, ours := ourRel(imp)
+				return ours && !oursUnder(imp, "identity")
+			},
+		},
+		{
+			id:    "identity-core-only",
+			says:  "identity imports, beyond the standard library, only go-libp2p's core packages",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "identity") },
+			forbid: func(imp string) bool {
+				_, ours := ourRel(imp)
+				return !isStd(imp) && !ours && !under(imp, "github.com/libp2p/go-libp2p/core")
+			},
+		},
+		{
+			id:    "routing-catalog-no-node",
+			says:  "routing and catalog import neither node, sim nor exec",
+			scope: scopeBoth,
+			from:  func(rel string) bool { return under(rel, "routing") || under(rel, "catalog") },
+			forbid: func(imp string) bool {
+				return oursUnder(imp, "node") || oursUnder(imp, "sim") || oursUnder(imp, "exec")
+			},
+		},
+		{
+			id:    "routing-catalog-core-only",
+			says:  "routing and catalog use no libp2p package outside go-libp2p/core",
+			scope: scopeBoth,
+			from:  func(rel string) bool { return under(rel, "routing") || under(rel, "catalog") },
+			forbid: func(imp string) bool {
+				return under(imp, "github.com/libp2p") && !under(imp, "github.com/libp2p/go-libp2p/core")
+			},
+		},
+		{
+			id:    "node-private",
+			says:  "only the commands, sim and node's own packages import node",
+			scope: scopeBoth,
+			from: func(rel string) bool {
+				return !under(rel, "cmd") && !under(rel, "sim") && !under(rel, "node")
+			},
+			forbid: func(imp string) bool { return oursUnder(imp, "node") },
+		},
+		{
+			id:    "fault-alone",
+			says:  "fault imports nothing of fxmesh",
+			scope: scopeBoth,
+			from:  func(rel string) bool { return under(rel, "fault") },
+			forbid: func(imp string) bool {
+				_, ours := ourRel(imp)
+				return ours && !oursUnder(imp, "fault")
+			},
+		},
+	}
+}
+
+// ourRel returns imp relative to the module, and whether it is in it.
+func ourRel(imp string) (string, bool) {
+	if imp == module {
+		return "", true
+	}
+	rel, ok := strings.CutPrefix(imp, module+"/")
+	return rel, ok
+}
+
+// oursUnder reports whether imp is the package root of this module or one
+// below it.
+func oursUnder(imp, root string) bool {
+	rel, ok := ourRel(imp)
+	return ok && under(rel, root)
+}
+
+// under reports whether the slash-separated path p (an import path, or one
+// relative to the module) is root or below it.
+func under(p, root string) bool { return p == root || strings.HasPrefix(p, root+"/") }
+
+// isStd reports whether imp is of the standard library: its first element,
+// unlike a module path's, has no dot.
+func isStd(imp string) bool {
+	first, _, _ := strings.Cut(imp, "/")
+	return !strings.Contains(first, ".")
+}
+
+// isP2P reports whether imp is of libp2p or multiformats.
+func isP2P(imp string) bool {
+	return under(imp, "github.com/libp2p") || under(imp, "github.com/multiformats")
+}
+
+// violation is one import a rule forbids.
+type violation struct {
+	rule   importRule
+	pkg    string // import path of the importer
+	imp    string // what it imports
+	inTest bool   // whether a _test.go file imports it
+}
+
+func (v violation) String() string {
+	where := ""
+	if v.inTest {
+		where = " in its tests"
+	}
+	return fmt.Sprintf("%s imports %s%s, but %s [%s]", v.pkg, v.imp, where, v.rule.says, v.rule.id)
+}
+
+// checkImports returns the imports of pkgs that rules forbid, by package,
+// rule and import. Packages outside the module are not checked.
+func checkImports(pkgs []pkg, rules []importRule) []violation {
+	var vs []violation
+	for _, p := range pkgs {
+		rel, ours := ourRel(p.Path)
+		if !ours {
+			continue
+		}
+		for _, r := range rules {
+			if !r.from(rel) {
+				continue
+			}
+			check := func(imports []string, inTest bool) {
+				for _, imp := range slices.Sorted(slices.Values(imports)) {
+					if imp != p.Path && r.forbid(imp) {
+						vs = append(vs, violation{rule: r, pkg: p.Path, imp: imp, inTest: inTest})
+					}
+				}
+			}
+			if r.scope == scopeCode || r.scope == scopeBoth {
+				check(p.Imports, false)
+			}
+			if r.scope == scopeTests || r.scope == scopeBoth {
+				// An import already reported for the code is not repeated.
+				var testOnly []string
+				for _, imp := range p.TestImports {
+					if r.scope == scopeTests || !slices.Contains(p.Imports, imp) {
+						testOnly = append(testOnly, imp)
+					}
+				}
+				check(testOnly, true)
+			}
+		}
+	}
+	return vs
+}
+
+// checkPackageDoc checks that the package of name in fsys, whose non-test
+// files are goFiles, has a doc.go whose comment starts "Package <name>". A
+// command may keep its comment in any of its files, and may start it
+// "Command ..." (or, as go doc does, with its name capitalised).
+func checkPackageDoc(fsys fs.FS, name, dirName string, goFiles []string) error {
+	if len(goFiles) == 0 {
+		return nil // tests only: not a package anything builds
+	}
+	files := []string{"doc.go"}
+	if name == "main" {
+		files = append(files, goFiles...)
+	} else if !slices.Contains(goFiles, "doc.go") {
+		return errors.New("no doc.go")
+	}
+	for _, f := range files {
+		if !slices.Contains(goFiles, f) {
+			continue
+		}
+		src, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return err
+		}
+		file, err := parser.ParseFile(token.NewFileSet(), f, src, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			return err
+		}
+		if file.Doc == nil {
+			continue
+		}
+		return checkDocText(name, dirName, file.Doc.Text())
+	}
+	if name == "main" {
+		return errors.New("no package comment")
+	}
+	return errors.New("doc.go has no package comment")
+}
+
+// checkDocText checks a package comment's first sentence.
+func checkDocText(name, dirName, text string) error {
+	starts := func(prefix string) bool {
+		rest, ok := strings.CutPrefix(text, prefix)
+		return ok && rest != "" && strings.ContainsRune(" \n.:", rune(rest[0]))
+	}
+	if starts("Package " + name) {
+		return nil
+	}
+	if name == "main" && dirName != "" && (starts("Command") || starts(strings.ToUpper(dirName[:1])+dirName[1:])) {
+		return nil
+	}
+	first, _, _ := strings.Cut(text, "\n")
+	if name == "main" {
+		return fmt.Errorf("package comment starts %q, want \"Command ...\" or \"Package main ...\"", first)
+	}
+	return fmt.Errorf("package comment starts %q, want \"Package %s ...\"", first, name)
+}
+
+// listed is the part of `go list -json` the checks read.
+type listed struct {
+	Dir          string
+	ImportPath   string
+	Name         string
+	GoFiles      []string
+	CgoFiles     []string
+	Imports      []string
+	TestImports  []string
+	XTestImports []string
+	Error        *listError
+	DepsErrors   []*listError
+}
+
+type listError struct {
+	ImportStack []string
+	Pos         string
+	Err         string
+}
+
+func (e *listError) String() string {
+	s := e.Err
+	if e.Pos != "" {
+		s = e.Pos + ": " + s
+	}
+	if len(e.ImportStack) > 0 {
+		s += " (imported by " + strings.Join(e.ImportStack, " <- ") + ")"
+	}
+	return s
+}
+
+// listPackages lists the packages of the module in dir. It returns the
+// errors go list found in them (a package that cannot be loaded, an import
+// nothing provides) apart, so the rules still check what could be listed.
+func listPackages(ctx context.Context, dir string) (pkgs []pkg, loadErrs []string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "go", "list", "-e",
+		"-json=Dir,ImportPath,Name,GoFiles,CgoFiles,Imports,TestImports,XTestImports,Error,DepsErrors",
+		"./...")
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, nil, fmt.Errorf("go list: %w\n%s", err, stderr.Bytes())
+	}
+	seen := map[string]bool{}
+	dec := json.NewDecoder(&stdout)
+	for {
+		var l listed
+		if err := dec.Decode(&l); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return nil, nil, fmt.Errorf("go list: decode: %w", err)
+		}
+		for _, e := range append([]*listError{l.Error}, l.DepsErrors...) {
+			if e == nil {
+				continue
+			}
+			if s := e.String(); !seen[s] {
+				seen[s] = true
+				loadErrs = append(loadErrs, fmt.Sprintf("%s: %s", l.ImportPath, s))
+			}
+		}
+		var testImports []string
+		for _, imp := range slices.Concat(l.TestImports, l.XTestImports) {
+			if imp != l.ImportPath && !slices.Contains(testImports, imp) {
+				testImports = append(testImports, imp)
+			}
+		}
+		pkgs = append(pkgs, pkg{
+			Path:        l.ImportPath,
+			Name:        l.Name,
+			Dir:         l.Dir,
+			GoFiles:     slices.Concat(l.GoFiles, l.CgoFiles),
+			Imports:     l.Imports,
+			TestImports: testImports,
+		})
+	}
+	return pkgs, loadErrs, nil
+}
+
+func TestArchitecture(t *testing.T) {
+	pkgs, loadErrs, err := listPackages(t.Context(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pkgs) == 0 {
+		t.Fatal("go list found no packages")
+	}
+	t.Run("go list", func(t *testing.T) {
+		for _, e := range loadErrs {
+			t.Errorf("go list: %s", e)
+		}
+	})
+	t.Run("imports", func(t *testing.T) {
+		for _, r := range importRules() {
+			t.Run(r.id, func(t *testing.T) {
+				for _, v := range checkImports(pkgs, []importRule{r}) {
+					t.Error(v)
+				}
+			})
+		}
+	})
+	t.Run("package docs", func(t *testing.T) {
+		for _, p := range pkgs {
+			rel, ours := ourRel(p.Path)
+			if !ours || p.Dir == "" {
+				continue
+			}
+			dirName := rel[strings.LastIndex(rel, "/")+1:]
+			if err := checkPackageDoc(os.DirFS(p.Dir), p.Name, dirName, p.GoFiles); err != nil {
+				t.Errorf("%s: %v", p.Path, err)
+			}
+		}
+	})
+}
+
+func TestImportRules(t *testing.T) {
+	ours := func(rel string) string { return module + "/" + rel }
+	libp2pCore := "github.com/libp2p/go-libp2p/core/peer"
+	tests := []struct {
+		name string
+		pkgs []pkg
+		want []string // "rule pkg import", in checkImports' order
+	}{
+		{
+			name: "the intended directions",
+			pkgs: []pkg{
+				{Path: ours("fault"), Imports: []string{"errors", "fmt"}},
+				{Path: ours("identity"), Imports: []string{"crypto/rand", libp2pCore, "github.com/libp2p/go-libp2p/core/crypto"}, TestImports: []string{"testing", libp2pCore}},
+				{Path: ours("exec"), Imports: []string{"context", "os/exec", ours("fault")}, TestImports: []string{"testing"}},
+				{Path: ours("exec/python"), Imports: []string{"os/exec", ours("exec"), ours("fault")}, TestImports: []string{ours("exec/exectest"), "github.com/google/go-cmp/cmp"}},
+				{Path: ours("routing"), Imports: []string{libp2pCore, ours("identity"), ours("fault")}},
+				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity")}},
+				{Path: ours("node/hostinfo"), Imports: []string{"os/exec", ours("routing"), ours("fault")}},
+				{Path: ours("node/config"), Imports: []string{ours("node/hostinfo")}},
+				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
+				{Path: ours("sim"), Imports: []string{ours("node"), "github.com/libp2p/go-libp2p/p2p/net/mock"}},
+				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo")}},
+				{Path: module, TestImports: []string{"go/parser"}},
+				{Path: "example.com/other", Imports: []string{ours("cmd/fx")}}, // not ours: not checked
+			},
+		},
+		{
+			name: "exec imports libp2p",
+			pkgs: []pkg{{Path: ours("exec"), Imports: []string{"context", libp2pCore}}},
+			want: []string{"exec-stdlib exec " + libp2pCore},
+		},
+		{
+			name: "exec implementation imports multiformats and routing",
+			pkgs: []pkg{{Path: ours("exec/shell"), Imports: []string{"github.com/multiformats/go-multiaddr", ours("exec"), ours("routing")}}},
+			want: []string{
+				"exec-stdlib exec/shell github.com/multiformats/go-multiaddr",
+				"exec-stdlib exec/shell " + ours("routing"),
+			},
+		},
+		{
+			name: "exec imports a third-party module",
+			pkgs: []pkg{{Path: ours("exec/container"), Imports: []string{"github.com/docker/docker/client"}}},
+			want: []string{"exec-stdlib exec/container github.com/docker/docker/client"},
+		},
+		{
+			name: "exec tests import libp2p and node",
+			pkgs: []pkg{{Path: ours("exec/slurm"), Imports: []string{ours("exec")}, TestImports: []string{"testing", "github.com/libp2p/go-libp2p", ours("node"), "go.uber.org/goleak"}}},
+			want: []string{
+				"exec-tests exec/slurm " + ours("node") + " (test)",
+				"exec-tests exec/slurm github.com/libp2p/go-libp2p (test)",
+				"node-private exec/slurm " + ours("node") + " (test)",
+			},
+		},
+		{
+			name: "a library imports a command",
+			pkgs: []pkg{{Path: ours("node"), Imports: []string{ours("cmd/fxnode")}}},
+			want: []string{"no-cmd node " + ours("cmd/fxnode")},
+		},
+		{
+			name: "a command imports a command in its tests",
+			pkgs: []pkg{{Path: ours("cmd/fx"), Name: "main", TestImports: []string{ours("cmd/fxnode/internal/flags")}}},
+			want: []string{"no-cmd cmd/fx " + ours("cmd/fxnode/internal/flags") + " (test)"},
+		},
+		{
+			name: "identity imports fault",
+			pkgs: []pkg{{Path: ours("identity"), Imports: []string{ours("fault")}}},
+			want: []string{"identity-alone identity " + ours("fault")},
+		},
+		{
+			name: "identity tests import routing",
+			pkgs: []pkg{{Path: ours("identity"), TestImports: []string{ours("routing")}}},
+			want: []string{"identity-alone identity " + ours("routing") + " (test)"},
+		},
+		{
+			name: "identity imports the DHT",
+			pkgs: []pkg{{Path: ours("identity"), Imports: []string{"github.com/libp2p/go-libp2p-kad-dht"}}},
+			want: []string{"identity-core-only identity github.com/libp2p/go-libp2p-kad-dht"},
+		},
+		{
+			name: "routing imports node",
+			pkgs: []pkg{{Path: ours("routing"), Imports: []string{ours("node")}}},
+			want: []string{
+				"routing-catalog-no-node routing " + ours("node"),
+				"node-private routing " + ours("node"),
+			},
+		},
+		{
+			name: "catalog imports sim and an exec implementation",
+			pkgs: []pkg{{Path: ours("catalog"), Imports: []string{ours("sim"), ours("exec/python")}}},
+			want: []string{
+				"routing-catalog-no-node catalog " + ours("exec/python"),
+				"routing-catalog-no-node catalog " + ours("sim"),
+			},
+		},
+		{
+			name: "routing imports libp2p outside core",
+			pkgs: []pkg{{Path: ours("routing"), Imports: []string{"github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht", "github.com/libp2p/go-libp2p/p2p/host/basic", libp2pCore}}},
+			want: []string{
+				"routing-catalog-core-only routing github.com/libp2p/go-libp2p",
+				"routing-catalog-core-only routing github.com/libp2p/go-libp2p-kad-dht",
+				"routing-catalog-core-only routing github.com/libp2p/go-libp2p/p2p/host/basic",
+			},
+		},
+		{
+			name: "catalog tests import pubsub",
+			pkgs: []pkg{{Path: ours("catalog"), TestImports: []string{"github.com/libp2p/go-libp2p-pubsub"}}},
+			want: []string{"routing-catalog-core-only catalog github.com/libp2p/go-libp2p-pubsub (test)"},
+		},
+		{
+			name: "a library imports node's subpackage",
+			pkgs: []pkg{{Path: ours("fxclient"), Imports: []string{ours("node/hostinfo")}}},
+			want: []string{"node-private fxclient " + ours("node/hostinfo")},
+		},
+		{
+			name: "the root imports node in its tests",
+			pkgs: []pkg{{Path: module, TestImports: []string{ours("node")}}},
+			want: []string{"node-private  " + ours("node") + " (test)"},
+		},
+		{
+			name: "fault imports identity",
+			pkgs: []pkg{{Path: ours("fault"), Imports: []string{ours("identity")}, TestImports: []string{ours("identity")}}},
+			want: []string{"fault-alone fault " + ours("identity")},
+		},
+	}
+
+	covered := map[string]bool{}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, v := range checkImports(tc.pkgs, importRules()) {
+				rel, _ := ourRel(v.pkg)
+				s := v.rule.id + " " + rel + " " + v.imp
+				if v.inTest {
+					s += " (test)"
+				}
+				got = append(got, s)
+				if v.String() == "" || !strings.Contains(v.String(), v.rule.says) {
+					t.Errorf("violation %q does not state its rule", v)
+				}
+			}
+			slices.Sort(got)
+			want := slices.Sorted(slices.Values(tc.want))
+			if !slices.Equal(got, want) {
+				t.Errorf("violations:\n got %q\nwant %q", got, want)
+			}
+		})
+		for _, w := range tc.want {
+			id, _, _ := strings.Cut(w, " ")
+			covered[id] = true
+		}
+	}
+	for _, r := range importRules() {
+		if !covered[r.id] {
+			t.Errorf("no case breaks rule %s", r.id)
+		}
+	}
+}
+
+func TestPackageDocRules(t *testing.T) {
+	tests := []struct {
+		name    string
+		files   map[string]string
+		pkgName string
+		dirName string
+		wantErr string // a part of the error; "" for none
+	}{
+		{
+			name:    "library with doc.go",
+			files:   map[string]string{"doc.go": "// Package routing describes endpoints.\npackage routing\n", "hardware.go": "package routing\n"},
+			pkgName: "routing", dirName: "routing",
+		},
+		{
+			name:    "library comment over several lines",
+			files:   map[string]string{"doc.go": "// Package hostinfo\n// detects the host.\npackage hostinfo\n"},
+			pkgName: "hostinfo", dirName: "hostinfo",
+		},
+		{
+			name:    "library without doc.go",
+			files:   map[string]string{"catalog.go": "// Package catalog holds functions.\npackage catalog\n"},
+			pkgName: "catalog", dirName: "catalog",
+			wantErr: "no doc.go",
+		},
+		{
+			name:    "doc.go without comment",
+			files:   map[string]string{"doc.go": "package exec\n"},
+			pkgName: "exec", dirName: "exec",
+			wantErr: "doc.go has no package comment",
+		},
+		{
+			name:    "detached comment",
+			files:   map[string]string{"doc.go": "// Package exec runs tasks.\n\npackage exec\n"},
+			pkgName: "exec", dirName: "exec",
+			wantErr: "doc.go has no package comment",
+		},
+		{
+			name:    "comment of another package",
+			files:   map[string]string{"doc.go": "// Package execution runs tasks.\npackage exec\n"},
+			pkgName: "exec", dirName: "exec",
+			wantErr: `want "Package exec ..."`,
+		},
+		{
+			name:    "comment not saying Package",
+			files:   map[string]string{"doc.go": "// This package runs tasks.\npackage exec\n"},
+			pkgName: "exec", dirName: "exec",
+			wantErr: `starts "This package runs tasks."`,
+		},
+		{
+			name:    "command saying Command",
+			files:   map[string]string{"main.go": "// Command fxnode runs an fxmesh node.\npackage main\n"},
+			pkgName: "main", dirName: "fxnode",
+		},
+		{
+			name:    "command named as go doc does",
+			files:   map[string]string{"doc.go": "// Fx calls functions on the mesh.\npackage main\n", "main.go": "package main\n"},
+			pkgName: "main", dirName: "fx",
+		},
+		{
+			name:    "command without comment",
+			files:   map[string]string{"main.go": "package main\n"},
+			pkgName: "main", dirName: "fx",
+			wantErr: "no package comment",
+		},
+		{
+			name:    "command with a vague comment",
+			files:   map[string]string{"main.go": "// Main entry point.\npackage main\n"},
+			pkgName: "main", dirName: "fx",
+			wantErr: `want "Command ..."`,
+		},
+		{
+			name:    "tests only",
+			files:   map[string]string{"arch_test.go": "package fxmesh_test\n"},
+			pkgName: "fxmesh", dirName: "",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			var goFiles []string
+			for name, src := range tc.files {
+				fsys[name] = &fstest.MapFile{Data: []byte(src)}
+				if !strings.HasSuffix(name, "_test.go") {
+					goFiles = append(goFiles, name)
+				}
+			}
+			slices.Sort(goFiles)
+			err := checkPackageDoc(fsys, tc.pkgName, tc.dirName, goFiles)
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("checkPackageDoc: %v", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("checkPackageDoc = %v, want an error with %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+// TestListPackagesReportsErrors shows that packages go list cannot load are
+// reported, not lost, and do not hide the others.
+func TestListPackagesReportsErrors(t *testing.T) {
+	t.Setenv("GOFLAGS", "-mod=readonly") // never look the missing import up
+	t.Setenv("GOWORK", "off")
+	dir := t.TempDir()
+	files := map[string]string{
+		"go.mod":       "module example.com/m\n\ngo 1.22\n",
+		"ok/ok.go":     "package ok\n",
+		"bad/bad.go":   "package bad\n\nimport _ \"example.com/m/missing\"\n",
+		"mixed/a.go":   "package a\n",
+		"mixed/b.go":   "package b\n",
+		"empty/README": "no Go here\n",
+	}
+	for name, src := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pkgs, loadErrs, err := listPackages(t.Context(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, p := range pkgs {
+		paths = append(paths, p.Path)
+	}
+	if !slices.Contains(paths, "example.com/m/ok") || !slices.Contains(paths, "example.com/m/bad") {
+		t.Errorf("listed %q, want ok and bad among them", paths)
+	}
+	for _, want := range []string{
+		"example.com/m/bad: bad/bad.go:3:8: ",
+		"package example.com/m/missing",
+		"example.com/m/mixed: found packages a (a.go) and b (b.go)",
+	} {
+		if !slices.ContainsFunc(loadErrs, func(e string) bool { return strings.Contains(e, want) }) {
+			t.Errorf("errors %q lack %q", loadErrs, want)
+		}
+	}
+}
