@@ -1,0 +1,251 @@
+package invoke
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/multiformats/go-multihash"
+)
+
+// Codec names the payload type of a signed invocation.
+var Codec = []byte("/fxmesh/invocation/1")
+
+// Input is one set of arguments: a JSON array and a JSON object.
+type Input struct {
+	Args   []byte `cbor:"1,keyasint,omitempty"`
+	Kwargs []byte `cbor:"2,keyasint,omitempty"`
+}
+
+// Invocation asks one endpoint to run one function on one input, or on a
+// batch of inputs. The caller signs it; the signer is the caller.
+type Invocation struct {
+	// Function is the function's ID (a CID).
+	Function string `cbor:"1,keyasint"`
+	// Record carries the function's signed catalog record when the endpoint
+	// may not know it (a private function); empty otherwise.
+	Record []byte `cbor:"2,keyasint,omitempty"`
+	// Endpoint is the target endpoint's node ID.
+	Endpoint string `cbor:"3,keyasint"`
+	// Inputs holds one input, or a batch.
+	Inputs []Input `cbor:"4,keyasint"`
+	// Nonce makes two otherwise equal invocations distinct.
+	Nonce []byte `cbor:"5,keyasint"`
+	// IssuedAt and Expires are Unix nanoseconds.
+	IssuedAt int64 `cbor:"6,keyasint"`
+	Expires  int64 `cbor:"7,keyasint"`
+	// Timeout bounds each input's run, in nanoseconds; zero means the
+	// endpoint's default.
+	Timeout int64 `cbor:"8,keyasint,omitempty"`
+	// Require holds the invocation's own requirements (KEY=VALUE, KEY>=N).
+	Require []string `cbor:"9,keyasint,omitempty"`
+}
+
+// Errors of Decode and Admit; each has a fault kind as well.
+var (
+	ErrMalformed    = errors.New("invoke: malformed invocation")
+	ErrBadSignature = errors.New("invoke: invalid signature")
+	ErrTooLarge     = errors.New("invoke: invocation too large")
+	ErrWrongTarget  = errors.New("invoke: invocation is for another endpoint")
+	ErrExpired      = errors.New("invoke: invocation expired")
+	ErrNotYetValid  = errors.New("invoke: invocation issued in the future")
+	ErrDenied       = errors.New("invoke: caller not allowed")
+)
+
+var (
+	encMode cbor.EncMode
+	decMode cbor.DecMode
+)
+
+func init() {
+	var err error
+	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
+		panic(err)
+	}
+	if decMode, err = (cbor.DecOptions{
+		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:   8,
+		MaxArrayElements:  1 << 20,
+		MaxMapPairs:       64,
+		IndefLength:       cbor.IndefLengthForbidden,
+		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
+	}).DecMode(); err != nil {
+		panic(err)
+	}
+}
+
+// New fills in a fresh nonce and the validity window from now.
+func New(function, endpoint string, inputs []Input, now time.Time, ttl time.Duration) (*Invocation, error) {
+	nonce := make([]byte, 16)
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, fmt.Errorf("invoke: nonce: %w", err)
+	}
+	return &Invocation{
+		Function: function, Endpoint: endpoint, Inputs: inputs, Nonce: nonce,
+		IssuedAt: now.UnixNano(), Expires: now.Add(ttl).UnixNano(),
+	}, nil
+}
+
+// Sign seals inv with the caller's key.
+func Sign(k *identity.Key, inv *Invocation) ([]byte, error) {
+	if err := inv.validate(); err != nil {
+		return nil, err
+	}
+	b, err := encMode.Marshal(inv)
+	if err != nil {
+		return nil, fmt.Errorf("invoke: encode: %w", err)
+	}
+	return identity.Seal(k, identity.DomainInvocation, Codec, b)
+}
+
+func (inv *Invocation) validate() error {
+	if _, err := cid.Decode(inv.Function); err != nil {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: function %q is not a function ID", ErrMalformed, inv.Function))
+	}
+	if _, err := peer.Decode(inv.Endpoint); err != nil {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: endpoint %q: %v", ErrMalformed, inv.Endpoint, err))
+	}
+	if len(inv.Inputs) == 0 {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: no inputs", ErrMalformed))
+	}
+	if len(inv.Nonce) < 8 || len(inv.Nonce) > 64 {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: nonce of %d bytes", ErrMalformed, len(inv.Nonce)))
+	}
+	if inv.Expires <= inv.IssuedAt {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: expires before it was issued", ErrMalformed))
+	}
+	if inv.Timeout < 0 {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: negative timeout", ErrMalformed))
+	}
+	for i, in := range inv.Inputs {
+		if len(in.Args) > 0 && !isJSON(in.Args, '[') {
+			return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: input %d: args are not a JSON array", ErrMalformed, i))
+		}
+		if len(in.Kwargs) > 0 && !isJSON(in.Kwargs, '{') {
+			return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: input %d: kwargs are not a JSON object", ErrMalformed, i))
+		}
+	}
+	return nil
+}
+
+// isJSON reports whether b is valid JSON starting with open.
+func isJSON(b []byte, open byte) bool {
+	b = bytes.TrimLeft(b, " \t\r\n")
+	return len(b) > 0 && b[0] == open && json.Valid(b)
+}
+
+// Signed is a decoded, signature-checked invocation.
+type Signed struct {
+	Invocation
+	// Caller is the signer.
+	Caller peer.ID
+	// TaskID is derived from the signed payload: the same invocation always
+	// has the same ID, and any change gives another.
+	TaskID string
+	// Size is the envelope's size in bytes.
+	Size int
+}
+
+// Decode checks an envelope's size, signature and schema. It does not check
+// freshness, target or policy: Admit does.
+func Decode(b []byte, maxBytes int) (*Signed, error) {
+	if maxBytes > 0 && len(b) > maxBytes {
+		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), maxBytes))
+	}
+	s, err := identity.Open(b, identity.DomainInvocation, Codec)
+	if err != nil {
+		if errors.Is(err, identity.ErrBadSignature) {
+			return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrBadSignature, err))
+		}
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	var inv Invocation
+	if err := decMode.Unmarshal(s.Payload, &inv); err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	// One byte form per invocation, so the task ID cannot be varied.
+	if again, err := encMode.Marshal(&inv); err != nil || !bytes.Equal(again, s.Payload) {
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: not in canonical form", ErrMalformed))
+	}
+	if err := inv.validate(); err != nil {
+		return nil, err
+	}
+	return &Signed{Invocation: inv, Caller: s.Signer, TaskID: TaskID(s.Signer, s.Payload), Size: len(b)}, nil
+}
+
+// TaskID derives a task's ID from the caller and the signed payload.
+func TaskID(caller peer.ID, payload []byte) string {
+	h := sha256.New()
+	h.Write([]byte(caller))
+	h.Write(payload)
+	mh, _ := multihash.Encode(h.Sum(nil), multihash.SHA2_256)
+	return cid.NewCidV1(cid.Raw, mh).String()
+}
+
+// Admission is what an endpoint knows when it admits an invocation.
+type Admission struct {
+	// Self is the endpoint's node ID.
+	Self peer.ID
+	// Now is the endpoint's clock reading.
+	Now time.Time
+	// Skew is the clock difference tolerated; zero means 30 seconds.
+	Skew time.Duration
+	// MaxLifetime bounds Expires-IssuedAt; zero means 1 hour.
+	MaxLifetime time.Duration
+	// Policy says who may use the endpoint.
+	Policy identity.Policy
+	// Functions, when not empty, lists the only function IDs allowed here.
+	Functions []string
+}
+
+// Admit makes the pure checks of admission: target, freshness, lifetime,
+// endpoint policy and function allowlist. Replay and the function's own
+// access are checked by the caller, which holds the stores.
+func (a Admission) Admit(s *Signed) error {
+	if s.Endpoint != a.Self.String() {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %s", ErrWrongTarget, s.Endpoint))
+	}
+	skew := a.Skew
+	if skew <= 0 {
+		skew = 30 * time.Second
+	}
+	life := a.MaxLifetime
+	if life <= 0 {
+		life = time.Hour
+	}
+	now := a.Now.UnixNano()
+	if s.IssuedAt > now+int64(skew) {
+		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: issued %s ahead of this endpoint's clock", ErrNotYetValid, time.Duration(s.IssuedAt-now)))
+	}
+	if now >= s.Expires+int64(skew) {
+		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: %s ago", ErrExpired, time.Duration(now-s.Expires).Round(time.Millisecond)))
+	}
+	if s.Expires-s.IssuedAt > int64(life) {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: lifetime %s over the limit of %s", ErrMalformed, time.Duration(s.Expires-s.IssuedAt), life))
+	}
+	if !a.Policy.Allows(s.Caller) {
+		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s may not use this endpoint", ErrDenied, s.Caller))
+	}
+	if len(a.Functions) > 0 {
+		ok := false
+		for _, f := range a.Functions {
+			if f == s.Function {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: function %s is not offered here", ErrDenied, s.Function))
+		}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package invoke
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+)
+
+const fnID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+
+var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func signed(t testing.TB, k *identity.Key, endpoint string, mutate func(*Invocation)) []byte {
+	t.Helper()
+	inv, err := New(fnID, endpoint, []Input{{Args: []byte(`[1,2]`), Kwargs: []byte(`{"x":3}`)}}, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mutate != nil {
+		mutate(inv)
+	}
+	b, err := Sign(k, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDecodeAndAdmit(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	stranger, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	other, _ := identity.GenerateKey()
+	good := signed(t, user, ep.ID().String(), nil)
+	adm := Admission{Self: ep.ID(), Now: t0.Add(time.Second), Policy: identity.Policy{Owner: user.ID()}}
+
+	s, err := Decode(good, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Caller != user.ID() || s.TaskID == "" || string(s.Inputs[0].Args) != "[1,2]" {
+		t.Fatalf("decoded %+v", s)
+	}
+	if err := adm.Admit(s); err != nil {
+		t.Fatalf("valid invocation refused: %v", err)
+	}
+	again, _ := Decode(good, 1<<20)
+	if again.TaskID != s.TaskID {
+		t.Fatal("task ID not stable for the same bytes")
+	}
+	fresh, _ := Decode(signed(t, user, ep.ID().String(), nil), 1<<20)
+	if fresh.TaskID == s.TaskID {
+		t.Fatal("two invocations share a task ID")
+	}
+
+	tests := []struct {
+		name string
+		data []byte
+		adm  Admission
+		want error
+		kind fault.Kind
+	}{
+		{"tampered", bytes.Replace(good, []byte(`"x":3`), []byte(`"x":4`), 1), adm, ErrBadSignature, fault.Invalid},
+		{"too large", good, adm, ErrTooLarge, fault.TooLarge},
+		{"garbage", []byte("garbage"), adm, ErrMalformed, fault.Invalid},
+		{"other endpoint", signed(t, user, other.ID().String(), nil), adm, ErrWrongTarget, fault.Invalid},
+		{"expired", signed(t, user, ep.ID().String(), func(i *Invocation) {
+			i.IssuedAt = t0.Add(-time.Hour).UnixNano()
+			i.Expires = t0.Add(-10 * time.Minute).UnixNano()
+		}), adm, ErrExpired, fault.Expired},
+		{"from the future", signed(t, user, ep.ID().String(), func(i *Invocation) {
+			i.IssuedAt = t0.Add(time.Hour).UnixNano()
+			i.Expires = t0.Add(time.Hour + time.Minute).UnixNano()
+		}), adm, ErrNotYetValid, fault.Expired},
+		{"lifetime too long", signed(t, user, ep.ID().String(), func(i *Invocation) {
+			i.Expires = t0.Add(48 * time.Hour).UnixNano()
+		}), adm, ErrMalformed, fault.Invalid},
+		{"stranger", signed(t, stranger, ep.ID().String(), nil), adm, ErrDenied, fault.Denied},
+		{"function not offered", good, Admission{Self: ep.ID(), Now: t0, Policy: identity.Policy{Public: true}, Functions: []string{"bafyother"}}, ErrDenied, fault.Denied},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			max := 1 << 20
+			if tc.name == "too large" {
+				max = 10
+			}
+			s, err := Decode(tc.data, max)
+			if err == nil {
+				err = tc.adm.Admit(s)
+			}
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("err = %v, want %v", err, tc.want)
+			}
+			if k := fault.KindOf(err); k != tc.kind {
+				t.Fatalf("kind = %s, want %s", k, tc.kind)
+			}
+		})
+	}
+}
+
+func TestSignRefusesBadInvocations(t *testing.T) {
+	k, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	tests := []struct {
+		name   string
+		mutate func(*Invocation)
+	}{
+		{"bad function id", func(i *Invocation) { i.Function = "nope" }},
+		{"no inputs", func(i *Invocation) { i.Inputs = nil }},
+		{"args not array", func(i *Invocation) { i.Inputs[0].Args = []byte(`{"a":1}`) }},
+		{"kwargs not object", func(i *Invocation) { i.Inputs[0].Kwargs = []byte(`[1]`) }},
+		{"bad json", func(i *Invocation) { i.Inputs[0].Args = []byte(`[1,`) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			inv, _ := New(fnID, ep.ID().String(), []Input{{}}, t0, time.Minute)
+			tc.mutate(inv)
+			if _, err := Sign(k, inv); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("err = %v, want ErrMalformed", err)
+			}
+		})
+	}
+}
+
+func TestFrames(t *testing.T) {
+	var buf bytes.Buffer
+	want := Reply{Type: ReplyResult, TaskID: "t", Result: &Result{Index: 3, Value: []byte(`42`)}}
+	if err := WriteMsg(&buf, want); err != nil {
+		t.Fatal(err)
+	}
+	var got Reply
+	if err := ReadMsg(bufio.NewReader(&buf), MaxFrame, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Result.Index != 3 || string(got.Result.Value) != "42" {
+		t.Fatalf("got %+v", got)
+	}
+	buf.Reset()
+	WriteMsg(&buf, Request{Invocation: make([]byte, 100)})
+	if err := ReadMsg(bufio.NewReader(&buf), 50, &Request{}); !errors.Is(err, ErrFrameTooLarge) {
+		t.Fatalf("oversized frame: %v", err)
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	k, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	f.Add(signed(f, k, ep.ID().String(), nil))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := Decode(data, 1<<20)
+		if err == nil && (s.TaskID == "" || s.Caller == "") {
+			t.Fatal("accepted invocation without task ID or caller")
+		}
+	})
+}
+
+func FuzzReadMsg(f *testing.F) {
+	var buf bytes.Buffer
+	WriteMsg(&buf, Reply{Type: ReplyAck, TaskID: "x", Count: 2})
+	f.Add(buf.Bytes())
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bufio.NewReader(bytes.NewReader(data))
+		for i := 0; i < 4; i++ {
+			var rep Reply
+			if err := ReadMsg(r, 1<<16, &rep); err != nil {
+				return
+			}
+		}
+	})
+}

@@ -1,0 +1,165 @@
+package invoke
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fxmesh/fxmesh/fault"
+)
+
+// The messages of the invocation protocol (/fxmesh/invoke/1.0.0) and of the
+// task protocol (/fxmesh/task/1.0.0). Each travels as one frame: an unsigned
+// varint length, then that many bytes of deterministic CBOR.
+//
+//	invoke: client → Request; endpoint → Ack | Error, then (if Wait) Result… and Done
+//	task:   client → Query;   endpoint → Status | Error, then (if Wait) Result… and Done
+
+// Request carries a signed invocation.
+type Request struct {
+	Invocation []byte `cbor:"1,keyasint"`
+	// Wait asks the endpoint to stream results back on this stream.
+	Wait bool `cbor:"2,keyasint,omitempty"`
+}
+
+// Query asks for a task's state and, from index From on, its results.
+type Query struct {
+	TaskID string `cbor:"1,keyasint"`
+	Wait   bool   `cbor:"2,keyasint,omitempty"`
+	From   int    `cbor:"3,keyasint,omitempty"`
+	// Results asks for the results present, not only the state.
+	Results bool `cbor:"4,keyasint,omitempty"`
+}
+
+// ReplyType says what a Reply holds.
+type ReplyType uint8
+
+// The reply types.
+const (
+	ReplyAck    ReplyType = 1 // the invocation was admitted as TaskID
+	ReplyResult ReplyType = 2 // Result holds one input's result
+	ReplyError  ReplyType = 3 // Error says why the request was refused
+	ReplyDone   ReplyType = 4 // no more results; Status holds the final state
+	ReplyStatus ReplyType = 5 // Status holds the task's state
+)
+
+// Reply is every message an endpoint sends.
+type Reply struct {
+	Type   ReplyType `cbor:"1,keyasint"`
+	TaskID string    `cbor:"2,keyasint,omitempty"`
+	Count  int       `cbor:"3,keyasint,omitempty"`
+	Result *Result   `cbor:"4,keyasint,omitempty"`
+	Error  *Error    `cbor:"5,keyasint,omitempty"`
+	Status *Status   `cbor:"6,keyasint,omitempty"`
+}
+
+// Result is one input's outcome.
+type Result struct {
+	Index    int    `cbor:"1,keyasint" json:"index"`
+	Value    []byte `cbor:"2,keyasint,omitempty" json:"-"`
+	Stdout   string `cbor:"3,keyasint,omitempty" json:"stdout,omitempty"`
+	Stderr   string `cbor:"4,keyasint,omitempty" json:"stderr,omitempty"`
+	ExitCode int    `cbor:"5,keyasint,omitempty" json:"exit_code,omitempty"`
+	Error    *Error `cbor:"6,keyasint,omitempty" json:"error,omitempty"`
+	Started  int64  `cbor:"7,keyasint,omitempty" json:"-"`
+	Finished int64  `cbor:"8,keyasint,omitempty" json:"-"`
+}
+
+// Error is a failure as it crosses the wire: a fault kind and, for a
+// function's own exception, its type and traceback.
+type Error struct {
+	Kind      string `cbor:"1,keyasint" json:"kind"`
+	Type      string `cbor:"2,keyasint,omitempty" json:"type,omitempty"`
+	Message   string `cbor:"3,keyasint,omitempty" json:"message"`
+	Traceback string `cbor:"4,keyasint,omitempty" json:"traceback,omitempty"`
+}
+
+// Err turns a wire error back into a Go error with its kind.
+func (e *Error) Err() error {
+	if e == nil {
+		return nil
+	}
+	msg := e.Message
+	if e.Type != "" {
+		msg = e.Type + ": " + msg
+	}
+	return &fault.Error{Kind: fault.Kind(e.Kind), Err: errors.New(msg)}
+}
+
+// ErrorOf turns a Go error into a wire error.
+func ErrorOf(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Kind: string(fault.KindOf(err)), Message: err.Error()}
+}
+
+// Status is a task's state.
+type Status struct {
+	State    string           `cbor:"1,keyasint" json:"state"`
+	Function string           `cbor:"2,keyasint,omitempty" json:"function"`
+	Count    int              `cbor:"3,keyasint,omitempty" json:"count"`
+	Done     int              `cbor:"4,keyasint,omitempty" json:"done"`
+	Times    map[string]int64 `cbor:"5,keyasint,omitempty" json:"-"`
+	Error    *Error           `cbor:"6,keyasint,omitempty" json:"error,omitempty"`
+}
+
+// MaxFrame bounds one frame unless a caller says otherwise: enough for a
+// 10 MiB payload and its envelope.
+const MaxFrame = 12 << 20
+
+// ErrFrameTooLarge is returned for a frame over the reader's limit.
+var ErrFrameTooLarge = errors.New("invoke: frame too large")
+
+// WriteMsg encodes v and writes it as one frame.
+func WriteMsg(w io.Writer, v any) error {
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("invoke: encode %T: %w", v, err)
+	}
+	var hdr [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(b)))
+	if _, err := w.Write(hdr[:n]); err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// ReadFrame reads one frame of at most max bytes.
+func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("invoke: frame header: %w", err))
+	}
+	if n > uint64(max) {
+		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max))
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame body: %w", err))
+	}
+	return b, nil
+}
+
+// ReadMsg reads one frame and decodes it into v.
+func ReadMsg(r *bufio.Reader, max int, v any) error {
+	b, err := ReadFrame(r, max)
+	if err != nil {
+		return err
+	}
+	return DecodeMsg(b, v)
+}
+
+// DecodeMsg decodes one frame's body into v.
+func DecodeMsg(b []byte, v any) error {
+	if err := decMode.Unmarshal(b, v); err != nil {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("invoke: decode %T: %w", v, err))
+	}
+	return nil
+}
