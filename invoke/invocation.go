@@ -26,14 +26,22 @@ type Input struct {
 	Kwargs []byte `cbor:"2,keyasint,omitempty"`
 }
 
+// Proof is a function's current signed catalog update and the function's
+// canonical bytes (catalog.Store.Proof makes it, catalog.VerifyFunction
+// checks it).
+type Proof struct {
+	Head     []byte `cbor:"1,keyasint"`
+	Function []byte `cbor:"2,keyasint"`
+}
+
 // Invocation asks one endpoint to run one function on one input, or on a
 // batch of inputs. The caller signs it; the signer is the caller.
 type Invocation struct {
 	// Function is the function's ID (a CID).
 	Function string `cbor:"1,keyasint"`
-	// Record carries the function's signed catalog record when the endpoint
-	// may not know it (a private function); empty otherwise.
-	Record []byte `cbor:"2,keyasint,omitempty"`
+	// Proof carries the function's signed catalog record when the endpoint
+	// may not know it (a private function); nil otherwise.
+	Proof *Proof `cbor:"2,keyasint,omitempty"`
 	// Endpoint is the target endpoint's node ID.
 	Endpoint string `cbor:"3,keyasint"`
 	// Inputs holds one input, or a batch.

@@ -119,13 +119,7 @@ func WriteMsg(w io.Writer, v any) error {
 	if err != nil {
 		return fmt.Errorf("invoke: encode %T: %w", v, err)
 	}
-	var hdr [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(b)))
-	if _, err := w.Write(hdr[:n]); err != nil {
-		return err
-	}
-	_, err = w.Write(b)
-	return err
+	return WriteFrame(w, b)
 }
 
 // ReadFrame reads one frame of at most max bytes.
@@ -162,4 +156,15 @@ func DecodeMsg(b []byte, v any) error {
 		return fault.Wrap(fault.Invalid, "", fmt.Errorf("invoke: decode %T: %w", v, err))
 	}
 	return nil
+}
+
+// WriteFrame writes b as one frame.
+func WriteFrame(w io.Writer, b []byte) error {
+	var hdr [binary.MaxVarintLen64]byte
+	n := binary.PutUvarint(hdr[:], uint64(len(b)))
+	if _, err := w.Write(hdr[:n]); err != nil {
+		return err
+	}
+	_, err := w.Write(b)
+	return err
 }

@@ -39,6 +39,8 @@ type Client struct {
 	dht  *dht.IpfsDHT
 	log  *slog.Logger
 	now  func() time.Time
+	// entry are the bootstrap peers that answered: full nodes to ask.
+	entry []peer.ID
 }
 
 // NewClient dials the mesh through the bootstrap addresses.
@@ -72,7 +74,7 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if connectAny(ctx, h, boot, 5*time.Second) == 0 {
+	if c.entry = connectAny(ctx, h, boot, 5*time.Second); len(c.entry) == 0 {
 		c.Close()
 		return nil, fault.E(fault.Unavailable, "node: client", "no bootstrap peer answered (tried %d)", len(boot))
 	}

@@ -49,6 +49,26 @@ type Config struct {
 	// Hardware and Software were detected by fxnode init.
 	Hardware routing.Hardware `yaml:"hardware"`
 	Software routing.Software `yaml:"software"`
+	// Python is the interpreter of the warm worker pool; "" means the first
+	// interpreter in software.python_paths, else python3. A virtualenv's
+	// bin/python works; shims are resolved to the real executable.
+	Python string `yaml:"python,omitempty"`
+	// Workers is the size of the warm Python pool; zero means the CPU count.
+	Workers int `yaml:"workers,omitempty"`
+	// Functions, if not empty, lists the only function IDs served here.
+	Functions []string `yaml:"functions,omitempty"`
+	// MaxQueue is how many inputs may wait for a worker before new
+	// invocations are refused as overloaded; zero means 100000.
+	MaxQueue int `yaml:"max_queue,omitempty"`
+	// MaxInputBytes and MaxOutputBytes bound an invocation and one result;
+	// zero means 10 MiB each.
+	MaxInputBytes  int `yaml:"max_input_bytes,omitempty"`
+	MaxOutputBytes int `yaml:"max_output_bytes,omitempty"`
+	// TaskRetention is how long finished tasks are kept; zero means 7 days.
+	TaskRetention time.Duration `yaml:"task_retention,omitempty"`
+	// ClockSkew is the clock difference tolerated on invocations; zero
+	// means 30s.
+	ClockSkew time.Duration `yaml:"clock_skew,omitempty"`
 	// RecordTTL is how long a published endpoint record stays valid; zero
 	// means 30 minutes. The node republishes at a third of it.
 	RecordTTL time.Duration `yaml:"record_ttl,omitempty"`
@@ -66,6 +86,8 @@ var fieldComments = map[string]string{
 	"hardware":   "Detected by fxnode init; edit to correct or to hide devices.",
 	"software":   "Detected by fxnode init: Python interpreters, container runtimes, batch scheduler.",
 	"record_ttl": "How long the published endpoint record stays valid (default 30m).",
+	"python":     "Interpreter of the warm Python workers, e.g. /opt/venv/bin/python (default: first detected).",
+	"workers":    "Number of warm Python workers (default: CPU count).",
 }
 
 func (c *Config) validate() error {
@@ -90,6 +112,9 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("allowed: %w", err))
 		}
 	}
+	if c.Workers < 0 || c.MaxQueue < 0 || c.MaxInputBytes < 0 || c.MaxOutputBytes < 0 || c.TaskRetention < 0 || c.ClockSkew < 0 {
+		errs = append(errs, errors.New("workers, max_queue, limits, task_retention and clock_skew must not be negative"))
+	}
 	if c.RecordTTL < 0 {
 		errs = append(errs, errors.New("record_ttl is negative"))
 	}
@@ -111,6 +136,26 @@ func (c *Config) recordTTL() time.Duration {
 		return 30 * time.Minute
 	}
 	return c.RecordTTL
+}
+
+func (c *Config) maxInput() int  { return orDefault(c.MaxInputBytes, 10<<20) }
+func (c *Config) maxOutput() int { return orDefault(c.MaxOutputBytes, 10<<20) }
+func (c *Config) maxQueue() int  { return orDefault(c.MaxQueue, 100000) }
+func (c *Config) pythonPath() string {
+	if c.Python != "" {
+		return c.Python
+	}
+	if len(c.Software.PythonPaths) > 0 {
+		return c.Software.PythonPaths[0]
+	}
+	return ""
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // LoadConfig reads DIR/config.yaml; a missing file gives the zero Config.

@@ -106,22 +106,27 @@ func parseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
 
 func decodeID(s string) (peer.ID, error) { return identity.ParseID(s) }
 
-// connectAny dials the given peers concurrently and returns how many answered.
-func connectAny(ctx context.Context, h host.Host, peers []peer.AddrInfo, timeout time.Duration) int {
-	type res struct{ err error }
-	ch := make(chan res, len(peers))
-	for _, p := range peers {
-		go func(p peer.AddrInfo) {
+// connectAny dials the given peers concurrently and returns those that
+// answered, in the order given.
+func connectAny(ctx context.Context, h host.Host, peers []peer.AddrInfo, timeout time.Duration) []peer.ID {
+	ok := make([]bool, len(peers))
+	done := make(chan struct{}, len(peers))
+	for i, p := range peers {
+		go func(i int, p peer.AddrInfo) {
 			cctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			ch <- res{h.Connect(cctx, p)}
-		}(p)
+			ok[i] = h.Connect(cctx, p) == nil
+			done <- struct{}{}
+		}(i, p)
 	}
-	n := 0
 	for range peers {
-		if r := <-ch; r.err == nil {
-			n++
+		<-done
+	}
+	var out []peer.ID
+	for i, p := range peers {
+		if ok[i] {
+			out = append(out, p.ID)
 		}
 	}
-	return n
+	return out
 }

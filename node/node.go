@@ -10,9 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -84,6 +86,12 @@ type Node struct {
 	closeOnce sync.Once
 	closeErr  error
 
+	catalog *catalog.Store // every full node's catalog
+	pubsub  *pubsub.PubSub
+	topic   *gossipTopic
+	syncNow chan peer.ID // peers to pull the catalog from
+	ep      *endpoint    // nil on a bootstrap
+
 	mu      sync.Mutex // guards record, seq
 	record  []byte     // current signed endpoint record
 	seq     uint64
@@ -140,9 +148,17 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		n.Close()
 		return nil, fmt.Errorf("node: write %s: %w", MultiaddrsFile, err)
 	}
+	if err := n.startCatalog(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	n.wg.Add(1)
 	go n.joinLoop(boot)
 	if n.role == RoleEndpoint {
+		if err := n.startEndpoint(); err != nil {
+			n.Close()
+			return nil, err
+		}
 		if err := n.signRecord(); err != nil {
 			n.Close()
 			return nil, err
@@ -171,10 +187,17 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
 		n.host.RemoveStreamHandler(RecordProtocol)
+		var eerr, cerr error
+		if n.ep != nil {
+			eerr = n.ep.close()
+		}
 		derr := n.dht.Close()
 		herr := n.host.Close()
 		n.wg.Wait()
-		n.closeErr = errors.Join(derr, herr)
+		if n.catalog != nil {
+			cerr = n.catalog.Close()
+		}
+		n.closeErr = errors.Join(eerr, derr, herr, cerr)
 	})
 	return n.closeErr
 }
@@ -188,8 +211,8 @@ func (n *Node) joinLoop(boot []peer.AddrInfo) {
 	}
 	backoff := 200 * time.Millisecond
 	for {
-		if got := connectAny(n.ctx, n.host, boot, 5*time.Second); got > 0 {
-			n.log.Info("joined mesh", "bootstrap_peers", got)
+		if got := connectAny(n.ctx, n.host, boot, 5*time.Second); len(got) > 0 {
+			n.log.Info("joined mesh", "bootstrap_peers", len(got))
 			if err := n.dht.Bootstrap(n.ctx); err != nil {
 				n.log.Warn("dht bootstrap", "err", err)
 			}
@@ -240,6 +263,21 @@ func (n *Node) signRecord() error {
 	n.record, n.seq = b, seq
 	return nil
 }
+
+// policy is the endpoint's access policy.
+func (n *Node) policy() identity.Policy {
+	p := identity.Policy{Public: n.cfg.Public}
+	p.Owner, _ = decodeID(n.cfg.Owner)
+	for _, a := range n.cfg.Allowed {
+		if id, err := decodeID(a); err == nil {
+			p.Allowed = append(p.Allowed, id)
+		}
+	}
+	return p
+}
+
+// Catalog is the node's catalog store.
+func (n *Node) Catalog() *catalog.Store { return n.catalog }
 
 func (n *Node) currentRecord() []byte {
 	n.mu.Lock()
@@ -301,4 +339,9 @@ func (n *Node) handleRecord(s network.Stream) {
 	if _, err := s.Write(n.currentRecord()); err != nil {
 		s.Reset()
 	}
+}
+
+// AddrInfo is the node's ID and listen addresses.
+func (n *Node) AddrInfo() peer.AddrInfo {
+	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
 }

@@ -110,4 +110,3 @@ func (m *Mesh) Close() error {
 func (m *Mesh) Client(ctx context.Context, key *identity.Key) (*node.Client, error) {
 	return node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: m.Bootstrap.Addrs(), Logger: m.log})
 }
-

@@ -1,0 +1,167 @@
+package catalog
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// backend persists heads (one envelope per OWNER/NAME) and function bodies.
+// The Store serializes writes and holds its lock across every call.
+type backend interface {
+	loadHeads(fn func(env []byte) error) error
+	loadFunctions(fn func(b []byte) error) error
+	head(ref string) ([]byte, bool, error)
+	function(id ID) ([]byte, bool, error)
+	// commit applies a batch atomically.
+	commit(b *batch) error
+	close() error
+}
+
+// batch is one atomic write.
+type batch struct {
+	ref  string // OWNER/NAME whose head is set
+	head []byte // the new head envelope
+	put  map[ID][]byte
+	del  []ID
+}
+
+// memBackend keeps everything in maps: for clients and tests (Open with "").
+type memBackend struct {
+	heads map[string][]byte
+	funcs map[ID][]byte
+}
+
+func newMemBackend() *memBackend {
+	return &memBackend{heads: map[string][]byte{}, funcs: map[ID][]byte{}}
+}
+
+func (m *memBackend) loadHeads(func([]byte) error) error     { return nil }
+func (m *memBackend) loadFunctions(func([]byte) error) error { return nil }
+
+func (m *memBackend) head(ref string) ([]byte, bool, error) {
+	b, ok := m.heads[ref]
+	return b, ok, nil
+}
+
+func (m *memBackend) function(id ID) ([]byte, bool, error) {
+	b, ok := m.funcs[id]
+	return b, ok, nil
+}
+
+func (m *memBackend) commit(b *batch) error {
+	if b.head != nil {
+		m.heads[b.ref] = b.head
+	}
+	for id, v := range b.put {
+		m.funcs[id] = v
+	}
+	for _, id := range b.del {
+		delete(m.funcs, id)
+	}
+	return nil
+}
+
+func (m *memBackend) close() error { return nil }
+
+// Bolt layout: bucket "heads" maps OWNER/NAME to the head update's envelope;
+// "functions" maps a function ID's binary form to the function's canonical
+// bytes; "meta" holds "schema" = "1".
+var (
+	bucketHeads     = []byte("heads")
+	bucketFunctions = []byte("functions")
+	bucketMeta      = []byte("meta")
+	keySchema       = []byte("schema")
+	schemaVersion   = []byte("1")
+)
+
+type boltBackend struct{ db *bolt.DB }
+
+func openBolt(path string, lockTimeout time.Duration) (*boltBackend, error) {
+	if lockTimeout <= 0 {
+		lockTimeout = 2 * time.Second
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketHeads, bucketFunctions, bucketMeta} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket(bucketMeta)
+		switch v := meta.Get(keySchema); {
+		case v == nil:
+			return meta.Put(keySchema, schemaVersion)
+		case !bytes.Equal(v, schemaVersion):
+			return fmt.Errorf("schema %q, this build reads %q", v, schemaVersion)
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+	}
+	return &boltBackend{db: db}, nil
+}
+
+func (b *boltBackend) loadHeads(fn func([]byte) error) error {
+	return b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketHeads).ForEach(func(_, v []byte) error { return fn(bytes.Clone(v)) })
+	})
+}
+
+func (b *boltBackend) loadFunctions(fn func([]byte) error) error {
+	return b.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketFunctions).ForEach(func(_, v []byte) error { return fn(v) })
+	})
+}
+
+func (b *boltBackend) get(bucket, key []byte) (v []byte, ok bool, err error) {
+	err = b.db.View(func(tx *bolt.Tx) error {
+		if x := tx.Bucket(bucket).Get(key); x != nil {
+			v, ok = bytes.Clone(x), true
+		}
+		return nil
+	})
+	return v, ok, err
+}
+
+func (b *boltBackend) head(ref string) ([]byte, bool, error) {
+	return b.get(bucketHeads, []byte(ref))
+}
+
+func (b *boltBackend) function(id ID) ([]byte, bool, error) {
+	return b.get(bucketFunctions, id.Bytes())
+}
+
+func (b *boltBackend) commit(w *batch) error {
+	return b.db.Update(func(tx *bolt.Tx) error {
+		if w.head != nil {
+			if err := tx.Bucket(bucketHeads).Put([]byte(w.ref), w.head); err != nil {
+				return err
+			}
+		}
+		fb := tx.Bucket(bucketFunctions)
+		for id, v := range w.put {
+			if err := fb.Put(id.Bytes(), v); err != nil {
+				return err
+			}
+		}
+		for _, id := range w.del {
+			if err := fb.Delete(id.Bytes()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (b *boltBackend) close() error { return b.db.Close() }
+
+// loadFunctions' values are only valid inside the callback; the Store
+// decodes them there and keeps no reference.

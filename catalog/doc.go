@@ -1,0 +1,86 @@
+// Package catalog is fxmesh's function catalog: the signed records that say
+// what OWNER/NAME is (its versions, code and access), their checks, their
+// store, and the sync protocol by which nodes converge on them. It is a
+// library; the daemon (package node) wires it to gossipsub and to streams.
+//
+// # Records
+//
+// A Function is the immutable content of one version: name, kind (python
+// with Source and Entry, or shell with a Command template), description,
+// optional container image, requirements (see ParseRequirement), owner,
+// version and creation time. It is encoded as Core Deterministic CBOR with
+// small integer map keys, so the same content gives the same bytes on every
+// platform, and its ID is a CIDv1 (codec cbor 0x51, sha2-256) over those
+// bytes, printed in base32 ("bafire…"). testdata/golden.json pins the bytes
+// and IDs of a known function and update.
+//
+// An Update changes the state of one OWNER/NAME: OpPublish (a new version),
+// OpAccess (share, unshare, public, private) or OpDelete (a tombstone). Each
+// update carries the whole state: Seq, the access list, and the table of
+// every version's ID; publish and non-private access changes also carry the
+// highest version's body. The owner signs the update's canonical CBOR with
+// identity.Seal under identity.DomainFunction and UpdateCodec; the envelope
+// bytes are what travel. An update's ID is the CID over its payload (not the
+// envelope), so re-wrapped copies of one signed update are one update.
+//
+// # Checks
+//
+// DecodeUpdate is pure and checks, in order: size (Limits.MaxRecordBytes,
+// before decoding), the envelope's signature, domain and codec, strict
+// canonical CBOR (no duplicate keys, unknown fields, indefinite lengths,
+// tags or alternative encodings), the schema, and that the signer is the
+// owner. A Store then checks the update against what it holds: the highest
+// Seq per OWNER/NAME wins; a lower or equal Seq is ErrStale (a replayed
+// older version or ACL), the very same update is ErrDuplicate, and at an
+// equal Seq with a different ID the higher ID wins so that all nodes agree.
+// Stale and duplicate updates are never stored or forwarded. Each failure
+// wraps one sentinel (ErrTooLarge, ErrSourceTooLarge, ErrMalformed,
+// ErrBadSignature, ErrInvalidField, ErrNotOwner, ErrPrivate, ErrStale,
+// ErrDuplicate, ErrUnreferenced, ErrNotFound, ErrClosed) inside a
+// *fault.Error whose kind crosses the wire.
+//
+// # Private functions
+//
+// A private update that carries code is never shared: gossip validators
+// (Store.Check) and stores fed by the network (Store.Receive) refuse it with
+// ErrPrivate, full nodes refuse it on Apply too, and sync never offers it.
+// Only the owner's own store (Options.KeepPrivate) keeps it. To run a private
+// function, the owner's invocation carries Store.Proof (the current update
+// and the function's bytes) to the endpoint, which checks it with
+// VerifyFunction. A private access change carries no code and does spread:
+// it is how a shared function is withdrawn; full nodes then hide the name
+// and drop its bodies.
+//
+// # Store
+//
+// Store keeps, per OWNER/NAME, only the current update (older ones are
+// superseded and dropped) and the bodies of the versions it lists, in bbolt
+// (Open with a path) or in memory (Open with ""). An in-memory index,
+// rebuilt and re-verified on Open, answers Resolve ("OWNER/NAME",
+// "OWNER/NAME@VERSION" or a function ID), Get, Access (an identity.Policy),
+// List, Versions and Head. Each Apply is one bbolt transaction.
+//
+// # Spreading
+//
+// New updates are published on the gossipsub topic TopicName (Store.Publish;
+// Store.Follow applies what arrives). The node's topic validator calls
+// Store.Check and maps its error with VerdictOf: Accept, Ignore (duplicate,
+// stale) or Reject (everything else), so nothing bad is forwarded.
+//
+// Gossip is only a hint. A node that joins late, restarts or heals from a
+// partition pulls over the SyncProtocol stream (Store.Pull against a
+// SyncPeer; the other side answers with Store.HandleSync). The sync set is
+// every shareable current update and every held body of a non-private,
+// non-deleted function, keyed by ID and split into 256 buckets by the first
+// byte of the ID's digest. The requester sends the SHA-256 of each non-empty
+// bucket; the responder returns its IDs in every bucket that differs; the
+// requester then asks for the IDs it lacks (a batch at a time; responses are
+// bounded by Limits.MaxSyncBytes) and pushes those the responder lacks in
+// the same requests. Updates are applied before bodies; a body is accepted
+// only if its owner's current update lists it. For 10,000 functions a pull
+// between equal stores costs one round trip of about 8 KiB.
+//
+// Every message from the network has a decoder that checks its size first
+// and is fuzzed: DecodeUpdate, DecodeFunction, DecodeSyncRequest and
+// DecodeSyncResponse.
+package catalog

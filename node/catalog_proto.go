@@ -1,0 +1,210 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// CatalogProtocol is how clients use a full node's catalog: publish an
+// update, resolve a function, list functions. One request, one response.
+const CatalogProtocol protocol.ID = "/fxmesh/catalog/client/1.0.0"
+
+// catalogOp names a catalog request.
+type catalogOp string
+
+const (
+	opPublish  catalogOp = "publish"
+	opResolve  catalogOp = "resolve"
+	opList     catalogOp = "list"
+	opVersions catalogOp = "versions"
+	opHead     catalogOp = "head"
+)
+
+type catalogRequest struct {
+	Op     catalogOp `cbor:"1,keyasint"`
+	Update []byte    `cbor:"2,keyasint,omitempty"` // publish
+	Ref    string    `cbor:"3,keyasint,omitempty"` // resolve, versions, head
+	Owner  string    `cbor:"4,keyasint,omitempty"` // list
+}
+
+type catalogResponse struct {
+	Error *invoke.Error `cbor:"1,keyasint,omitempty"`
+	// publish
+	ID        string `cbor:"2,keyasint,omitempty"`
+	Shareable bool   `cbor:"3,keyasint,omitempty"`
+	// resolve: a proof the client checks with catalog.VerifyFunction
+	Head     []byte `cbor:"4,keyasint,omitempty"`
+	Function []byte `cbor:"5,keyasint,omitempty"`
+	// list, versions
+	Entries []catalogEntry `cbor:"6,keyasint,omitempty"`
+}
+
+// catalogEntry is catalog.Entry on the wire.
+type catalogEntry struct {
+	ID          string   `cbor:"1,keyasint"`
+	Owner       string   `cbor:"2,keyasint"`
+	Name        string   `cbor:"3,keyasint"`
+	Version     uint64   `cbor:"4,keyasint"`
+	Kind        string   `cbor:"5,keyasint,omitempty"`
+	Description string   `cbor:"6,keyasint,omitempty"`
+	Public      bool     `cbor:"7,keyasint,omitempty"`
+	Users       []string `cbor:"8,keyasint,omitempty"`
+	Created     int64    `cbor:"9,keyasint,omitempty"`
+	Seq         uint64   `cbor:"10,keyasint,omitempty"`
+}
+
+func entryToWire(e catalog.Entry) catalogEntry {
+	return catalogEntry{ID: e.ID.String(), Owner: e.Owner, Name: e.Name, Version: e.Version, Kind: string(e.Kind),
+		Description: e.Description, Public: e.Access.Public, Users: e.Access.Users, Created: e.Created, Seq: e.Seq}
+}
+
+// Entry converts back to the catalog's type.
+func (e catalogEntry) entry() catalog.Entry {
+	id, _ := catalog.ParseID(e.ID)
+	return catalog.Entry{ID: id, Owner: e.Owner, Name: e.Name, Version: e.Version, Kind: catalog.Kind(e.Kind),
+		Description: e.Description, Access: catalog.Access{Public: e.Public, Users: e.Users}, Created: e.Created, Seq: e.Seq, Held: true}
+}
+
+var protoDec = func() cbor.DecMode {
+	d, err := cbor.DecOptions{
+		DupMapKey: cbor.DupMapKeyEnforcedAPF, MaxNestedLevels: 8, MaxArrayElements: 1 << 16,
+		MaxMapPairs: 64, IndefLength: cbor.IndefLengthForbidden,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
+func decodeCatalogRequest(b []byte) (*catalogRequest, error) {
+	var r catalogRequest
+	if err := protoDec.Unmarshal(b, &r); err != nil {
+		return nil, fault.E(fault.Invalid, "node: catalog request", "%v", err)
+	}
+	return &r, nil
+}
+
+func (n *Node) handleCatalog(s network.Stream) {
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(30 * time.Second))
+	lim := catalog.DefaultLimits()
+	b, err := invoke.ReadFrame(bufio.NewReader(s), lim.MaxRecordBytes+4<<10)
+	var resp catalogResponse
+	if err == nil {
+		var req *catalogRequest
+		if req, err = decodeCatalogRequest(b); err == nil {
+			resp, err = n.serveCatalog(req)
+		}
+	}
+	if err != nil {
+		resp = catalogResponse{Error: invoke.ErrorOf(err)}
+	}
+	if err := invoke.WriteMsg(s, resp); err != nil {
+		s.Reset()
+	}
+}
+
+func (n *Node) serveCatalog(req *catalogRequest) (catalogResponse, error) {
+	switch req.Op {
+	case opPublish:
+		ctx, cancel := context.WithTimeout(n.ctx, 10*time.Second)
+		defer cancel()
+		ch, err := n.catalog.Publish(ctx, n.topic, req.Update)
+		if err != nil {
+			return catalogResponse{}, err
+		}
+		return catalogResponse{ID: ch.ID.String(), Shareable: ch.Shareable}, nil
+	case opResolve:
+		r, err := n.catalog.Resolve(req.Ref)
+		if err != nil {
+			return catalogResponse{}, err
+		}
+		head, fn, err := n.catalog.Proof(r.ID)
+		if err != nil {
+			return catalogResponse{}, err
+		}
+		return catalogResponse{Head: head, Function: fn}, nil
+	case opList:
+		var out []catalogEntry
+		for _, e := range n.catalog.List(catalog.Filter{Owner: req.Owner}) {
+			out = append(out, entryToWire(e))
+		}
+		return catalogResponse{Entries: out}, nil
+	case opHead:
+		owner, name, ok := cutRef(req.Ref)
+		if !ok {
+			return catalogResponse{}, fault.E(fault.Invalid, "", "%q is not OWNER/NAME", req.Ref)
+		}
+		su, err := n.catalog.Head(owner, name)
+		if err != nil {
+			return catalogResponse{}, err
+		}
+		return catalogResponse{Head: su.Envelope}, nil
+	case opVersions:
+		owner, name, ok := cutRef(req.Ref)
+		if !ok {
+			return catalogResponse{}, fault.E(fault.Invalid, "", "%q is not OWNER/NAME", req.Ref)
+		}
+		es, err := n.catalog.Versions(owner, name)
+		if err != nil {
+			return catalogResponse{}, err
+		}
+		var out []catalogEntry
+		for _, e := range es {
+			out = append(out, entryToWire(e))
+		}
+		return catalogResponse{Entries: out}, nil
+	}
+	return catalogResponse{}, fault.E(fault.Invalid, "", "unknown catalog operation %q", req.Op)
+}
+
+func cutRef(ref string) (owner, name string, ok bool) {
+	for i := 0; i < len(ref); i++ {
+		if ref[i] == '/' {
+			return ref[:i], ref[i+1:], i > 0 && i < len(ref)-1
+		}
+	}
+	return "", "", false
+}
+
+// catalogCall sends one catalog request to peer p.
+func catalogCall(ctx context.Context, h interface {
+	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
+}, p peer.ID, req catalogRequest) (*catalogResponse, error) {
+	s, err := h.NewStream(ctx, p, CatalogProtocol)
+	if err != nil {
+		return nil, fault.Wrap(fault.Unavailable, "node: catalog", err)
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	if err := invoke.WriteMsg(s, req); err != nil {
+		s.Reset()
+		return nil, fault.Wrap(fault.Unavailable, "node: catalog", err)
+	}
+	_ = s.CloseWrite()
+	var resp catalogResponse
+	b, err := invoke.ReadFrame(bufio.NewReader(s), catalog.DefaultLimits().MaxSyncBytes)
+	if err != nil {
+		s.Reset()
+		return nil, fault.Wrap(fault.Unavailable, "node: catalog", err)
+	}
+	if err := protoDec.Unmarshal(b, &resp); err != nil {
+		return nil, fault.E(fault.Invalid, "node: catalog", "bad response: %v", err)
+	}
+	if resp.Error != nil {
+		return nil, fmt.Errorf("node: catalog %s: %w", req.Op, resp.Error.Err())
+	}
+	return &resp, nil
+}
