@@ -25,7 +25,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.PersistentFlags().Duration("timeout", 30*time.Second, "give up after this long")
-	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd())
+	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd())
 	return root
 }
 

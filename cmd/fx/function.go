@@ -1,0 +1,289 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/node"
+	"github.com/spf13/cobra"
+)
+
+// withUserCatalog opens the user's catalog and, when a bootstrap is known,
+// the mesh; needMesh makes a missing mesh an error.
+func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Context, u *node.UserCatalog) error) error {
+	h, err := node.UserHome()
+	if err != nil {
+		return err
+	}
+	key, err := h.UserKey()
+	if err != nil {
+		return err
+	}
+	local, err := h.OpenCatalog()
+	if err != nil {
+		return err
+	}
+	defer local.Close()
+	flag, _ := cmd.Flags().GetStringArray("bootstrap")
+	boot, err := h.BootstrapAddrs(flag)
+	if err != nil {
+		return err
+	}
+	timeout, _ := cmd.Flags().GetDuration("timeout")
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	u := &node.UserCatalog{Key: key, Local: local}
+	if len(boot) > 0 || needMesh {
+		c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		u.Mesh = c
+	}
+	return f(ctx, u)
+}
+
+func newFunctionCmd() *cobra.Command {
+	fn := &cobra.Command{Use: "function", Aliases: []string{"fn"}, Short: "Register, list, show, share and delete functions"}
+	fn.AddCommand(newRegisterCmd(), newFunctionListCmd(), newFunctionShowCmd(),
+		newAccessCmd("share", "Let users run a function", func(a catalog.Access, users []string) catalog.Access {
+			a.Users = append(a.Users, users...)
+			return a
+		}, 1),
+		newAccessCmd("unshare", "Stop letting users run a function", func(a catalog.Access, users []string) catalog.Access {
+			var keep []string
+			for _, u := range a.Users {
+				if !contains(users, u) {
+					keep = append(keep, u)
+				}
+			}
+			a.Users = keep
+			return a
+		}, 1),
+		newAccessCmd("public", "Let everybody run a function", func(a catalog.Access, _ []string) catalog.Access {
+			return catalog.Access{Public: true}
+		}, 0),
+		newAccessCmd("private", "Let only yourself run a function", func(a catalog.Access, _ []string) catalog.Access {
+			return catalog.Access{}
+		}, 0),
+		newFunctionDeleteCmd())
+	return fn
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func newRegisterCmd() *cobra.Command {
+	var (
+		pyFile, entry, shell, desc, container string
+		require, share                        []string
+		public                                bool
+	)
+	cmd := &cobra.Command{
+		Use:   "register NAME (--python FILE --entry FUNC | --shell TEMPLATE)",
+		Short: "Register a function (a new version if NAME exists) and print its ID",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			f := catalog.Function{Name: args[0], Description: desc, Container: container, Requirements: require}
+			switch {
+			case pyFile != "" && shell != "":
+				return fault.E(fault.Invalid, "", "give --python or --shell, not both")
+			case pyFile != "":
+				if entry == "" {
+					return fault.E(fault.Invalid, "", "--python needs --entry, the function to call")
+				}
+				src, err := os.ReadFile(pyFile)
+				if err != nil {
+					return fault.Wrap(fault.Invalid, "", err)
+				}
+				f.Kind, f.Source, f.Entry = catalog.KindPython, string(src), entry
+			case shell != "":
+				f.Kind, f.Command = catalog.KindShell, shell
+			default:
+				return fault.E(fault.Invalid, "", "give --python FILE --entry FUNC, or --shell TEMPLATE")
+			}
+			for _, r := range require {
+				if _, err := catalog.ParseRequirement(r); err != nil {
+					return err
+				}
+			}
+			if public && len(share) > 0 {
+				return fault.E(fault.Invalid, "", "give --public or --share, not both")
+			}
+			access := catalog.Access{Public: public, Users: share}
+			return withUserCatalog(cmd, !access.Private(), func(ctx context.Context, u *node.UserCatalog) error {
+				r, err := u.Register(ctx, f, access)
+				if err != nil {
+					return err
+				}
+				return printRegistered(cmd, r)
+			})
+		},
+	}
+	cmd.Flags().StringVar(&pyFile, "python", "", "Python source file")
+	cmd.Flags().StringVar(&entry, "entry", "", "the function in --python to call")
+	cmd.Flags().StringVar(&shell, "shell", "", "command template, {name} filled from keyword arguments")
+	cmd.Flags().StringVar(&desc, "desc", "", "description")
+	cmd.Flags().StringVar(&container, "container", "", "container image to run in")
+	cmd.Flags().StringArrayVar(&require, "require", nil, "requirement KEY=VALUE, KEY>=N, KEY<=N (repeatable)")
+	cmd.Flags().BoolVar(&public, "public", false, "everybody may run it")
+	cmd.Flags().StringArrayVar(&share, "share", nil, "user ID that may run it (repeatable)")
+	return cmd
+}
+
+func printRegistered(cmd *cobra.Command, r *node.Registered) error {
+	if jsonFlag(cmd) {
+		return printJSON(cmd.OutOrStdout(), map[string]any{
+			"id": r.ID.String(), "owner": r.Owner, "name": r.Name, "version": r.Version,
+			"access": accessString(r.Access), "shared": r.Shared,
+		})
+	}
+	_, err := fmt.Fprintln(cmd.OutOrStdout(), r.ID)
+	return err
+}
+
+func accessString(a catalog.Access) string {
+	switch {
+	case a.Public:
+		return "public"
+	case len(a.Users) > 0:
+		return "shared:" + strings.Join(a.Users, ",")
+	}
+	return "private"
+}
+
+func newFunctionListCmd() *cobra.Command {
+	var (
+		owner string
+		mine  bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List functions",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withUserCatalog(cmd, false, func(ctx context.Context, u *node.UserCatalog) error {
+				if mine {
+					owner = u.Key.ID().String()
+				}
+				es, err := u.List(ctx, owner)
+				if err != nil {
+					return err
+				}
+				if jsonFlag(cmd) {
+					if es == nil {
+						es = []catalog.Entry{}
+					}
+					return printJSON(cmd.OutOrStdout(), es)
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "OWNER/NAME\tVERSION\tKIND\tACCESS\tID")
+				for _, e := range es {
+					fmt.Fprintf(tw, "%s/%s\t%d\t%s\t%s\t%s\n", short(e.Owner), e.Name, e.Version, e.Kind, accessString(e.Access), e.ID)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&owner, "owner", "", "only this owner's functions")
+	cmd.Flags().BoolVar(&mine, "mine", false, "only your functions")
+	return cmd
+}
+
+func newFunctionShowCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show ID|OWNER/NAME|NAME",
+		Short: "Show a function: metadata, source, versions, access",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUserCatalog(cmd, false, func(ctx context.Context, u *node.UserCatalog) error {
+				f, err := u.Resolve(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				var versions []map[string]any
+				for _, v := range f.Update.Update.Versions {
+					versions = append(versions, map[string]any{"version": v.Version, "id": v.ID.String()})
+				}
+				fn := f.Function
+				if jsonFlag(cmd) {
+					return printJSON(cmd.OutOrStdout(), map[string]any{
+						"id": f.ID.String(), "owner": fn.Owner, "name": fn.Name, "version": fn.Version,
+						"kind": fn.Kind, "description": fn.Description, "source": fn.Source, "entry": fn.Entry,
+						"command": fn.Command, "container": fn.Container, "requirements": orEmpty(fn.Requirements),
+						"access": accessString(f.Update.Update.Access), "versions": versions,
+						"created": time.Unix(fn.Created, 0).UTC(),
+					})
+				}
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "id:          %s\nname:        %s/%s\nversion:     %d\nkind:        %s\naccess:      %s\ncreated:     %s\n",
+					f.ID, fn.Owner, fn.Name, fn.Version, fn.Kind, accessString(f.Update.Update.Access), time.Unix(fn.Created, 0).UTC().Format(time.RFC3339))
+				if fn.Description != "" {
+					fmt.Fprintf(w, "description: %s\n", fn.Description)
+				}
+				if len(fn.Requirements) > 0 {
+					fmt.Fprintf(w, "requires:    %s\n", strings.Join(fn.Requirements, " "))
+				}
+				if fn.Container != "" {
+					fmt.Fprintf(w, "container:   %s\n", fn.Container)
+				}
+				for _, v := range versions {
+					fmt.Fprintf(w, "version %v:   %v\n", v["version"], v["id"])
+				}
+				if fn.Kind == catalog.KindShell {
+					fmt.Fprintf(w, "command:     %s\n", fn.Command)
+				} else {
+					fmt.Fprintf(w, "entry:       %s\n--- source ---\n%s", fn.Entry, fn.Source)
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newAccessCmd(name, short string, change func(catalog.Access, []string) catalog.Access, minUsers int) *cobra.Command {
+	use := name + " ID|NAME"
+	if minUsers > 0 {
+		use += " USERID..."
+	}
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.MinimumNArgs(1 + minUsers),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUserCatalog(cmd, true, func(ctx context.Context, u *node.UserCatalog) error {
+				r, err := u.SetAccess(ctx, args[0], func(a catalog.Access) catalog.Access { return change(a, args[1:]) })
+				if err != nil {
+					return err
+				}
+				return printRegistered(cmd, r)
+			})
+		},
+	}
+}
+
+func newFunctionDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "delete ID|NAME",
+		Short: "Delete a function (a signed tombstone)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return withUserCatalog(cmd, true, func(ctx context.Context, u *node.UserCatalog) error {
+				return u.Delete(ctx, args[0])
+			})
+		},
+	}
+}
