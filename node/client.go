@@ -29,6 +29,8 @@ type ClientOptions struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Home is where the client remembers its tasks; zero remembers nothing.
+	Home Home
 }
 
 // Client is a light peer of the mesh: it dials out, asks, and listens to
@@ -41,6 +43,7 @@ type Client struct {
 	now  func() time.Time
 	// entry are the bootstrap peers that answered: full nodes to ask.
 	entry []peer.ID
+	home  Home
 }
 
 // NewClient dials the mesh through the bootstrap addresses.
@@ -67,7 +70,7 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 		h.Close()
 		return nil, err
 	}
-	c := &Client{key: key, host: h, dht: d, log: opts.Logger, now: opts.Now}
+	c := &Client{key: key, host: h, dht: d, log: opts.Logger, now: opts.Now, home: opts.Home}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}

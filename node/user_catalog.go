@@ -226,4 +226,3 @@ func (u *UserCatalog) List(ctx context.Context, owner string) ([]catalog.Entry, 
 	slices.SortFunc(out, func(a, b catalog.Entry) int { return strings.Compare(a.Owner+"/"+a.Name, b.Owner+"/"+b.Name) })
 	return out, nil
 }
-

@@ -24,8 +24,8 @@ func newRootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
-	root.PersistentFlags().Duration("timeout", 30*time.Second, "give up after this long")
-	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd())
+	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
+		newRunCmd(), newSubmitCmd(), newStatusCmd(), newResultCmd(), newBatchCmd())
 	return root
 }
 
@@ -91,8 +91,7 @@ func withClient(cmd *cobra.Command, f func(ctx context.Context, c *node.Client) 
 	} else if err != nil {
 		return err
 	}
-	timeout, _ := cmd.Flags().GetDuration("timeout")
-	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
 	c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot})
 	if err != nil {

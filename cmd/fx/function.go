@@ -35,8 +35,7 @@ func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Conte
 	if err != nil {
 		return err
 	}
-	timeout, _ := cmd.Flags().GetDuration("timeout")
-	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
 	u := &node.UserCatalog{Key: key, Local: local}
 	if len(boot) > 0 || needMesh {

@@ -1,0 +1,476 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/node"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+)
+
+// runFlags are the flags of run, submit and batch.
+type runFlags struct {
+	endpoint      string
+	args, kwargs  string
+	timeout       time.Duration
+	input, output string
+}
+
+func (f *runFlags) add(cmd *cobra.Command, batch bool) {
+	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "endpoint ID to run on (default: chosen for you)")
+	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "walltime of the function (default: the endpoint's)")
+	if batch {
+		cmd.Flags().StringVar(&f.input, "input", "", `JSON lines, each {"args": [...], "kwargs": {...}} (required)`)
+		cmd.Flags().StringVar(&f.output, "output", "", "write results here as JSON lines (default: stdout)")
+		return
+	}
+	cmd.Flags().StringVar(&f.args, "args", "", "positional arguments, a JSON array")
+	cmd.Flags().StringVar(&f.kwargs, "kwargs", "", "keyword arguments, a JSON object")
+}
+
+// session is a user dialled into the mesh with a function resolved.
+type session struct {
+	home     node.Home
+	key      *identity.Key
+	client   *node.Client
+	user     *node.UserCatalog
+	function *node.Function
+	endpoint peer.ID
+}
+
+// withSession resolves fn and the endpoint and runs f.
+func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string, f func(*session) error) error {
+	h, err := node.UserHome()
+	if err != nil {
+		return err
+	}
+	key, err := h.UserKey()
+	if err != nil {
+		return err
+	}
+	local, err := h.OpenCatalog()
+	if err != nil {
+		return err
+	}
+	defer local.Close()
+	flag, _ := cmd.Flags().GetStringArray("bootstrap")
+	boot, err := h.BootstrapAddrs(flag)
+	if err != nil {
+		return err
+	}
+	c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot, Home: h})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s := &session{home: h, key: key, client: c, user: &node.UserCatalog{Key: key, Local: local, Mesh: c}}
+	if fnRef != "" {
+		if s.function, err = s.user.Resolve(ctx, fnRef); err != nil {
+			return err
+		}
+	}
+	if endpoint != "" {
+		if s.endpoint, err = identity.ParseID(endpoint); err != nil {
+			return fault.Wrap(fault.Invalid, "", err)
+		}
+	} else if fnRef != "" {
+		if s.endpoint, err = chooseEndpoint(ctx, c, key.ID()); err != nil {
+			return err
+		}
+	}
+	return f(s)
+}
+
+// chooseEndpoint picks an online endpoint that admits the user.
+func chooseEndpoint(ctx context.Context, c *node.Client, user peer.ID) (peer.ID, error) {
+	eps, err := c.Endpoints(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range eps {
+		if e.Online && e.Record.Policy().Allows(user) {
+			return peer.Decode(e.Record.ID)
+		}
+	}
+	return "", fault.E(fault.NotFound, "", "no online endpoint admits you (%d endpoints seen); pass --endpoint", len(eps))
+}
+
+func parseInput(args, kwargs string) (invoke.Input, error) {
+	in := invoke.Input{}
+	if args != "" {
+		in.Args = []byte(args)
+	}
+	if kwargs != "" {
+		in.Kwargs = []byte(kwargs)
+	}
+	return in, nil
+}
+
+// deadline is how long a command waits for a function of walltime t.
+func deadline(t time.Duration) time.Duration {
+	if t <= 0 {
+		return 24 * time.Hour
+	}
+	return t + time.Minute
+}
+
+func newRunCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "run FUNCTION [--endpoint ID] [--args JSON] [--kwargs JSON]",
+		Short: "Run a function and print its result (JSON) on stdout",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			in, err := parseInput(f.args, f.kwargs)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(f.timeout))
+			defer cancel()
+			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
+				var res *invoke.Result
+				sub, err := s.client.Invoke(ctx, node.Invocation{
+					Endpoint: s.endpoint, Function: s.function, Inputs: []invoke.Input{in},
+					Timeout: f.timeout, Wait: true, OnResult: func(r invoke.Result) { res = &r },
+				})
+				if err != nil {
+					return err
+				}
+				return printResult(cmd, sub.TaskID, sub.Status, res)
+			})
+		},
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+// resultJSON is the stable JSON form of one result.
+type resultJSON struct {
+	TaskID   string          `json:"task_id,omitempty"`
+	Index    int             `json:"index"`
+	Value    json.RawMessage `json:"value"`
+	Stdout   string          `json:"stdout,omitempty"`
+	Stderr   string          `json:"stderr,omitempty"`
+	ExitCode int             `json:"exit_code,omitempty"`
+	Error    *invoke.Error   `json:"error,omitempty"`
+}
+
+func toResultJSON(taskID string, r invoke.Result) resultJSON {
+	v := json.RawMessage(r.Value)
+	if len(v) == 0 {
+		v = json.RawMessage("null")
+	}
+	return resultJSON{TaskID: taskID, Index: r.Index, Value: v, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode, Error: r.Error}
+}
+
+// printResult prints one task's single result and returns its error.
+func printResult(cmd *cobra.Command, taskID string, st *invoke.Status, res *invoke.Result) error {
+	if res == nil {
+		if st != nil && st.Error != nil {
+			return st.Error.Err()
+		}
+		return fault.E(fault.System, "", "task %s ended without a result", taskID)
+	}
+	out, errw := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	if jsonFlag(cmd) {
+		if err := printJSON(out, toResultJSON(taskID, *res)); err != nil {
+			return err
+		}
+	} else {
+		if res.Stdout != "" {
+			fmt.Fprint(errw, res.Stdout)
+		}
+		if res.Stderr != "" {
+			fmt.Fprint(errw, res.Stderr)
+		}
+		if res.Error == nil {
+			v := res.Value
+			if len(v) == 0 {
+				v = []byte("null")
+			}
+			fmt.Fprintln(out, string(v))
+		} else if res.Error.Traceback != "" {
+			fmt.Fprint(errw, res.Error.Traceback)
+		}
+	}
+	if res.Error != nil {
+		return res.Error.Err()
+	}
+	return nil
+}
+
+func newSubmitCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "submit FUNCTION [--endpoint ID] [--args JSON] [--kwargs JSON]",
+		Short: "Submit a function run, print its task ID and return at once",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			in, err := parseInput(f.args, f.kwargs)
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
+			defer cancel()
+			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
+				sub, err := s.client.Invoke(ctx, node.Invocation{
+					Endpoint: s.endpoint, Function: s.function, Inputs: []invoke.Input{in}, Timeout: f.timeout,
+				})
+				if err != nil {
+					return err
+				}
+				if jsonFlag(cmd) {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": sub.TaskID, "endpoint": s.endpoint.String()})
+				}
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), sub.TaskID)
+				return err
+			})
+		},
+	}
+	f.add(cmd, false)
+	return cmd
+}
+
+// taskEndpoint is --endpoint, or where this user submitted the task.
+func taskEndpoint(flag, taskID string) (string, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	h, err := node.UserHome()
+	if err != nil {
+		return "", err
+	}
+	id, err := h.TaskEndpoint(taskID)
+	if err != nil {
+		return "", err
+	}
+	return id.String(), nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var endpoint string
+	cmd := &cobra.Command{
+		Use:   "status TASK",
+		Short: "Print a task's state",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ep, err := taskEndpoint(endpoint, a[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			return withSession(cmd, ctx, "", ep, func(s *session) error {
+				st, err := s.client.Task(ctx, s.endpoint, a[0], false, false, nil)
+				if err != nil {
+					return err
+				}
+				if jsonFlag(cmd) {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": a[0], "endpoint": ep, "state": st.State, "count": st.Count, "error": st.Error})
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), st.State)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint that holds the task (default: where you submitted it)")
+	return cmd
+}
+
+func newResultCmd() *cobra.Command {
+	var (
+		endpoint string
+		wait     bool
+	)
+	cmd := &cobra.Command{
+		Use:   "result TASK [--wait]",
+		Short: "Print a task's result (JSON lines for a batch)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ep, err := taskEndpoint(endpoint, a[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
+			defer cancel()
+			return withSession(cmd, ctx, "", ep, func(s *session) error {
+				var results []invoke.Result
+				st, err := s.client.Task(ctx, s.endpoint, a[0], true, wait, func(r invoke.Result) { results = append(results, r) })
+				if err != nil {
+					return err
+				}
+				if st == nil {
+					return fault.E(fault.Internal, "", "no status for task %s", a[0])
+				}
+				if st.State != "done" && st.State != "failed" {
+					return fault.E(fault.Unavailable, "", "task %s is %s; use --wait to wait for it", a[0], st.State)
+				}
+				if st.Count <= 1 {
+					var r *invoke.Result
+					if len(results) > 0 {
+						r = &results[0]
+					}
+					return printResult(cmd, a[0], st, r)
+				}
+				w := bufio.NewWriter(cmd.OutOrStdout())
+				enc := json.NewEncoder(w)
+				for _, r := range results {
+					if err := enc.Encode(toResultJSON("", r)); err != nil {
+						return err
+					}
+				}
+				return w.Flush()
+			})
+		},
+	}
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint that holds the task (default: where you submitted it)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait for the task to finish")
+	return cmd
+}
+
+func newBatchCmd() *cobra.Command {
+	var f runFlags
+	cmd := &cobra.Command{
+		Use:   "batch FUNCTION --input FILE.jsonl [--output FILE.jsonl] [--endpoint ID]",
+		Short: "Run a function on many inputs in one signed request; results stream back as JSON lines",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			if f.input == "" {
+				return fault.E(fault.Invalid, "", "--input is required")
+			}
+			inputs, err := readInputs(f.input)
+			if err != nil {
+				return err
+			}
+			var out io.Writer = cmd.OutOrStdout()
+			if f.output != "" {
+				file, err := os.Create(f.output)
+				if err != nil {
+					return fault.Wrap(fault.Invalid, "", err)
+				}
+				defer file.Close()
+				out = file
+			}
+			bw := bufio.NewWriter(out)
+			defer bw.Flush()
+			enc := json.NewEncoder(bw)
+			var bar *progressbar.ProgressBar
+			if fd := os.Stderr.Fd(); term.IsTerminal(int(fd)) {
+				bar = progressbar.Default(int64(len(inputs)), "running")
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
+			defer cancel()
+			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
+				var (
+					mu     sync.Mutex
+					failed int
+				)
+				for _, chunk := range chunks(inputs, 8<<20) {
+					_, err := s.client.Invoke(ctx, node.Invocation{
+						Endpoint: s.endpoint, Function: s.function, Inputs: chunk.inputs, Timeout: f.timeout,
+						TTL: time.Hour, Wait: true,
+						OnResult: func(r invoke.Result) {
+							mu.Lock()
+							defer mu.Unlock()
+							r.Index += chunk.offset
+							if r.Error != nil {
+								failed++
+							}
+							_ = enc.Encode(toResultJSON("", r))
+							if bar != nil {
+								_ = bar.Add(1)
+							}
+						},
+					})
+					if err != nil {
+						return err
+					}
+				}
+				if err := bw.Flush(); err != nil {
+					return err
+				}
+				if failed > 0 {
+					return fault.E(fault.User, "", "%d of %d inputs failed", failed, len(inputs))
+				}
+				return nil
+			})
+		},
+	}
+	f.add(cmd, true)
+	return cmd
+}
+
+// readInputs reads JSON lines of {"args": [...], "kwargs": {...}}.
+func readInputs(path string) ([]invoke.Input, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", err)
+	}
+	defer file.Close()
+	var out []invoke.Input
+	sc := bufio.NewScanner(file)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		b := sc.Bytes()
+		if len(b) == 0 {
+			continue
+		}
+		var in struct {
+			Args   json.RawMessage `json:"args"`
+			Kwargs json.RawMessage `json:"kwargs"`
+		}
+		if err := json.Unmarshal(b, &in); err != nil {
+			return nil, fault.E(fault.Invalid, "", "%s:%d: %v", path, line, err)
+		}
+		out = append(out, invoke.Input{Args: nullToEmpty(in.Args), Kwargs: nullToEmpty(in.Kwargs)})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fault.E(fault.Invalid, "", "%s: %v", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fault.E(fault.Invalid, "", "%s holds no inputs", path)
+	}
+	return out, nil
+}
+
+func nullToEmpty(b json.RawMessage) []byte {
+	if string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+type chunk struct {
+	offset int
+	inputs []invoke.Input
+}
+
+// chunks splits inputs into runs of at most maxBytes of arguments, so that
+// each signed request stays under the endpoint's size limit.
+func chunks(inputs []invoke.Input, maxBytes int) []chunk {
+	var out []chunk
+	start, size := 0, 0
+	for i, in := range inputs {
+		n := len(in.Args) + len(in.Kwargs) + 8
+		if i > start && size+n > maxBytes {
+			out = append(out, chunk{start, inputs[start:i]})
+			start, size = i, 0
+		}
+		size += n
+	}
+	return append(out, chunk{start, inputs[start:]})
+}

@@ -1,0 +1,64 @@
+// Package shell runs command templates, functions of kind exec.KindShell,
+// without a shell: it implements exec.Executor, and exec.Statser.
+//
+// A template such as
+//
+//	convert {input} -resize '{width}x{height}' --out={output}
+//
+// is split into words once, like a shell would split it, and each task's
+// keyword arguments fill its {name} placeholders. The values go straight
+// into the argv of execve: no shell ever reads them, so a value of
+// "; rm -rf ~" is one argument of that text, and nothing else. (A value may
+// still start with "-" and be taken for an option by the program; templates
+// guard against that the usual way, with "--".)
+//
+// # Template grammar
+//
+//   - Words are separated by unquoted blanks (space, tab, newline).
+//   - 'single' and "double" quotes group text, blanks included, into one
+//     word; empty quotes make an empty argument. Inside double
+//     quotes, \" and \\ stand for " and \; elsewhere in quotes a backslash
+//     is itself. Outside quotes, a backslash makes the next character
+//     literal (\ , \', \{ ...).
+//   - {name}, where name is [A-Za-z_][A-Za-z0-9_]*, is a placeholder,
+//     inside quotes or not. A word may mix text and placeholders
+//     ("--out={file}", '{w}x{h}'); each is replaced by its value, verbatim,
+//     never split into more words. {{ and }} stand for literal braces; any
+//     other brace is an error (so awk's '{print $1}' is written
+//     '{{print $1}}').
+//   - The first word names the program (looked up in this process's PATH
+//     unless it holds a "/", relative to the task's directory if so) and
+//     must be literal.
+//   - Nothing else is special: no $variables, globs, pipes, redirections
+//     or ~. A template that wants them runs a shell itself, with the values
+//     as its positional parameters: sh -c 'grep -c "$1" "$2"' sh {pattern}
+//     {file}.
+//
+// Parse checks a template when a function is registered; Values and
+// Template.Expand turn a task's kwargs into argv.
+//
+// # Arguments
+//
+// A task's kwargs must name exactly the template's placeholders. Strings
+// are used as they are, numbers as written (exponents spelled out: 1e3 is
+// 1000), booleans as true and false; null, arrays and objects, a missing or
+// unknown argument, positional args, and a template that does not parse
+// fail the task with fault.Invalid before anything runs.
+//
+// # Running
+//
+// Each command runs in a fresh directory under Config.WorkDir, removed
+// afterwards, as the leader of its own process group, with stdout and
+// stderr captured up to Limits.MaxOutputBytes each. At its timeout the
+// whole group is killed and the task fails with fault.Timeout. A non-zero
+// exit fails it with fault.User ("exit status 3"), and so does a signal
+// ("killed by signal 11 (segmentation fault)"); Result.ExitCode is the exit
+// status, or 128+N for signal N, as shells report it.
+//
+// Result.Value is the JSON object
+//
+//	{"returncode": 0, "stdout": "...", "stderr": "..."}
+//
+// with the same (bounded) output as Result.Stdout and Result.Stderr, and is
+// set for failed commands too.
+package shell

@@ -1,0 +1,323 @@
+package shell
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	osexec "os/exec"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/internal/proc"
+	"github.com/fxmesh/fxmesh/fault"
+)
+
+// Defaults of Config's zero fields.
+const (
+	DefaultTimeout = 10 * time.Minute
+	maxWorkers     = 4096
+	// waitDelay bounds how long a finished command's output may stay open
+	// (held by a process that left its group).
+	waitDelay = time.Second
+)
+
+// Config configures an Executor. The zero value is ready to use.
+type Config struct {
+	// WorkDir is where each task's fresh working directory is made; ""
+	// means os.TempDir().
+	WorkDir string
+	// Workers is how many commands run at once; more wait. 0 means
+	// runtime.NumCPU().
+	Workers int
+	// DefaultTimeout is the walltime of tasks without their own; 0 means
+	// DefaultTimeout.
+	DefaultTimeout time.Duration
+	// Limits bound what commands produce; zero fields mean exec's
+	// defaults. Value holds the output too, so it counts against
+	// MaxResultBytes.
+	Limits exec.Limits
+	// Env is the commands' environment; nil means this process's.
+	Env []string
+	// Logger receives the executor's events; nil discards them.
+	Logger *slog.Logger
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.Workers < 0 || c.Workers > maxWorkers:
+		return fault.E(fault.Invalid, "exec/shell: config", "workers %d out of range [0, %d]", c.Workers, maxWorkers)
+	case c.DefaultTimeout < 0:
+		return fault.E(fault.Invalid, "exec/shell: config", "negative default timeout %v", c.DefaultTimeout)
+	}
+	return c.Limits.Validate()
+}
+
+func (c Config) withDefaults() Config {
+	if c.WorkDir == "" {
+		c.WorkDir = os.TempDir()
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.DefaultTimeout == 0 {
+		c.DefaultTimeout = DefaultTimeout
+	}
+	c.Limits = c.Limits.WithDefaults()
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Executor runs command templates, each in a fresh directory, without a
+// shell.
+type Executor struct {
+	cfg     Config
+	log     *slog.Logger
+	slots   chan struct{} // one per running command
+	done    chan struct{} // closed by Close
+	closed  atomic.Bool   // set under mu
+	calls   sync.WaitGroup
+	queued  atomic.Int64
+	closeMu sync.Once
+
+	mu      sync.Mutex       // guards running, and orders closed with calls.Add
+	running map[int]struct{} // process groups of running commands
+}
+
+var (
+	_ exec.Executor = (*Executor)(nil)
+	_ exec.Statser  = (*Executor)(nil)
+)
+
+// New checks cfg and returns an executor. WorkDir must exist.
+func New(cfg Config) (*Executor, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if st, err := os.Stat(cfg.WorkDir); err != nil || !st.IsDir() {
+		if err == nil {
+			err = errors.New("not a directory")
+		}
+		return nil, fault.E(fault.Invalid, "exec/shell: config", "work dir %s: %w", cfg.WorkDir, err)
+	}
+	return &Executor{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		slots:   make(chan struct{}, cfg.Workers),
+		done:    make(chan struct{}),
+		running: make(map[int]struct{}),
+	}, nil
+}
+
+// output is a command's Result.Value.
+type output struct {
+	ReturnCode int    `json:"returncode"`
+	Stdout     string `json:"stdout"`
+	Stderr     string `json:"stderr"`
+}
+
+// Execute expands t's template with its kwargs and runs the command.
+func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return exec.Result{}, exec.ContextError("exec/shell: execute", err)
+	}
+	if t.Function.Kind != exec.KindShell {
+		return exec.Result{}, fault.E(fault.Invalid, "exec/shell", "function kind %q, want %q", t.Function.Kind, exec.KindShell)
+	}
+	if err := t.Check(); err != nil {
+		return exec.Result{}, err
+	}
+	if err := e.begin(); err != nil {
+		return exec.Result{}, err
+	}
+	defer e.calls.Done()
+
+	argv, err := command(t)
+	if err != nil {
+		now := time.Now()
+		return exec.Result{Error: &exec.TaskError{Kind: fault.KindOf(err), Message: err.Error()}, Started: now, Finished: now}, nil
+	}
+	if err := e.acquire(ctx); err != nil {
+		return exec.Result{}, err
+	}
+	defer func() { <-e.slots }()
+	timeout := t.Timeout
+	if timeout == 0 {
+		timeout = e.cfg.DefaultTimeout
+	}
+	return e.run(ctx, argv, timeout)
+}
+
+// command returns the argv a task runs.
+func command(t exec.Task) ([]string, error) {
+	tmpl, err := Parse(t.Function.Command)
+	if err != nil {
+		return nil, err
+	}
+	if !exec.IsEmptyJSON(t.Args) {
+		var args []json.RawMessage
+		if json.Unmarshal(t.Args, &args) == nil && len(args) > 0 {
+			return nil, fault.E(fault.Invalid, "exec/shell", "commands take keyword arguments only, not %d positional ones", len(args))
+		}
+	}
+	values := map[string]string{}
+	if !exec.IsEmptyJSON(t.Kwargs) {
+		if values, err = Values(t.Kwargs); err != nil {
+			return nil, err
+		}
+	}
+	return tmpl.Expand(values)
+}
+
+// run runs argv in a fresh directory.
+func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration) (exec.Result, error) {
+	started := time.Now()
+	failed := func(kind fault.Kind, typ, msg string) (exec.Result, error) {
+		return exec.Result{Error: &exec.TaskError{Kind: kind, Type: typ, Message: msg}, Started: started, Finished: time.Now()}, nil
+	}
+	dir, err := os.MkdirTemp(e.cfg.WorkDir, "fxmesh-task-")
+	if err != nil {
+		return failed(fault.System, "", fmt.Sprintf("make a working directory: %v", err))
+	}
+	defer func() {
+		if err := os.RemoveAll(dir); err != nil {
+			e.log.Warn("remove task directory", "dir", dir, "err", err)
+		}
+	}()
+
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	stdout := &exec.OutputBuffer{Max: e.cfg.Limits.MaxOutputBytes}
+	stderr := &exec.OutputBuffer{Max: e.cfg.Limits.MaxOutputBytes}
+	cmd := osexec.CommandContext(tctx, argv[0], argv[1:]...)
+	cmd.Dir = dir
+	cmd.Env = e.cfg.Env
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	cmd.SysProcAttr = proc.SysProcAttr()
+	cmd.Cancel = func() error { return proc.KillGroup(cmd.Process.Pid) }
+	cmd.WaitDelay = waitDelay
+	if err := e.start(cmd); err != nil {
+		if errors.Is(err, exec.ErrClosed) {
+			return exec.Result{}, err
+		}
+		return failed(fault.User, "StartError", err.Error())
+	}
+	werr := cmd.Wait()
+	e.finish(cmd.Process.Pid)
+	res := exec.Result{Stdout: stdout.String(), Stderr: stderr.String(), Started: started, Finished: time.Now()}
+	x := proc.ExitOf(cmd.ProcessState)
+	res.ExitCode = x.ShellCode()
+	switch {
+	case e.closed.Load():
+		return exec.Result{}, exec.ErrClosed
+	case ctx.Err() != nil:
+		return exec.Result{}, exec.ContextError("exec/shell: execute", ctx.Err())
+	case tctx.Err() != nil:
+		res.Error = &exec.TaskError{Kind: fault.Timeout, Type: "Timeout", Message: "command timed out after " + timeout.String()}
+	case x.Signal != 0:
+		res.Error = &exec.TaskError{Kind: fault.User, Type: "Signal", Message: "killed by " + x.String()}
+	case x.Code != 0:
+		res.Error = &exec.TaskError{Kind: fault.User, Type: "ExitStatus", Message: x.String()}
+	case werr != nil && !errors.Is(werr, osexec.ErrWaitDelay):
+		res.Error = &exec.TaskError{Kind: fault.System, Message: werr.Error()}
+	}
+	value, err := json.Marshal(output{ReturnCode: res.ExitCode, Stdout: res.Stdout, Stderr: res.Stderr})
+	if err != nil {
+		return failed(fault.Internal, "", err.Error())
+	}
+	if len(value) > e.cfg.Limits.MaxResultBytes {
+		if res.Error == nil {
+			res.Error = &exec.TaskError{Kind: fault.TooLarge, Type: "ResultTooLarge",
+				Message: fmt.Sprintf("result is %d bytes of JSON, over the limit of %d", len(value), e.cfg.Limits.MaxResultBytes)}
+		}
+		return res, nil
+	}
+	res.Value = value
+	return res, nil
+}
+
+// start starts cmd and notes its process group, for Close.
+func (e *Executor) start(cmd *osexec.Cmd) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return exec.ErrClosed
+	}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.running[cmd.Process.Pid] = struct{}{}
+	return nil
+}
+
+// finish forgets a reaped command, whose pid may now be reused.
+func (e *Executor) finish(pid int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	delete(e.running, pid)
+}
+
+// begin admits a call, unless the executor is closed.
+func (e *Executor) begin() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed.Load() {
+		return exec.ErrClosed
+	}
+	e.calls.Add(1)
+	return nil
+}
+
+// acquire takes a slot to run a command in, waiting for one.
+func (e *Executor) acquire(ctx context.Context) error {
+	select {
+	case e.slots <- struct{}{}:
+		return nil
+	default:
+	}
+	e.queued.Add(1)
+	defer e.queued.Add(-1)
+	select {
+	case e.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return exec.ContextError("exec/shell: wait for a slot", ctx.Err())
+	case <-e.done:
+		return exec.ErrClosed
+	}
+}
+
+// Stats reports the executor's load.
+func (e *Executor) Stats() exec.Stats {
+	running := len(e.slots)
+	return exec.Stats{
+		Workers: e.cfg.Workers,
+		Idle:    e.cfg.Workers - running,
+		Running: running,
+		Queued:  int(e.queued.Load()),
+	}
+}
+
+// Close kills running commands, whose Execute calls return exec.ErrClosed,
+// and waits for them.
+func (e *Executor) Close() error {
+	e.closeMu.Do(func() {
+		e.mu.Lock()
+		e.closed.Store(true)
+		for pid := range e.running {
+			_ = proc.KillGroup(pid)
+		}
+		e.mu.Unlock()
+		close(e.done)
+		e.calls.Wait()
+	})
+	return nil
+}

@@ -1,0 +1,236 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// Invocation is what a client asks an endpoint to run.
+type Invocation struct {
+	// Endpoint is the endpoint to run on.
+	Endpoint peer.ID
+	// Function is the resolved function.
+	Function *Function
+	// Inputs are the arguments: one, or a batch.
+	Inputs []invoke.Input
+	// Timeout bounds each input's run; zero means the endpoint's default.
+	Timeout time.Duration
+	// TTL is how long the signed invocation stays valid; zero means
+	// 5 minutes.
+	TTL time.Duration
+	// Wait streams results back; without it Invoke returns after the
+	// endpoint admitted the task.
+	Wait bool
+	// OnResult receives each result as it arrives (with Wait).
+	OnResult func(invoke.Result)
+	// WithProof sends the function's signed record along, for endpoints that
+	// cannot look it up (private functions always send it).
+	WithProof bool
+}
+
+// Submitted is what an endpoint said of an invocation.
+type Submitted struct {
+	TaskID string
+	Count  int
+	// Status is the final status, when the caller waited.
+	Status *invoke.Status
+}
+
+// Invoke signs inv with the client's key and sends it straight to the
+// endpoint. An endpoint's refusal comes back as an error of its kind.
+func (c *Client) Invoke(ctx context.Context, inv Invocation) (*Submitted, error) {
+	ttl := inv.TTL
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	msg, err := invoke.New(inv.Function.ID.String(), inv.Endpoint.String(), inv.Inputs, c.now(), ttl)
+	if err != nil {
+		return nil, err
+	}
+	msg.Timeout = int64(inv.Timeout)
+	if inv.WithProof || inv.Function.Update.Update.Access.Private() {
+		msg.Proof = inv.Function.Proof
+	}
+	env, err := invoke.Sign(c.key, msg)
+	if err != nil {
+		return nil, err
+	}
+	return c.Send(ctx, inv.Endpoint, env, inv.Wait, inv.OnResult)
+}
+
+// Send sends a signed invocation (as made by invoke.Sign) to endpoint. It is
+// exported so that the same bytes can be sent again: the endpoint refuses
+// them as replayed.
+func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bool, onResult func(invoke.Result)) (*Submitted, error) {
+	s, err := c.stream(ctx, endpoint, InvokeProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	w := bufio.NewWriter(s)
+	if err := invoke.WriteMsg(w, invoke.Request{Invocation: env, Wait: wait}); err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	if err := w.Flush(); err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	r := bufio.NewReader(s)
+	var ack invoke.Reply
+	if err := invoke.ReadMsg(r, invoke.MaxFrame, &ack); err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	switch ack.Type {
+	case invoke.ReplyError:
+		return nil, ack.Error.Err()
+	case invoke.ReplyAck:
+	default:
+		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint answered with message type %d", ack.Type)
+	}
+	sub := &Submitted{TaskID: ack.TaskID, Count: ack.Count}
+	if err := c.home.rememberTask(ack.TaskID, endpoint); err != nil {
+		c.log.Warn("remember task", "task", ack.TaskID, "err", err)
+	}
+	if !wait {
+		return sub, nil
+	}
+	sub.Status, err = c.readResults(ctx, endpoint, r, onResult)
+	return sub, err
+}
+
+// readResults reads Result replies until Done.
+func (c *Client) readResults(ctx context.Context, endpoint peer.ID, r *bufio.Reader, onResult func(invoke.Result)) (*invoke.Status, error) {
+	for {
+		var rep invoke.Reply
+		if err := invoke.ReadMsg(r, invoke.MaxFrame, &rep); err != nil {
+			return nil, c.streamErr(ctx, endpoint, err)
+		}
+		switch rep.Type {
+		case invoke.ReplyResult:
+			if rep.Result != nil && onResult != nil {
+				onResult(*rep.Result)
+			}
+		case invoke.ReplyDone:
+			return rep.Status, nil
+		case invoke.ReplyError:
+			return nil, rep.Error.Err()
+		default:
+			return nil, fault.E(fault.Invalid, "node: invoke", "unexpected message type %d", rep.Type)
+		}
+	}
+}
+
+// streamErr explains a broken stream: the caller's deadline, or the
+// endpoint gone.
+func (c *Client) streamErr(ctx context.Context, endpoint peer.ID, err error) error {
+	if ctx.Err() != nil {
+		return fault.Wrap(fault.Timeout, "node: invoke", ctx.Err())
+	}
+	if errors.Is(err, io.EOF) {
+		return fault.E(fault.Unavailable, "node: invoke", "endpoint %s closed the stream", endpoint)
+	}
+	if fault.KindOf(err) == fault.Internal {
+		return fault.Wrap(fault.Unavailable, "node: invoke", err)
+	}
+	return err
+}
+
+// stream opens a stream to endpoint, finding its addresses in the DHT when
+// the client does not know them.
+func (c *Client) stream(ctx context.Context, endpoint peer.ID, proto protocol.ID) (network.Stream, error) {
+	if len(c.host.Peerstore().Addrs(endpoint)) == 0 && c.host.Network().Connectedness(endpoint) != network.Connected {
+		fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ai, err := c.dht.FindPeer(fctx, endpoint)
+		cancel()
+		if err != nil {
+			return nil, fault.E(fault.NotFound, "node: invoke", "endpoint %s not found in the mesh: %v", endpoint, err)
+		}
+		c.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
+	}
+	s, err := c.host.NewStream(ctx, endpoint, proto)
+	if err != nil {
+		return nil, fault.E(fault.Unavailable, "node: invoke", "cannot reach endpoint %s: %v", endpoint, err)
+	}
+	return s, nil
+}
+
+// Task asks endpoint for a task's status and, with results or wait, its
+// results (wait blocks until the task ends).
+func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, results, wait bool, onResult func(invoke.Result)) (*invoke.Status, error) {
+	s, err := c.stream(ctx, endpoint, TaskProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if err := invoke.WriteMsg(s, invoke.Query{TaskID: taskID, Wait: wait, Results: results}); err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	r := bufio.NewReader(s)
+	var st invoke.Reply
+	if err := invoke.ReadMsg(r, invoke.MaxFrame, &st); err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	if st.Type == invoke.ReplyError {
+		return nil, st.Error.Err()
+	}
+	if st.Type != invoke.ReplyStatus {
+		return nil, fault.E(fault.Invalid, "node: task", "unexpected message type %d", st.Type)
+	}
+	if !results && !wait {
+		return st.Status, nil
+	}
+	return c.readResults(ctx, endpoint, r, onResult)
+}
+
+// taskRecord is what the client keeps of a task it submitted, so that
+// fx result works from another shell later.
+type taskRecord struct {
+	Endpoint string    `json:"endpoint"`
+	Addrs    []string  `json:"addrs,omitempty"`
+	Created  time.Time `json:"created"`
+}
+
+func (h Home) taskPath(id string) string { return filepath.Join(h.Dir, "tasks", id+".json") }
+
+func (h Home) rememberTask(id string, endpoint peer.ID) error {
+	if h.Dir == "" {
+		return nil
+	}
+	b, _ := json.Marshal(taskRecord{Endpoint: endpoint.String(), Created: time.Now().UTC()})
+	if err := os.MkdirAll(filepath.Dir(h.taskPath(id)), 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(h.taskPath(id), b, 0o600)
+}
+
+// TaskEndpoint returns the endpoint that holds a task this user submitted.
+func (h Home) TaskEndpoint(id string) (peer.ID, error) {
+	b, err := os.ReadFile(h.taskPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fault.E(fault.NotFound, "", "no task %s was submitted from %s; pass --endpoint", id, h.Dir)
+	}
+	if err != nil {
+		return "", err
+	}
+	var r taskRecord
+	if err := json.Unmarshal(b, &r); err != nil {
+		return "", fmt.Errorf("node: task record %s: %w", id, err)
+	}
+	return decodeID(r.Endpoint)
+}

@@ -1,0 +1,417 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/python"
+	"github.com/fxmesh/fxmesh/exec/shell"
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/node/taskstore"
+	"github.com/libp2p/go-libp2p/core/network"
+)
+
+// endpoint is the part of a node that runs functions.
+type endpoint struct {
+	n       *Node
+	tasks   *taskstore.Store
+	python  *python.Pool
+	shell   *shell.Executor
+	running sync.WaitGroup // tasks executing
+}
+
+func (n *Node) startEndpoint() error {
+	tasks, err := taskstore.Open(filepath.Join(n.dir, "tasks.db"), taskstore.Options{
+		Retention: n.cfg.TaskRetention, Now: n.now, Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	lim := exec.Limits{MaxResultBytes: n.cfg.maxOutput()}
+	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Workers: n.cfg.Workers, Limits: lim, Logger: n.log})
+	if err != nil {
+		tasks.Close()
+		return err
+	}
+	sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log})
+	if err != nil {
+		py.Close()
+		tasks.Close()
+		return err
+	}
+	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh}
+	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
+	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
+	return nil
+}
+
+// close stops taking work, stops running tasks and closes the stores.
+func (e *endpoint) close() error {
+	e.n.host.RemoveStreamHandler(InvokeProtocol)
+	e.n.host.RemoveStreamHandler(TaskProtocol)
+	perr := e.python.Close()
+	serr := e.shell.Close()
+	e.running.Wait()
+	return errors.Join(perr, serr, e.tasks.Close())
+}
+
+func (e *endpoint) executor(kind catalog.Kind) exec.Executor {
+	if kind == catalog.KindShell {
+		return e.shell
+	}
+	return e.python
+}
+
+// refuse answers a request with an error and closes the stream.
+func refuse(w *bufio.Writer, s network.Stream, err error) {
+	_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyError, Error: invoke.ErrorOf(err)})
+	_ = w.Flush()
+	_ = s.CloseWrite()
+	_ = s.Close()
+}
+
+// handleInvoke admits one signed invocation and runs it.
+func (e *endpoint) handleInvoke(s network.Stream) {
+	r := bufio.NewReader(s)
+	w := bufio.NewWriter(s)
+	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var req invoke.Request
+	if err := invoke.ReadMsg(r, e.n.cfg.maxInput()+64<<10, &req); err != nil {
+		refuse(w, s, err)
+		return
+	}
+	_ = s.SetReadDeadline(time.Time{})
+	task, fn, err := e.admit(&req, s)
+	if err != nil {
+		e.n.log.Info("invocation refused", "peer", s.Conn().RemotePeer(), "err", err)
+		refuse(w, s, err)
+		return
+	}
+	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)}); err == nil {
+		err = w.Flush()
+	}
+	var out chan invoke.Result
+	if req.Wait {
+		out = make(chan invoke.Result, 256)
+	}
+	e.running.Add(1)
+	go func() {
+		defer e.running.Done()
+		e.run(task, fn, out)
+	}()
+	if out == nil {
+		_ = s.Close()
+		return
+	}
+	streamResults(s, w, out, func() *invoke.Status { return e.status(task.TaskID) })
+}
+
+// streamResults writes results from out as they come, flushing whenever
+// none is waiting, then a Done with the final status.
+func streamResults(s network.Stream, w *bufio.Writer, out <-chan invoke.Result, final func() *invoke.Status) {
+	alive := true
+	for res := range out {
+		if !alive {
+			continue // keep draining so the run is never blocked
+		}
+		res := res
+		if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}); err != nil {
+			alive = false
+			continue
+		}
+		if len(out) == 0 {
+			if err := w.Flush(); err != nil {
+				alive = false
+			}
+		}
+	}
+	if alive {
+		_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: final()})
+		_ = w.Flush()
+	}
+	_ = s.CloseWrite()
+	_ = s.Close()
+}
+
+// admit decodes, checks and records an invocation; nothing runs before it
+// returns without error.
+func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed, *catalog.Function, error) {
+	inv, err := invoke.Decode(req.Invocation, e.n.cfg.maxInput())
+	if err != nil {
+		return nil, nil, err
+	}
+	if inv.Caller != s.Conn().RemotePeer() {
+		// A relayed invocation is fine in principle; today callers send
+		// their own, so a mismatch is logged, not refused.
+		e.n.log.Debug("invocation sent by another peer than its signer", "signer", inv.Caller, "peer", s.Conn().RemotePeer())
+	}
+	adm := invoke.Admission{
+		Self: e.n.ID(), Now: e.n.now(), Skew: e.n.cfg.ClockSkew,
+		Policy: e.n.policy(), Functions: e.n.cfg.Functions,
+	}
+	if err := adm.Admit(inv); err != nil {
+		return nil, nil, err
+	}
+	fn, err := e.function(inv)
+	if err != nil {
+		return nil, nil, err
+	}
+	if st := e.executor(fn.Kind).(exec.Statser).Stats(); st.Queued+len(inv.Inputs) > e.n.cfg.maxQueue() {
+		return nil, nil, fault.E(fault.Overloaded, "", "endpoint queue is full (%d waiting)", st.Queued)
+	}
+	if err := e.tasks.Admit(taskstore.Task{
+		ID: inv.TaskID, Caller: inv.Caller.String(), Function: inv.Function,
+		Count: len(inv.Inputs), Expires: time.Unix(0, inv.Expires).Add(adm.Skew + 30*time.Second),
+	}); err != nil {
+		return nil, nil, err
+	}
+	return inv, fn, nil
+}
+
+// function finds the invoked function and checks that the caller may use it.
+func (e *endpoint) function(inv *invoke.Signed) (*catalog.Function, error) {
+	var (
+		fn     *catalog.Function
+		access catalog.Access
+	)
+	id, err := catalog.ParseID(inv.Function)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", err)
+	}
+	if res, err := e.n.catalog.Resolve(inv.Function); err == nil {
+		fn, access = res.Function, res.Access
+	} else if inv.Proof != nil {
+		f, fid, su, verr := catalog.VerifyFunction(inv.Proof.Head, inv.Proof.Function, catalog.Limits{})
+		if verr != nil {
+			return nil, verr
+		}
+		if fid != id {
+			return nil, fault.E(fault.Invalid, "", "proof is for function %s, not %s", fid, id)
+		}
+		fn, access = f, su.Update.Access
+	} else {
+		return nil, fault.E(fault.NotFound, "", "function %s is not known here", inv.Function)
+	}
+	pol, err := access.Policy(fn.Owner)
+	if err != nil {
+		return nil, err
+	}
+	if !pol.Allows(inv.Caller) {
+		return nil, fault.E(fault.Denied, "", "%s may not use function %s", inv.Caller, fn.Ref())
+	}
+	return fn, nil
+}
+
+// run executes an admitted task, storing every result and sending it to out
+// (closed at the end) when out is not nil.
+func (e *endpoint) run(inv *invoke.Signed, fn *catalog.Function, out chan<- invoke.Result) {
+	if out != nil {
+		defer close(out)
+	}
+	ctx := e.n.ctx
+	id := inv.TaskID
+	_ = e.tasks.SetState(id, taskstore.StateRunning)
+	xfn := exec.Function{ID: inv.Function, Kind: string(fn.Kind), Source: fn.Source, Entry: fn.Entry, Command: fn.Command, Container: fn.Container}
+	x := e.executor(fn.Kind)
+	emit := func(i int, r exec.Result) {
+		res := wireResult(i, r)
+		if err := e.tasks.PutResult(id, storeResult(res)); err != nil {
+			e.n.log.Error("store result", "task", id, "index", i, "err", err)
+		}
+		if out != nil {
+			out <- res
+		}
+	}
+	var err error
+	if b, ok := x.(exec.Batcher); ok && len(inv.Inputs) > 1 && inv.Timeout == 0 {
+		inputs := make([]exec.Input, len(inv.Inputs))
+		for i, in := range inv.Inputs {
+			inputs[i] = exec.Input{Args: in.Args, Kwargs: in.Kwargs}
+		}
+		err = b.ExecuteBatch(ctx, xfn, inputs, emit)
+	} else {
+		err = e.runEach(ctx, x, xfn, inv, emit)
+	}
+	if err != nil {
+		reason := fault.Wrap(fault.System, "", fmt.Errorf("endpoint stopped the task: %w", err))
+		if errors.Is(err, exec.ErrClosed) || ctx.Err() != nil {
+			reason = fault.E(fault.System, "", "endpoint shut down while the task ran")
+		}
+		_ = e.tasks.Fail(id, *storeError(invoke.ErrorOf(reason)))
+	}
+}
+
+// runEach runs the inputs one Execute each, as many at once as the executor
+// has workers.
+func (e *endpoint) runEach(ctx context.Context, x exec.Executor, fn exec.Function, inv *invoke.Signed, emit func(int, exec.Result)) error {
+	timeout := time.Duration(inv.Timeout)
+	if len(inv.Inputs) == 1 {
+		r, err := x.Execute(ctx, exec.Task{ID: inv.TaskID, Function: fn, Args: inv.Inputs[0].Args, Kwargs: inv.Inputs[0].Kwargs, Timeout: timeout})
+		if err != nil {
+			return err
+		}
+		emit(0, r)
+		return nil
+	}
+	par := 4
+	if st, ok := x.(exec.Statser); ok {
+		par = max(1, st.Stats().Workers)
+	}
+	var (
+		mu       sync.Mutex // serializes emit and guards firstErr
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, par)
+	)
+	for i, in := range inv.Inputs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int, in invoke.Input) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r, err := x.Execute(ctx, exec.Task{ID: inv.TaskID, Function: fn, Args: in.Args, Kwargs: in.Kwargs, Timeout: timeout})
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			emit(i, r)
+		}(i, in)
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func wireResult(i int, r exec.Result) invoke.Result {
+	res := invoke.Result{
+		Index: i, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
+		Started: r.Started.UnixNano(), Finished: r.Finished.UnixNano(),
+	}
+	if r.Error != nil {
+		res.Error = &invoke.Error{Kind: string(r.Error.Kind), Type: r.Error.Type, Message: r.Error.Message, Traceback: r.Error.Traceback}
+	}
+	return res
+}
+
+// status reads a task's state for the wire.
+func (e *endpoint) status(id string) *invoke.Status {
+	t, err := e.tasks.Get(id)
+	if err != nil {
+		return &invoke.Status{State: "unknown", Error: invoke.ErrorOf(err)}
+	}
+	return wireStatus(t)
+}
+
+// handleTask answers a query for a task's state and results; only the task's
+// caller may ask.
+func (e *endpoint) handleTask(s network.Stream) {
+	r := bufio.NewReader(s)
+	w := bufio.NewWriter(s)
+	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var q invoke.Query
+	if err := invoke.ReadMsg(r, 4<<10, &q); err != nil {
+		refuse(w, s, err)
+		return
+	}
+	_ = s.SetReadDeadline(time.Time{})
+	t, err := e.tasks.Get(q.TaskID)
+	if err == nil && t.Caller != s.Conn().RemotePeer().String() {
+		err = fault.E(fault.NotFound, "", "no task %s", q.TaskID) // do not reveal others' tasks
+	}
+	if err != nil {
+		refuse(w, s, err)
+		return
+	}
+	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: wireStatus(t)}); err != nil {
+		s.Reset()
+		return
+	}
+	if !q.Wait && !q.Results {
+		_ = w.Flush()
+		_ = s.Close()
+		return
+	}
+	out := make(chan invoke.Result, 256)
+	ctx, cancel := context.WithCancel(e.n.ctx)
+	defer cancel()
+	go func() {
+		defer close(out)
+		e.feedResults(ctx, q, out)
+	}()
+	streamResults(s, w, out, func() *invoke.Status { return e.status(q.TaskID) })
+}
+
+// feedResults sends the task's results from q.From on; with q.Wait it
+// follows the task until it ends, so that every result is sent.
+func (e *endpoint) feedResults(ctx context.Context, q invoke.Query, out chan<- invoke.Result) {
+	if q.Wait {
+		ch, err := e.tasks.Follow(ctx, q.TaskID)
+		if err != nil {
+			return
+		}
+		for r := range ch {
+			if r.Index >= q.From {
+				out <- wireFromStore(r)
+			}
+		}
+		return
+	}
+	rs, err := e.tasks.Results(q.TaskID, q.From, 0)
+	if err != nil {
+		return
+	}
+	for _, r := range rs {
+		out <- wireFromStore(r)
+	}
+}
+
+// Conversions between the task store's types and the wire's.
+
+func wireStatus(t taskstore.Task) *invoke.Status {
+	st := &invoke.Status{State: string(t.State), Function: t.Function, Count: t.Count, Done: t.Completed, Times: map[string]int64{}}
+	for name, at := range map[string]time.Time{"received": t.Received, "queued": t.Queued, "started": t.Started, "finished": t.Finished} {
+		if !at.IsZero() {
+			st.Times[name] = at.UnixNano()
+		}
+	}
+	if t.Error != nil {
+		st.Error = &invoke.Error{Kind: string(t.Error.Kind), Type: t.Error.Type, Message: t.Error.Message, Traceback: t.Error.Traceback}
+	}
+	return st
+}
+
+func storeError(e *invoke.Error) *taskstore.Error {
+	if e == nil {
+		return nil
+	}
+	return &taskstore.Error{Kind: fault.Kind(e.Kind), Type: e.Type, Message: e.Message, Traceback: e.Traceback}
+}
+
+func storeResult(r invoke.Result) taskstore.Result {
+	return taskstore.Result{
+		Index: r.Index, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
+		Error: storeError(r.Error), Started: time.Unix(0, r.Started), Finished: time.Unix(0, r.Finished),
+	}
+}
+
+func wireFromStore(r taskstore.Result) invoke.Result {
+	res := invoke.Result{
+		Index: r.Index, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
+		Started: r.Started.UnixNano(), Finished: r.Finished.UnixNano(),
+	}
+	if r.Error != nil {
+		res.Error = &invoke.Error{Kind: string(r.Error.Kind), Type: r.Error.Type, Message: r.Error.Message, Traceback: r.Error.Traceback}
+	}
+	return res
+}

@@ -1,6 +1,0 @@
-package node
-
-type endpoint struct{}
-
-func (n *Node) startEndpoint() error { return nil }
-func (e *endpoint) close() error     { return nil }

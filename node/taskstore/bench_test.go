@@ -1,0 +1,134 @@
+package taskstore
+
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// reportLatency reports the 50th and 99th percentiles of ds.
+func reportLatency(b *testing.B, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	b.ReportMetric(float64(ds[len(ds)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(ds[len(ds)*99/100].Nanoseconds())/1e3, "p99-µs")
+}
+
+// benchStore opens a store with real fsyncs, in the test's temporary
+// directory (which must be on the disk being measured).
+func benchStore(b *testing.B) *Store {
+	b.Helper()
+	s, _ := openTest(b, Options{Logger: testLogger(b)})
+	return s
+}
+
+// BenchmarkAdmitSequential measures one caller's Admit: one fdatasync each.
+func BenchmarkAdmitSequential(b *testing.B) {
+	s := benchStore(b)
+	now := time.Now()
+	ds := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		t0 := time.Now()
+		if err := s.Admit(task(taskID(i), 1, now)); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(t0))
+	}
+	b.StopTimer()
+	reportLatency(b, ds)
+}
+
+// parallel64 runs body from 64 goroutines, b.N calls in all, and reports
+// the latency percentiles and the rate.
+func parallel64(b *testing.B, unit string, body func(i int) error) {
+	var next atomic.Int64
+	var mu sync.Mutex
+	var all []time.Duration
+	b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
+	start := time.Now()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var ds []time.Duration
+		for pb.Next() {
+			i := int(next.Add(1))
+			t0 := time.Now()
+			if err := body(i); err != nil {
+				b.Error(err)
+				return
+			}
+			ds = append(ds, time.Since(t0))
+		}
+		mu.Lock()
+		all = append(all, ds...)
+		mu.Unlock()
+	})
+	b.StopTimer()
+	reportLatency(b, all)
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), unit+"/s")
+}
+
+// BenchmarkAdmitParallel64 measures Admit from 64 goroutines: they share
+// fdatasyncs.
+func BenchmarkAdmitParallel64(b *testing.B) {
+	s := benchStore(b)
+	now := time.Now()
+	parallel64(b, "admits", func(i int) error { return s.Admit(task(taskID(i), 1, now)) })
+}
+
+// BenchmarkInvocationParallel64 measures the store's share of a no-op
+// invocation, from 64 goroutines: Admit, running, its one result, done.
+func BenchmarkInvocationParallel64(b *testing.B) {
+	s := benchStore(b)
+	now := time.Now()
+	parallel64(b, "invocations", func(i int) error {
+		id := taskID(i)
+		if err := s.Admit(task(id, 1, now)); err != nil {
+			return err
+		}
+		if err := s.SetState(id, StateRunning); err != nil {
+			return err
+		}
+		return s.PutResult(id, Result{Index: 0, Value: []byte("null"), Started: now, Finished: now})
+	})
+}
+
+// BenchmarkPutResultBatch stores the 10,000 results of one batch task, then
+// flushes them to disk. ns/op is per batch.
+func BenchmarkPutResultBatch(b *testing.B) {
+	const n = 10000
+	s := benchStore(b)
+	now := time.Now()
+	var put, flush []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		id := taskID(i)
+		if err := s.Admit(task(id, n, now)); err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		for j := range n {
+			r := Result{Index: j, Value: []byte(fmt.Sprintf(`{"sum":%d}`, j)), Stdout: "ok\n", Started: now, Finished: now}
+			if err := s.PutResult(id, r); err != nil {
+				b.Fatal(err)
+			}
+		}
+		t1 := time.Now()
+		if err := s.flush(); err != nil {
+			b.Fatal(err)
+		}
+		put = append(put, t1.Sub(t0)/n)
+		flush = append(flush, time.Since(t1))
+	}
+	b.StopTimer()
+	slices.Sort(put)
+	slices.Sort(flush)
+	b.ReportMetric(float64(put[len(put)/2].Nanoseconds()), "ns/PutResult")
+	b.ReportMetric(float64(flush[len(flush)/2].Microseconds())/1e3, "ms/flush-rest")
+}

@@ -1,0 +1,178 @@
+package taskstore
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+)
+
+func sampleTask() Task {
+	at := time.Unix(1_770_000_000, 123456789)
+	return Task{
+		ID: taskID(1), Caller: "12D3KooWcaller", Function: "bafyfunction", Count: 3, Expires: at.Add(time.Hour),
+		State: StateFailed, Received: at, Queued: at.Add(1), Started: at.Add(2), Finished: at.Add(3), Completed: 2,
+		Error: &Error{Kind: fault.System, Type: "T", Message: restartMessage, Traceback: "tb"},
+	}
+}
+
+func sampleResult() Result {
+	at := time.Unix(1_770_000_000, 5)
+	return Result{
+		Index: 2, Value: []byte(`{"x":[1,2]}`), Stdout: "out", Stderr: "err", ExitCode: -3,
+		Error: &Error{Kind: fault.User, Type: "ValueError", Message: "m"}, Started: at, Finished: at.Add(time.Second),
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	tasks := []struct {
+		name string
+		task Task
+	}{
+		{"zero times", Task{ID: "a", Count: 1, State: StateReceived}},
+		{"every field", sampleTask()},
+	}
+	for _, st := range states {
+		tasks = append(tasks, struct {
+			name string
+			task Task
+		}{"state " + string(st), Task{ID: "s", Count: 1, State: st}})
+	}
+	for _, tt := range tasks {
+		t.Run("task/"+tt.name, func(t *testing.T) {
+			got, tomb, err := decodeTask(tt.task.ID, encodeTask(&tt.task))
+			if err != nil || tomb || !taskEqual(got, tt.task) {
+				t.Errorf("decoded %+v (tomb %v, %v), want %+v", got, tomb, err, tt.task)
+			}
+		})
+	}
+	t.Run("tombstone", func(t *testing.T) {
+		exp := time.Unix(1_770_000_000, 0)
+		got, tomb, err := decodeTask("a", encodeTombstone(exp))
+		if err != nil || !tomb || !got.Expires.Equal(exp) || got.ID != "a" {
+			t.Errorf("decoded %+v (tomb %v, %v)", got, tomb, err)
+		}
+	})
+	results := []struct {
+		name string
+		r    Result
+	}{
+		{"empty", Result{Index: 0}},
+		{"every field", sampleResult()},
+	}
+	for _, tt := range results {
+		t.Run("result/"+tt.name, func(t *testing.T) {
+			got, err := decodeResult(tt.r.Index, encodeResult(&tt.r))
+			if err != nil || !resultEqual(got, tt.r) {
+				t.Errorf("decoded %+v (%v), want %+v", got, err, tt.r)
+			}
+		})
+	}
+	t.Run("admission", func(t *testing.T) {
+		want := sampleTask()
+		want.State, want.Queued, want.Started, want.Finished, want.Completed, want.Error = StateReceived, time.Time{}, time.Time{}, time.Time{}, 0, nil
+		got, err := decodeAdmit(encodeAdmit(&want))
+		if err != nil || !taskEqual(got, want) {
+			t.Errorf("decoded %+v (%v), want %+v", got, err, want)
+		}
+	})
+}
+
+func TestDecodeCorrupt(t *testing.T) {
+	task := encodeTask(new(sampleTask()))
+	res := encodeResult(new(sampleResult()))
+	adm := encodeAdmit(new(sampleTask()))
+	tests := []struct {
+		name   string
+		decode func([]byte) error
+		b      []byte
+	}{
+		{"task empty", decodeTaskErr, nil},
+		{"task unknown tag", decodeTaskErr, append([]byte{9}, task[1:]...)},
+		{"task truncated", decodeTaskErr, task[:len(task)-3]},
+		{"task trailing bytes", decodeTaskErr, append(bytes.Clone(task), 0)},
+		{"task huge string", decodeTaskErr, []byte{tagTask, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"task bad state", decodeTaskErr, []byte{tagTask, 0, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0}},
+		{"task count too large", decodeTaskErr, []byte{tagTask, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"tombstone truncated", decodeTaskErr, []byte{tagTombstone}},
+		{"result empty", decodeResultErr, nil},
+		{"result truncated", decodeResultErr, res[:len(res)/2]},
+		{"result bad error flag", decodeResultErr, append(bytes.Clone(res[:len(res)-len(appendError(nil, sampleResult().Error))]), 7)},
+		{"admission truncated", decodeAdmitErr, adm[:len(adm)-1]},
+		{"admission without ID", decodeAdmitErr, encodeAdmit(&Task{Count: 1, Expires: time.Now()})},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.decode(tt.b); !errors.Is(err, errCorrupt) {
+				t.Errorf("decode = %v, want errCorrupt", err)
+			}
+		})
+	}
+}
+
+func decodeTaskErr(b []byte) error   { _, _, err := decodeTask("id", b); return err }
+func decodeResultErr(b []byte) error { _, err := decodeResult(0, b); return err }
+func decodeAdmitErr(b []byte) error  { _, err := decodeAdmit(b); return err }
+
+func FuzzDecodeTask(f *testing.F) {
+	f.Add(encodeTask(new(sampleTask())))
+	f.Add(encodeTombstone(time.Unix(1, 0)))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tk, tomb, err := decodeTask("id", b)
+		if err != nil || tomb {
+			return
+		}
+		again, _, err := decodeTask("id", encodeTask(&tk))
+		if err != nil || !taskEqual(again, tk) {
+			t.Errorf("re-encoding %+v gave %+v, %v", tk, again, err)
+		}
+	})
+}
+
+func FuzzDecodeResult(f *testing.F) {
+	f.Add(encodeResult(new(sampleResult())))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeResult(1, b)
+		if err != nil {
+			return
+		}
+		again, err := decodeResult(1, encodeResult(&r))
+		if err != nil || !resultEqual(again, r) {
+			t.Errorf("re-encoding %+v gave %+v, %v", r, again, err)
+		}
+	})
+}
+
+func FuzzDecodeAdmit(f *testing.F) {
+	f.Add(encodeAdmit(new(sampleTask())))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		decodeAdmit(b)
+	})
+}
+
+func FuzzScanJournal(f *testing.F) {
+	j := &journal{epoch: 3}
+	var buf bytes.Buffer
+	buf.Write(make([]byte, journalDataStart))
+	for i := range 3 {
+		tk := task(taskID(i), 1, time.Unix(1_770_000_000, 0))
+		rec := encodeAdmit(&tk)
+		var hdr [journalRecordHdr]byte
+		frameRecord(hdr[:], j.epoch, rec)
+		buf.Write(hdr[:])
+		buf.Write(rec)
+	}
+	f.Add(buf.Bytes()[journalDataStart:])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file := append(make([]byte, journalDataStart), b...)
+		end, err := scanJournal(bytes.NewReader(file), 3, func(p []byte) error {
+			_, err := decodeAdmit(p)
+			return err
+		})
+		if err == nil && (end < journalDataStart || end > int64(len(file))) {
+			t.Errorf("end %d outside the file of %d bytes", end, len(file))
+		}
+	})
+}

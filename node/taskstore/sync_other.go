@@ -1,0 +1,17 @@
+//go:build !linux
+
+package taskstore
+
+import "os"
+
+// fdatasync flushes f; elsewhere than Linux that is a full fsync.
+func fdatasync(f *os.File) error { return f.Sync() }
+
+// preallocate makes f size bytes long (sparse where the file system allows).
+func preallocate(f *os.File, size int64) error {
+	fi, err := f.Stat()
+	if err != nil || fi.Size() >= size {
+		return err
+	}
+	return f.Truncate(size)
+}

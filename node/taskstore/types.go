@@ -1,0 +1,197 @@
+package taskstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+)
+
+// State is where a task is in its life. A task only moves forward:
+// received, then optionally queued and running, then done or failed.
+type State string
+
+// The states. Their strings appear in fx's JSON output.
+const (
+	StateReceived State = "received" // admitted; nothing has run yet
+	StateQueued   State = "queued"   // waiting for an executor slot
+	StateRunning  State = "running"  // executing
+	StateDone     State = "done"     // every input has a Result (some may hold errors)
+	StateFailed   State = "failed"   // the task as a whole failed; see Task.Error
+)
+
+// states lists the states in the order a task may move through them; a
+// state's index is its code on disk.
+var states = [...]State{StateReceived, StateQueued, StateRunning, StateDone, StateFailed}
+
+// rank orders the states; 0 means unknown. Done and Failed rank equal.
+func (s State) rank() int {
+	switch s {
+	case StateReceived:
+		return 1
+	case StateQueued:
+		return 2
+	case StateRunning:
+		return 3
+	case StateDone, StateFailed:
+		return 4
+	}
+	return 0
+}
+
+// Finished reports whether s is final: done or failed.
+func (s State) Finished() bool { return s == StateDone || s == StateFailed }
+
+// Task is the record of one invocation: who sent it, where it is, and when
+// it got there. The zero time means "not yet".
+type Task struct {
+	ID       string    // from the signed invocation's bytes (a CID string); the replay key
+	Caller   string    // the invoker's user ID: only they may read the task
+	Function string    // the function's ID
+	Count    int       // number of inputs: 1 for a single invocation, N for a batch
+	Expires  time.Time // the invocation's expiry: replay protection lasts at least until then
+
+	State     State
+	Received  time.Time // admitted
+	Queued    time.Time // entered StateQueued
+	Started   time.Time // entered StateRunning
+	Finished  time.Time // entered StateDone or StateFailed
+	Completed int       // inputs whose Result is stored
+	Error     *Error    // why the task as a whole failed; nil unless StateFailed
+}
+
+// Error describes a failure, of one input (Result.Error) or of a whole task
+// (Task.Error).
+type Error struct {
+	Kind      fault.Kind // e.g. fault.User for the function's own exception, fault.System for a crash
+	Type      string     // the exception's type, e.g. "ValueError"; may be empty
+	Message   string
+	Traceback string
+}
+
+// Result is the outcome of one input of a task.
+type Result struct {
+	Index    int             // which input, from 0 to Task.Count-1
+	Value    json.RawMessage // the function's return value as JSON; nil if it failed
+	Stdout   string
+	Stderr   string
+	ExitCode int
+	Error    *Error // nil if the input succeeded
+	Started  time.Time
+	Finished time.Time
+}
+
+// size is what r costs to store, near enough, for the MaxResultBytes check.
+func (r *Result) size() int {
+	n := len(r.Value) + len(r.Stdout) + len(r.Stderr)
+	if r.Error != nil {
+		n += len(r.Error.Kind) + len(r.Error.Type) + len(r.Error.Message) + len(r.Error.Traceback)
+	}
+	return n
+}
+
+// Options configure a Store. The zero value is ready to use.
+type Options struct {
+	// Retention is how long a finished task and its results are kept,
+	// counted from Task.Finished. 0 means 7 days.
+	Retention time.Duration
+	// Now is the clock for timestamps, expiry and retention. nil means
+	// time.Now. The background loops' intervals use real time.
+	Now func() time.Time
+	// Logger receives background failures (flush, garbage collection) and
+	// recovery counts. nil discards.
+	Logger *slog.Logger
+	// FlushInterval is how long state changes and results may wait in
+	// memory before they are written to disk in one transaction. 0 means
+	// 5ms.
+	FlushInterval time.Duration
+	// GCInterval is how often expired tasks are deleted; the first pass
+	// runs at Open. 0 means one hour.
+	GCInterval time.Duration
+	// MaxResultBytes bounds one Result (value, output and error together).
+	// 0 means 16 MiB.
+	MaxResultBytes int
+	// NoSync skips every fsync. A killed process loses nothing (the kernel
+	// still holds the writes), but a crash of the machine may lose
+	// admissions and corrupt the database. For tests and benchmarks of
+	// other packages only.
+	NoSync bool
+}
+
+const (
+	defaultRetention      = 7 * 24 * time.Hour
+	defaultFlushInterval  = 5 * time.Millisecond
+	defaultGCInterval     = time.Hour
+	defaultMaxResultBytes = 16 << 20
+
+	maxIDLen    = 512     // bytes in a task ID
+	maxCount    = 1 << 20 // inputs in one task
+	maxTaskMeta = 64 << 10
+)
+
+// validate fills in defaults and rejects negative settings.
+func (o *Options) validate() error {
+	switch {
+	case o.Retention < 0:
+		return fmt.Errorf("negative Retention %v", o.Retention)
+	case o.FlushInterval < 0:
+		return fmt.Errorf("negative FlushInterval %v", o.FlushInterval)
+	case o.GCInterval < 0:
+		return fmt.Errorf("negative GCInterval %v", o.GCInterval)
+	case o.MaxResultBytes < 0:
+		return fmt.Errorf("negative MaxResultBytes %d", o.MaxResultBytes)
+	}
+	if o.Retention == 0 {
+		o.Retention = defaultRetention
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FlushInterval == 0 {
+		o.FlushInterval = defaultFlushInterval
+	}
+	if o.GCInterval == 0 {
+		o.GCInterval = defaultGCInterval
+	}
+	if o.MaxResultBytes == 0 {
+		o.MaxResultBytes = defaultMaxResultBytes
+	}
+	return nil
+}
+
+// checkAdmit says what is wrong with a task offered to Admit, if anything;
+// the kind is fault.Invalid or fault.TooLarge.
+func checkAdmit(t *Task) (fault.Kind, error) {
+	switch {
+	case t.ID == "":
+		return fault.Invalid, fmt.Errorf("empty task ID")
+	case len(t.ID) > maxIDLen:
+		return fault.Invalid, fmt.Errorf("task ID of %d bytes, over %d", len(t.ID), maxIDLen)
+	case !validID(t.ID):
+		return fault.Invalid, fmt.Errorf("task ID with a NUL byte")
+	case t.Count < 1:
+		return fault.Invalid, fmt.Errorf("count %d, want at least 1", t.Count)
+	case t.Count > maxCount:
+		return fault.TooLarge, fmt.Errorf("count %d, over %d", t.Count, maxCount)
+	case t.Expires.IsZero():
+		return fault.Invalid, fmt.Errorf("no expiry")
+	case len(t.Caller)+len(t.Function) > maxTaskMeta:
+		return fault.TooLarge, fmt.Errorf("caller and function of %d bytes", len(t.Caller)+len(t.Function))
+	}
+	return "", nil
+}
+
+// validID reports whether id can be a key: result keys put a NUL after it.
+func validID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if id[i] == 0 {
+			return false
+		}
+	}
+	return true
+}
