@@ -15,8 +15,8 @@ type backend interface {
 	loadFunctions(fn func(b []byte) error) error
 	head(ref string) ([]byte, bool, error)
 	function(id ID) ([]byte, bool, error)
-	// commit applies a batch atomically.
-	commit(b *batch) error
+	// commit applies batches, in order, in one transaction.
+	commit(bs ...*batch) error
 	close() error
 }
 
@@ -38,8 +38,23 @@ func newMemBackend() *memBackend {
 	return &memBackend{heads: map[string][]byte{}, funcs: map[ID][]byte{}}
 }
 
-func (m *memBackend) loadHeads(func([]byte) error) error     { return nil }
-func (m *memBackend) loadFunctions(func([]byte) error) error { return nil }
+func (m *memBackend) loadHeads(fn func([]byte) error) error {
+	for _, v := range m.heads {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (m *memBackend) loadFunctions(fn func([]byte) error) error {
+	for _, v := range m.funcs {
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (m *memBackend) head(ref string) ([]byte, bool, error) {
 	b, ok := m.heads[ref]
@@ -51,15 +66,17 @@ func (m *memBackend) function(id ID) ([]byte, bool, error) {
 	return b, ok, nil
 }
 
-func (m *memBackend) commit(b *batch) error {
-	if b.head != nil {
-		m.heads[b.ref] = b.head
-	}
-	for id, v := range b.put {
-		m.funcs[id] = v
-	}
-	for _, id := range b.del {
-		delete(m.funcs, id)
+func (m *memBackend) commit(bs ...*batch) error {
+	for _, b := range bs {
+		if b.head != nil {
+			m.heads[b.ref] = b.head
+		}
+		for id, v := range b.put {
+			m.funcs[id] = v
+		}
+		for _, id := range b.del {
+			delete(m.funcs, id)
+		}
 	}
 	return nil
 }
@@ -139,22 +156,24 @@ func (b *boltBackend) function(id ID) ([]byte, bool, error) {
 	return b.get(bucketFunctions, id.Bytes())
 }
 
-func (b *boltBackend) commit(w *batch) error {
+func (b *boltBackend) commit(ws ...*batch) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
-		if w.head != nil {
-			if err := tx.Bucket(bucketHeads).Put([]byte(w.ref), w.head); err != nil {
-				return err
+		hb, fb := tx.Bucket(bucketHeads), tx.Bucket(bucketFunctions)
+		for _, w := range ws {
+			if w.head != nil {
+				if err := hb.Put([]byte(w.ref), w.head); err != nil {
+					return err
+				}
 			}
-		}
-		fb := tx.Bucket(bucketFunctions)
-		for id, v := range w.put {
-			if err := fb.Put(id.Bytes(), v); err != nil {
-				return err
+			for id, v := range w.put {
+				if err := fb.Put(id.Bytes(), v); err != nil {
+					return err
+				}
 			}
-		}
-		for _, id := range w.del {
-			if err := fb.Delete(id.Bytes()); err != nil {
-				return err
+			for _, id := range w.del {
+				if err := fb.Delete(id.Bytes()); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -162,6 +181,3 @@ func (b *boltBackend) commit(w *batch) error {
 }
 
 func (b *boltBackend) close() error { return b.db.Close() }
-
-// loadFunctions' values are only valid inside the callback; the Store
-// decodes them there and keeps no reference.

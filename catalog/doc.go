@@ -69,16 +69,21 @@
 //
 // Gossip is only a hint. A node that joins late, restarts or heals from a
 // partition pulls over the SyncProtocol stream (Store.Pull against a
-// SyncPeer; the other side answers with Store.HandleSync). The sync set is
-// every shareable current update and every held body of a non-private,
+// SyncPeer; the other side answers with Store.HandleSync; one CBOR
+// SyncRequest and one SyncResponse per stream). The sync set is every
+// shareable current update and every held body of a non-private,
 // non-deleted function, keyed by ID and split into 256 buckets by the first
 // byte of the ID's digest. The requester sends the SHA-256 of each non-empty
-// bucket; the responder returns its IDs in every bucket that differs; the
-// requester then asks for the IDs it lacks (a batch at a time; responses are
-// bounded by Limits.MaxSyncBytes) and pushes those the responder lacks in
-// the same requests. Updates are applied before bodies; a body is accepted
-// only if its owner's current update lists it. For 10,000 functions a pull
-// between equal stores costs one round trip of about 8 KiB.
+// bucket; the responder returns its update IDs and function IDs in every
+// bucket that differs (as many buckets as fit; the requester continues From
+// the next one). The requester then asks for the updates it lacks, a batch
+// at a time, pushing those the responder lacks in the same requests, and
+// then does the same for function bodies, so that a body always arrives
+// after the update that lists it (and bodies that came inside updates are
+// not fetched twice). Messages are bounded by Limits.MaxSyncBytes; the items
+// of one message are written in one bbolt transaction. Between equal stores
+// a pull is one round trip: a request of about 10 KiB once all 256 buckets
+// are in use (a few thousand functions and up), and an empty response.
 //
 // Every message from the network has a decoder that checks its size first
 // and is fuzzed: DecodeUpdate, DecodeFunction, DecodeSyncRequest and

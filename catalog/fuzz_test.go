@@ -3,6 +3,7 @@ package catalog
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"testing"
 
 	"github.com/fxmesh/fxmesh/fault"
@@ -40,8 +41,8 @@ func seedUpdates(t testing.TB) ([][]byte, *Store) {
 	}
 	sh := Function{Name: "sh", Kind: KindShell, Command: "echo {x}", Container: "alpine:3"}
 	envs = append(envs, newClient(t, alice).publish(sh, Access{}))
-	s := memStore(t, Options{})
-	s.log = testLogger(t) // quiet enough: debug lines only
+	// Fuzz functions may not log through f: discard.
+	s := memStore(t, Options{Logger: slog.New(slog.DiscardHandler)})
 	mustApply(t, s, envs[0])
 	return envs, s
 }
@@ -156,7 +157,7 @@ func FuzzDecodeSync(f *testing.F) {
 	f.Add(pb)
 	f.Add(append(rb[:len(rb)/2:len(rb)/2], 0xff))
 	f.Add([]byte{0xa1, 0x06, 0x18, 0x80})
-	other := memStore(f, Options{})
+	other := memStore(f, Options{Logger: slog.New(slog.DiscardHandler)})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if req, err := DecodeSyncRequest(data, Limits{}); err != nil {
 			checkReason(t, err)

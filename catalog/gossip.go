@@ -22,7 +22,8 @@ type Topic interface {
 // Verdict is what a gossip validator does with a message.
 type Verdict int
 
-// The verdicts, in the order of gossipsub's ValidationAccept, Ignore, Reject.
+// The verdicts; they map to gossipsub's ValidationAccept, ValidationIgnore
+// and ValidationReject.
 const (
 	// Accept: deliver and forward.
 	Accept Verdict = iota
@@ -44,9 +45,9 @@ func (v Verdict) String() string {
 }
 
 // VerdictOf maps an error of Check (or Receive) to a gossip verdict: nil is
-// Accept, ErrDuplicate and ErrStale are Ignore, ErrClosed is Ignore,
-// anything else (malformed, forged, tampered, oversized, not the owner's,
-// private) is Reject. Neither Ignore nor Reject is ever forwarded.
+// Accept; ErrDuplicate, ErrStale and ErrClosed are Ignore; anything else
+// (malformed, forged, tampered, oversized, not the owner's, private) is
+// Reject. Neither Ignore nor Reject is ever forwarded.
 func VerdictOf(err error) Verdict {
 	switch {
 	case err == nil:

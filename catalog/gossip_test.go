@@ -11,7 +11,7 @@ import (
 )
 
 // hub is an in-memory flooding network of Topics. Each member may have a
-// validator; a message it does not Accept is neither delivered to it nor
+// validator; a message it does not accept is neither delivered to it nor
 // forwarded by it, as with gossipsub validators. Links can be cut.
 type hub struct {
 	mu      sync.Mutex

@@ -3,7 +3,6 @@ package catalog
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -32,8 +31,9 @@ type Options struct {
 	// LockTimeout is how long Open waits for another process to release the
 	// bbolt file. Zero means 2 seconds.
 	LockTimeout time.Duration
-	// Logger receives debug logs of records rejected where no caller sees
-	// the error (Follow, HandleSync, Pull, Open). Nil discards.
+	// Logger receives, at debug level, the records rejected where no caller
+	// sees the error (Follow, HandleSync, Pull) and, at warn level, stored
+	// records that no longer pass on Open. Nil discards.
 	Logger *slog.Logger
 }
 
@@ -105,7 +105,7 @@ func Open(path string, opts Options) (*Store, error) {
 		funcs:       map[ID]*held{},
 	}
 	if s.log == nil {
-		s.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		s.log = slog.New(slog.DiscardHandler)
 	}
 	if path == "" {
 		s.be = newMemBackend()
@@ -152,7 +152,10 @@ func (s *Store) load() error {
 			return nil
 		}
 		c := s.chains[f.Ref()]
-		if c == nil || !s.keepsLocked(&c.head, id) {
+		if c == nil { // perhaps a head left out above: keep it on disk
+			return nil
+		}
+		if !s.keepsLocked(&c.head, id) {
 			orphans = append(orphans, id)
 			return nil
 		}
@@ -218,29 +221,40 @@ func (s *Store) applyEnvelope(env []byte, allowPrivate bool) (ID, Change, error)
 }
 
 func (s *Store) applyDecoded(su *SignedUpdate, allowPrivate bool) (Change, error) {
-	u := &su.Update
-	if !u.Shareable() && !allowPrivate {
-		return Change{}, fail(fault.Denied, ErrPrivate, "private %s carries code", u.Op)
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	b, err := s.planUpdateLocked(su, allowPrivate)
+	if err != nil {
+		return Change{}, err
+	}
+	if err := s.be.commit(b); err != nil {
+		return Change{}, fault.Wrap(fault.Internal, "", fmt.Errorf("write: %w", err))
+	}
+	return s.installUpdateLocked(su, b), nil
+}
+
+// planUpdateLocked checks su against the store and returns the write that
+// applies it; it changes nothing.
+func (s *Store) planUpdateLocked(su *SignedUpdate, allowPrivate bool) (*batch, error) {
+	u := &su.Update
+	if !u.Shareable() && !allowPrivate {
+		return nil, fail(fault.Denied, ErrPrivate, "private %s carries code", u.Op)
+	}
 	if s.closed {
-		return Change{}, fail(fault.Unavailable, ErrClosed, "apply")
+		return nil, fail(fault.Unavailable, ErrClosed, "apply")
 	}
 	old := s.chains[u.Ref()]
 	if err := checkSeq(old, su); err != nil {
-		return Change{}, err
+		return nil, err
 	}
 	b := &batch{ref: u.Ref(), head: su.Envelope, put: map[ID][]byte{}}
-	var fnID ID
 	if f := u.Function; f != nil && s.keepsBodies(u) {
 		fb, err := f.Marshal()
 		if err != nil {
-			return Change{}, fault.Wrap(fault.Internal, "", err)
+			return nil, fault.Wrap(fault.Internal, "", err)
 		}
-		fnID = idOf(fb)
-		if s.funcs[fnID] == nil {
-			b.put[fnID] = fb
+		if id := idOf(fb); s.funcs[id] == nil {
+			b.put[id] = fb
 		}
 	}
 	if old != nil {
@@ -250,18 +264,21 @@ func (s *Store) applyDecoded(su *SignedUpdate, allowPrivate bool) (Change, error
 			}
 		}
 	}
-	if err := s.be.commit(b); err != nil {
-		return Change{}, fault.Wrap(fault.Internal, "", fmt.Errorf("write: %w", err))
-	}
+	return b, nil
+}
+
+// installUpdateLocked makes the index match a planned write.
+func (s *Store) installUpdateLocked(su *SignedUpdate, b *batch) Change {
+	u := &su.Update
 	c := s.installLocked(su)
-	if _, ok := b.put[fnID]; ok {
-		s.holdLocked(c, u.Function, fnID)
+	for id := range b.put { // at most the function u carries
+		s.holdLocked(c, u.Function, id)
 	}
 	latest, _ := u.Latest()
 	return Change{
 		ID: su.ID, Op: u.Op, Owner: u.Owner, Name: u.Name, Seq: u.Seq,
 		Access: u.Access, Latest: latest, Shareable: u.Shareable(),
-	}, nil
+	}
 }
 
 // checkSeq decides whether su may replace c's head: a higher Seq wins; at an
@@ -362,21 +379,111 @@ func (s *Store) ApplyFunction(b []byte) (ID, error) {
 func (s *Store) applyFunction(f *Function, id ID, b []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	w, err := s.planFunctionLocked(f, id, b)
+	if err != nil {
+		return err
+	}
+	if err := s.be.commit(w); err != nil {
+		return fault.Wrap(fault.Internal, "", fmt.Errorf("write: %w", err))
+	}
+	s.holdLocked(s.chains[f.Ref()], f, id)
+	return nil
+}
+
+func (s *Store) planFunctionLocked(f *Function, id ID, b []byte) (*batch, error) {
 	if s.closed {
-		return fail(fault.Unavailable, ErrClosed, "apply function")
+		return nil, fail(fault.Unavailable, ErrClosed, "apply function")
 	}
 	c := s.chains[f.Ref()]
 	if c == nil || !s.keepsLocked(&c.head, id) {
-		return fail(fault.Invalid, ErrUnreferenced, "version %d", f.Version)
+		return nil, fail(fault.Invalid, ErrUnreferenced, "version %d", f.Version)
 	}
 	if s.funcs[id] != nil {
-		return fail(fault.Replayed, ErrDuplicate, "function %s", id)
+		return nil, fail(fault.Replayed, ErrDuplicate, "function %s", id)
 	}
-	if err := s.be.commit(&batch{put: map[ID][]byte{id: b}}); err != nil {
-		return fault.Wrap(fault.Internal, "", fmt.Errorf("write: %w", err))
+	return &batch{put: map[ID][]byte{id: b}}, nil
+}
+
+// applyBatch applies many received items in one transaction (one fsync for
+// a whole sync message): updates first, then bodies. It decodes outside the
+// lock, then plans and installs each item in turn, so later items see
+// earlier ones, and commits at the end. If the commit fails the index is
+// rebuilt from disk and every item is reported failed. errs[i] is the
+// result of updates[i] and then of functions[i-len(updates)]; ids likewise
+// (zero when the item did not decode).
+func (s *Store) applyBatch(updates, functions [][]byte) (ids []ID, errs []error) {
+	n := len(updates) + len(functions)
+	ids, errs = make([]ID, n), make([]error, n)
+	sus := make([]*SignedUpdate, len(updates))
+	for i, env := range updates {
+		su, err := DecodeUpdate(env, s.lim)
+		if err != nil {
+			errs[i] = fmt.Errorf("catalog: apply: %w", err)
+			continue
+		}
+		sus[i], ids[i] = su, su.ID
 	}
-	s.holdLocked(c, f, id)
-	return nil
+	fns := make([]*Function, len(functions))
+	for i, b := range functions {
+		j := len(updates) + i
+		f, id, err := DecodeFunction(b, s.lim)
+		if err != nil {
+			errs[j] = fmt.Errorf("catalog: apply function: %w", err)
+			continue
+		}
+		fns[i], ids[j] = f, id
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var writes []*batch
+	for i, su := range sus {
+		if su == nil {
+			continue
+		}
+		w, err := s.planUpdateLocked(su, false)
+		if err != nil {
+			errs[i] = fmt.Errorf("catalog: apply %s %s: %w", su.Update.Ref(), su.ID, err)
+			continue
+		}
+		s.installUpdateLocked(su, w)
+		writes = append(writes, w)
+	}
+	for i, f := range fns {
+		j := len(updates) + i
+		if f == nil {
+			continue
+		}
+		w, err := s.planFunctionLocked(f, ids[j], functions[i])
+		if err != nil {
+			errs[j] = fmt.Errorf("catalog: apply function %s %s: %w", f.Ref(), ids[j], err)
+			continue
+		}
+		s.holdLocked(s.chains[f.Ref()], f, ids[j])
+		writes = append(writes, w)
+	}
+	if len(writes) == 0 {
+		return ids, errs
+	}
+	if err := s.be.commit(writes...); err != nil {
+		err = fault.Wrap(fault.Internal, "catalog: apply", fmt.Errorf("write: %w", err))
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		if rerr := s.reloadLocked(); rerr != nil {
+			s.log.Error("catalog: rebuild index after a failed write", "err", rerr)
+		}
+	}
+	return ids, errs
+}
+
+// reloadLocked rebuilds the index from the backend.
+func (s *Store) reloadLocked() error {
+	s.chains, s.heads, s.funcs = map[string]*chain{}, map[ID]*chain{}, map[ID]*held{}
+	s.keys.Store(nil)
+	return s.load()
 }
 
 // Check is the gossip validator's core: DecodeUpdate, then refuse private

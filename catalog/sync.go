@@ -300,7 +300,9 @@ func (s *Store) Missing(req *SyncRequest) *SyncResponse {
 				resp.Truncated = true
 				break
 			}
-			resp.Diff = append(resp.Diff, BucketKeys{Index: uint8(i), Updates: k.updates[i], Functions: k.functions[i]})
+			resp.Diff = append(resp.Diff, BucketKeys{
+				Index: uint8(i), Updates: slices.Clone(k.updates[i]), Functions: slices.Clone(k.functions[i]),
+			})
 			size += cost
 		}
 	}
@@ -509,13 +511,17 @@ func (s *Store) pack(req *SyncRequest, push []ID, st *SyncStats) []ID {
 }
 
 // applyItems applies received updates, then function bodies (which need the
-// updates that list them), as from the network. It returns the IDs that
-// decoded, whatever became of them.
+// updates that list them), as from the network, in one transaction. It
+// returns the IDs that decoded, whatever became of them.
 func (s *Store) applyItems(updates, functions [][]byte, st *SyncStats) map[ID]bool {
 	got := map[ID]bool{}
-	count := func(id ID, err error) {
-		if !id.IsZero() {
-			got[id] = true
+	if len(updates)+len(functions) == 0 {
+		return got
+	}
+	ids, errs := s.applyBatch(updates, functions)
+	for i, err := range errs {
+		if !ids[i].IsZero() {
+			got[ids[i]] = true
 		}
 		switch {
 		case err == nil:
@@ -526,14 +532,6 @@ func (s *Store) applyItems(updates, functions [][]byte, st *SyncStats) map[ID]bo
 			st.Rejected++
 			s.log.Debug("catalog: sync item rejected", "err", err)
 		}
-	}
-	for _, env := range updates {
-		id, _, err := s.applyEnvelope(env, false)
-		count(id, err)
-	}
-	for _, b := range functions {
-		id, err := s.ApplyFunction(b)
-		count(id, err)
 	}
 	return got
 }

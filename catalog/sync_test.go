@@ -2,7 +2,9 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/fxmesh/fxmesh/fault"
@@ -96,7 +98,11 @@ func TestSyncLateJoiner(t *testing.T) {
 		}
 		want += 3
 	}
-	late := memStore(t, Options{})
+	path := filepath.Join(t.TempDir(), "late.db")
+	late, err := Open(path, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := late.Pull(context.Background(), direct{a})
 	if err != nil {
 		t.Fatal(err)
@@ -106,6 +112,15 @@ func TestSyncLateJoiner(t *testing.T) {
 	}
 	if snapshot(late) != snapshot(a) {
 		t.Fatal("late joiner differs")
+	}
+	late.Close()
+	late, err = Open(path, Options{Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer late.Close()
+	if snapshot(late) != snapshot(a) {
+		t.Fatal("late joiner lost what it pulled across a restart")
 	}
 }
 
@@ -229,4 +244,37 @@ func TestDecodeSyncRejections(t *testing.T) {
 	}
 	_, err := DecodeSyncRequest(enc(&SyncRequest{Want: many}), Limits{})
 	wantErr(t, err, ErrInvalidField, fault.Invalid)
+}
+
+// failingBackend refuses every write.
+type failingBackend struct{ backend }
+
+func (failingBackend) commit(...*batch) error { return errors.New("disk full") }
+
+func TestFailedWriteLeavesIndexAsOnDisk(t *testing.T) {
+	a := memStore(t, Options{})
+	c := newClient(t, testKey(t, 1))
+	mustApply(t, a, c.publish(pyFunc("f", "1"), Access{Public: true}))
+	b := memStore(t, Options{})
+	mustApply(t, b, c.publish(pyFunc("f", "2"), Access{Public: true}))
+	mustApply(t, b, newClient(t, testKey(t, 2)).publish(pyFunc("g", ""), Access{Public: true}))
+	before := snapshot(a)
+	a.be = failingBackend{a.be}
+
+	st, err := a.Pull(context.Background(), direct{b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Received != 0 || st.Rejected == 0 {
+		t.Fatalf("pull into a failing disk: %+v", st)
+	}
+	if after := snapshot(a); after != before {
+		t.Fatalf("index changed without the disk:\n%s\n%s", before, after)
+	}
+	if _, err := a.Apply(c.publish(pyFunc("f", "3"), Access{Public: true})); fault.KindOf(err) != fault.Internal {
+		t.Fatalf("apply onto a failing disk: %v", err)
+	}
+	if after := snapshot(a); after != before {
+		t.Fatal("index changed by a failed Apply")
+	}
 }
