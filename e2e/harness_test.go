@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -202,3 +203,12 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 }
 
 var execCommand = exec.Command
+
+// exitCode is the exit status inside an error from fx, or -1.
+func exitCode(err error) int {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}

@@ -144,10 +144,6 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}),
 	}
-	if err := writeMultiaddrs(opts.Dir, n.Addrs()); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("node: write %s: %w", MultiaddrsFile, err)
-	}
 	if err := n.startCatalog(); err != nil {
 		n.Close()
 		return nil, err
@@ -166,6 +162,12 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		h.SetStreamHandler(RecordProtocol, n.handleRecord)
 		n.wg.Add(1)
 		go n.publishLoop()
+	}
+	// Written last: a script that waits for this file finds a node that
+	// serves every protocol.
+	if err := writeMultiaddrs(opts.Dir, n.Addrs()); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("node: write %s: %w", MultiaddrsFile, err)
 	}
 	return n, nil
 }

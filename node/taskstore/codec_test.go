@@ -153,21 +153,21 @@ func FuzzDecodeAdmit(f *testing.F) {
 }
 
 func FuzzScanJournal(f *testing.F) {
-	j := &journal{epoch: 3}
+	const epoch = 3
 	var buf bytes.Buffer
 	buf.Write(make([]byte, journalDataStart))
 	for i := range 3 {
 		tk := task(taskID(i), 1, time.Unix(1_770_000_000, 0))
 		rec := encodeAdmit(&tk)
 		var hdr [journalRecordHdr]byte
-		frameRecord(hdr[:], j.epoch, rec)
+		frameRecord(hdr[:], epoch, rec)
 		buf.Write(hdr[:])
 		buf.Write(rec)
 	}
 	f.Add(buf.Bytes()[journalDataStart:])
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file := append(make([]byte, journalDataStart), b...)
-		end, err := scanJournal(bytes.NewReader(file), 3, func(p []byte) error {
+		end, err := scanJournal(bytes.NewReader(file), epoch, func(p []byte) error {
 			_, err := decodeAdmit(p)
 			return err
 		})

@@ -18,7 +18,8 @@
 // # Durability
 //
 // Admit returns only once the admission is on disk: it is appended to a
-// journal beside the database (path + ".journal") and fdatasync'd, and
+// journal beside the database (path+".journal-a" and "-b") and
+// fdatasync'd, and
 // Admits that arrive while one sync is in progress share the next (group
 // commit), so a lone Admit costs one sync and many concurrent ones cost one
 // sync per group.
@@ -26,9 +27,10 @@
 // Everything else is written behind. SetState, PutResult and Fail change
 // the task in memory, where every read sees the change at once, and a
 // background flusher writes the changes of FlushInterval (5ms by default),
-// or of 4096 writes if sooner, to bbolt in one transaction. The flusher also
-// folds the journal into bbolt once it holds 4 MiB, and Close folds it and
-// flushes everything. If the process dies before a change is flushed, the
+// or of 4096 writes if sooner, to bbolt in one transaction. Once the journal
+// holds 1 MiB, the flusher switches it to its other file and retires the
+// first, whose admissions the flush has just written; the switch holds up no
+// Admit. Close flushes everything. If the process dies before a change is flushed, the
 // change is lost, and that is safe: on the next Open, every task that is not
 // done or failed on disk, whether it was received, queued, running, or had
 // finished in memory only, is marked failed with kind fault.System and the

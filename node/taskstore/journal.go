@@ -14,7 +14,8 @@ import (
 )
 
 // The journal makes admissions durable with one fdatasync, where a bbolt
-// commit costs two. It is a preallocated file: a header, then records.
+// commit costs two. It is two preallocated files, prefix-a and prefix-b, of
+// which one is active: appended to. Each is a header, then records.
 //
 //	header (offset 0):  magic[8] epoch[8] crc32c(magic, epoch)[4]
 //	record (from 4096): length[4] crc32c(epoch, payload)[4] epoch[8] payload
@@ -22,39 +23,52 @@ import (
 // Records are appended in groups, one write and one fdatasync per group
 // (group commit: callers that arrive while a group is being written form the
 // next one). Reading stops at the first record that is short, fails its
-// checksum or belongs to another epoch, which is where the last write was
-// torn or where older, folded records begin. A checkpoint folds the records
-// into bbolt, then bumps the epoch in the header, which empties the journal
-// without truncating it: later writes overwrite blocks already allocated,
-// the cheapest kind of fdatasync.
+// checksum or belongs to another epoch: where the last write was torn, or
+// where older records, already folded, begin.
+//
+// A checkpoint switches appends to the other file, which costs no I/O and
+// so holds up no admission; folds everything admitted into bbolt (a flush);
+// then retires the file it switched from by bumping the epoch in its
+// header, which empties it without truncating it: later writes overwrite
+// blocks already allocated, the cheapest kind of fdatasync. A crash at any
+// point leaves records that are folded again at Open, which is harmless:
+// folding inserts only the tasks bbolt lacks.
 const (
 	journalMagic       = "fxtsjnl1"
 	journalHeaderLen   = 20
 	journalDataStart   = 4096
 	journalRecordHdr   = 16
 	journalMaxRecord   = 1 << 20
-	journalInitialSize = 8 << 20 // preallocated
-	journalCheckpoint  = 4 << 20 // bytes of records that prompt a checkpoint
+	journalInitialSize = 4 << 20 // preallocated, per file
+	journalCheckpoint  = 1 << 20 // bytes of records that prompt a checkpoint
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// journal is the admission log. Its methods are safe for concurrent use.
+// journal is the admission log. Its methods are safe for concurrent use,
+// but checkpoint and retireAll must not run concurrently with each other.
 type journal struct {
-	f         *os.File
 	noSync    bool
 	onDurable func([]*entry) // called with io held once a group is durable
 
 	mu   sync.Mutex // guards cur, busy and err
 	cur  *group     // the group new records join; nil if none is forming
 	busy bool       // a group's leader holds the turn: writing, or about to
-	err  error      // sticky: a write or sync failed, so the file's state is unknown
+	err  error      // sticky: a write or sync failed, so the active file's state is unknown
 
-	io    sync.Mutex // held to write the file, by group leaders and checkpoints; guards epoch, size and wbuf
+	io    sync.Mutex // held to append, by group leaders and by checkpoint's switch; guards act, wbuf and the active file
+	files [2]*journalFile
+	act   int          // index of the active file
+	wbuf  []byte       // reused write buffer
+	off   atomic.Int64 // where the next record goes in the active file; written with io held
+}
+
+// journalFile is one of the journal's two files.
+type journalFile struct {
+	f     *os.File
 	epoch uint64
 	size  int64
-	wbuf  []byte
-	off   atomic.Int64 // where the next record goes; written with io held
+	full  bool // may hold records of its epoch; cleared by retire
 }
 
 // group is a set of records written and synced together.
@@ -67,9 +81,31 @@ type group struct {
 	err     error
 }
 
-// openJournal opens the journal at path, creating it if need be, and returns
-// the admissions it holds.
-func openJournal(path string, noSync bool) (*journal, []Task, error) {
+// openJournal opens the journal's files, creating them if need be, and
+// returns the admissions they hold. Appends go to the first file, after its
+// records; Open folds the admissions into bbolt, then calls retireAll.
+func openJournal(prefix string, noSync bool) (*journal, []Task, error) {
+	j := &journal{noSync: noSync}
+	var tasks []Task
+	for i, suffix := range []string{"-a", "-b"} {
+		jf, end, err := openJournalFile(prefix+suffix, noSync, func(t Task) { tasks = append(tasks, t) })
+		if err != nil {
+			for _, f := range j.files[:i] {
+				f.f.Close()
+			}
+			return nil, nil, fmt.Errorf("%s: %w", filepath.Base(prefix+suffix), err)
+		}
+		j.files[i] = jf
+		if i == 0 {
+			j.off.Store(end)
+		}
+	}
+	return j, tasks, nil
+}
+
+// openJournalFile opens, or creates, one file of the journal, calls fn with
+// each admission it holds and returns the offset after them.
+func openJournalFile(path string, noSync bool, fn func(Task)) (*journalFile, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		err = createJournal(path, noSync)
@@ -78,20 +114,20 @@ func openJournal(path string, noSync bool) (*journal, []Task, error) {
 		}
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, 0, err
 	}
-	j := &journal{f: f, noSync: noSync}
-	tasks, err := j.load()
+	jf := &journalFile{f: f}
+	end, err := jf.load(fn)
 	if err != nil {
 		f.Close()
-		return nil, nil, err
+		return nil, 0, err
 	}
-	return j, tasks, nil
+	return jf, end, nil
 }
 
-// createJournal writes an empty journal beside path and renames it into
-// place, so that a journal with a torn header is never mistaken for an empty
-// one.
+// createJournal writes an empty journal file beside path and renames it
+// into place, so that a file with a torn header is never mistaken for an
+// empty one.
 func createJournal(path string, noSync bool) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -128,36 +164,32 @@ func journalHeader(epoch uint64) []byte {
 	return b
 }
 
-// load reads the header and the records of the current epoch, and leaves
-// the journal ready to append after them.
-func (j *journal) load() ([]Task, error) {
-	fi, err := j.f.Stat()
+// load reads the header and the records of the current epoch, calling fn
+// with each, and returns the offset after them.
+func (jf *journalFile) load(fn func(Task)) (int64, error) {
+	fi, err := jf.f.Stat()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
-	j.size = fi.Size()
+	jf.size = fi.Size()
 	h := make([]byte, journalHeaderLen)
-	if _, err := j.f.ReadAt(h, 0); err != nil {
-		return nil, fmt.Errorf("header: %w", err)
+	if _, err := jf.f.ReadAt(h, 0); err != nil {
+		return 0, fmt.Errorf("header: %w", err)
 	}
 	if string(h[:8]) != journalMagic || crc32.Checksum(h[:16], crcTable) != binary.LittleEndian.Uint32(h[16:]) {
-		return nil, fmt.Errorf("header: %w", errCorrupt)
+		return 0, fmt.Errorf("header: %w", errCorrupt)
 	}
-	j.epoch = binary.LittleEndian.Uint64(h[8:])
-	var tasks []Task
-	end, err := scanJournal(io.NewSectionReader(j.f, 0, j.size), j.epoch, func(p []byte) error {
+	jf.epoch = binary.LittleEndian.Uint64(h[8:])
+	end, err := scanJournal(io.NewSectionReader(jf.f, 0, jf.size), jf.epoch, func(p []byte) error {
 		t, err := decodeAdmit(p)
 		if err != nil {
 			return err
 		}
-		tasks = append(tasks, t)
+		fn(t)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	j.off.Store(end)
-	return tasks, nil
+	jf.full = end > journalDataStart
+	return end, err
 }
 
 // scanJournal calls fn with the payload of each record of epoch, in order,
@@ -262,36 +294,39 @@ func (j *journal) lead(g *group) {
 	j.mu.Unlock()
 }
 
-// writeLocked frames recs, writes them at the end and syncs. sticky reports
-// an error after which the file's content is unknown. The caller holds io.
+// writeLocked frames recs, writes them at the end of the active file and
+// syncs. sticky reports an error after which the file's content is unknown.
+// The caller holds io.
 func (j *journal) writeLocked(recs [][]byte) (err error, sticky bool) {
+	jf := j.files[j.act]
 	n := 0
 	for _, r := range recs {
 		n += journalRecordHdr + len(r)
 	}
 	off := j.off.Load()
-	if end := off + int64(n); end > j.size {
-		size := max(2*j.size, end)
-		if err := preallocate(j.f, size); err != nil {
+	if end := off + int64(n); end > jf.size {
+		size := max(2*jf.size, end)
+		if err := preallocate(jf.f, size); err != nil {
 			return fmt.Errorf("journal: grow: %w", err), false
 		}
-		j.size = size
+		jf.size = size
 	}
 	b := j.wbuf[:0]
 	for _, r := range recs {
 		var hdr [journalRecordHdr]byte
-		frameRecord(hdr[:], j.epoch, r)
+		frameRecord(hdr[:], jf.epoch, r)
 		b = append(b, hdr[:]...)
 		b = append(b, r...)
 	}
 	if cap(b) <= 1<<20 {
 		j.wbuf = b
 	}
-	if _, err := j.f.WriteAt(b, off); err != nil {
+	jf.full = true
+	if _, err := jf.f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("journal: write: %w", err), true
 	}
 	if !j.noSync {
-		if err := fdatasync(j.f); err != nil {
+		if err := fdatasync(jf.f); err != nil {
 			return fmt.Errorf("journal: sync: %w", err), true
 		}
 	}
@@ -306,48 +341,61 @@ func frameRecord(hdr []byte, epoch uint64, p []byte) {
 	binary.LittleEndian.PutUint32(hdr[4:], crc32.Update(crc32.Checksum(hdr[8:16], crcTable), crcTable, p))
 }
 
-// checkpoint runs fold, which must make every durable record durable in
-// bbolt, with writes to the journal held off; if fold succeeds, it empties
-// the journal.
+// checkpoint empties the journal of what fold puts in bbolt. fold must make
+// durable in bbolt every admission whose group was durable before fold
+// began (a flush does: onDurable queued them). It switches appends to the
+// other file, if that one is empty, runs fold, and retires the file it
+// switched from. Appends wait only for the switch.
 func (j *journal) checkpoint(fold func() error) error {
 	j.io.Lock()
-	defer j.io.Unlock()
+	other := j.files[1-j.act]
+	if !other.full && j.off.Load() > journalDataStart {
+		j.act = 1 - j.act
+		j.off.Store(journalDataStart)
+		other = j.files[1-j.act]
+	}
+	j.io.Unlock()
 	if err := fold(); err != nil {
 		return err
 	}
-	if j.off.Load() == journalDataStart {
-		return nil
-	}
-	j.mu.Lock()
-	err := j.err
-	j.mu.Unlock()
-	if err != nil {
-		return err
-	}
-	if err := j.resetLocked(); err != nil {
-		j.mu.Lock()
-		if j.err == nil {
-			j.err = err
-		}
-		j.mu.Unlock()
-		return err
+	if other.full {
+		// No one appends to it now: it is not active, and only checkpoint
+		// makes it so.
+		return other.retire(j.noSync)
 	}
 	return nil
 }
 
-// resetLocked starts a new epoch, leaving the records of the old one behind.
-// The caller holds io.
-func (j *journal) resetLocked() error {
-	if _, err := j.f.WriteAt(journalHeader(j.epoch+1), 0); err != nil {
-		return fmt.Errorf("journal: reset: %w", err)
-	}
-	if !j.noSync {
-		if err := fdatasync(j.f); err != nil {
-			return fmt.Errorf("journal: reset: %w", err)
+// retireAll retires both files and makes the first active, once Open has
+// folded their records into bbolt.
+func (j *journal) retireAll() error {
+	j.io.Lock()
+	defer j.io.Unlock()
+	for _, jf := range j.files {
+		if jf.full {
+			if err := jf.retire(j.noSync); err != nil {
+				return err
+			}
 		}
 	}
-	j.epoch++
+	j.act = 0
 	j.off.Store(journalDataStart)
+	return nil
+}
+
+// retire starts a new epoch in jf, leaving the records of the old one
+// behind.
+func (jf *journalFile) retire(noSync bool) error {
+	if _, err := jf.f.WriteAt(journalHeader(jf.epoch+1), 0); err != nil {
+		return fmt.Errorf("journal: retire: %w", err)
+	}
+	if !noSync {
+		if err := fdatasync(jf.f); err != nil {
+			return fmt.Errorf("journal: retire: %w", err)
+		}
+	}
+	jf.epoch++
+	jf.full = false
 	return nil
 }
 
@@ -358,7 +406,9 @@ func (j *journal) failed() error {
 	return j.err
 }
 
-func (j *journal) close() error { return j.f.Close() }
+func (j *journal) close() error {
+	return errors.Join(j.files[0].f.Close(), j.files[1].f.Close())
+}
 
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,21 +16,21 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 )
 
-// journalOffsets returns where each record of the current epoch starts, and
-// where the last one ends.
+// journalOffsets returns where each record of the current epoch starts in
+// the journal file at path, and where the last one ends.
 func journalOffsets(t *testing.T, path string) []int64 {
 	t.Helper()
-	j, _, err := openJournal(path, true)
+	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer j.close()
+	defer f.Close()
+	jf := &journalFile{f: f}
 	var offs []int64
 	off := int64(journalDataStart)
-	end, err := scanJournal(j.f, j.epoch, func(p []byte) error {
+	end, err := jf.load(func(tk Task) {
 		offs = append(offs, off)
-		off += journalRecordHdr + int64(len(p))
-		return nil
+		off += journalRecordHdr + int64(len(encodeAdmit(&tk)))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -76,7 +77,7 @@ func TestJournalDamage(t *testing.T) {
 				}
 			}
 			s.crash()
-			jpath := path + ".journal"
+			jpath := path + ".journal-a"
 			offs := journalOffsets(t, jpath)
 			if len(offs) != 4 {
 				t.Fatalf("%d records in the journal, want 3", len(offs)-1)
@@ -121,45 +122,80 @@ func TestJournalDamage(t *testing.T) {
 	}
 }
 
-func TestJournalEpochs(t *testing.T) {
-	path := t.TempDir() + "/j"
-	j, tasks, err := openJournal(path, true)
+func TestJournalCheckpoint(t *testing.T) {
+	prefix := t.TempDir() + "/j"
+	j, tasks, err := openJournal(prefix, true)
 	if err != nil || len(tasks) != 0 {
 		t.Fatalf("new journal: %d tasks, %v", len(tasks), err)
 	}
 	j.onDurable = func([]*entry) {}
 	now := time.Now()
 	add := func(i int) {
+		t.Helper()
 		tk := task(taskID(i), 1, now)
 		if err := j.append(encodeAdmit(&tk), nil); err != nil {
 			t.Fatal(err)
 		}
 	}
+	ids := func(tasks []Task) []string {
+		var s []string
+		for _, tk := range tasks {
+			s = append(s, tk.ID[len(tk.ID)-1:])
+		}
+		return s
+	}
+	reopen := func() []string {
+		t.Helper()
+		j.close()
+		var tasks []Task
+		j, tasks, err = openJournal(prefix, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		j.onDurable = func([]*entry) {}
+		return ids(tasks)
+	}
 	for i := range 5 {
 		add(i)
 	}
+	// A fold that fails: the switch happened, but the first file keeps its
+	// records until a checkpoint succeeds.
 	if err := j.checkpoint(func() error { return errors.New("fold failed") }); err == nil {
 		t.Fatal("checkpoint with a failing fold returned nil")
 	}
-	if j.used() == 0 {
-		t.Fatal("a failed checkpoint emptied the journal")
+	add(5) // into the second file
+	if got := reopen(); !slices.Equal(got, []string{"0", "1", "2", "3", "4", "5"}) {
+		t.Fatalf("after a failed checkpoint, the journal holds %v, want 0 to 5", got)
 	}
+	// Reopened, appends go to the first file, after its records.
+	add(6)
+	if err := j.checkpoint(func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// No switch (the second file still held 5), but the second file was
+	// retired.
+	if got := reopen(); !slices.Equal(got, []string{"0", "1", "2", "3", "4", "6"}) {
+		t.Fatalf("the journal holds %v, want 0 to 4 and 6", got)
+	}
+	if err := j.retireAll(); err != nil {
+		t.Fatal(err)
+	}
+	add(7) // overwrites the start of record 0 of the old epoch; 1 to 4 stay behind
+	if got := reopen(); !slices.Equal(got, []string{"7"}) {
+		t.Fatalf("after retireAll, the journal holds %v, want only 7", got)
+	}
+	add(8)
 	if err := j.checkpoint(func() error { return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if j.used() != 0 {
-		t.Fatalf("journal holds %d bytes after a checkpoint", j.used())
+		t.Errorf("the journal holds %d bytes after a checkpoint", j.used())
 	}
-	add(9) // overwrites the start of record 0 of the old epoch; 1 to 4 stay behind
+	add(9)
+	if got := reopen(); !slices.Equal(got, []string{"9"}) {
+		t.Fatalf("after a checkpoint, the journal holds %v, want only 9", got)
+	}
 	j.close()
-	j, tasks, err = openJournal(path, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.close()
-	if len(tasks) != 1 || tasks[0].ID != taskID(9) {
-		t.Errorf("reopened journal holds %v, want only task 9", tasks)
-	}
 }
 
 func TestJournalGroupCommit(t *testing.T) {
@@ -219,15 +255,16 @@ func TestJournalGrows(t *testing.T) {
 		}
 	}
 	got := 0
-	end, err := scanJournal(j.f, j.epoch, func(p []byte) error {
+	jf := j.files[j.act]
+	end, err := scanJournal(jf.f, jf.epoch, func(p []byte) error {
 		if !bytes.Equal(p, rec) {
 			return fmt.Errorf("record %d differs", got)
 		}
 		got++
 		return nil
 	})
-	if err != nil || got != n || end != j.off.Load() || j.size <= journalInitialSize {
-		t.Errorf("scanned %d records to %d (%v), want %d to %d in a grown file (%d bytes)", got, end, err, n, j.off.Load(), j.size)
+	if err != nil || got != n || end != j.off.Load() || jf.size <= journalInitialSize {
+		t.Errorf("scanned %d records to %d (%v), want %d to %d in a grown file (%d bytes)", got, end, err, n, j.off.Load(), jf.size)
 	}
 }
 

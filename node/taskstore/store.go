@@ -23,6 +23,9 @@ var (
 	ErrClosed   = errors.New("store closed")
 )
 
+var FlushTimes []time.Duration
+var FlushItems []int
+
 // flushBatch is how many pending writes prompt a flush before FlushInterval
 // has passed.
 const flushBatch = 4096
@@ -80,7 +83,8 @@ func (e *entry) set(i int) {
 }
 
 // Open opens the store at path, a bbolt file created with mode 0600 if need
-// be, beside its admission journal path+".journal". It recovers from a crash
+// be, beside its admission journal, the files path+".journal-a" and
+// path+".journal-b". It recovers from a crash
 // first: admissions still in the journal are folded into the database, and
 // every task left received, queued or running is marked failed with kind
 // fault.System and the message "endpoint restarted". Then it collects
@@ -116,7 +120,7 @@ func Open(path string, opts Options) (*Store, error) {
 		return err
 	})
 	if err == nil {
-		err = j.checkpoint(func() error { return nil }) // the records are in bbolt now
+		err = j.retireAll() // the records are in bbolt now
 	}
 	if err != nil {
 		j.close()
@@ -590,7 +594,12 @@ func (s *Store) flushLocked() error {
 		return nil
 	}
 
-	err := s.db.Update(func(tx *bolt.Tx) error { return writeItems(tx, items, s.opts.Retention) })
+	t0 := time.Now()
+	var st bolt.TxStats
+	err := s.db.Update(func(tx *bolt.Tx) error { st = tx.Stats(); return writeItems(tx, items, s.opts.Retention) })
+	FlushTimes = append(FlushTimes, time.Since(t0))
+	FlushItems = append(FlushItems, len(items))
+	_ = st
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
