@@ -17,8 +17,8 @@ test: ## run every test with the race detector
 test-short: ## unit tests only, no end-to-end processes
 	$(GO) test -race -short -count=1 $(PKGS)
 
-bench: ## run the benchmarks (medians and p99, baselines in the same run)
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./exec/... ./catalog/... ./routing/...
+bench: ## run the benchmarks: end-to-end invocations, then the executor and stores (p50/p99; the raw pipe baseline is in the same run)
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sim/ ./exec/python/ ./node/taskstore/
 
 sim: ## run the in-memory simulations
 	$(GO) test -race -count=1 -v ./sim/...

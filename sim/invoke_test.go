@@ -375,3 +375,10 @@ func TestAdmissionRefusesAndRunsNothing(t *testing.T) {
 	})
 }
 
+func mustKey(tb testing.TB) *identity.Key {
+	k, err := identity.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
