@@ -16,11 +16,15 @@ import (
 // Bolt layout:
 //
 //	tasks    ID → task record, or a tombstone once purged before expiry
-//	results  ID NUL index(4, big-endian) → result record
+//	results  seq(8) index(4) → result record, seq from the task record
+//	         (assigned in order as tasks are first flushed, so that results
+//	         are appended, where ID-keyed ones would land on random pages)
 //	active   ID → ""           tasks not yet finished, for crash recovery
 //	expiry   deadline(8, big-endian Unix ns) ID → ""
 //	         when to purge a finished task, or to drop a tombstone
-//	meta     "schema" → "1"
+//	meta     "schema" → "1"; "seq" → the last seq assigned (8)
+//
+// Numbers are big-endian.
 var (
 	bucketTasks   = []byte("tasks")
 	bucketResults = []byte("results")
@@ -28,21 +32,19 @@ var (
 	bucketExpiry  = []byte("expiry")
 	bucketMeta    = []byte("meta")
 	keySchema     = []byte("schema")
+	keySeq        = []byte("seq")
 	schemaVersion = []byte("1")
 )
 
 // restartMessage is the Error.Message of tasks failed by crash recovery.
 const restartMessage = "endpoint restarted"
 
-func resultKey(id string, index int) []byte {
-	k := make([]byte, 0, len(id)+5)
-	k = append(k, id...)
-	k = append(k, 0)
-	return binary.BigEndian.AppendUint32(k, uint32(index))
+func resultKey(seq uint64, index int) []byte {
+	k := make([]byte, 12)
+	binary.BigEndian.PutUint64(k, seq)
+	binary.BigEndian.PutUint32(k[8:], uint32(index))
+	return k
 }
-
-// resultPrefix is the start of every result key of id.
-func resultPrefix(id string) []byte { return append([]byte(id), 0) }
 
 func expiryKey(at time.Time, id string) []byte {
 	ns := max(at.UnixNano(), 0)
@@ -78,7 +80,7 @@ func recoverTx(tx *bolt.Tx, journaled []Task, now time.Time, retention time.Dura
 		if tasks.Get([]byte(t.ID)) != nil {
 			continue
 		}
-		if err := tasks.Put([]byte(t.ID), encodeTask(t)); err != nil {
+		if err := tasks.Put([]byte(t.ID), encodeTask(t, 0)); err != nil { // no results on disk
 			return folded, failed, err
 		}
 		if err := active.Put([]byte(t.ID), nil); err != nil {
@@ -101,7 +103,7 @@ func recoverTx(tx *bolt.Tx, journaled []Task, now time.Time, retention time.Dura
 		if v == nil {
 			continue
 		}
-		t, tomb, err := decodeTask(id, v)
+		t, seq, tomb, err := decodeTask(id, v)
 		if err != nil {
 			return folded, failed, fmt.Errorf("task %s: %w", id, err)
 		}
@@ -111,7 +113,7 @@ func recoverTx(tx *bolt.Tx, journaled []Task, now time.Time, retention time.Dura
 		t.State = StateFailed
 		t.Finished = now
 		t.Error = &Error{Kind: fault.System, Message: restartMessage}
-		if err := tasks.Put([]byte(id), encodeTask(&t)); err != nil {
+		if err := tasks.Put([]byte(id), encodeTask(&t, seq)); err != nil {
 			return folded, failed, err
 		}
 		if err := expiry.Put(expiryKey(now.Add(retention), id), nil); err != nil {
@@ -126,23 +128,30 @@ func recoverTx(tx *bolt.Tx, journaled []Task, now time.Time, retention time.Dura
 // flush began, and the results it had pending.
 type flushItem struct {
 	e         *entry
+	seq       uint64 // the entry's
 	task      Task
 	writeTask bool // task changed since the last flush
 	wasStored bool // an earlier flush wrote the task, and its active key
 	results   []Result
 }
 
-// writeItems writes a flush in tx. The results are shared with readers:
-// it must not change them, not even their order.
-func writeItems(tx *bolt.Tx, items []flushItem, retention time.Duration) error {
+// writeItems writes a flush in tx, and seq, the last one assigned. The
+// results are shared with readers: it must not change them, not even their
+// order.
+func writeItems(tx *bolt.Tx, items []flushItem, seq uint64, retention time.Duration) error {
 	tasks, active, expiry := tx.Bucket(bucketTasks), tx.Bucket(bucketActive), tx.Bucket(bucketExpiry)
 	results := tx.Bucket(bucketResults)
+	// Their keys grow, mostly: fuller pages when they split.
+	results.FillPercent, expiry.FillPercent = 0.9, 0.9
+	if err := tx.Bucket(bucketMeta).Put(keySeq, binary.BigEndian.AppendUint64(nil, seq)); err != nil {
+		return err
+	}
 	slices.SortFunc(items, func(a, b flushItem) int { return strings.Compare(a.e.id, b.e.id) })
 	for i := range items {
 		it := &items[i]
 		id := []byte(it.e.id)
 		if it.writeTask {
-			if err := tasks.Put(id, encodeTask(&it.task)); err != nil {
+			if err := tasks.Put(id, encodeTask(&it.task, it.seq)); err != nil {
 				return err
 			}
 			switch {
@@ -163,7 +172,7 @@ func writeItems(tx *bolt.Tx, items []flushItem, retention time.Duration) error {
 		}
 		for j := range it.results {
 			r := &it.results[j]
-			if err := results.Put(resultKey(it.e.id, r.Index), encodeResult(r)); err != nil {
+			if err := results.Put(resultKey(it.seq, r.Index), encodeResult(r)); err != nil {
 				return err
 			}
 		}
@@ -171,28 +180,40 @@ func writeItems(tx *bolt.Tx, items []flushItem, retention time.Duration) error {
 	return nil
 }
 
-// getTask reads id's record; ok is false if there is none, tomb true if it
-// is a tombstone.
-func getTask(tx *bolt.Tx, id string) (t Task, ok, tomb bool, err error) {
+// getTask reads id's record, and the seq of its results; ok is false if
+// there is none, tomb true if it is a tombstone.
+func getTask(tx *bolt.Tx, id string) (t Task, seq uint64, ok, tomb bool, err error) {
 	v := tx.Bucket(bucketTasks).Get([]byte(id))
 	if v == nil {
-		return Task{}, false, false, nil
+		return Task{}, 0, false, false, nil
 	}
-	t, tomb, err = decodeTask(id, v)
-	return t, err == nil, tomb, err
+	t, seq, tomb, err = decodeTask(id, v)
+	return t, seq, err == nil, tomb, err
 }
 
-// storedResults appends to rs id's stored results from index from on, at
-// most limit of them (limit <= 0: all), skipping those in skip.
-func storedResults(tx *bolt.Tx, id string, from, limit int, skip func(int) bool, rs []Result) ([]Result, error) {
-	prefix := resultPrefix(id)
+// lastSeq reads the last seq assigned.
+func lastSeq(tx *bolt.Tx) (uint64, error) {
+	v := tx.Bucket(bucketMeta).Get(keySeq)
+	switch len(v) {
+	case 0:
+		return 0, nil
+	case 8:
+		return binary.BigEndian.Uint64(v), nil
+	}
+	return 0, fmt.Errorf("seq: %w", errCorrupt)
+}
+
+// storedResults appends to rs the results under seq from index from on,
+// at most limit of them (limit <= 0: all), skipping those in skip. Seq 0
+// has none.
+func storedResults(tx *bolt.Tx, seq uint64, from, limit int, skip func(int) bool, rs []Result) ([]Result, error) {
+	if seq == 0 {
+		return rs, nil
+	}
 	c := tx.Bucket(bucketResults).Cursor()
 	n := 0
-	for k, v := c.Seek(resultKey(id, from)); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
-		if len(k) != len(prefix)+4 {
-			return rs, fmt.Errorf("result key %q: %w", k, errCorrupt)
-		}
-		idx := int(binary.BigEndian.Uint32(k[len(prefix):]))
+	for k, v := c.Seek(resultKey(seq, from)); len(k) == 12 && binary.BigEndian.Uint64(k) == seq; k, v = c.Next() {
+		idx := int(binary.BigEndian.Uint32(k[8:]))
 		if skip != nil && skip(idx) {
 			continue
 		}
@@ -251,7 +272,7 @@ func collectTx(tx *bolt.Tx, now time.Time, skip func(id string) bool, after []by
 		if err := expiry.Delete(k); err != nil {
 			return n, nil, err
 		}
-		t, ok, tomb, err := getTask(tx, id)
+		t, seq, ok, tomb, err := getTask(tx, id)
 		if err != nil || !ok {
 			continue // gone, or corrupt: leave the record for a person to look at
 		}
@@ -259,7 +280,7 @@ func collectTx(tx *bolt.Tx, now time.Time, skip func(id string) bool, after []by
 			if !t.State.Finished() {
 				continue
 			}
-			if err := deleteResults(results, id); err != nil {
+			if err := deleteResults(results, seq); err != nil {
 				return n, nil, err
 			}
 		}
@@ -280,11 +301,13 @@ func collectTx(tx *bolt.Tx, now time.Time, skip func(id string) bool, after []by
 	return n, next, nil
 }
 
-func deleteResults(results *bolt.Bucket, id string) error {
-	prefix := resultPrefix(id)
+func deleteResults(results *bolt.Bucket, seq uint64) error {
+	if seq == 0 {
+		return nil
+	}
 	var keys [][]byte
 	c := results.Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+	for k, _ := c.Seek(resultKey(seq, 0)); len(k) == 12 && binary.BigEndian.Uint64(k) == seq; k, _ = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 	}
 	for _, k := range keys {

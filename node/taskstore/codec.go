@@ -15,8 +15,8 @@ import (
 // Unix nanoseconds, 0 for the zero time. Decoders never panic and never
 // allocate more than their input justifies: a corrupt record is an error.
 //
-//	task:      tagTask caller function count expires state received queued
-//	           started finished completed error?
+//	task:      tagTask seq caller function count expires state received
+//	           queued started finished completed error?
 //	tombstone: tagTombstone expires     (a purged task whose replay entry lives on)
 //	result:    tagResult value stdout stderr exitcode started finished error?
 //	admission: tagAdmit id caller function count expires received  (journal)
@@ -54,10 +54,12 @@ func appendError(b []byte, e *Error) []byte {
 	return appendString(b, e.Traceback)
 }
 
-// encodeTask encodes t without its ID, which is the key.
-func encodeTask(t *Task) []byte {
+// encodeTask encodes t without its ID, which is the key. seq keys its
+// results; 0 means it has none on disk.
+func encodeTask(t *Task, seq uint64) []byte {
 	b := make([]byte, 0, 64+len(t.Caller)+len(t.Function))
 	b = append(b, tagTask)
+	b = binary.AppendUvarint(b, seq)
 	b = appendString(b, t.Caller)
 	b = appendString(b, t.Function)
 	b = binary.AppendUvarint(b, uint64(t.Count))
@@ -226,19 +228,21 @@ func (d *decoder) end() error {
 	return d.err
 }
 
-// decodeTask decodes the record stored under id. A tombstone decodes to a
-// Task with only ID and Expires set, and tomb true.
-func decodeTask(id string, b []byte) (t Task, tomb bool, err error) {
+// decodeTask decodes the record stored under id, and the sequence number
+// that keys its results. A tombstone decodes to a Task with only ID and
+// Expires set, and tomb true.
+func decodeTask(id string, b []byte) (t Task, seq uint64, tomb bool, err error) {
 	d := decoder{b: b}
 	t.ID = id
 	switch d.byte("tag") {
 	case tagTask:
 	case tagTombstone:
 		t.Expires = d.time("expiry")
-		return t, true, d.end()
+		return t, 0, true, d.end()
 	default:
-		return Task{}, false, fmt.Errorf("%w: unknown task tag", errCorrupt)
+		return Task{}, 0, false, fmt.Errorf("%w: unknown task tag", errCorrupt)
 	}
+	seq = d.uvarint("seq")
 	t.Caller = d.string("caller")
 	t.Function = d.string("function")
 	t.Count = d.int("count", maxCount)
@@ -256,9 +260,9 @@ func decodeTask(id string, b []byte) (t Task, tomb bool, err error) {
 	t.Completed = d.int("completed", t.Count)
 	t.Error = d.error("error")
 	if err := d.end(); err != nil {
-		return Task{}, false, err
+		return Task{}, 0, false, err
 	}
-	return t, false, nil
+	return t, seq, false, nil
 }
 
 // decodeResult decodes the result of input index.

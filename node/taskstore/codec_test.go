@@ -42,15 +42,15 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	for _, tt := range tasks {
 		t.Run("task/"+tt.name, func(t *testing.T) {
-			got, tomb, err := decodeTask(tt.task.ID, encodeTask(&tt.task))
-			if err != nil || tomb || !taskEqual(got, tt.task) {
-				t.Errorf("decoded %+v (tomb %v, %v), want %+v", got, tomb, err, tt.task)
+			got, seq, tomb, err := decodeTask(tt.task.ID, encodeTask(&tt.task, 1<<40))
+			if err != nil || tomb || seq != 1<<40 || !taskEqual(got, tt.task) {
+				t.Errorf("decoded %+v (seq %d, tomb %v, %v), want %+v", got, seq, tomb, err, tt.task)
 			}
 		})
 	}
 	t.Run("tombstone", func(t *testing.T) {
 		exp := time.Unix(1_770_000_000, 0)
-		got, tomb, err := decodeTask("a", encodeTombstone(exp))
+		got, _, tomb, err := decodeTask("a", encodeTombstone(exp))
 		if err != nil || !tomb || !got.Expires.Equal(exp) || got.ID != "a" {
 			t.Errorf("decoded %+v (tomb %v, %v)", got, tomb, err)
 		}
@@ -81,7 +81,7 @@ func TestCodecRoundTrip(t *testing.T) {
 }
 
 func TestDecodeCorrupt(t *testing.T) {
-	task := encodeTask(new(sampleTask()))
+	task := encodeTask(new(sampleTask()), 3)
 	res := encodeResult(new(sampleResult()))
 	adm := encodeAdmit(new(sampleTask()))
 	tests := []struct {
@@ -94,8 +94,8 @@ func TestDecodeCorrupt(t *testing.T) {
 		{"task truncated", decodeTaskErr, task[:len(task)-3]},
 		{"task trailing bytes", decodeTaskErr, append(bytes.Clone(task), 0)},
 		{"task huge string", decodeTaskErr, []byte{tagTask, 0xff, 0xff, 0xff, 0xff, 0x0f}},
-		{"task bad state", decodeTaskErr, []byte{tagTask, 0, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0}},
-		{"task count too large", decodeTaskErr, []byte{tagTask, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"task bad state", decodeTaskErr, []byte{tagTask, 1, 0, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0}},
+		{"task count too large", decodeTaskErr, []byte{tagTask, 1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
 		{"tombstone truncated", decodeTaskErr, []byte{tagTombstone}},
 		{"result empty", decodeResultErr, nil},
 		{"result truncated", decodeResultErr, res[:len(res)/2]},
@@ -112,20 +112,20 @@ func TestDecodeCorrupt(t *testing.T) {
 	}
 }
 
-func decodeTaskErr(b []byte) error   { _, _, err := decodeTask("id", b); return err }
+func decodeTaskErr(b []byte) error   { _, _, _, err := decodeTask("id", b); return err }
 func decodeResultErr(b []byte) error { _, err := decodeResult(0, b); return err }
 func decodeAdmitErr(b []byte) error  { _, err := decodeAdmit(b); return err }
 
 func FuzzDecodeTask(f *testing.F) {
-	f.Add(encodeTask(new(sampleTask())))
+	f.Add(encodeTask(new(sampleTask()), 9))
 	f.Add(encodeTombstone(time.Unix(1, 0)))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tk, tomb, err := decodeTask("id", b)
+		tk, seq, tomb, err := decodeTask("id", b)
 		if err != nil || tomb {
 			return
 		}
-		again, _, err := decodeTask("id", encodeTask(&tk))
-		if err != nil || !taskEqual(again, tk) {
+		again, seq2, _, err := decodeTask("id", encodeTask(&tk, seq))
+		if err != nil || seq2 != seq || !taskEqual(again, tk) {
 			t.Errorf("re-encoding %+v gave %+v, %v", tk, again, err)
 		}
 	})

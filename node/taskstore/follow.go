@@ -85,8 +85,10 @@ func (s *Store) follow(ctx context.Context, id string, e *entry, f *follower, me
 	for from := 0; ; {
 		var rs []Result
 		err := s.db.View(func(tx *bolt.Tx) error {
-			var err error
-			rs, err = storedResults(tx, id, from, followPage, nil, nil)
+			_, seq, _, _, err := getTask(tx, id)
+			if err == nil {
+				rs, err = storedResults(tx, seq, from, followPage, nil, nil)
+			}
 			return err
 		})
 		if err != nil {

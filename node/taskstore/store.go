@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"sync"
@@ -23,8 +24,7 @@ var (
 	ErrClosed   = errors.New("store closed")
 )
 
-var FlushTimes []time.Duration
-var FlushItems []int
+var _ io.Closer = (*Store)(nil)
 
 // flushBatch is how many pending writes prompt a flush before FlushInterval
 // has passed.
@@ -43,6 +43,7 @@ type Store struct {
 	dirty    []*entry          // entries with writes for the next flush
 	pending  int               // writes waiting in dirty
 	flushErr error             // the last flush's error; nil once one succeeds
+	seq      uint64            // the last seq assigned to an entry
 	closed   bool
 
 	flushMu sync.Mutex // held across a flush, so that snapshots commit in order
@@ -63,6 +64,7 @@ type entry struct {
 	id        string
 	task      Task
 	admitted  bool          // durable; false while Admit is in flight
+	seq       uint64        // keys its results on disk; assigned by its first flush
 	stored    bool          // a flush wrote the task, and so its active key
 	taskDirty bool          // task changed since it was last handed to a flush
 	inDirty   bool          // in Store.dirty
@@ -82,14 +84,14 @@ func (e *entry) set(i int) {
 	e.seen[i/64] |= 1 << (i % 64)
 }
 
-// Open opens the store at path, a bbolt file created with mode 0600 if need
-// be, beside its admission journal, the files path+".journal-a" and
-// path+".journal-b". It recovers from a crash
-// first: admissions still in the journal are folded into the database, and
-// every task left received, queued or running is marked failed with kind
-// fault.System and the message "endpoint restarted". Then it collects
-// garbage once, and starts the write-behind flusher and the garbage
-// collector.
+// Open opens the store at path, a bbolt file, and its admission journal,
+// the files path+".journal-a" and path+".journal-b", creating them (mode
+// 0600) if need be. Another process holding the store makes it fail after a
+// second. Open recovers from a crash first: admissions still in the journal
+// are folded into the database, and every task left received, queued or
+// running is marked failed with kind fault.System and the message
+// "endpoint restarted". Then it collects garbage once, and starts the
+// write-behind flusher and the garbage collector.
 func Open(path string, opts Options) (*Store, error) {
 	op := "taskstore: open " + path
 	if err := opts.validate(); err != nil {
@@ -111,11 +113,15 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fault.Wrap(fault.Internal, op, fmt.Errorf("journal: %w", err))
 	}
 	var folded, failed int
+	var seq uint64
 	err = db.Update(func(tx *bolt.Tx) error {
 		if err := initBuckets(tx); err != nil {
 			return err
 		}
 		var err error
+		if seq, err = lastSeq(tx); err != nil {
+			return err
+		}
 		folded, failed, err = recoverTx(tx, journaled, opts.Now(), opts.Retention)
 		return err
 	})
@@ -137,6 +143,7 @@ func Open(path string, opts Options) (*Store, error) {
 		opts:    opts,
 		log:     opts.Logger,
 		live:    make(map[string]*entry),
+		seq:     seq,
 		kick:    make(chan struct{}, 1),
 		urgent:  make(chan struct{}, 1),
 		closing: make(chan struct{}),
@@ -424,7 +431,7 @@ func (s *Store) load(verb, id string) (Task, error) {
 	var ok, tomb bool
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error
-		t, ok, tomb, err = getTask(tx, id)
+		t, _, ok, tomb, err = getTask(tx, id)
 		return err
 	})
 	switch {
@@ -475,16 +482,16 @@ func (s *Store) Results(id string, from, limit int) ([]Result, error) {
 	}
 	var rs []Result
 	err := s.db.View(func(tx *bolt.Tx) error {
-		if e == nil {
-			if _, ok, tomb, err := getTask(tx, id); err != nil || !ok || tomb {
-				if err == nil {
-					err = ErrNotFound
-				}
-				return err
-			}
+		// A live task may have no record yet: then all its results are
+		// in mem.
+		_, seq, ok, tomb, err := getTask(tx, id)
+		switch {
+		case err != nil:
+			return err
+		case e == nil && (!ok || tomb):
+			return ErrNotFound
 		}
-		var err error
-		rs, err = storedResults(tx, id, from, limit, skip, mem)
+		rs, err = storedResults(tx, seq, from, limit, skip, mem)
 		return err
 	})
 	switch {
@@ -528,11 +535,11 @@ func (s *Store) Wait(ctx context.Context, id string) (Task, error) {
 	return s.Get(id)
 }
 
-// Close flushes everything written behind, empties the journal into the
-// database, stops the background work and closes the files. It waits for
-// calls in progress; Wait and Follow return early. Later calls fail with
-// ErrClosed. Close is idempotent; it returns the first error of a failed
-// final flush or close.
+// Close stops the background work, flushes everything written behind,
+// folds the journal into the database and closes the files. It waits for
+// the calls in progress; Wait and Follow return early. Later calls fail with
+// ErrClosed. Close is idempotent: every call returns the error of the first,
+// from the final flush or from closing the files.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.mu.Lock()
@@ -580,6 +587,11 @@ func (s *Store) flushLocked() error {
 		e.inDirty = false
 		it := &items[i]
 		it.e = e
+		if e.seq == 0 {
+			s.seq++
+			e.seq = s.seq
+		}
+		it.seq = e.seq
 		if e.taskDirty {
 			it.task, it.writeTask, it.wasStored = e.task, true, e.stored
 			e.taskDirty = false
@@ -589,17 +601,13 @@ func (s *Store) flushLocked() error {
 			it.results = e.flushing
 		}
 	}
+	seq := s.seq
 	s.mu.Unlock()
 	if len(items) == 0 {
 		return nil
 	}
 
-	t0 := time.Now()
-	var st bolt.TxStats
-	err := s.db.Update(func(tx *bolt.Tx) error { st = tx.Stats(); return writeItems(tx, items, s.opts.Retention) })
-	FlushTimes = append(FlushTimes, time.Since(t0))
-	FlushItems = append(FlushItems, len(items))
-	_ = st
+	err := s.db.Update(func(tx *bolt.Tx) error { return writeItems(tx, items, seq, s.opts.Retention) })
 
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -3,6 +3,8 @@ package taskstore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -327,6 +329,45 @@ func TestResults(t *testing.T) {
 	}
 }
 
+// TestResultsAcrossRuns checks that tasks flushed by different runs of the
+// store keep their results apart.
+func TestResultsAcrossRuns(t *testing.T) {
+	c := newClock()
+	opts := Options{Now: c.Now}
+	s, path := openTest(t, opts)
+	for run := range 3 {
+		if run > 0 {
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = reopen(t, path, opts)
+		}
+		id := taskID(run)
+		if err := s.Admit(task(id, 2, c.Now())); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 {
+			r := result(i)
+			r.Stdout = fmt.Sprintf("run %d", run)
+			if err := s.PutResult(id, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for run := range 3 {
+		rs, err := s.Results(taskID(run), 0, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rs) != 2 || rs[0].Stdout != fmt.Sprintf("run %d", run) || rs[1].Stdout != fmt.Sprintf("run %d", run) {
+			t.Errorf("task of run %d has results %+v", run, rs)
+		}
+	}
+}
+
 func resultEqual(a, b Result) bool {
 	if (a.Error == nil) != (b.Error == nil) || a.Error != nil && *a.Error != *b.Error {
 		return false
@@ -442,7 +483,9 @@ func TestFollow(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			go func() {
+			var producer sync.WaitGroup
+			defer producer.Wait()
+			producer.Go(func() {
 				for _, i := range order[tt.before:] {
 					if err := s.PutResult(id, result(i)); err != nil {
 						t.Error(err)
@@ -451,7 +494,7 @@ func TestFollow(t *testing.T) {
 						s.flush() // some move to disk while followed
 					}
 				}
-			}()
+			})
 			seen := make(map[int]bool)
 			for r := range ch {
 				if seen[r.Index] {
@@ -737,6 +780,40 @@ func TestClose(t *testing.T) {
 	}
 }
 
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	c := newClock()
+	s, _ := openTest(t, Options{Now: c.Now})
+	if err := s.Admit(task(taskID(1), 2, c.Now())); err != nil {
+		t.Fatal(err)
+	}
+	ch, err := s.Follow(context.Background(), taskID(1)) // never read
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.PutResult(taskID(1), result(0))
+	waited := make(chan error)
+	go func() {
+		_, err := s.Wait(context.Background(), taskID(1))
+		waited <- err
+	}()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; !errors.Is(err, ErrClosed) {
+		t.Errorf("Wait = %v, want ErrClosed", err)
+	}
+	for range ch {
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after Close, %d before Open", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func TestOpenOptions(t *testing.T) {
 	tests := []struct {
 		name string
@@ -813,15 +890,23 @@ func TestCorruptRecord(t *testing.T) {
 	if err := s.flush(); err != nil {
 		t.Fatal(err)
 	}
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketTasks).Put([]byte(id), []byte{tagTask, 200}); err != nil {
+	corrupt := func(put func(tx *bolt.Tx) error) {
+		t.Helper()
+		if err := s.db.Update(put); err != nil {
+			t.Fatal(err)
+		}
+	}
+	corrupt(func(tx *bolt.Tx) error {
+		_, seq, _, _, err := getTask(tx, id)
+		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketResults).Put(resultKey(id, 0), []byte{tagResult, 5, 1})
+		return tx.Bucket(bucketResults).Put(resultKey(seq, 0), []byte{tagResult, 5, 1})
 	})
-	if err != nil {
-		t.Fatal(err)
+	if _, err := s.Results(id, 0, 0); !errors.Is(err, errCorrupt) {
+		t.Errorf("Results with a corrupt result = %v, want errCorrupt", err)
 	}
+	corrupt(func(tx *bolt.Tx) error { return tx.Bucket(bucketTasks).Put([]byte(id), []byte{tagTask, 200}) })
 	if _, err := s.Get(id); !errors.Is(err, errCorrupt) || fault.KindOf(err) != fault.Internal {
 		t.Errorf("Get of a corrupt task = %v, want errCorrupt of kind internal", err)
 	}
