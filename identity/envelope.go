@@ -60,20 +60,18 @@ type Signed struct {
 // Open checks the envelope's signature under domain and returns its signer and
 // payload. When codec is non-nil the envelope must carry that payload type.
 func Open(b []byte, domain string, codec []byte) (*Signed, error) {
-	env, err := record.UnmarshalEnvelope(b)
+	// ConsumeTypedEnvelope unmarshals the envelope and verifies the
+	// signature over domain, payload type and payload.
+	p := &payload{domain: domain}
+	env, err := record.ConsumeTypedEnvelope(b, p)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedEnvelope, err)
-	}
-	if env.PublicKey == nil {
-		return nil, ErrMalformedEnvelope
-	}
-	// ConsumeTypedEnvelope verifies the signature over domain, codec and payload.
-	p := &payload{domain: domain, codec: env.PayloadType}
-	if _, err := record.ConsumeTypedEnvelope(b, p); err != nil {
 		if errors.Is(err, record.ErrInvalidSignature) {
 			return nil, ErrBadSignature
 		}
 		return nil, fmt.Errorf("%w: %v", ErrMalformedEnvelope, err)
+	}
+	if env.PublicKey == nil {
+		return nil, ErrMalformedEnvelope
 	}
 	if codec != nil && string(env.PayloadType) != string(codec) {
 		return nil, fmt.Errorf("%w: got %q, want %q", ErrWrongCodec, env.PayloadType, codec)
