@@ -8,6 +8,7 @@ import (
 // Requirement operators.
 const (
 	OpEq = "="  // KEY=VALUE: the endpoint's value equals VALUE
+	OpNe = "!=" // KEY!=VALUE
 	OpGE = ">=" // KEY>=N
 	OpLE = "<=" // KEY<=N
 	OpGT = ">"  // KEY>N
@@ -29,18 +30,19 @@ type Requirement struct {
 	Value string
 }
 
-// ParseRequirement parses KEY=VALUE, KEY>=N, KEY<=N, KEY>N or KEY<N, without
-// spaces. Routing and the CLI use it; Function validation requires each of
+// ParseRequirement parses KEY=VALUE, KEY!=VALUE, KEY>=N, KEY<=N, KEY>N or
+// KEY<N, without spaces; N may carry a unit (64GiB). This is the syntax only:
+// package routing gives requirements their meaning. Routing and the CLI use it; Function validation requires each of
 // Requirements to parse and to be written as Requirement.String writes it.
 func ParseRequirement(s string) (Requirement, error) {
-	i := strings.IndexAny(s, "<>=")
+	i := strings.IndexAny(s, "<>=!")
 	if i < 0 {
-		return Requirement{}, invalid("requirement %q: no operator (=, >=, <=, >, <)", s)
+		return Requirement{}, invalid("requirement %q: no operator (=, !=, >=, <=, >, <)", s)
 	}
 	r := Requirement{Key: s[:i]}
 	rest := s[i:]
 	switch {
-	case strings.HasPrefix(rest, ">="), strings.HasPrefix(rest, "<="):
+	case strings.HasPrefix(rest, ">="), strings.HasPrefix(rest, "<="), strings.HasPrefix(rest, "!="):
 		r.Op, r.Value = rest[:2], rest[2:]
 	default:
 		r.Op, r.Value = rest[:1], rest[1:]
@@ -52,20 +54,24 @@ func ParseRequirement(s string) (Requirement, error) {
 }
 
 func (r Requirement) validate() error {
-	if r.Key == "" || len(r.Key) > maxRequirementKey || !allIn(r.Key, isKeyByte) {
-		return invalid("requirement key %q: want 1 to %d of [a-z0-9_.:-]", r.Key, maxRequirementKey)
+	keyOK := allIn(r.Key, isKeyByte)
+	if label, ok := strings.CutPrefix(r.Key, "label:"); ok {
+		keyOK = label != "" && allIn(label, isLabelByte)
+	}
+	if r.Key == "" || len(r.Key) > maxRequirementKey || !keyOK {
+		return invalid("requirement key %q: want 1 to %d of [a-z0-9_.:-], or label:NAME", r.Key, maxRequirementKey)
 	}
 	if r.Value == "" || len(r.Value) > maxRequirementValue {
 		return invalid("requirement %s%s: value must be 1 to %d bytes", r.Key, r.Op, maxRequirementValue)
 	}
 	switch r.Op {
-	case OpEq:
+	case OpEq, OpNe:
 		if !allIn(r.Value, isValueByte) {
 			return invalid("requirement %s=%q: value may hold only [A-Za-z0-9_.:+/@-]", r.Key, r.Value)
 		}
 	case OpGE, OpLE, OpGT, OpLT:
-		if _, ok := parseNumber(r.Value); !ok {
-			return invalid("requirement %s%s%q: want a number or dotted version", r.Key, r.Op, r.Value)
+		if _, ok := parseNumber(strings.TrimRight(r.Value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")); !ok {
+			return invalid("requirement %s%s%q: want a number, a dotted version or a size such as 64GiB", r.Key, r.Op, r.Value)
 		}
 	default:
 		return invalid("requirement %s: unknown operator %q", r.Key, r.Op)
@@ -144,6 +150,10 @@ func compareNumbers(a, b []uint64) int {
 
 func isKeyByte(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == ':' || c == '-'
+}
+
+func isLabelByte(c byte) bool {
+	return c >= 'A' && c <= 'Z' || isKeyByte(c) || c == '/'
 }
 
 func isValueByte(c byte) bool {

@@ -28,7 +28,10 @@ func TestParseRequirement(t *testing.T) {
 		{"double dot", "python>=3..10", Requirement{}, true},
 		{"bad eq value", "dataset=a b", Requirement{}, true},
 		{"triple operator", "a>==1", Requirement{}, true},
-		{"not equal", "a!=1", Requirement{}, true},
+		{"not equal", "a!=1", Requirement{"a", OpNe, "1"}, false},
+		{"size unit", "memory>=64GiB", Requirement{"memory", OpGE, "64GiB"}, false},
+		{"label with capitals", "label:Site/Room=b12", Requirement{"label:Site/Room", OpEq, "b12"}, false},
+		{"unit without number", "memory>=GiB", Requirement{}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

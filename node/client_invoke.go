@@ -9,10 +9,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/routing"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -108,8 +110,85 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if !wait {
 		return sub, nil
 	}
+	silent := c.watch(ctx, endpoint, s)
 	sub.Status, err = c.readResults(ctx, endpoint, r, onResult)
+	if err != nil && ctx.Err() == nil {
+		// After the acknowledgement a broken stream is the endpoint's
+		// failure: the task failed (system).
+		why := "the connection broke"
+		if silent() {
+			why = "it stopped answering"
+		}
+		err = fault.E(fault.System, "node: invoke", "endpoint %s failed while running task %s: %s (%v)", endpoint, sub.TaskID, why, err)
+	}
 	return sub, err
+}
+
+// watch asks the endpoint for its status every heartbeat interval while a
+// task runs there, and resets s once MissedBeats asks in a row went
+// unanswered: a silent endpoint fails the task within the heartbeat timeout.
+// The returned function says whether that happened; the watch ends with ctx
+// or when s closes.
+func (c *Client) watch(ctx context.Context, endpoint peer.ID, s network.Stream) func() bool {
+	var fired atomic.Bool
+	wctx, cancel := context.WithCancel(ctx)
+	go func() {
+		defer cancel()
+		missed := 0
+		t := time.NewTicker(routing.DefaultHeartbeatInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+			}
+			pctx, pcancel := context.WithTimeout(wctx, routing.DefaultHeartbeatInterval)
+			_, _, err := c.Status(pctx, endpoint)
+			pcancel()
+			if err == nil {
+				missed = 0
+				continue
+			}
+			if wctx.Err() != nil {
+				return
+			}
+			if missed++; missed >= routing.DefaultMissedBeats {
+				fired.Store(true)
+				s.Reset()
+				return
+			}
+		}
+	}()
+	context.AfterFunc(ctx, cancel)
+	return func() bool { cancel(); return fired.Load() }
+}
+
+// Status asks an endpoint directly for its load, and measures the round trip.
+func (c *Client) Status(ctx context.Context, endpoint peer.ID) (routing.Load, time.Duration, error) {
+	start := time.Now()
+	s, err := c.stream(ctx, endpoint, StatusProtocol)
+	if err != nil {
+		return routing.Load{}, 0, err
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetReadDeadline(dl)
+	}
+	b, err := io.ReadAll(io.LimitReader(s, routing.MaxHeartbeatBytes+1))
+	if err != nil {
+		s.Reset()
+		return routing.Load{}, 0, fault.Wrap(fault.Unavailable, "node: status", err)
+	}
+	rtt := time.Since(start)
+	l, err := routing.DecodeHeartbeat(b)
+	if err != nil {
+		return routing.Load{}, 0, err
+	}
+	if l.ID != endpoint.String() {
+		return routing.Load{}, 0, fault.E(fault.Invalid, "node: status", "%s answered for %s", endpoint, l.ID)
+	}
+	return l, rtt, nil
 }
 
 // readResults reads Result replies until Done.

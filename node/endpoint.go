@@ -164,6 +164,9 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := e.n.meets(append(append([]string{}, fn.Requirements...), inv.Require...)); err != nil {
+		return nil, nil, err
+	}
 	if st := e.executor(fn.Kind).(exec.Statser).Stats(); st.Queued+len(inv.Inputs) > e.n.cfg.maxQueue() {
 		return nil, nil, fault.E(fault.Overloaded, "", "endpoint queue is full (%d waiting)", st.Queued)
 	}

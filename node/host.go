@@ -7,13 +7,11 @@ import (
 
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multiaddr"
-	"github.com/multiformats/go-multihash"
 )
 
 // ProtocolPrefix puts fxmesh's DHT apart from the public IPFS DHT.
@@ -21,13 +19,7 @@ const ProtocolPrefix = "/fxmesh"
 
 // endpointsKey is the DHT provider key under which every endpoint announces
 // itself, so that a client can list them all.
-var endpointsKey = func() cid.Cid {
-	mh, err := multihash.Sum([]byte("fxmesh:endpoints:v1"), multihash.SHA2_256, -1)
-	if err != nil {
-		panic(err)
-	}
-	return cid.NewCidV1(cid.Raw, mh)
-}()
+var endpointsKey = routing.KeyCID(routing.KeyEndpoint)
 
 // newHost makes a libp2p host with key's identity listening on listen. An
 // empty listen makes a host that only dials out (a light client).

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -91,9 +92,11 @@ type Node struct {
 	topic   *gossipTopic
 	syncNow chan peer.ID // peers to pull the catalog from
 	ep      *endpoint    // nil on a bootstrap
+	loads   *loadTracker
 
-	mu      sync.Mutex // guards record, seq
+	mu      sync.Mutex // guards record, rec, seq
 	record  []byte     // current signed endpoint record
+	rec     *routing.EndpointRecord
 	seq     uint64
 	joined  chan struct{} // closed once the record is in the DHT
 	joinOne sync.Once
@@ -151,14 +154,20 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	n.wg.Add(1)
 	go n.joinLoop(boot)
 	if n.role == RoleEndpoint {
-		if err := n.startEndpoint(); err != nil {
-			n.Close()
-			return nil, err
-		}
 		if err := n.signRecord(); err != nil {
 			n.Close()
 			return nil, err
 		}
+		if err := n.startEndpoint(); err != nil {
+			n.Close()
+			return nil, err
+		}
+	}
+	if err := n.startLoad(); err != nil {
+		n.Close()
+		return nil, fmt.Errorf("node: heartbeats: %w", err)
+	}
+	if n.role == RoleEndpoint {
 		h.SetStreamHandler(RecordProtocol, n.handleRecord)
 		n.wg.Add(1)
 		go n.publishLoop()
@@ -189,6 +198,7 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
 		n.host.RemoveStreamHandler(RecordProtocol)
+		n.host.RemoveStreamHandler(StatusProtocol)
 		var eerr, cerr error
 		if n.ep != nil {
 			eerr = n.ep.close()
@@ -262,7 +272,7 @@ func (n *Node) signRecord() error {
 	if err != nil {
 		return fmt.Errorf("node: sign endpoint record: %w", err)
 	}
-	n.record, n.seq = b, seq
+	n.record, n.rec, n.seq = b, rec, seq
 	return nil
 }
 
@@ -276,6 +286,27 @@ func (n *Node) policy() identity.Policy {
 		}
 	}
 	return p
+}
+
+// meets checks requirements against the endpoint's own record: work the
+// endpoint cannot do is refused before it runs.
+func (n *Node) meets(reqs []string) error {
+	if len(reqs) == 0 {
+		return nil
+	}
+	rs, err := routing.ParseRequirements(reqs)
+	if err != nil {
+		return fault.Wrap(fault.Invalid, "", err)
+	}
+	n.mu.Lock()
+	rec := n.rec
+	n.mu.Unlock()
+	for _, r := range rs {
+		if ok, why := r.Met(rec); !ok {
+			return fault.E(fault.Invalid, "", "this endpoint does not meet %s: %s", r, why)
+		}
+	}
+	return nil
 }
 
 // Catalog is the node's catalog store.
@@ -326,10 +357,13 @@ func (n *Node) publish() error {
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
 	defer cancel()
-	if err := n.dht.PutValue(ctx, routing.Key(n.key.ID()), n.currentRecord()); err != nil {
+	n.mu.Lock()
+	b, rec := n.record, n.rec
+	n.mu.Unlock()
+	if err := n.dht.PutValue(ctx, routing.Key(n.key.ID()), b); err != nil {
 		return fmt.Errorf("put record: %w", err)
 	}
-	if err := n.dht.Provide(ctx, endpointsKey, true); err != nil {
+	if err := n.provideCapabilities(ctx, rec); err != nil {
 		return fmt.Errorf("provide: %w", err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/routing"
 	"github.com/spf13/cobra"
 )
 
@@ -115,7 +116,7 @@ func newRegisterCmd() *cobra.Command {
 				return fault.E(fault.Invalid, "", "give --python FILE --entry FUNC, or --shell TEMPLATE")
 			}
 			for _, r := range require {
-				if _, err := catalog.ParseRequirement(r); err != nil {
+				if _, err := routing.ParseRequirement(r); err != nil {
 					return err
 				}
 			}

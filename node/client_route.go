@@ -1,0 +1,362 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/routing"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Candidates finds the endpoints that may meet reqs: the providers of the
+// narrowest capability key in the DHT, each with its record, its load and
+// the round trip to it, asked of the endpoint directly.
+func (c *Client) Candidates(ctx context.Context, reqs []routing.Requirement) ([]routing.Candidate, error) {
+	key := routing.LookupKey(reqs)
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		out []routing.Candidate
+		wg  sync.WaitGroup
+	)
+	for ai := range c.dht.FindProvidersAsync(fctx, routing.KeyCID(key), 0) {
+		if ai.ID == c.host.ID() {
+			continue
+		}
+		c.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Minute)
+		wg.Add(1)
+		go func(id peer.ID) {
+			defer wg.Done()
+			cand, err := c.candidate(ctx, id)
+			if err != nil {
+				c.log.Debug("candidate", "peer", id, "err", err)
+				return
+			}
+			mu.Lock()
+			out = append(out, *cand)
+			mu.Unlock()
+		}(ai.ID)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fault.Wrap(fault.Timeout, "node: candidates", err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Record.ID < out[j].Record.ID })
+	return out, nil
+}
+
+func (c *Client) candidate(ctx context.Context, id peer.ID) (*routing.Candidate, error) {
+	info, err := c.Endpoint(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	cand := &routing.Candidate{Record: info.Record, Online: info.Online}
+	if info.Online {
+		sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		l, rtt, err := c.Status(sctx, id)
+		cancel()
+		if err == nil {
+			cand.Load, cand.RTT = &l, rtt
+		} else {
+			cand.Online = false
+		}
+	}
+	return cand, nil
+}
+
+// RouteRequest is what routing needs to know of some work.
+type RouteRequest struct {
+	// Function is the function to run; its requirements apply.
+	Function *Function
+	// Require holds the invocation's own requirements (KEY=VALUE, KEY>=N…).
+	Require []string
+	// Exclude lists endpoints not to use.
+	Exclude map[string]bool
+}
+
+// requirements parses the function's and the invocation's requirements.
+func (r RouteRequest) requirements() ([]routing.Requirement, error) {
+	var all []string
+	if r.Function != nil {
+		all = append(all, r.Function.Function.Requirements...)
+	}
+	all = append(all, r.Require...)
+	reqs, err := routing.ParseRequirements(all)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "node: route", err)
+	}
+	return reqs, nil
+}
+
+// Route ranks the mesh's endpoints for some work, all of them: eligible
+// ones first in order of preference, then the rejected with their reasons.
+func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, routing.Request, error) {
+	reqs, err := r.requirements()
+	if err != nil {
+		return nil, routing.Request{}, err
+	}
+	cands, err := c.Candidates(ctx, reqs)
+	if err != nil {
+		return nil, routing.Request{}, err
+	}
+	req := routing.Request{Requirements: reqs, Caller: c.ID(), Exclude: r.Exclude}
+	for _, q := range reqs {
+		if q.Key == routing.KeyDataset && q.Op == routing.OpEq {
+			req.Datasets = append(req.Datasets, q.Value)
+		}
+	}
+	ranked := routing.Rank(cands, req)
+	if len(ranked) == 0 || !ranked[0].Eligible {
+		return ranked, req, routing.Unmet(cands, req)
+	}
+	return ranked, req, nil
+}
+
+// Run is work for RunRouted.
+type Run struct {
+	RouteRequest
+	// Endpoint, when set, is the only endpoint used.
+	Endpoint peer.ID
+	// Inputs are the arguments: one, or a batch.
+	Inputs []invoke.Input
+	// Timeout bounds each input's run; zero means the endpoint's default.
+	Timeout time.Duration
+	// Retries is how often work whose endpoint failed after acknowledging
+	// it may be sent elsewhere; only for functions safe to repeat.
+	Retries int
+	// OnResult receives each input's result exactly once, never
+	// concurrently, with Index counted over Inputs.
+	OnResult func(invoke.Result)
+	// Explain, when set, receives the ranking of the candidates.
+	Explain io.Writer
+	// Spread splits the inputs over the eligible endpoints in proportion to
+	// their free capacity (for batches).
+	Spread bool
+	// MaxChunkBytes bounds the arguments of one signed request; zero means
+	// 8 MiB.
+	MaxChunkBytes int
+}
+
+// RunRouted runs work where routing says, waiting for every result. An
+// endpoint that refuses (overloaded), cannot be reached, or fails before
+// acknowledging is passed over for the next candidate within ctx's deadline;
+// one that fails after acknowledging fails its inputs (system), unless
+// Retries allows sending them elsewhere. Every result reaches OnResult once.
+func (c *Client) RunRouted(ctx context.Context, w Run) error {
+	var ranked []routing.Scored
+	if w.Endpoint == "" {
+		var err error
+		ranked, _, err = c.Route(ctx, w.RouteRequest)
+		if w.Explain != nil {
+			_ = routing.Explain(w.Explain, ranked)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	r := &runner{c: c, w: w, done: make([]bool, len(w.Inputs)), failed: map[peer.ID]bool{}, retries: w.Retries}
+	if w.Endpoint != "" {
+		return r.runOn(ctx, []peer.ID{w.Endpoint}, allIndexes(len(w.Inputs)))
+	}
+	var order []peer.ID
+	for _, s := range ranked {
+		if s.Eligible {
+			id, err := peer.Decode(s.Record.ID)
+			if err == nil {
+				order = append(order, id)
+			}
+		}
+	}
+	if !w.Spread || len(order) == 1 {
+		return r.runOn(ctx, order, allIndexes(len(w.Inputs)))
+	}
+	// Spread: each eligible endpoint gets its share, in its own goroutine;
+	// a share that fails moves on to the endpoints after it.
+	shares := routing.Split(len(w.Inputs), ranked)
+	var (
+		wg   sync.WaitGroup
+		errs = make([]error, len(order))
+		next = 0
+		k    = 0
+	)
+	for i, s := range ranked {
+		if !s.Eligible {
+			continue
+		}
+		idx := make([]int, shares[i])
+		for j := range idx {
+			idx[j] = next + j
+		}
+		next += shares[i]
+		if len(idx) > 0 {
+			// This endpoint first, then the others in rank order.
+			prefs := append(append([]peer.ID{}, order[k:]...), order[:k]...)
+			wg.Add(1)
+			go func(slot int, prefs []peer.ID, idx []int) {
+				defer wg.Done()
+				errs[slot] = r.runOn(ctx, prefs, idx)
+			}(k, prefs, idx)
+		}
+		k++
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func allIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// runner runs the inputs of one Run, remembering which have a result.
+type runner struct {
+	c       *Client
+	w       Run
+	mu      sync.Mutex // guards done, failed, retries and calls of OnResult
+	done    []bool
+	failed  map[peer.ID]bool
+	retries int
+}
+
+// deliver passes a result on once per input.
+func (r *runner) deliver(global int, res invoke.Result) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.done[global] {
+		return
+	}
+	r.done[global] = true
+	res.Index = global
+	if r.w.OnResult != nil {
+		r.w.OnResult(res)
+	}
+}
+
+func (r *runner) undone(idx []int) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []int
+	for _, i := range idx {
+		if !r.done[i] {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// runOn runs inputs idx on the first endpoint of prefs that takes them,
+// moving what is left to the next one as endpoints fail.
+func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
+	var errs []error
+	for _, ep := range prefs {
+		r.mu.Lock()
+		skip := r.failed[ep]
+		r.mu.Unlock()
+		if skip {
+			continue
+		}
+		acked, err := r.sendAll(ctx, ep, idx)
+		if err == nil {
+			return nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", ep, err))
+		if ctx.Err() != nil {
+			return err
+		}
+		switch fault.KindOf(err) {
+		case fault.Overloaded, fault.Unavailable, fault.NotFound:
+			// Refused or unreachable before acknowledging: try the next.
+		case fault.System:
+			if acked {
+				r.mu.Lock()
+				ok := r.retries > 0
+				if ok {
+					r.retries--
+				}
+				r.mu.Unlock()
+				if !ok {
+					return err
+				}
+			}
+		default:
+			return err // denied, invalid, too-large…: another endpoint will not do better
+		}
+		r.mu.Lock()
+		r.failed[ep] = true
+		r.mu.Unlock()
+		if idx = r.undone(idx); len(idx) == 0 {
+			return nil
+		}
+	}
+	if len(errs) == 0 {
+		return fault.E(fault.Unavailable, "node: run", "no endpoint left to try")
+	}
+	return fault.Wrap(fault.KindOf(errs[len(errs)-1]), "node: run", errors.Join(errs...))
+}
+
+// sendAll sends inputs idx to ep in as few signed requests as the size limit
+// allows, and reports whether ep acknowledged any before failing.
+func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (acked bool, err error) {
+	limit := r.w.MaxChunkBytes
+	if limit <= 0 {
+		limit = 8 << 20
+	}
+	for len(idx) > 0 {
+		n, size := 0, 0
+		for n < len(idx) {
+			in := r.w.Inputs[idx[n]]
+			sz := len(in.Args) + len(in.Kwargs) + 8
+			if n > 0 && size+sz > limit {
+				break
+			}
+			size += sz
+			n++
+		}
+		part := idx[:n]
+		inputs := make([]invoke.Input, n)
+		for i, g := range part {
+			inputs[i] = r.w.Inputs[g]
+		}
+		sub, err := r.c.Invoke(ctx, Invocation{
+			Endpoint: ep, Function: r.w.Function, Inputs: inputs, Timeout: r.w.Timeout,
+			TTL: time.Hour, Wait: true, WithProof: true,
+			OnResult: func(res invoke.Result) {
+				if res.Index >= 0 && res.Index < len(part) {
+					r.deliver(part[res.Index], res)
+				}
+			},
+		})
+		if sub != nil {
+			acked = true
+		}
+		if err == nil && sub != nil && sub.Status != nil && sub.Status.State == "failed" {
+			// The endpoint gave up on the task as a whole (shut down).
+			if len(r.undone(part)) > 0 {
+				err = sub.Status.Error.Err()
+				if err == nil || fault.KindOf(err) != fault.System {
+					err = fault.E(fault.System, "node: run", "task %s failed on %s", sub.TaskID, ep)
+				}
+			}
+		}
+		if err != nil {
+			if len(r.undone(part)) == 0 {
+				err = nil // every result arrived before the failure
+			} else {
+				return acked, err
+			}
+		}
+		idx = idx[n:]
+	}
+	return acked, nil
+}

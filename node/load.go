@@ -1,0 +1,156 @@
+package node
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/routing"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+)
+
+// LoadTopic is the gossipsub topic endpoints beat on.
+const LoadTopic = "/fxmesh/load/1"
+
+// StatusProtocol answers with the endpoint's current load, encoded as a
+// heartbeat; a client measures the round trip as it asks.
+const StatusProtocol protocol.ID = "/fxmesh/status/1.0.0"
+
+// load is the endpoint's current load as a heartbeat.
+func (e *endpoint) load() routing.Load {
+	var st exec.Stats
+	for _, x := range []exec.Executor{e.python, e.shell} {
+		if s, ok := x.(exec.Statser); ok {
+			xs := s.Stats()
+			st.Workers += xs.Workers
+			st.Idle += xs.Idle
+			st.Running += xs.Running
+			st.Queued += xs.Queued
+		}
+	}
+	now := e.n.now()
+	return routing.Load{
+		ID: e.n.ID().String(), Seq: uint64(now.UnixNano()),
+		Workers: st.Workers, Idle: st.Idle, Running: st.Running, Queued: st.Queued,
+		Accepting: st.Queued < e.n.cfg.maxQueue() && e.n.ctx.Err() == nil,
+		At:        now,
+	}
+}
+
+func (e *endpoint) handleStatus(s network.Stream) {
+	defer s.Close()
+	b, err := routing.EncodeHeartbeat(e.load())
+	if err != nil {
+		s.Reset()
+		return
+	}
+	_ = s.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Write(b); err != nil {
+		s.Reset()
+	}
+}
+
+// loadTracker follows the heartbeats of every endpoint on a full node.
+type loadTracker struct {
+	topic *pubsub.Topic
+	sub   *pubsub.Subscription
+	live  routing.Liveness
+}
+
+// startLoad joins the heartbeat topic: every full node follows it, and an
+// endpoint beats on it every routing.DefaultHeartbeatInterval.
+func (n *Node) startLoad() error {
+	if err := n.pubsub.RegisterTopicValidator(LoadTopic, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+		l, err := routing.DecodeHeartbeat(m.Data)
+		if err != nil {
+			return pubsub.ValidationReject
+		}
+		// Gossipsub signs each message with its origin's key; a heartbeat is
+		// believed only from the endpoint it speaks of.
+		if l.ID != m.GetFrom().String() {
+			return pubsub.ValidationReject
+		}
+		return pubsub.ValidationAccept
+	}); err != nil {
+		return err
+	}
+	t, err := n.pubsub.Join(LoadTopic)
+	if err != nil {
+		return err
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return err
+	}
+	n.loads = &loadTracker{topic: t, sub: sub}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		for {
+			m, err := sub.Next(n.ctx)
+			if err != nil {
+				return
+			}
+			if l, err := routing.DecodeHeartbeat(m.Data); err == nil {
+				n.loads.live.Observe(l.ID, l, n.now())
+			}
+		}
+	}()
+	if n.ep != nil {
+		n.host.SetStreamHandler(StatusProtocol, n.ep.handleStatus)
+		n.wg.Add(1)
+		go n.beatLoop()
+	}
+	return nil
+}
+
+// beatLoop publishes the endpoint's load every heartbeat interval.
+func (n *Node) beatLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(routing.DefaultHeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+		}
+		b, err := routing.EncodeHeartbeat(n.ep.load())
+		if err != nil {
+			n.log.Error("encode heartbeat", "err", err)
+			continue
+		}
+		if err := n.loads.topic.Publish(n.ctx, b); err != nil && n.ctx.Err() == nil {
+			n.log.Debug("publish heartbeat", "err", err)
+		}
+	}
+}
+
+// Liveness is what this node knows of the endpoints' heartbeats.
+func (n *Node) Liveness() *routing.Liveness { return &n.loads.live }
+
+// provideCapabilities announces the endpoint under each capability key of
+// its record, so that clients find it by requirement.
+func (n *Node) provideCapabilities(ctx context.Context, rec *routing.EndpointRecord) error {
+	keys := routing.CapabilityKeys(rec)
+	errs := make([]error, len(keys))
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		go func(i int, k string) {
+			defer wg.Done()
+			errs[i] = n.dht.Provide(ctx, routing.KeyCID(k), true)
+		}(i, k)
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
