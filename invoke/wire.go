@@ -122,14 +122,25 @@ func WriteMsg(w io.Writer, v any) error {
 	return WriteFrame(w, b)
 }
 
-// ReadFrame reads one frame of at most max bytes.
+// ReadFrame reads one frame of at most max bytes. A stream that breaks is
+// fault.Unavailable; bytes that are no frame are fault.Invalid.
 func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
-	n, err := binary.ReadUvarint(r)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, io.EOF
+	var n uint64
+	for shift := uint(0); ; shift += 7 {
+		c, err := r.ReadByte()
+		if err != nil {
+			if errors.Is(err, io.EOF) && shift == 0 {
+				return nil, io.EOF
+			}
+			return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame header: %w", err))
 		}
-		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("invoke: frame header: %w", err))
+		if shift >= 63 && c > 1 {
+			return nil, fault.Wrap(fault.Invalid, "", errors.New("invoke: frame header: length overflows 64 bits"))
+		}
+		n |= uint64(c&0x7f) << shift
+		if c < 0x80 {
+			break
+		}
 	}
 	if n > uint64(max) {
 		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max))

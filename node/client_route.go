@@ -19,7 +19,10 @@ import (
 // narrowest capability key in the DHT, each with its record, its load and
 // the round trip to it, asked of the endpoint directly.
 func (c *Client) Candidates(ctx context.Context, reqs []routing.Requirement) ([]routing.Candidate, error) {
-	key := routing.LookupKey(reqs)
+	return c.candidates(ctx, routing.LookupKey(reqs))
+}
+
+func (c *Client) candidates(ctx context.Context, key string) ([]routing.Candidate, error) {
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var (
@@ -80,6 +83,9 @@ type RouteRequest struct {
 	Require []string
 	// Exclude lists endpoints not to use.
 	Exclude map[string]bool
+	// All considers every endpoint, not only those the capability index
+	// names, so that an explanation shows why the others were filtered out.
+	All bool
 }
 
 // requirements parses the function's and the invocation's requirements.
@@ -103,7 +109,11 @@ func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, r
 	if err != nil {
 		return nil, routing.Request{}, err
 	}
-	cands, err := c.Candidates(ctx, reqs)
+	key := routing.LookupKey(reqs)
+	if r.All {
+		key = routing.KeyEndpoint
+	}
+	cands, err := c.candidates(ctx, key)
 	if err != nil {
 		return nil, routing.Request{}, err
 	}
@@ -133,8 +143,9 @@ type Run struct {
 	// it may be sent elsewhere; only for functions safe to repeat.
 	Retries int
 	// OnResult receives each input's result exactly once, never
-	// concurrently, with Index counted over Inputs.
-	OnResult func(invoke.Result)
+	// concurrently, with Index counted over Inputs, and the endpoint that
+	// produced it.
+	OnResult func(endpoint peer.ID, r invoke.Result)
 	// Explain, when set, receives the ranking of the candidates.
 	Explain io.Writer
 	// Spread splits the inputs over the eligible endpoints in proportion to
@@ -154,6 +165,7 @@ func (c *Client) RunRouted(ctx context.Context, w Run) error {
 	var ranked []routing.Scored
 	if w.Endpoint == "" {
 		var err error
+		w.All = w.All || w.Explain != nil
 		ranked, _, err = c.Route(ctx, w.RouteRequest)
 		if w.Explain != nil {
 			_ = routing.Explain(w.Explain, ranked)
@@ -230,7 +242,7 @@ type runner struct {
 }
 
 // deliver passes a result on once per input.
-func (r *runner) deliver(global int, res invoke.Result) {
+func (r *runner) deliver(ep peer.ID, global int, res invoke.Result) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.done[global] {
@@ -239,7 +251,7 @@ func (r *runner) deliver(global int, res invoke.Result) {
 	r.done[global] = true
 	res.Index = global
 	if r.w.OnResult != nil {
-		r.w.OnResult(res)
+		r.w.OnResult(ep, res)
 	}
 }
 
@@ -333,7 +345,7 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (acked bool
 			TTL: time.Hour, Wait: true, WithProof: true,
 			OnResult: func(res invoke.Result) {
 				if res.Index >= 0 && res.Index < len(part) {
-					r.deliver(part[res.Index], res)
+					r.deliver(ep, part[res.Index], res)
 				}
 			},
 		})

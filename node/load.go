@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/routing"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -20,18 +19,11 @@ const LoadTopic = "/fxmesh/load/1"
 // heartbeat; a client measures the round trip as it asks.
 const StatusProtocol protocol.ID = "/fxmesh/status/1.0.0"
 
-// load is the endpoint's current load as a heartbeat.
+// load is the endpoint's current load as a heartbeat: the warm Python pool's
+// workers, with the shell commands waiting counted as queued too.
 func (e *endpoint) load() routing.Load {
-	var st exec.Stats
-	for _, x := range []exec.Executor{e.python, e.shell} {
-		if s, ok := x.(exec.Statser); ok {
-			xs := s.Stats()
-			st.Workers += xs.Workers
-			st.Idle += xs.Idle
-			st.Running += xs.Running
-			st.Queued += xs.Queued
-		}
-	}
+	st := e.python.Stats()
+	st.Queued += e.shell.Stats().Queued
 	now := e.n.now()
 	return routing.Load{
 		ID: e.n.ID().String(), Seq: uint64(now.UnixNano()),

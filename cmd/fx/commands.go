@@ -158,15 +158,30 @@ func orEmpty(s []string) []string {
 }
 
 func newEndpointsCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "endpoints",
-		Short: "List the endpoints of the mesh",
+	var require []string
+	cmd := &cobra.Command{
+		Use:   "endpoints [--require K=V]...",
+		Short: "List the endpoints of the mesh (those that meet every --require)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			reqs, err := routing.ParseRequirements(require)
+			if err != nil {
+				return err
+			}
 			return withClient(cmd, func(ctx context.Context, c *node.Client) error {
-				eps, err := c.Endpoints(ctx)
+				all, err := c.Endpoints(ctx)
 				if err != nil {
 					return err
+				}
+				var eps []node.EndpointInfo
+			next:
+				for _, e := range all {
+					for _, r := range reqs {
+						if ok, _ := r.Met(e.Record); !ok {
+							continue next
+						}
+					}
+					eps = append(eps, e)
 				}
 				out := cmd.OutOrStdout()
 				if jsonFlag(cmd) {
@@ -187,6 +202,8 @@ func newEndpointsCmd() *cobra.Command {
 			})
 		},
 	}
+	cmd.Flags().StringArrayVar(&require, "require", nil, "show only endpoints that meet this requirement (repeatable)")
+	return cmd
 }
 
 func newEndpointCmd() *cobra.Command {

@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/routing"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -26,11 +26,19 @@ type runFlags struct {
 	args, kwargs  string
 	timeout       time.Duration
 	input, output string
+	require       []string
+	retries       int
+	explain       bool
 }
 
 func (f *runFlags) add(cmd *cobra.Command, batch bool) {
-	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "endpoint ID to run on (default: chosen for you)")
+	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "endpoint ID to run on (default: chosen by requirements, data and load)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "walltime of the function (default: the endpoint's)")
+	cmd.Flags().StringArrayVar(&f.require, "require", nil, "requirement on the endpoint, KEY=VALUE, KEY>=N, KEY<=N (repeatable; added to the function's)")
+	cmd.Flags().BoolVar(&f.explain, "explain", false, "print every candidate endpoint with why it was filtered out or how it scored (stderr)")
+	if cmd.Name() != "submit" {
+		cmd.Flags().IntVar(&f.retries, "retries", 0, "re-send work whose endpoint fails after accepting it, up to N times (only for functions safe to repeat)")
+	}
 	if batch {
 		cmd.Flags().StringVar(&f.input, "input", "", `JSON lines, each {"args": [...], "kwargs": {...}} (required)`)
 		cmd.Flags().StringVar(&f.output, "output", "", "write results here as JSON lines (default: stdout)")
@@ -85,26 +93,21 @@ func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string
 		if s.endpoint, err = identity.ParseID(endpoint); err != nil {
 			return fault.Wrap(fault.Invalid, "", err)
 		}
-	} else if fnRef != "" {
-		if s.endpoint, err = chooseEndpoint(ctx, c, key.ID()); err != nil {
-			return err
-		}
 	}
 	return f(s)
 }
 
-// chooseEndpoint picks an online endpoint that admits the user.
-func chooseEndpoint(ctx context.Context, c *node.Client, user peer.ID) (peer.ID, error) {
-	eps, err := c.Endpoints(ctx)
-	if err != nil {
-		return "", err
+// routed runs inputs where routing (or --endpoint) says.
+func (s *session) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, inputs []invoke.Input, spread bool, onResult func(peer.ID, invoke.Result)) error {
+	w := node.Run{
+		RouteRequest: node.RouteRequest{Function: s.function, Require: f.require},
+		Endpoint:     s.endpoint, Inputs: inputs, Timeout: f.timeout, Retries: f.retries,
+		OnResult: onResult, Spread: spread,
 	}
-	for _, e := range eps {
-		if e.Online && e.Record.Policy().Allows(user) {
-			return peer.Decode(e.Record.ID)
-		}
+	if f.explain {
+		w.Explain = cmd.ErrOrStderr()
 	}
-	return "", fault.E(fault.NotFound, "", "no online endpoint admits you (%d endpoints seen); pass --endpoint", len(eps))
+	return s.client.RunRouted(ctx, w)
 }
 
 func parseInput(args, kwargs string) (invoke.Input, error) {
@@ -141,14 +144,10 @@ func newRunCmd() *cobra.Command {
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
 				var res *invoke.Result
-				sub, err := s.client.Invoke(ctx, node.Invocation{
-					Endpoint: s.endpoint, Function: s.function, Inputs: []invoke.Input{in},
-					Timeout: f.timeout, Wait: true, OnResult: func(r invoke.Result) { res = &r },
-				})
-				if err != nil {
+				if err := s.routed(cmd, ctx, &f, []invoke.Input{in}, false, func(_ peer.ID, r invoke.Result) { res = &r }); err != nil {
 					return err
 				}
-				return printResult(cmd, sub.TaskID, sub.Status, res)
+				return printResult(cmd, "", nil, res)
 			})
 		},
 	}
@@ -225,17 +224,36 @@ func newSubmitCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
-				sub, err := s.client.Invoke(ctx, node.Invocation{
-					Endpoint: s.endpoint, Function: s.function, Inputs: []invoke.Input{in}, Timeout: f.timeout,
-				})
-				if err != nil {
+				targets := []peer.ID{s.endpoint}
+				if s.endpoint == "" {
+					ranked, _, err := s.client.Route(ctx, node.RouteRequest{Function: s.function, Require: f.require, All: f.explain})
+					if f.explain {
+						_ = routing.Explain(cmd.ErrOrStderr(), ranked)
+					}
+					if err != nil {
+						return err
+					}
+					targets = eligible(ranked)
+				}
+				var lastErr error
+				for _, ep := range targets {
+					sub, err := s.client.Invoke(ctx, node.Invocation{
+						Endpoint: ep, Function: s.function, Inputs: []invoke.Input{in}, Timeout: f.timeout, WithProof: true,
+					})
+					if err != nil {
+						lastErr = err
+						if k := fault.KindOf(err); k == fault.Overloaded || k == fault.Unavailable {
+							continue // refused or unreachable before accepting: next candidate
+						}
+						return err
+					}
+					if jsonFlag(cmd) {
+						return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": sub.TaskID, "endpoint": ep.String()})
+					}
+					_, err = fmt.Fprintln(cmd.OutOrStdout(), sub.TaskID)
 					return err
 				}
-				if jsonFlag(cmd) {
-					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": sub.TaskID, "endpoint": s.endpoint.String()})
-				}
-				_, err = fmt.Fprintln(cmd.OutOrStdout(), sub.TaskID)
-				return err
+				return lastErr
 			})
 		},
 	}
@@ -373,30 +391,18 @@ func newBatchCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
-				var (
-					mu     sync.Mutex
-					failed int
-				)
-				for _, chunk := range chunks(inputs, 8<<20) {
-					_, err := s.client.Invoke(ctx, node.Invocation{
-						Endpoint: s.endpoint, Function: s.function, Inputs: chunk.inputs, Timeout: f.timeout,
-						TTL: time.Hour, Wait: true,
-						OnResult: func(r invoke.Result) {
-							mu.Lock()
-							defer mu.Unlock()
-							r.Index += chunk.offset
-							if r.Error != nil {
-								failed++
-							}
-							_ = enc.Encode(toResultJSON("", r))
-							if bar != nil {
-								_ = bar.Add(1)
-							}
-						},
-					})
-					if err != nil {
-						return err
+				failed := 0
+				err := s.routed(cmd, ctx, &f, inputs, true, func(_ peer.ID, r invoke.Result) {
+					if r.Error != nil {
+						failed++
 					}
+					_ = enc.Encode(toResultJSON("", r))
+					if bar != nil {
+						_ = bar.Add(1)
+					}
+				})
+				if err != nil {
+					return err
 				}
 				if err := bw.Flush(); err != nil {
 					return err
@@ -454,23 +460,16 @@ func nullToEmpty(b json.RawMessage) []byte {
 	return b
 }
 
-type chunk struct {
-	offset int
-	inputs []invoke.Input
-}
-
-// chunks splits inputs into runs of at most maxBytes of arguments, so that
-// each signed request stays under the endpoint's size limit.
-func chunks(inputs []invoke.Input, maxBytes int) []chunk {
-	var out []chunk
-	start, size := 0, 0
-	for i, in := range inputs {
-		n := len(in.Args) + len(in.Kwargs) + 8
-		if i > start && size+n > maxBytes {
-			out = append(out, chunk{start, inputs[start:i]})
-			start, size = i, 0
+// eligible lists the endpoints routing found eligible, best first.
+func eligible(ranked []routing.Scored) []peer.ID {
+	var out []peer.ID
+	for _, s := range ranked {
+		if !s.Eligible {
+			continue
 		}
-		size += n
+		if id, err := peer.Decode(s.Record.ID); err == nil {
+			out = append(out, id)
+		}
 	}
-	return append(out, chunk{start, inputs[start:]})
+	return out
 }

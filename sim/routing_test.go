@@ -1,0 +1,331 @@
+package sim
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/routing"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// routedMesh is four endpoints, all public, with different capabilities:
+//
+//	ep0 gpu:   one NVIDIA H200
+//	ep1 data:  holds dataset cryo-2026
+//	ep2 cpu-a: label pool=cpu, cost 1
+//	ep3 cpu-b: label pool=cpu, cost 5
+type routedMesh struct {
+	t      *testing.T
+	ctx    context.Context
+	mesh   *Mesh
+	user   *identity.Key
+	client *node.Client
+	byName map[string]*node.Node
+	names  map[peer.ID]string
+}
+
+func newRoutedMesh(t *testing.T) *routedMesh {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	t.Cleanup(cancel)
+	names := []string{"gpu", "data", "cpu-a", "cpu-b"}
+	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 4, Configure: func(i int, cfg *node.Config) {
+		cfg.Name = names[i]
+		cfg.Public = true
+		cfg.Workers = 1
+		cfg.Hardware = routing.Hardware{CPUs: 2, MemoryBytes: 8 << 30, Arch: "amd64", OS: "linux"}
+		switch names[i] {
+		case "gpu":
+			cfg.Hardware.GPUs = []routing.GPU{{Model: "NVIDIA H200", MemoryBytes: 143771 << 20}}
+		case "data":
+			cfg.Datasets = []string{"cryo-2026"}
+		case "cpu-a":
+			cfg.Labels = map[string]string{"pool": "cpu", "cost": "1"}
+		case "cpu-b":
+			cfg.Labels = map[string]string{"pool": "cpu", "cost": "5"}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	user, _ := identity.GenerateKey()
+	c, err := m.Client(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	rm := &routedMesh{t: t, ctx: ctx, mesh: m, user: user, client: c, byName: map[string]*node.Node{}, names: map[peer.ID]string{}}
+	for i, n := range m.Endpoints {
+		rm.byName[names[i]] = n
+		rm.names[n.ID()] = names[i]
+	}
+	return rm
+}
+
+func (rm *routedMesh) function(name string, require ...string) *node.Function {
+	rm.t.Helper()
+	u := &node.UserCatalog{Key: rm.user, Local: mustMemStore(rm.t), Mesh: rm.client}
+	fn := catalog.Function{Name: name, Kind: catalog.KindPython, Source: testSource, Entry: name, Requirements: require}
+	if _, err := u.Register(rm.ctx, fn, catalog.Access{Public: true}); err != nil {
+		rm.t.Fatal(err)
+	}
+	f, err := u.Resolve(rm.ctx, name)
+	if err != nil {
+		rm.t.Fatal(err)
+	}
+	return f
+}
+
+// run runs fn routed and returns where each input ran.
+func (rm *routedMesh) run(w node.Run) (map[int]string, error) {
+	var mu sync.Mutex
+	where := map[int]string{}
+	w.OnResult = func(ep peer.ID, r invoke.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := where[r.Index]; dup {
+			rm.t.Errorf("input %d delivered twice", r.Index)
+		}
+		if r.Error != nil {
+			where[r.Index] = "error:" + r.Error.Kind
+			return
+		}
+		where[r.Index] = rm.names[ep]
+	}
+	err := rm.client.RunRouted(rm.ctx, w)
+	return where, err
+}
+
+// closeWhereRunning waits until a task runs on cpu-a or cpu-b, then closes
+// that endpoint and returns its name.
+func (rm *routedMesh) closeWhereRunning() string {
+	for rm.ctx.Err() == nil {
+		for _, name := range []string{"cpu-a", "cpu-b"} {
+			l, _, err := rm.client.Status(rm.ctx, rm.byName[name].ID())
+			if err == nil && l.Running > 0 {
+				time.Sleep(200 * time.Millisecond)
+				rm.byName[name].Close()
+				return name
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return ""
+}
+
+func inputs(n int, args string) []invoke.Input {
+	in := make([]invoke.Input, n)
+	for i := range in {
+		in[i] = invoke.Input{Args: []byte(args)}
+	}
+	return in
+}
+
+func TestRoutingRules(t *testing.T) {
+	rm := newRoutedMesh(t)
+	compute := rm.function("compute")
+	gpuFn := rm.function("nap", "gpus>=1")
+
+	t.Run("gpus>=1 only ever lands on the GPU endpoint", func(t *testing.T) {
+		for i := 0; i < 5; i++ {
+			where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: gpuFn}, Inputs: inputs(1, `[0]`)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if where[0] != "gpu" {
+				t.Fatalf("ran on %q", where[0])
+			}
+		}
+	})
+	t.Run("dataset=X lands where X is", func(t *testing.T) {
+		where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"dataset=cryo-2026"}}, Inputs: inputs(1, `[1, 2]`)})
+		if err != nil || where[0] != "data" {
+			t.Fatalf("ran on %q: %v", where[0], err)
+		}
+	})
+	t.Run("unmet requirement fails at once and names it", func(t *testing.T) {
+		start := time.Now()
+		_, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"gpus>=4"}}, Inputs: inputs(1, `[1, 2]`)})
+		if fault.KindOf(err) != fault.NotFound || !strings.Contains(err.Error(), "gpus>=4") {
+			t.Fatalf("err = %v", err)
+		}
+		if time.Since(start) > 5*time.Second {
+			t.Fatalf("took %s", time.Since(start))
+		}
+	})
+	t.Run("idle beats busy", func(t *testing.T) {
+		// Keep cpu-a busy, then route among cpu-a and cpu-b.
+		nap := rm.function("nap")
+		busy := make(chan error, 1)
+		go func() {
+			_, err := rm.run(node.Run{Endpoint: rm.byName["cpu-a"].ID(), RouteRequest: node.RouteRequest{Function: nap}, Inputs: inputs(3, `[3]`)})
+			busy <- err
+		}()
+		waitFor(t, 5*time.Second, "cpu-a busy", func() error {
+			l, _, err := rm.client.Status(rm.ctx, rm.byName["cpu-a"].ID())
+			if err != nil {
+				return err
+			}
+			if l.Idle > 0 {
+				return fmt.Errorf("load %+v", l)
+			}
+			return nil
+		})
+		where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[1, 2]`)})
+		if err != nil || where[0] != "cpu-b" {
+			t.Fatalf("cpu-a busy: ran on %q: %v", where[0], err)
+		}
+		if err := <-busy; err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("explain shows each candidate", func(t *testing.T) {
+		var sb strings.Builder
+		_, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[1, 2]`), Explain: &sb})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := sb.String()
+		for _, want := range []string{"cpu-a", "cpu-b", "gpu", "data", "needs pool=cpu"} {
+			if !strings.Contains(out, want) {
+				t.Fatalf("explain lacks %s:\n%s", want, out)
+			}
+		}
+		t.Logf("explain:\n%s", out)
+	})
+}
+
+func TestFailoverBeforeAcknowledgement(t *testing.T) {
+	rm := newRoutedMesh(t)
+	compute := rm.function("compute")
+	rr := node.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}
+	ranked, _, err := rm.client.Route(rm.ctx, rr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := ranked[0].Record.Name, ranked[1].Record.Name
+	// The first choice dies on every invocation before it acknowledges.
+	rm.byName[first].Host().SetStreamHandler(node.InvokeProtocol, func(s network.Stream) { s.Reset() })
+	where, err := rm.run(node.Run{RouteRequest: rr, Inputs: inputs(1, `[1, 2]`)})
+	if err != nil || where[0] != second {
+		t.Fatalf("first choice %s failed; ran on %q, want %s: %v", first, where[0], second, err)
+	}
+}
+
+func TestFailureAfterAcknowledgement(t *testing.T) {
+	t.Run("without retries the task fails (system)", func(t *testing.T) {
+		rm := newRoutedMesh(t)
+		nap := rm.function("nap")
+		go rm.closeWhereRunning()
+		start := time.Now()
+		_, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[30]`)})
+		if fault.KindOf(err) != fault.System {
+			t.Fatalf("err = %v (kind %s)", err, fault.KindOf(err))
+		}
+		if took := time.Since(start); took > routing.DefaultHeartbeatInterval*routing.DefaultMissedBeats+3*time.Second {
+			t.Fatalf("failure reported after %s", took)
+		}
+	})
+	t.Run("with --retries 1 it completes elsewhere, one result", func(t *testing.T) {
+		rm := newRoutedMesh(t)
+		nap := rm.function("nap")
+		closed := make(chan string, 1)
+		go func() { closed <- rm.closeWhereRunning() }()
+		where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[2]`), Retries: 1})
+		lost := <-closed
+		if err != nil || len(where) != 1 || where[0] == lost || !strings.HasPrefix(where[0], "cpu-") {
+			t.Fatalf("results %v after losing %s: %v", where, lost, err)
+		}
+	})
+	t.Run("an endpoint that goes silent fails the task within the heartbeat timeout", func(t *testing.T) {
+		rm := newRoutedMesh(t)
+		nap := rm.function("nap")
+		ep := rm.byName["cpu-a"]
+		// Acknowledge, then say nothing, and answer no status request.
+		ep.Host().RemoveStreamHandler(node.StatusProtocol)
+		ep.Host().SetStreamHandler(node.InvokeProtocol, func(s network.Stream) {
+			r := bufio.NewReader(s)
+			var req invoke.Request
+			if invoke.ReadMsg(r, invoke.MaxFrame, &req) != nil {
+				s.Reset()
+				return
+			}
+			inv, _ := invoke.Decode(req.Invocation, 0)
+			_ = invoke.WriteMsg(s, invoke.Reply{Type: invoke.ReplyAck, TaskID: inv.TaskID, Count: 1})
+			<-rm.ctx.Done()
+			s.Reset()
+		})
+		start := time.Now()
+		_, err := rm.client.Invoke(rm.ctx, node.Invocation{Endpoint: ep.ID(), Function: nap, Inputs: inputs(1, `[1]`), Wait: true})
+		took := time.Since(start)
+		if fault.KindOf(err) != fault.System || !strings.Contains(err.Error(), "stopped answering") {
+			t.Fatalf("err = %v", err)
+		}
+		if limit := routing.DefaultHeartbeatInterval*(routing.DefaultMissedBeats+1) + time.Second; took > limit {
+			t.Fatalf("silence noticed after %s, limit %s", took, limit)
+		}
+	})
+}
+
+func TestBatchSpreadsAndSurvivesALostEndpoint(t *testing.T) {
+	for _, kill := range []bool{false, true} {
+		t.Run(fmt.Sprintf("kill=%v", kill), func(t *testing.T) {
+			rm := newRoutedMesh(t)
+			nap := rm.function("nap")
+			const n = 2000
+			var (
+				mu    sync.Mutex
+				count = map[string]int{}
+				seen  = make([]int, n)
+				got   int
+				once  sync.Once
+			)
+			w := node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"arch=amd64"}},
+				Inputs: inputs(n, `[0.002]`), Spread: true, Retries: 3, MaxChunkBytes: 4 << 10}
+			w.OnResult = func(ep peer.ID, r invoke.Result) {
+				mu.Lock()
+				defer mu.Unlock()
+				if r.Error != nil {
+					t.Errorf("input %d: %+v", r.Index, r.Error)
+					return
+				}
+				seen[r.Index]++
+				count[rm.names[ep]]++
+				got++
+				if kill && got == n/2 {
+					once.Do(func() { go rm.byName["cpu-b"].Close() })
+				}
+			}
+			if err := rm.client.RunRouted(rm.ctx, w); err != nil {
+				t.Fatal(err)
+			}
+			for i, c := range seen {
+				if c != 1 {
+					t.Fatalf("index %d appears %d times", i, c)
+				}
+			}
+			used := 0
+			for _, c := range count {
+				if c > 0 {
+					used++
+				}
+			}
+			if used < 3 {
+				t.Fatalf("spread over %d endpoints: %v", used, count)
+			}
+			t.Logf("spread: %v", count)
+		})
+	}
+}
