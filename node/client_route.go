@@ -149,7 +149,8 @@ type Run struct {
 	// Explain, when set, receives the ranking of the candidates.
 	Explain io.Writer
 	// Spread splits the inputs over the eligible endpoints in proportion to
-	// their free capacity (for batches).
+	// their free capacity (for batches); the inputs of an endpoint that
+	// fails, and have no result yet, move to the next endpoints.
 	Spread bool
 	// MaxChunkBytes bounds the arguments of one signed request; zero means
 	// 8 MiB.
@@ -290,7 +291,10 @@ func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 		case fault.Overloaded, fault.Unavailable, fault.NotFound:
 			// Refused or unreachable before acknowledging: try the next.
 		case fault.System:
-			if acked {
+			// After acknowledging, the endpoint may have run some inputs:
+			// a single run moves on only with Retries; a spread batch moves
+			// the inputs that have no result yet.
+			if acked && !r.w.Spread {
 				r.mu.Lock()
 				ok := r.retries > 0
 				if ok {

@@ -292,8 +292,8 @@ func TestBatchSpreadsAndSurvivesALostEndpoint(t *testing.T) {
 				got   int
 				once  sync.Once
 			)
-			w := node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"arch=amd64"}},
-				Inputs: inputs(n, `[0.002]`), Spread: true, Retries: 3, MaxChunkBytes: 4 << 10}
+			w := node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"gpus<1"}}, // data, cpu-a and cpu-b
+				Inputs: inputs(n, `[0.002]`), Spread: true, MaxChunkBytes: 4 << 10}
 			w.OnResult = func(ep peer.ID, r invoke.Result) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -316,14 +316,13 @@ func TestBatchSpreadsAndSurvivesALostEndpoint(t *testing.T) {
 					t.Fatalf("index %d appears %d times", i, c)
 				}
 			}
-			used := 0
-			for _, c := range count {
-				if c > 0 {
-					used++
+			for _, name := range []string{"data", "cpu-a", "cpu-b"} {
+				if count[name] == 0 {
+					t.Fatalf("%s ran nothing: %v", name, count)
 				}
 			}
-			if used < 3 {
-				t.Fatalf("spread over %d endpoints: %v", used, count)
+			if count["gpu"] != 0 {
+				t.Fatalf("the GPU endpoint ran work that needs none: %v", count)
 			}
 			t.Logf("spread: %v", count)
 		})
