@@ -356,14 +356,17 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (acked bool
 		if sub != nil {
 			acked = true
 		}
-		if err == nil && sub != nil && sub.Status != nil && sub.Status.State == "failed" {
-			// The endpoint gave up on the task as a whole (shut down).
-			if len(r.undone(part)) > 0 {
-				err = sub.Status.Error.Err()
-				if err == nil || fault.KindOf(err) != fault.System {
-					err = fault.E(fault.System, "node: run", "task %s failed on %s", sub.TaskID, ep)
+		if missing := len(r.undone(part)); err == nil && missing > 0 {
+			// The endpoint ended the task without every result: it gave up
+			// on it as a whole (it shut down, say).
+			state := "unknown"
+			if sub.Status != nil {
+				state = sub.Status.State
+				if sub.Status.Error != nil {
+					state += ": " + sub.Status.Error.Message
 				}
 			}
+			err = fault.E(fault.System, "node: run", "endpoint %s ended task %s without %d of its results (%s)", ep, sub.TaskID, missing, state)
 		}
 		if err != nil {
 			if len(r.undone(part)) == 0 {

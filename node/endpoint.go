@@ -14,7 +14,9 @@ import (
 	"github.com/fxmesh/fxmesh/exec/python"
 	"github.com/fxmesh/fxmesh/exec/shell"
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/node/taskstore"
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -26,6 +28,7 @@ type endpoint struct {
 	python  *python.Pool
 	shell   *shell.Executor
 	running sync.WaitGroup // tasks executing
+	cache   functionCache
 }
 
 func (n *Node) startEndpoint() error {
@@ -143,7 +146,7 @@ func streamResults(s network.Stream, w *bufio.Writer, out <-chan invoke.Result, 
 
 // admit decodes, checks and records an invocation; nothing runs before it
 // returns without error.
-func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed, *catalog.Function, error) {
+func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed, *compiled, error) {
 	inv, err := invoke.Decode(req.Invocation, e.n.cfg.maxInput())
 	if err != nil {
 		return nil, nil, err
@@ -164,10 +167,10 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := e.n.meets(append(append([]string{}, fn.Requirements...), inv.Require...)); err != nil {
+	if err := e.n.meets(fn.require, inv.Require); err != nil {
 		return nil, nil, err
 	}
-	if st := e.executor(fn.Kind).(exec.Statser).Stats(); st.Queued+len(inv.Inputs) > e.n.cfg.maxQueue() {
+	if st := e.executor(fn.catalog.Kind).(exec.Statser).Stats(); st.Queued+len(inv.Inputs) > e.n.cfg.maxQueue() {
 		return nil, nil, fault.E(fault.Overloaded, "", "endpoint queue is full (%d waiting)", st.Queued)
 	}
 	if err := e.tasks.Admit(taskstore.Task{
@@ -180,17 +183,29 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 }
 
 // function finds the invoked function and checks that the caller may use it.
-func (e *endpoint) function(inv *invoke.Signed) (*catalog.Function, error) {
-	var (
-		fn     *catalog.Function
-		access catalog.Access
-	)
+// A function the catalog holds is checked against its current access; one
+// that only a proof carries (a private function) against the proof's.
+func (e *endpoint) function(inv *invoke.Signed) (*compiled, error) {
 	id, err := catalog.ParseID(inv.Function)
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, "", err)
 	}
-	if res, err := e.n.catalog.Resolve(inv.Function); err == nil {
-		fn, access = res.Function, res.Access
+	var (
+		fn  *compiled
+		pol identity.Policy
+	)
+	if p, aerr := e.n.catalog.Access(id); aerr == nil {
+		pol = p
+		if fn = e.cache.get(inv.Function); fn == nil {
+			f, err := e.n.catalog.Get(id)
+			if err != nil {
+				return nil, err
+			}
+			if fn, err = compile(inv.Function, f); err != nil {
+				return nil, err
+			}
+			e.cache.put(fn)
+		}
 	} else if inv.Proof != nil {
 		f, fid, su, verr := catalog.VerifyFunction(inv.Proof.Head, inv.Proof.Function, catalog.Limits{})
 		if verr != nil {
@@ -199,31 +214,77 @@ func (e *endpoint) function(inv *invoke.Signed) (*catalog.Function, error) {
 		if fid != id {
 			return nil, fault.E(fault.Invalid, "", "proof is for function %s, not %s", fid, id)
 		}
-		fn, access = f, su.Update.Access
+		if pol, err = su.Update.Access.Policy(f.Owner); err != nil {
+			return nil, err
+		}
+		if fn, err = compile(inv.Function, f); err != nil {
+			return nil, err
+		}
 	} else {
 		return nil, fault.E(fault.NotFound, "", "function %s is not known here", inv.Function)
 	}
-	pol, err := access.Policy(fn.Owner)
-	if err != nil {
-		return nil, err
-	}
 	if !pol.Allows(inv.Caller) {
-		return nil, fault.E(fault.Denied, "", "%s may not use function %s", inv.Caller, fn.Ref())
+		return nil, fault.E(fault.Denied, "", "%s may not use function %s", inv.Caller, fn.catalog.Ref())
 	}
 	return fn, nil
 }
 
+// compiled is a function ready to run here: its record, what the executors
+// take, and its requirements parsed.
+type compiled struct {
+	catalog *catalog.Function
+	exec    exec.Function
+	require []routing.Requirement
+}
+
+func compile(id string, f *catalog.Function) (*compiled, error) {
+	reqs, err := routing.ParseRequirements(f.Requirements)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", err)
+	}
+	return &compiled{
+		catalog: f,
+		exec:    exec.Function{ID: id, Kind: string(f.Kind), Source: f.Source, Entry: f.Entry, Command: f.Command, Container: f.Container},
+		require: reqs,
+	}, nil
+}
+
+// functionCache keeps compiled functions by ID; a function's content never
+// changes under its ID, so entries never go stale, and the cache is simply
+// emptied when full.
+type functionCache struct {
+	mu sync.Mutex // guards m
+	m  map[string]*compiled
+}
+
+const functionCacheSize = 4096
+
+func (c *functionCache) get(id string) *compiled {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[id]
+}
+
+func (c *functionCache) put(f *compiled) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= functionCacheSize {
+		c.m = make(map[string]*compiled)
+	}
+	c.m[f.exec.ID] = f
+}
+
 // run executes an admitted task, storing every result and sending it to out
 // (closed at the end) when out is not nil.
-func (e *endpoint) run(inv *invoke.Signed, fn *catalog.Function, out chan<- invoke.Result) {
+func (e *endpoint) run(inv *invoke.Signed, fn *compiled, out chan<- invoke.Result) {
 	if out != nil {
 		defer close(out)
 	}
 	ctx := e.n.ctx
 	id := inv.TaskID
 	_ = e.tasks.SetState(id, taskstore.StateRunning)
-	xfn := exec.Function{ID: inv.Function, Kind: string(fn.Kind), Source: fn.Source, Entry: fn.Entry, Command: fn.Command, Container: fn.Container}
-	x := e.executor(fn.Kind)
+	xfn := fn.exec
+	x := e.executor(fn.catalog.Kind)
 	emit := func(i int, r exec.Result) {
 		res := wireResult(i, r)
 		if err := e.tasks.PutResult(id, storeResult(res)); err != nil {

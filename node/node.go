@@ -289,19 +289,22 @@ func (n *Node) policy() identity.Policy {
 }
 
 // meets checks requirements against the endpoint's own record: work the
-// endpoint cannot do is refused before it runs.
-func (n *Node) meets(reqs []string) error {
+// endpoint cannot do is refused before it runs. extra are unparsed ones.
+func (n *Node) meets(reqs []routing.Requirement, extra []string) error {
+	if len(extra) > 0 {
+		more, err := routing.ParseRequirements(extra)
+		if err != nil {
+			return fault.Wrap(fault.Invalid, "", err)
+		}
+		reqs = append(append([]routing.Requirement{}, reqs...), more...)
+	}
 	if len(reqs) == 0 {
 		return nil
-	}
-	rs, err := routing.ParseRequirements(reqs)
-	if err != nil {
-		return fault.Wrap(fault.Invalid, "", err)
 	}
 	n.mu.Lock()
 	rec := n.rec
 	n.mu.Unlock()
-	for _, r := range rs {
+	for _, r := range reqs {
 		if ok, why := r.Met(rec); !ok {
 			return fault.E(fault.Invalid, "", "this endpoint does not meet %s: %s", r, why)
 		}
