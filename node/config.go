@@ -64,6 +64,10 @@ type Config struct {
 	// zero means 10 MiB each.
 	MaxInputBytes  int `yaml:"max_input_bytes,omitempty"`
 	MaxOutputBytes int `yaml:"max_output_bytes,omitempty"`
+	// MaxTimeout caps the walltime a caller may ask for, and is the
+	// walltime of tasks that ask for none; zero means no cap (the
+	// executors' default of 10 minutes applies to tasks that ask for none).
+	MaxTimeout time.Duration `yaml:"max_timeout,omitempty"`
 	// TaskRetention is how long finished tasks are kept; zero means 7 days.
 	TaskRetention time.Duration `yaml:"task_retention,omitempty"`
 	// ClockSkew is the clock difference tolerated on invocations; zero
@@ -112,8 +116,11 @@ func (c *Config) validate() error {
 			errs = append(errs, fmt.Errorf("allowed: %w", err))
 		}
 	}
-	if c.Workers < 0 || c.MaxQueue < 0 || c.MaxInputBytes < 0 || c.MaxOutputBytes < 0 || c.TaskRetention < 0 || c.ClockSkew < 0 {
-		errs = append(errs, errors.New("workers, max_queue, limits, task_retention and clock_skew must not be negative"))
+	if c.Workers < 0 || c.MaxQueue < 0 || c.MaxInputBytes < 0 || c.MaxOutputBytes < 0 || c.TaskRetention < 0 || c.ClockSkew < 0 || c.MaxTimeout < 0 {
+		errs = append(errs, errors.New("workers, max_queue, limits, max_timeout, task_retention and clock_skew must not be negative"))
+	}
+	if c.MaxInputBytes > maxPayload || c.MaxOutputBytes > maxPayload {
+		errs = append(errs, fmt.Errorf("max_input_bytes and max_output_bytes may be at most %d (10 MiB)", maxPayload))
 	}
 	if c.RecordTTL < 0 {
 		errs = append(errs, errors.New("record_ttl is negative"))
@@ -138,9 +145,21 @@ func (c *Config) recordTTL() time.Duration {
 	return c.RecordTTL
 }
 
-func (c *Config) maxInput() int  { return orDefault(c.MaxInputBytes, 10<<20) }
-func (c *Config) maxOutput() int { return orDefault(c.MaxOutputBytes, 10<<20) }
-func (c *Config) maxQueue() int  { return orDefault(c.MaxQueue, 100000) }
+// maxPayload bounds max_input_bytes and max_output_bytes: a result, its
+// output and its envelope must fit one frame of the wire (invoke.MaxFrame).
+const maxPayload = 10 << 20
+
+func (c *Config) maxInput() int  { return orDefault(c.MaxInputBytes, maxPayload) }
+func (c *Config) maxOutput() int { return orDefault(c.MaxOutputBytes, maxPayload) }
+
+// capTimeout applies max_timeout to a caller's walltime (0: none asked).
+func (c *Config) capTimeout(t time.Duration) time.Duration {
+	if c.MaxTimeout > 0 && (t <= 0 || t > c.MaxTimeout) {
+		return c.MaxTimeout
+	}
+	return t
+}
+func (c *Config) maxQueue() int { return orDefault(c.MaxQueue, 100000) }
 func (c *Config) pythonPath() string {
 	if c.Python != "" {
 		return c.Python

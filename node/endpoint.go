@@ -16,8 +16,8 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
-	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/node/taskstore"
+	"github.com/fxmesh/fxmesh/routing"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -27,13 +27,16 @@ type endpoint struct {
 	tasks   *taskstore.Store
 	python  *python.Pool
 	shell   *shell.Executor
-	running sync.WaitGroup // tasks executing
+	mu      sync.Mutex     // guards closing
+	closing bool           // set by close: no handler or task may start
+	running sync.WaitGroup // handlers and tasks; Add only via begin or while holding one
 	cache   functionCache
 }
 
 func (n *Node) startEndpoint() error {
 	tasks, err := taskstore.Open(filepath.Join(n.dir, "tasks.db"), taskstore.Options{
 		Retention: n.cfg.TaskRetention, Now: n.now, Logger: n.log,
+		MaxResultBytes: n.cfg.maxOutput() + 3*exec.DefaultMaxOutputBytes + 64<<10,
 	})
 	if err != nil {
 		return err
@@ -56,14 +59,31 @@ func (n *Node) startEndpoint() error {
 	return nil
 }
 
-// close stops taking work, stops running tasks and closes the stores.
+// close stops taking work, stops running tasks, waits for every handler
+// and task goroutine, and closes the stores. The node's context is already
+// cancelled, so that followers of results end.
 func (e *endpoint) close() error {
+	e.mu.Lock()
+	e.closing = true
+	e.mu.Unlock()
 	e.n.host.RemoveStreamHandler(InvokeProtocol)
 	e.n.host.RemoveStreamHandler(TaskProtocol)
 	perr := e.python.Close()
 	serr := e.shell.Close()
 	e.running.Wait()
 	return errors.Join(perr, serr, e.tasks.Close())
+}
+
+// begin registers a handler or task goroutine with close; false means the
+// endpoint is closing and nothing may start.
+func (e *endpoint) begin() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closing {
+		return false
+	}
+	e.running.Add(1)
+	return true
 }
 
 func (e *endpoint) executor(kind catalog.Kind) exec.Executor {
@@ -73,8 +93,13 @@ func (e *endpoint) executor(kind catalog.Kind) exec.Executor {
 	return e.python
 }
 
+// writeTimeout bounds each write to a caller: one that stops reading loses
+// its stream, never a worker.
+const writeTimeout = 30 * time.Second
+
 // refuse answers a request with an error and closes the stream.
 func refuse(w *bufio.Writer, s network.Stream, err error) {
+	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyError, Error: invoke.ErrorOf(err)})
 	_ = w.Flush()
 	_ = s.CloseWrite()
@@ -85,6 +110,11 @@ func refuse(w *bufio.Writer, s network.Stream, err error) {
 func (e *endpoint) handleInvoke(s network.Stream) {
 	r := bufio.NewReader(s)
 	w := bufio.NewWriter(s)
+	if !e.begin() {
+		refuse(w, s, fault.E(fault.Unavailable, "", "endpoint is shutting down"))
+		return
+	}
+	defer e.running.Done()
 	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var req invoke.Request
 	if err := invoke.ReadMsg(r, e.n.cfg.maxInput()+64<<10, &req); err != nil {
@@ -98,46 +128,59 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		refuse(w, s, err)
 		return
 	}
-	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)}); err == nil {
-		err = w.Flush()
-	}
-	var out chan invoke.Result
-	if req.Wait {
-		out = make(chan invoke.Result, 256)
-	}
+	// The task is admitted: it runs whatever happens to this stream, and
+	// its results go to the store, from where this stream follows them.
 	e.running.Add(1)
 	go func() {
 		defer e.running.Done()
-		e.run(task, fn, out)
+		e.run(task, fn)
 	}()
-	if out == nil {
+	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+	err = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)})
+	if err == nil && !req.Wait {
+		err = w.Flush()
+	}
+	if err != nil || !req.Wait {
 		_ = s.Close()
 		return
 	}
-	streamResults(s, w, out, func() *invoke.Status { return e.status(task.TaskID) })
+	e.stream(s, w, task.TaskID, 0)
 }
 
-// streamResults writes results from out as they come, flushing whenever
-// none is waiting, then a Done with the final status.
-func streamResults(s network.Stream, w *bufio.Writer, out <-chan invoke.Result, final func() *invoke.Status) {
-	alive := true
-	for res := range out {
-		if !alive {
-			continue // keep draining so the run is never blocked
+// stream writes the task's results from index from on as they are stored,
+// flushing whenever none is waiting, then a Done with the final status.
+// What w holds unflushed on entry (an acknowledgement) goes with the first
+// result. A caller that stops reading for writeTimeout loses the stream.
+func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from int) {
+	ch, err := e.tasks.Follow(e.n.ctx, id)
+	if err != nil {
+		refuse(w, s, err)
+		return
+	}
+	fail := func() {
+		s.Reset()
+		for range ch { // let the follower end
 		}
-		res := res
-		if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}); err != nil {
-			alive = false
+	}
+	for r := range ch {
+		if r.Index < from {
 			continue
 		}
-		if len(out) == 0 {
+		res := wireFromStore(r)
+		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+		if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}); err != nil {
+			fail()
+			return
+		}
+		if len(ch) == 0 {
 			if err := w.Flush(); err != nil {
-				alive = false
+				fail()
+				return
 			}
 		}
 	}
-	if alive {
-		_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: final()})
+	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: e.status(id)}); err == nil {
 		_ = w.Flush()
 	}
 	_ = s.CloseWrite()
@@ -177,6 +220,11 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 		ID: inv.TaskID, Caller: inv.Caller.String(), Function: inv.Function,
 		Count: len(inv.Inputs), Expires: time.Unix(0, inv.Expires).Add(adm.Skew + 30*time.Second),
 	}); err != nil {
+		if fault.KindOf(err) == fault.Internal {
+			// The endpoint cannot record tasks (a full disk, say): another
+			// endpoint can take the work.
+			return nil, nil, fault.Wrap(fault.Unavailable, "endpoint cannot record tasks", err)
+		}
 		return nil, nil, err
 	}
 	return inv, fn, nil
@@ -274,49 +322,56 @@ func (c *functionCache) put(f *compiled) {
 	c.m[f.exec.ID] = f
 }
 
-// run executes an admitted task, storing every result and sending it to out
-// (closed at the end) when out is not nil.
-func (e *endpoint) run(inv *invoke.Signed, fn *compiled, out chan<- invoke.Result) {
-	if out != nil {
-		defer close(out)
-	}
+// run executes an admitted task and stores every result; the task always
+// ends done or failed.
+func (e *endpoint) run(inv *invoke.Signed, fn *compiled) {
 	ctx := e.n.ctx
 	id := inv.TaskID
 	_ = e.tasks.SetState(id, taskstore.StateRunning)
-	xfn := fn.exec
 	x := e.executor(fn.catalog.Kind)
+	var storeErr error
 	emit := func(i int, r exec.Result) {
-		res := wireResult(i, r)
-		if err := e.tasks.PutResult(id, storeResult(res)); err != nil {
-			e.n.log.Error("store result", "task", id, "index", i, "err", err)
+		err := e.tasks.PutResult(id, storeResult(wireResult(i, r)))
+		if err == nil {
+			return
 		}
-		if out != nil {
-			out <- res
+		// Keep the input's place with an error of its own, so that the task
+		// still ends; if even that fails, fail the task below.
+		e.n.log.Warn("store result", "task", id, "index", i, "err", err)
+		if err2 := e.tasks.PutResult(id, taskstore.Result{Index: i, Error: &taskstore.Error{
+			Kind: fault.KindOf(err), Message: "the endpoint could not keep this result: " + err.Error(),
+		}}); err2 != nil && storeErr == nil {
+			storeErr = err2
 		}
 	}
+	timeout := e.n.cfg.capTimeout(time.Duration(inv.Timeout))
 	var err error
-	if b, ok := x.(exec.Batcher); ok && len(inv.Inputs) > 1 && inv.Timeout == 0 {
+	if b, ok := x.(exec.Batcher); ok && len(inv.Inputs) > 1 && timeout == 0 {
 		inputs := make([]exec.Input, len(inv.Inputs))
 		for i, in := range inv.Inputs {
 			inputs[i] = exec.Input{Args: in.Args, Kwargs: in.Kwargs}
 		}
-		err = b.ExecuteBatch(ctx, xfn, inputs, emit)
+		err = b.ExecuteBatch(ctx, fn.exec, inputs, emit)
 	} else {
-		err = e.runEach(ctx, x, xfn, inv, emit)
+		err = e.runEach(ctx, x, fn.exec, inv, timeout, emit)
+	}
+	if err == nil && storeErr != nil {
+		err = storeErr
 	}
 	if err != nil {
 		reason := fault.Wrap(fault.System, "", fmt.Errorf("endpoint stopped the task: %w", err))
 		if errors.Is(err, exec.ErrClosed) || ctx.Err() != nil {
 			reason = fault.E(fault.System, "", "endpoint shut down while the task ran")
 		}
-		_ = e.tasks.Fail(id, *storeError(invoke.ErrorOf(reason)))
+		if ferr := e.tasks.Fail(id, *storeError(invoke.ErrorOf(reason))); ferr != nil {
+			e.n.log.Error("fail task", "task", id, "err", ferr)
+		}
 	}
 }
 
 // runEach runs the inputs one Execute each, as many at once as the executor
 // has workers.
-func (e *endpoint) runEach(ctx context.Context, x exec.Executor, fn exec.Function, inv *invoke.Signed, emit func(int, exec.Result)) error {
-	timeout := time.Duration(inv.Timeout)
+func (e *endpoint) runEach(ctx context.Context, x exec.Executor, fn exec.Function, inv *invoke.Signed, timeout time.Duration, emit func(int, exec.Result)) error {
 	if len(inv.Inputs) == 1 {
 		r, err := x.Execute(ctx, exec.Task{ID: inv.TaskID, Function: fn, Args: inv.Inputs[0].Args, Kwargs: inv.Inputs[0].Kwargs, Timeout: timeout})
 		if err != nil {
@@ -382,6 +437,11 @@ func (e *endpoint) status(id string) *invoke.Status {
 func (e *endpoint) handleTask(s network.Stream) {
 	r := bufio.NewReader(s)
 	w := bufio.NewWriter(s)
+	if !e.begin() {
+		refuse(w, s, fault.E(fault.Unavailable, "", "endpoint is shutting down"))
+		return
+	}
+	defer e.running.Done()
 	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var q invoke.Query
 	if err := invoke.ReadMsg(r, 4<<10, &q); err != nil {
@@ -397,46 +457,31 @@ func (e *endpoint) handleTask(s network.Stream) {
 		refuse(w, s, err)
 		return
 	}
+	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: wireStatus(t)}); err != nil {
 		s.Reset()
 		return
 	}
-	if !q.Wait && !q.Results {
-		_ = w.Flush()
-		_ = s.Close()
-		return
-	}
-	out := make(chan invoke.Result, 256)
-	ctx, cancel := context.WithCancel(e.n.ctx)
-	defer cancel()
-	go func() {
-		defer close(out)
-		e.feedResults(ctx, q, out)
-	}()
-	streamResults(s, w, out, func() *invoke.Status { return e.status(q.TaskID) })
-}
-
-// feedResults sends the task's results from q.From on; with q.Wait it
-// follows the task until it ends, so that every result is sent.
-func (e *endpoint) feedResults(ctx context.Context, q invoke.Query, out chan<- invoke.Result) {
-	if q.Wait {
-		ch, err := e.tasks.Follow(ctx, q.TaskID)
-		if err != nil {
-			return
-		}
-		for r := range ch {
-			if r.Index >= q.From {
-				out <- wireFromStore(r)
+	switch {
+	case q.Wait:
+		e.stream(s, w, q.TaskID, q.From)
+	case q.Results:
+		rs, err := e.tasks.Results(q.TaskID, q.From, 0)
+		if err == nil {
+			for _, r := range rs {
+				res := wireFromStore(r)
+				if invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}) != nil {
+					s.Reset()
+					return
+				}
 			}
 		}
-		return
-	}
-	rs, err := e.tasks.Results(q.TaskID, q.From, 0)
-	if err != nil {
-		return
-	}
-	for _, r := range rs {
-		out <- wireFromStore(r)
+		_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: e.status(q.TaskID)})
+		_ = w.Flush()
+		_ = s.Close()
+	default:
+		_ = w.Flush()
+		_ = s.Close()
 	}
 }
 

@@ -10,7 +10,9 @@ import (
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -24,10 +26,15 @@ var endpointsKey = routing.KeyCID(routing.KeyEndpoint)
 // newHost makes a libp2p host with key's identity listening on listen. An
 // empty listen makes a host that only dials out (a light client).
 func newHost(key *identity.Key, listen []string) (host.Host, error) {
+	rm, err := newResourceManager()
+	if err != nil {
+		return nil, err
+	}
 	opts := []libp2p.Option{
 		libp2p.Identity(key.PrivKey()),
 		libp2p.DisableRelay(),
 		libp2p.UserAgent("fxmesh"),
+		libp2p.ResourceManager(rm),
 	}
 	if len(listen) == 0 {
 		opts = append(opts, libp2p.NoListenAddrs)
@@ -39,6 +46,29 @@ func newHost(key *identity.Key, listen []string) (host.Host, error) {
 		return nil, fmt.Errorf("node: start host: %w", err)
 	}
 	return h, nil
+}
+
+// newResourceManager keeps libp2p's default limits but lets one peer hold
+// many invocation streams at once: a client with a thousand functions
+// running on an endpoint holds a thousand streams to it. The endpoint's own
+// admission (max_queue) says when it has enough work.
+func newResourceManager() (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	many := rcmgr.BaseLimit{StreamsInbound: 8192, StreamsOutbound: 8192, Streams: 16384, Memory: 256 << 20}
+	limits.ProtocolPeerBaseLimit = many
+	limits.ProtocolBaseLimit = many
+	limits.PeerBaseLimit.StreamsInbound = many.StreamsInbound
+	limits.PeerBaseLimit.StreamsOutbound = many.StreamsOutbound
+	limits.PeerBaseLimit.Streams = many.Streams
+	limits.SystemBaseLimit.StreamsInbound = 4 * many.StreamsInbound
+	limits.SystemBaseLimit.StreamsOutbound = 4 * many.StreamsOutbound
+	limits.SystemBaseLimit.Streams = 4 * many.Streams
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	if err != nil {
+		return nil, fmt.Errorf("node: resource manager: %w", err)
+	}
+	return rm, nil
 }
 
 // newDHT starts the fxmesh DHT on h, as a server or a client.
