@@ -82,3 +82,17 @@ func Open(b []byte, domain string, codec []byte) (*Signed, error) {
 	}
 	return &Signed{Signer: signer, Codec: env.PayloadType, Payload: p.data}, nil
 }
+
+// Peek returns an envelope's signer and payload without checking the
+// signature: only for envelopes the caller made itself.
+func Peek(b []byte) (peer.ID, []byte, error) {
+	env, err := record.UnmarshalEnvelope(b)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", ErrMalformedEnvelope, err)
+	}
+	signer, err := peer.IDFromPublicKey(env.PublicKey)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: signer key: %v", ErrMalformedEnvelope, err)
+	}
+	return signer, env.RawPayload, nil
+}

@@ -190,6 +190,16 @@ func Decode(b []byte, maxBytes int) (*Signed, error) {
 	return &Signed{Invocation: inv, Caller: s.Signer, TaskID: TaskID(s.Signer, s.Payload), Size: len(b)}, nil
 }
 
+// TaskIDOf returns the task ID of a signed invocation without checking its
+// signature: for the caller's own envelopes, to check an acknowledgement.
+func TaskIDOf(env []byte) (string, error) {
+	signer, payload, err := identity.Peek(env)
+	if err != nil {
+		return "", fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	return TaskID(signer, payload), nil
+}
+
 // TaskID derives a task's ID from the caller and the signed payload.
 func TaskID(caller peer.ID, payload []byte) string {
 	h := sha256.New()

@@ -2,6 +2,7 @@ package invoke
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -145,12 +146,28 @@ func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
 	if n > uint64(max) {
 		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max))
 	}
-	b := make([]byte, n)
-	if _, err := io.ReadFull(r, b); err != nil {
+	if n <= eagerFrame {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(r, b); err != nil {
+			return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame body: %w", err))
+		}
+		return b, nil
+	}
+	// A large frame's memory is taken as its bytes arrive, not as its
+	// header promises: a peer that announces megabytes and sends nothing
+	// costs nothing.
+	var buf bytes.Buffer
+	if got, err := buf.ReadFrom(io.LimitReader(r, int64(n))); err != nil || uint64(got) != n {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame body: %w", err))
 	}
-	return b, nil
+	return buf.Bytes(), nil
 }
+
+// eagerFrame is the size up to which a frame's buffer is allocated at once.
+const eagerFrame = 64 << 10
 
 // ReadMsg reads one frame and decodes it into v.
 func ReadMsg(r *bufio.Reader, max int, v any) error {

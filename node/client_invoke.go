@@ -15,6 +15,7 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -54,6 +55,17 @@ type Submitted struct {
 // Invoke signs inv with the client's key and sends it straight to the
 // endpoint. An endpoint's refusal comes back as an error of its kind.
 func (c *Client) Invoke(ctx context.Context, inv Invocation) (*Submitted, error) {
+	withProof := inv.WithProof || inv.Function.Update.Update.Access.Private()
+	sub, err := c.invoke(ctx, inv, withProof)
+	if sub == nil && !withProof && fault.KindOf(err) == fault.NotFound && inv.Function.Proof != nil {
+		// The endpoint has not heard of the function yet (gossip is on its
+		// way): send its signed record along.
+		return c.invoke(ctx, inv, true)
+	}
+	return sub, err
+}
+
+func (c *Client) invoke(ctx context.Context, inv Invocation, withProof bool) (*Submitted, error) {
 	ttl := inv.TTL
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
@@ -63,7 +75,7 @@ func (c *Client) Invoke(ctx context.Context, inv Invocation) (*Submitted, error)
 		return nil, err
 	}
 	msg.Timeout = int64(inv.Timeout)
-	if inv.WithProof || inv.Function.Update.Update.Access.Private() {
+	if withProof {
 		msg.Proof = inv.Function.Proof
 	}
 	env, err := invoke.Sign(c.key, msg)
@@ -91,17 +103,31 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if err := w.Flush(); err != nil {
 		return nil, c.streamErr(ctx, endpoint, err)
 	}
+	want, err := invoke.TaskIDOf(env)
+	if err != nil {
+		return nil, err
+	}
 	r := bufio.NewReader(s)
 	var ack invoke.Reply
+	_ = s.SetReadDeadline(time.Now().Add(ackTimeout))
 	if err := invoke.ReadMsg(r, invoke.MaxFrame, &ack); err != nil {
-		return nil, c.streamErr(ctx, endpoint, err)
+		err = c.streamErr(ctx, endpoint, err)
+		if fault.KindOf(err) == fault.Unavailable && c.admitted(ctx, endpoint, want) {
+			// The endpoint took the task before the stream broke: it is
+			// not free to send elsewhere.
+			return &Submitted{TaskID: want}, fault.E(fault.System, "node: invoke",
+				"endpoint %s took task %s, then the stream broke: %v", endpoint, want, err)
+		}
+		return nil, err
 	}
-	switch ack.Type {
-	case invoke.ReplyError:
+	_ = s.SetReadDeadline(time.Time{})
+	switch {
+	case ack.Type == invoke.ReplyError && ack.Error != nil:
 		return nil, ack.Error.Err()
-	case invoke.ReplyAck:
-	default:
-		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint answered with message type %d", ack.Type)
+	case ack.Type != invoke.ReplyAck:
+		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint answered with message type %d and no reason", ack.Type)
+	case ack.TaskID != want:
+		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint acknowledged task %q, not %s", ack.TaskID, want)
 	}
 	sub := &Submitted{TaskID: ack.TaskID, Count: ack.Count}
 	if err := c.home.rememberTask(ack.TaskID, endpoint); err != nil {
@@ -110,13 +136,14 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if !wait {
 		return sub, nil
 	}
-	silent := c.watch(ctx, endpoint, s)
+	stopWatch := c.watch(ctx, endpoint, s)
 	sub.Status, err = c.readResults(ctx, endpoint, r, onResult)
+	silent := stopWatch()
 	if err != nil && ctx.Err() == nil {
 		// After the acknowledgement a broken stream is the endpoint's
 		// failure: the task failed (system).
 		why := "the connection broke"
-		if silent() {
+		if silent {
 			why = "it stopped answering"
 		}
 		err = fault.E(fault.System, "node: invoke", "endpoint %s failed while running task %s: %s (%v)", endpoint, sub.TaskID, why, err)
@@ -160,8 +187,19 @@ func (c *Client) watch(ctx context.Context, endpoint peer.ID, s network.Stream) 
 			}
 		}
 	}()
-	context.AfterFunc(ctx, cancel)
 	return func() bool { cancel(); return fired.Load() }
+}
+
+// ackTimeout bounds the wait for an endpoint's acknowledgement: admission
+// is a signature check and a disk sync, not the function's run.
+const ackTimeout = 30 * time.Second
+
+// admitted asks endpoint, briefly, whether it holds task id.
+func (c *Client) admitted(ctx context.Context, endpoint peer.ID, id string) bool {
+	qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_, err := c.Task(qctx, endpoint, id, false, false, nil)
+	return err == nil
 }
 
 // Status asks an endpoint directly for its load, and measures the round trip.
@@ -206,6 +244,9 @@ func (c *Client) readResults(ctx context.Context, endpoint peer.ID, r *bufio.Rea
 		case invoke.ReplyDone:
 			return rep.Status, nil
 		case invoke.ReplyError:
+			if rep.Error == nil {
+				return nil, fault.E(fault.Invalid, "node: invoke", "endpoint sent an error without a reason")
+			}
 			return nil, rep.Error.Err()
 		default:
 			return nil, fault.E(fault.Invalid, "node: invoke", "unexpected message type %d", rep.Type)
@@ -265,10 +306,10 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	if err := invoke.ReadMsg(r, invoke.MaxFrame, &st); err != nil {
 		return nil, c.streamErr(ctx, endpoint, err)
 	}
-	if st.Type == invoke.ReplyError {
+	if st.Type == invoke.ReplyError && st.Error != nil {
 		return nil, st.Error.Err()
 	}
-	if st.Type != invoke.ReplyStatus {
+	if st.Type != invoke.ReplyStatus || st.Status == nil {
 		return nil, fault.E(fault.Invalid, "node: task", "unexpected message type %d", st.Type)
 	}
 	if !results && !wait {
@@ -285,22 +326,35 @@ type taskRecord struct {
 	Created  time.Time `json:"created"`
 }
 
-func (h Home) taskPath(id string) string { return filepath.Join(h.Dir, "tasks", id+".json") }
+func (h Home) taskPath(id string) (string, error) {
+	if _, err := cid.Decode(id); err != nil {
+		return "", fault.E(fault.Invalid, "", "%q is not a task ID", id)
+	}
+	return filepath.Join(h.Dir, "tasks", id+".json"), nil
+}
 
 func (h Home) rememberTask(id string, endpoint peer.ID) error {
 	if h.Dir == "" {
 		return nil
 	}
-	b, _ := json.Marshal(taskRecord{Endpoint: endpoint.String(), Created: time.Now().UTC()})
-	if err := os.MkdirAll(filepath.Dir(h.taskPath(id)), 0o700); err != nil {
+	path, err := h.taskPath(id)
+	if err != nil {
 		return err
 	}
-	return writeFileAtomic(h.taskPath(id), b, 0o600)
+	b, _ := json.Marshal(taskRecord{Endpoint: endpoint.String(), Created: time.Now().UTC()})
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b, 0o600)
 }
 
 // TaskEndpoint returns the endpoint that holds a task this user submitted.
 func (h Home) TaskEndpoint(id string) (peer.ID, error) {
-	b, err := os.ReadFile(h.taskPath(id))
+	path, err := h.taskPath(id)
+	if err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return "", fault.E(fault.NotFound, "", "no task %s was submitted from %s; pass --endpoint", id, h.Dir)
 	}

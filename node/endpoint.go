@@ -262,6 +262,15 @@ func (e *endpoint) function(inv *invoke.Signed) (*compiled, error) {
 		if fid != id {
 			return nil, fault.E(fault.Invalid, "", "proof is for function %s, not %s", fid, id)
 		}
+		// A proof is only as good as it is recent: if this node knows a
+		// later record of the function (unshared, made private, deleted),
+		// the proof is stale.
+		if head, herr := e.n.catalog.Head(f.Owner, f.Name); herr == nil {
+			cur := head.Update
+			if cur.Seq > su.Update.Seq || cur.Seq == su.Update.Seq && head.ID != su.ID || cur.Op == catalog.OpDelete {
+				return nil, fault.E(fault.Denied, "", "the record of %s that came with the invocation is out of date", f.Ref())
+			}
+		}
 		if pol, err = su.Update.Access.Policy(f.Owner); err != nil {
 			return nil, err
 		}

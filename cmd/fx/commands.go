@@ -22,11 +22,23 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
 		newRunCmd(), newSubmitCmd(), newStatusCmd(), newResultCmd(), newBatchCmd())
+	usageErrorsAreInvalid(root)
 	return root
+}
+
+// usageErrorsAreInvalid makes wrong arguments exit with the invalid code.
+func usageErrorsAreInvalid(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error { return fault.Wrap(fault.Invalid, "", args(cmd, a)) }
+	}
+	for _, sub := range c.Commands() {
+		usageErrorsAreInvalid(sub)
+	}
 }
 
 func newIDCmd() *cobra.Command {

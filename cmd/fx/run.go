@@ -344,12 +344,25 @@ func newResultCmd() *cobra.Command {
 				}
 				w := bufio.NewWriter(cmd.OutOrStdout())
 				enc := json.NewEncoder(w)
+				failed := 0
 				for _, r := range results {
+					if r.Error != nil {
+						failed++
+					}
 					if err := enc.Encode(toResultJSON("", r)); err != nil {
 						return err
 					}
 				}
-				return w.Flush()
+				if err := w.Flush(); err != nil {
+					return err
+				}
+				switch {
+				case st.State == "failed" && st.Error != nil:
+					return st.Error.Err()
+				case failed > 0:
+					return fault.E(fault.User, "", "%d of %d inputs failed", failed, st.Count)
+				}
+				return nil
 			})
 		},
 	}

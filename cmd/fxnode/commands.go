@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
 	"github.com/fxmesh/fxmesh/node/hostinfo"
@@ -24,9 +25,21 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newInitCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd())
+	usageErrorsAreInvalid(root)
 	return root
+}
+
+// usageErrorsAreInvalid makes wrong arguments exit with the invalid code.
+func usageErrorsAreInvalid(c *cobra.Command) {
+	if args := c.Args; args != nil {
+		c.Args = func(cmd *cobra.Command, a []string) error { return fault.Wrap(fault.Invalid, "", args(cmd, a)) }
+	}
+	for _, sub := range c.Commands() {
+		usageErrorsAreInvalid(sub)
+	}
 }
 
 func logger(cmd *cobra.Command) *slog.Logger {
@@ -51,7 +64,7 @@ func newInitCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfgPath := filepath.Join(dir, node.ConfigFile)
 			if _, err := os.Stat(cfgPath); err == nil && !force {
-				return fmt.Errorf("%s exists; use --force to write it again", cfgPath)
+				return fault.E(fault.Invalid, "", "%s exists; use --force to write it again", cfgPath)
 			}
 			key, err := identity.LoadOrCreateKey(filepath.Join(dir, node.KeyFile))
 			if err != nil {
@@ -93,7 +106,7 @@ func newRunCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if _, err := os.Stat(filepath.Join(dir, node.ConfigFile)); err != nil {
-				return fmt.Errorf("no %s in %s: run fxnode init --dir %s first", node.ConfigFile, dir, dir)
+				return fault.E(fault.NotFound, "", "no %s in %s: run fxnode init --dir %s first", node.ConfigFile, dir, dir)
 			}
 			cfg, err := node.LoadConfig(dir)
 			if err != nil {
