@@ -27,9 +27,10 @@ type endpoint struct {
 	tasks   *taskstore.Store
 	python  *python.Pool
 	shell   *shell.Executor
-	mu      sync.Mutex     // guards closing
-	closing bool           // set by close: no handler or task may start
-	running sync.WaitGroup // handlers and tasks; Add only via begin or while holding one
+	mu      sync.Mutex                  // guards closing and streams
+	closing bool                        // set by close: no handler or task may start
+	streams map[network.Stream]struct{} // results streams open, reset by close
+	running sync.WaitGroup              // handlers and tasks; Add only via begin or while holding one
 	cache   functionCache
 }
 
@@ -65,6 +66,9 @@ func (n *Node) startEndpoint() error {
 func (e *endpoint) close() error {
 	e.mu.Lock()
 	e.closing = true
+	for s := range e.streams {
+		s.Reset() // a caller that does not read must not hold up the close
+	}
 	e.mu.Unlock()
 	e.n.host.RemoveStreamHandler(InvokeProtocol)
 	e.n.host.RemoveStreamHandler(TaskProtocol)
@@ -152,6 +156,22 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 // What w holds unflushed on entry (an acknowledgement) goes with the first
 // result. A caller that stops reading for writeTimeout loses the stream.
 func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from int) {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
+		s.Reset()
+		return
+	}
+	if e.streams == nil {
+		e.streams = make(map[network.Stream]struct{})
+	}
+	e.streams[s] = struct{}{}
+	e.mu.Unlock()
+	defer func() {
+		e.mu.Lock()
+		delete(e.streams, s)
+		e.mu.Unlock()
+	}()
 	ch, err := e.tasks.Follow(e.n.ctx, id)
 	if err != nil {
 		refuse(w, s, err)

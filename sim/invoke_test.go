@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -38,6 +39,9 @@ def nap(seconds):
 
 def die():
     os.kill(os.getpid(), 9)
+
+def blob(n):
+    return "x" * n
 
 def count(path):
     with open(path, "a") as f:
@@ -381,4 +385,109 @@ func mustKey(tb testing.TB) *identity.Key {
 		tb.Fatal(err)
 	}
 	return k
+}
+
+// TestStaleProofIsRefused: a user who kept the signed record of a function
+// shared with them cannot use it once the owner has unshared it.
+func TestStaleProofIsRefused(t *testing.T) {
+	f := newFixture(t, func(cfg *node.Config) { cfg.Public = true })
+	friend := mustKey(t)
+	u := &node.UserCatalog{Key: f.owner, Local: mustMemStore(t), Mesh: f.client}
+	fn := catalog.Function{Name: "compute", Kind: catalog.KindPython, Source: testSource, Entry: "compute"}
+	if _, err := u.Register(f.ctx, fn, catalog.Access{Users: []string{friend.ID().String()}}); err != nil {
+		t.Fatal(err)
+	}
+	shared, err := u.Resolve(f.ctx, "compute")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fc, err := f.mesh.Client(f.ctx, friend)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fc.Close()
+	if _, err := f.run(fc, shared, `[1, 2]`, "", 0); err != nil {
+		t.Fatalf("shared function refused to the friend: %v", err)
+	}
+	ch, err := u.SetAccess(f.ctx, "compute", func(catalog.Access) catalog.Access { return catalog.Access{} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "endpoint sees the unshare", func() error {
+		head, err := f.ep.Catalog().Head(ch.Owner, ch.Name)
+		if err != nil {
+			return err
+		}
+		if !head.Update.Access.Private() {
+			return errors.New("still shared")
+		}
+		return nil
+	})
+	// The friend still holds the old proof and sends it along.
+	_, err = fc.Invoke(f.ctx, node.Invocation{Endpoint: f.ep.ID(), Function: shared, Inputs: inputs(1, `[1, 2]`), Wait: true, WithProof: true})
+	if fault.KindOf(err) != fault.Denied {
+		t.Fatalf("stale proof: err = %v, want denied", err)
+	}
+}
+
+// TestSlowReaderHoldsNoWorker: a caller that never reads its results keeps
+// its stream, not the endpoint's workers.
+func TestSlowReaderHoldsNoWorker(t *testing.T) {
+	f := newFixture(t, nil)
+	fn := f.register("compute", catalog.Access{})
+	blob := f.register("blob", catalog.Access{})
+	// A batch of 64 MiB of results, never read: far beyond any window.
+	inv, err := invoke.New(blob.ID.String(), f.ep.ID().String(), inputs(64, `[1048576]`), time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Proof = blob.Proof
+	env, err := invoke.Sign(f.owner, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), node.InvokeProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	if err := invoke.WriteMsg(s, invoke.Request{Invocation: env, Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	// Never read s (but for the acknowledgement). Another task must still
+	// run at once, after the batch has run.
+	var ack invoke.Reply
+	if err := invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &ack); err != nil || ack.Type != invoke.ReplyAck {
+		t.Fatalf("ack: %+v %v", ack, err)
+	}
+	waitFor(t, 20*time.Second, "the batch done", func() error {
+		st, err := f.client.Task(f.ctx, f.ep.ID(), ack.TaskID, false, false, nil)
+		if err != nil {
+			return err
+		}
+		if st.State != "done" {
+			return fmt.Errorf("state %s", st.State)
+		}
+		return nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := f.run(f.client, fn, `[20, 1]`, "", 0)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a caller that does not read held up the endpoint")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- f.ep.Close() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hung on a caller that does not read")
+	}
 }
