@@ -141,8 +141,8 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 	}()
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 	err = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)})
-	if err == nil && !req.Wait {
-		err = w.Flush()
+	if err == nil {
+		err = w.Flush() // the caller fails over until it has this
 	}
 	if err != nil || !req.Wait {
 		_ = s.Close()
@@ -152,9 +152,8 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 }
 
 // stream writes the task's results from index from on as they are stored,
-// flushing whenever none is waiting, then a Done with the final status.
-// What w holds unflushed on entry (an acknowledgement) goes with the first
-// result. A caller that stops reading for writeTimeout loses the stream.
+// flushing whenever none is waiting, then a Done with the final status. A
+// caller that stops reading for writeTimeout loses the stream.
 func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from int) {
 	e.mu.Lock()
 	if e.closing {
