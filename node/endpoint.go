@@ -148,13 +148,13 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		_ = s.Close()
 		return
 	}
-	e.stream(s, w, task.TaskID, 0)
+	e.stream(s, w, task.TaskID, 0, len(task.Inputs))
 }
 
 // stream writes the task's results from index from on as they are stored,
 // flushing whenever none is waiting, then a Done with the final status. A
 // caller that stops reading for writeTimeout loses the stream.
-func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from int) {
+func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from, count int) {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
@@ -181,6 +181,7 @@ func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from int
 		for range ch { // let the follower end
 		}
 	}
+	sent := 0
 	for r := range ch {
 		if r.Index < from {
 			continue
@@ -191,7 +192,8 @@ func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from int
 			fail()
 			return
 		}
-		if len(ch) == 0 {
+		// The last result goes out with the Done that follows it.
+		if sent++; sent < count-from && len(ch) == 0 {
 			if err := w.Flush(); err != nil {
 				fail()
 				return
@@ -492,7 +494,7 @@ func (e *endpoint) handleTask(s network.Stream) {
 	}
 	switch {
 	case q.Wait:
-		e.stream(s, w, q.TaskID, q.From)
+		e.stream(s, w, q.TaskID, q.From, t.Count)
 	case q.Results:
 		rs, err := e.tasks.Results(q.TaskID, q.From, 0)
 		if err == nil {
