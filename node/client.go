@@ -113,34 +113,9 @@ type EndpointInfo struct {
 
 // Endpoints discovers every endpoint of the mesh, sorted by name then ID.
 func (c *Client) Endpoints(ctx context.Context) ([]EndpointInfo, error) {
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		out []EndpointInfo
-		wg  sync.WaitGroup
-	)
-	for ai := range c.dht.FindProvidersAsync(fctx, endpointsKey, 0) {
-		if ai.ID == c.host.ID() {
-			continue
-		}
-		c.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Minute)
-		wg.Add(1)
-		go func(id peer.ID) {
-			defer wg.Done()
-			info, err := c.Endpoint(ctx, id)
-			if err != nil {
-				c.log.Debug("endpoint record", "peer", id, "err", err)
-				return
-			}
-			mu.Lock()
-			out = append(out, *info)
-			mu.Unlock()
-		}(ai.ID)
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fault.Wrap(fault.Timeout, "node: endpoints", err)
+	out, err := collectProviders(ctx, c, routing.KeyEndpoint, c.Endpoint)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Record.Name != out[j].Record.Name {
@@ -148,6 +123,42 @@ func (c *Client) Endpoints(ctx context.Context) ([]EndpointInfo, error) {
 		}
 		return out[i].Record.ID < out[j].Record.ID
 	})
+	return out, nil
+}
+
+// collectProviders finds the providers of a capability key in the DHT and
+// asks get about each, all at once; providers get cannot answer for are left
+// out.
+func collectProviders[T any](ctx context.Context, c *Client, key string, get func(context.Context, peer.ID) (*T, error)) ([]T, error) {
+	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var (
+		mu  sync.Mutex
+		out []T
+		wg  sync.WaitGroup
+	)
+	for ai := range c.dht.FindProvidersAsync(fctx, routing.KeyCID(key), 0) {
+		if ai.ID == c.host.ID() {
+			continue
+		}
+		c.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Minute)
+		wg.Add(1)
+		go func(id peer.ID) {
+			defer wg.Done()
+			v, err := get(ctx, id)
+			if err != nil {
+				c.log.Debug("provider", "key", key, "peer", id, "err", err)
+				return
+			}
+			mu.Lock()
+			out = append(out, *v)
+			mu.Unlock()
+		}(ai.ID)
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, fault.Wrap(fault.Timeout, "node: find "+key, err)
+	}
 	return out, nil
 }
 

@@ -23,34 +23,9 @@ func (c *Client) Candidates(ctx context.Context, reqs []routing.Requirement) ([]
 }
 
 func (c *Client) candidates(ctx context.Context, key string) ([]routing.Candidate, error) {
-	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var (
-		mu  sync.Mutex
-		out []routing.Candidate
-		wg  sync.WaitGroup
-	)
-	for ai := range c.dht.FindProvidersAsync(fctx, routing.KeyCID(key), 0) {
-		if ai.ID == c.host.ID() {
-			continue
-		}
-		c.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Minute)
-		wg.Add(1)
-		go func(id peer.ID) {
-			defer wg.Done()
-			cand, err := c.candidate(ctx, id)
-			if err != nil {
-				c.log.Debug("candidate", "peer", id, "err", err)
-				return
-			}
-			mu.Lock()
-			out = append(out, *cand)
-			mu.Unlock()
-		}(ai.ID)
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return nil, fault.Wrap(fault.Timeout, "node: candidates", err)
+	out, err := collectProviders(ctx, c, key, c.candidate)
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Record.ID < out[j].Record.ID })
 	return out, nil

@@ -110,22 +110,33 @@ func refuse(w *bufio.Writer, s network.Stream, err error) {
 	_ = s.Close()
 }
 
-// handleInvoke admits one signed invocation and runs it.
-func (e *endpoint) handleInvoke(s network.Stream) {
-	r := bufio.NewReader(s)
+// accept registers a handler with close and reads the stream's one
+// request, of at most max bytes, into v. When it returns true the caller
+// must call e.running.Done; otherwise the stream was answered already.
+func (e *endpoint) accept(s network.Stream, max int, v any) (*bufio.Writer, bool) {
 	w := bufio.NewWriter(s)
 	if !e.begin() {
 		refuse(w, s, fault.E(fault.Unavailable, "", "endpoint is shutting down"))
+		return nil, false
+	}
+	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if err := invoke.ReadMsg(bufio.NewReader(s), max, v); err != nil {
+		refuse(w, s, err)
+		e.running.Done()
+		return nil, false
+	}
+	_ = s.SetReadDeadline(time.Time{})
+	return w, true
+}
+
+// handleInvoke admits one signed invocation and runs it.
+func (e *endpoint) handleInvoke(s network.Stream) {
+	var req invoke.Request
+	w, ok := e.accept(s, e.n.cfg.maxInput()+64<<10, &req)
+	if !ok {
 		return
 	}
 	defer e.running.Done()
-	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var req invoke.Request
-	if err := invoke.ReadMsg(r, e.n.cfg.maxInput()+64<<10, &req); err != nil {
-		refuse(w, s, err)
-		return
-	}
-	_ = s.SetReadDeadline(time.Time{})
 	task, fn, err := e.admit(&req, s)
 	if err != nil {
 		e.n.log.Info("invocation refused", "peer", s.Conn().RemotePeer(), "err", err)
@@ -465,20 +476,12 @@ func (e *endpoint) status(id string) *invoke.Status {
 // handleTask answers a query for a task's state and results; only the task's
 // caller may ask.
 func (e *endpoint) handleTask(s network.Stream) {
-	r := bufio.NewReader(s)
-	w := bufio.NewWriter(s)
-	if !e.begin() {
-		refuse(w, s, fault.E(fault.Unavailable, "", "endpoint is shutting down"))
+	var q invoke.Query
+	w, ok := e.accept(s, 4<<10, &q)
+	if !ok {
 		return
 	}
 	defer e.running.Done()
-	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var q invoke.Query
-	if err := invoke.ReadMsg(r, 4<<10, &q); err != nil {
-		refuse(w, s, err)
-		return
-	}
-	_ = s.SetReadDeadline(time.Time{})
 	t, err := e.tasks.Get(q.TaskID)
 	if err == nil && t.Caller != s.Conn().RemotePeer().String() {
 		err = fault.E(fault.NotFound, "", "no task %s", q.TaskID) // do not reveal others' tasks

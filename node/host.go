@@ -19,10 +19,6 @@ import (
 // ProtocolPrefix puts fxmesh's DHT apart from the public IPFS DHT.
 const ProtocolPrefix = "/fxmesh"
 
-// endpointsKey is the DHT provider key under which every endpoint announces
-// itself, so that a client can list them all.
-var endpointsKey = routing.KeyCID(routing.KeyEndpoint)
-
 // newHost makes a libp2p host with key's identity listening on listen. An
 // empty listen makes a host that only dials out (a light client).
 func newHost(key *identity.Key, listen []string) (host.Host, error) {
