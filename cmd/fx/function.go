@@ -18,6 +18,14 @@ import (
 // withUserCatalog opens the user's catalog and, when a bootstrap is known,
 // the mesh; needMesh makes a missing mesh an error.
 func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Context, u *node.UserCatalog) error) error {
+	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+	defer cancel()
+	return withUser(cmd, ctx, needMesh, func(u *node.UserCatalog) error { return f(ctx, u) })
+}
+
+// withUser opens the user's key and catalog and, when a bootstrap is known
+// or needMesh, dials the mesh; then it runs f.
+func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*node.UserCatalog) error) error {
 	h, err := node.UserHome()
 	if err != nil {
 		return err
@@ -36,18 +44,16 @@ func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Conte
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-	defer cancel()
 	u := &node.UserCatalog{Key: key, Local: local}
 	if len(boot) > 0 || needMesh {
-		c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot})
+		c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot, Home: h})
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		u.Mesh = c
 	}
-	return f(ctx, u)
+	return f(u)
 }
 
 func newFunctionCmd() *cobra.Command {

@@ -50,8 +50,6 @@ func (f *runFlags) add(cmd *cobra.Command, batch bool) {
 
 // session is a user dialled into the mesh with a function resolved.
 type session struct {
-	home     node.Home
-	key      *identity.Key
 	client   *node.Client
 	user     *node.UserCatalog
 	function *node.Function
@@ -60,41 +58,21 @@ type session struct {
 
 // withSession resolves fn and the endpoint and runs f.
 func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string, f func(*session) error) error {
-	h, err := node.UserHome()
-	if err != nil {
-		return err
-	}
-	key, err := h.UserKey()
-	if err != nil {
-		return err
-	}
-	local, err := h.OpenCatalog()
-	if err != nil {
-		return err
-	}
-	defer local.Close()
-	flag, _ := cmd.Flags().GetStringArray("bootstrap")
-	boot, err := h.BootstrapAddrs(flag)
-	if err != nil {
-		return err
-	}
-	c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot, Home: h})
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	s := &session{home: h, key: key, client: c, user: &node.UserCatalog{Key: key, Local: local, Mesh: c}}
-	if fnRef != "" {
-		if s.function, err = s.user.Resolve(ctx, fnRef); err != nil {
-			return err
+	return withUser(cmd, ctx, true, func(u *node.UserCatalog) error {
+		s := &session{client: u.Mesh, user: u}
+		var err error
+		if fnRef != "" {
+			if s.function, err = u.Resolve(ctx, fnRef); err != nil {
+				return err
+			}
 		}
-	}
-	if endpoint != "" {
-		if s.endpoint, err = identity.ParseID(endpoint); err != nil {
-			return fault.Wrap(fault.Invalid, "", err)
+		if endpoint != "" {
+			if s.endpoint, err = identity.ParseID(endpoint); err != nil {
+				return fault.Wrap(fault.Invalid, "", err)
+			}
 		}
-	}
-	return f(s)
+		return f(s)
+	})
 }
 
 // routed runs inputs where routing (or --endpoint) says.
