@@ -15,14 +15,19 @@ import (
 // task protocol (/fxmesh/task/1.0.0). Each travels as one frame: an unsigned
 // varint length, then that many bytes of deterministic CBOR.
 //
-//	invoke: client → Request; endpoint → Ack | Error, then (if Wait) Result… and Done
-//	task:   client → Query;   endpoint → Status | Error, then (if Wait) Result… and Done
+//	invoke:  client → Request; endpoint → Ack | Error, then (if Wait) Result… and Done
+//	task:    client → Query;   endpoint → Status | Error, then (if Wait) Result… and Done
+//	session: client → Request… (each with its own Call, Wait implied); endpoint →
+//	         for each, Ack | Error, Result… and Done, carrying the Call, interleaved
 
 // Request carries a signed invocation.
 type Request struct {
 	Invocation []byte `cbor:"1,keyasint"`
 	// Wait asks the endpoint to stream results back on this stream.
 	Wait bool `cbor:"2,keyasint,omitempty"`
+	// Call numbers the request on a session stream, where many requests
+	// and their replies share one stream; replies carry it back.
+	Call uint64 `cbor:"3,keyasint,omitempty"`
 }
 
 // Query asks for a task's state and, from index From on, its results.
@@ -54,6 +59,8 @@ type Reply struct {
 	Result *Result   `cbor:"4,keyasint,omitempty"`
 	Error  *Error    `cbor:"5,keyasint,omitempty"`
 	Status *Status   `cbor:"6,keyasint,omitempty"`
+	// Call is the request's Call, on a session stream.
+	Call uint64 `cbor:"7,keyasint,omitempty"`
 }
 
 // Result is one input's outcome.

@@ -44,6 +44,11 @@ type Client struct {
 	// entry are the bootstrap peers that answered: full nodes to ask.
 	entry []peer.ID
 	home  Home
+
+	smu      sync.Mutex // guards sessions
+	sessions map[peer.ID]*session
+	done     chan struct{} // closed by Close
+	once     sync.Once
 }
 
 // NewClient dials the mesh through the bootstrap addresses.
@@ -70,7 +75,7 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 		h.Close()
 		return nil, err
 	}
-	c := &Client{key: key, host: h, dht: d, log: opts.Logger, now: opts.Now, home: opts.Home}
+	c := &Client{key: key, host: h, dht: d, log: opts.Logger, now: opts.Now, home: opts.Home, done: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -101,6 +106,8 @@ func (c *Client) Host() host.Host { return c.host }
 
 // Close disconnects the client.
 func (c *Client) Close() error {
+	c.once.Do(func() { close(c.done) })
+	c.closeSessions()
 	return errors.Join(c.dht.Close(), c.host.Close())
 }
 

@@ -89,28 +89,20 @@ func (c *Client) invoke(ctx context.Context, inv Invocation, withProof bool) (*S
 // exported so that the same bytes can be sent again: the endpoint refuses
 // them as replayed.
 func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bool, onResult func(invoke.Result)) (*Submitted, error) {
-	s, err := c.stream(ctx, endpoint, InvokeProtocol)
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	stop := context.AfterFunc(ctx, func() { s.Reset() })
-	defer stop()
-	w := bufio.NewWriter(s)
-	if err := invoke.WriteMsg(w, invoke.Request{Invocation: env, Wait: wait}); err != nil {
-		return nil, c.streamErr(ctx, endpoint, err)
-	}
-	if err := w.Flush(); err != nil {
-		return nil, c.streamErr(ctx, endpoint, err)
-	}
 	want, err := invoke.TaskIDOf(env)
 	if err != nil {
 		return nil, err
 	}
-	r := bufio.NewReader(s)
-	var ack invoke.Reply
-	_ = s.SetReadDeadline(time.Now().Add(ackTimeout))
-	if err := invoke.ReadMsg(r, invoke.MaxFrame, &ack); err != nil {
+	src, err := c.open(ctx, endpoint, env, wait)
+	if err != nil {
+		return nil, err
+	}
+	defer src.close()
+	stop := context.AfterFunc(ctx, src.abort)
+	defer stop()
+	src.setDeadline(time.Now().Add(ackTimeout))
+	ack, err := src.next()
+	if err != nil {
 		err = c.streamErr(ctx, endpoint, err)
 		if fault.KindOf(err) == fault.Unavailable && c.admitted(ctx, endpoint, want) {
 			// The endpoint took the task before the stream broke: it is
@@ -120,7 +112,7 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 		}
 		return nil, err
 	}
-	_ = s.SetReadDeadline(time.Time{})
+	src.setDeadline(time.Time{})
 	switch {
 	case ack.Type == invoke.ReplyError && ack.Error != nil:
 		return nil, ack.Error.Err()
@@ -136,8 +128,8 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if !wait {
 		return sub, nil
 	}
-	stopWatch := c.watch(ctx, endpoint, s)
-	sub.Status, err = c.readResults(ctx, endpoint, r, onResult)
+	stopWatch := c.watch(ctx, endpoint, src.abort)
+	sub.Status, err = c.readResults(ctx, endpoint, src, onResult)
 	silent := stopWatch()
 	if err != nil && ctx.Err() == nil {
 		// After the acknowledgement a broken stream is the endpoint's
@@ -151,12 +143,44 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	return sub, err
 }
 
+// open sends env to endpoint: on the client's session to it when the caller
+// waits (many invocations then share one stream), else on a stream of its
+// own.
+func (c *Client) open(ctx context.Context, endpoint peer.ID, env []byte, wait bool) (replies, error) {
+	if wait {
+		sess, ok, err := c.openSession(ctx, endpoint)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			cl, err := sess.call(env)
+			if err != nil {
+				return nil, c.streamErr(ctx, endpoint, err)
+			}
+			return cl, nil
+		}
+	}
+	s, err := c.stream(ctx, endpoint, InvokeProtocol)
+	if err != nil {
+		return nil, err
+	}
+	w := bufio.NewWriter(s)
+	if err := invoke.WriteMsg(w, invoke.Request{Invocation: env, Wait: wait}); err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
+		s.Reset()
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	return &streamReplies{s: s, r: bufio.NewReader(s)}, nil
+}
+
 // watch asks the endpoint for its status every heartbeat interval while a
-// task runs there, and resets s once MissedBeats asks in a row went
+// task runs there, and aborts the call once MissedBeats asks in a row went
 // unanswered: a silent endpoint fails the task within the heartbeat timeout.
 // The returned function says whether that happened; the watch ends with ctx
 // or when s closes.
-func (c *Client) watch(ctx context.Context, endpoint peer.ID, s network.Stream) func() bool {
+func (c *Client) watch(ctx context.Context, endpoint peer.ID, abort func()) func() bool {
 	var fired atomic.Bool
 	wctx, cancel := context.WithCancel(ctx)
 	go func() {
@@ -182,7 +206,7 @@ func (c *Client) watch(ctx context.Context, endpoint peer.ID, s network.Stream) 
 			}
 			if missed++; missed >= routing.DefaultMissedBeats {
 				fired.Store(true)
-				s.Reset()
+				abort()
 				return
 			}
 		}
@@ -230,10 +254,10 @@ func (c *Client) Status(ctx context.Context, endpoint peer.ID) (routing.Load, ti
 }
 
 // readResults reads Result replies until Done.
-func (c *Client) readResults(ctx context.Context, endpoint peer.ID, r *bufio.Reader, onResult func(invoke.Result)) (*invoke.Status, error) {
+func (c *Client) readResults(ctx context.Context, endpoint peer.ID, src replies, onResult func(invoke.Result)) (*invoke.Status, error) {
 	for {
-		var rep invoke.Reply
-		if err := invoke.ReadMsg(r, invoke.MaxFrame, &rep); err != nil {
+		rep, err := src.next()
+		if err != nil {
 			return nil, c.streamErr(ctx, endpoint, err)
 		}
 		switch rep.Type {
@@ -301,9 +325,9 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	if err := invoke.WriteMsg(s, invoke.Query{TaskID: taskID, Wait: wait, Results: results}); err != nil {
 		return nil, c.streamErr(ctx, endpoint, err)
 	}
-	r := bufio.NewReader(s)
-	var st invoke.Reply
-	if err := invoke.ReadMsg(r, invoke.MaxFrame, &st); err != nil {
+	src := &streamReplies{s: s, r: bufio.NewReader(s)}
+	st, err := src.next()
+	if err != nil {
 		return nil, c.streamErr(ctx, endpoint, err)
 	}
 	if st.Type == invoke.ReplyError && st.Error != nil {
@@ -315,7 +339,7 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	if !results && !wait {
 		return st.Status, nil
 	}
-	return c.readResults(ctx, endpoint, r, onResult)
+	return c.readResults(ctx, endpoint, src, onResult)
 }
 
 // taskRecord is what the client keeps of a task it submitted, so that

@@ -57,6 +57,7 @@ func (n *Node) startEndpoint() error {
 	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh}
 	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
+	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSession)
 	return nil
 }
 
@@ -72,6 +73,7 @@ func (e *endpoint) close() error {
 	e.mu.Unlock()
 	e.n.host.RemoveStreamHandler(InvokeProtocol)
 	e.n.host.RemoveStreamHandler(TaskProtocol)
+	e.n.host.RemoveStreamHandler(SessionProtocol)
 	perr := e.python.Close()
 	serr := e.shell.Close()
 	e.running.Wait()

@@ -17,6 +17,7 @@ import (
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // routedMesh is four endpoints, all public, with different capabilities:
@@ -217,7 +218,13 @@ func TestFailoverBeforeAcknowledgement(t *testing.T) {
 	}
 	first, second := ranked[0].Record.Name, ranked[1].Record.Name
 	// The first choice dies on every invocation before it acknowledges.
-	rm.byName[first].Host().SetStreamHandler(node.InvokeProtocol, func(s network.Stream) { s.Reset() })
+	for _, p := range []protocol.ID{node.InvokeProtocol, node.SessionProtocol} {
+		rm.byName[first].Host().SetStreamHandler(p, func(s network.Stream) {
+			var req invoke.Request
+			_ = invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &req)
+			s.Reset()
+		})
+	}
 	where, err := rm.run(node.Run{RouteRequest: rr, Inputs: inputs(1, `[1, 2]`)})
 	if err != nil || where[0] != second {
 		t.Fatalf("first choice %s failed; ran on %q, want %s: %v", first, where[0], second, err)
@@ -255,7 +262,7 @@ func TestFailureAfterAcknowledgement(t *testing.T) {
 		ep := rm.byName["cpu-a"]
 		// Acknowledge, then say nothing, and answer no status request.
 		ep.Host().RemoveStreamHandler(node.StatusProtocol)
-		ep.Host().SetStreamHandler(node.InvokeProtocol, func(s network.Stream) {
+		silent := func(s network.Stream) {
 			r := bufio.NewReader(s)
 			var req invoke.Request
 			if invoke.ReadMsg(r, invoke.MaxFrame, &req) != nil {
@@ -263,10 +270,12 @@ func TestFailureAfterAcknowledgement(t *testing.T) {
 				return
 			}
 			inv, _ := invoke.Decode(req.Invocation, 0)
-			_ = invoke.WriteMsg(s, invoke.Reply{Type: invoke.ReplyAck, TaskID: inv.TaskID, Count: 1})
+			_ = invoke.WriteMsg(s, invoke.Reply{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: 1})
 			<-rm.ctx.Done()
 			s.Reset()
-		})
+		}
+		ep.Host().SetStreamHandler(node.InvokeProtocol, silent)
+		ep.Host().SetStreamHandler(node.SessionProtocol, silent)
 		start := time.Now()
 		_, err := rm.client.Invoke(rm.ctx, node.Invocation{Endpoint: ep.ID(), Function: nap, Inputs: inputs(1, `[1]`), Wait: true})
 		took := time.Since(start)
