@@ -21,6 +21,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
+// flushInterval is how long task states and results may wait in memory
+// before the task store writes them (admissions are written at once). A
+// crash loses at most this much: the tasks it finished are then reported
+// failed (system) after the restart.
+const flushInterval = 20 * time.Millisecond
+
 // endpoint is the part of a node that runs functions.
 type endpoint struct {
 	n       *Node
@@ -36,7 +42,7 @@ type endpoint struct {
 
 func (n *Node) startEndpoint() error {
 	tasks, err := taskstore.Open(filepath.Join(n.dir, "tasks.db"), taskstore.Options{
-		Retention: n.cfg.TaskRetention, Now: n.now, Logger: n.log,
+		Retention: n.cfg.TaskRetention, Now: n.now, Logger: n.log, FlushInterval: flushInterval,
 		MaxResultBytes: n.cfg.maxOutput() + 3*exec.DefaultMaxOutputBytes + 64<<10,
 	})
 	if err != nil {
