@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -181,37 +182,43 @@ func (c *Client) open(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 // The returned function says whether that happened; the watch ends with ctx
 // or when s closes.
 func (c *Client) watch(ctx context.Context, endpoint peer.ID, abort func()) func() bool {
-	var fired atomic.Bool
-	wctx, cancel := context.WithCancel(ctx)
-	go func() {
-		defer cancel()
-		missed := 0
-		t := time.NewTicker(routing.DefaultHeartbeatInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-t.C:
-			}
-			pctx, pcancel := context.WithTimeout(wctx, routing.DefaultHeartbeatInterval)
-			_, _, err := c.Status(pctx, endpoint)
-			pcancel()
-			if err == nil {
-				missed = 0
-				continue
-			}
-			if wctx.Err() != nil {
-				return
-			}
-			if missed++; missed >= routing.DefaultMissedBeats {
-				fired.Store(true)
-				abort()
-				return
-			}
+	var (
+		fired   atomic.Bool
+		mu      sync.Mutex // guards stopped, missed and t
+		stopped bool
+		missed  int
+		t       *time.Timer
+	)
+	// A timer, not a goroutine: most calls end before the first beat.
+	var beat func()
+	beat = func() {
+		pctx, cancel := context.WithTimeout(ctx, routing.DefaultHeartbeatInterval)
+		_, _, err := c.Status(pctx, endpoint)
+		cancel()
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || ctx.Err() != nil {
+			return
 		}
-	}()
-	return func() bool { cancel(); return fired.Load() }
+		if err == nil {
+			missed = 0
+		} else if missed++; missed >= routing.DefaultMissedBeats {
+			fired.Store(true)
+			abort()
+			return
+		}
+		t = time.AfterFunc(routing.DefaultHeartbeatInterval, beat)
+	}
+	mu.Lock()
+	t = time.AfterFunc(routing.DefaultHeartbeatInterval, beat)
+	mu.Unlock()
+	return func() bool {
+		mu.Lock()
+		stopped = true
+		t.Stop()
+		mu.Unlock()
+		return fired.Load()
+	}
 }
 
 // ackTimeout bounds the wait for an endpoint's acknowledgement: admission
