@@ -193,9 +193,12 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	var err error
-	for time.Now().Before(deadline) {
+	for {
 		if err = f(); err == nil {
 			return
+		}
+		if !time.Now().Before(deadline) {
+			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

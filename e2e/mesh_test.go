@@ -43,7 +43,6 @@ func TestMeshOfRealBinaries(t *testing.T) {
 		t.Fatal(err)
 	}
 	boot := startNode(t, filepath.Join(root, "boot"), "bootstrap", "--dir", filepath.Join(root, "boot"), "--listen", "/ip4/127.0.0.1/tcp/0")
-	start := time.Now()
 	var eps []*proc
 	names := []string{"ep-a", "ep-b", "ep-c"}
 	for _, name := range names {
@@ -52,6 +51,10 @@ func TestMeshOfRealBinaries(t *testing.T) {
 		if err != nil {
 			t.Fatalf("fxnode init: %v: %s", err, out)
 		}
+	}
+	start := time.Now()
+	for _, name := range names {
+		dir := filepath.Join(root, name)
 		eps = append(eps, startNode(t, dir, "run", "--dir", dir, "--listen", "/ip4/127.0.0.1/tcp/0"))
 	}
 
