@@ -51,6 +51,9 @@ type Submitted struct {
 	Count  int
 	// Status is the final status, when the caller waited.
 	Status *invoke.Status
+	// NotRemembered says why the client could not note which endpoint holds
+	// the task (fx result then needs --endpoint); nil when it did.
+	NotRemembered error
 }
 
 // Invoke signs inv with the client's key and sends it straight to the
@@ -123,9 +126,7 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint acknowledged task %q, not %s", ack.TaskID, want)
 	}
 	sub := &Submitted{TaskID: ack.TaskID, Count: ack.Count}
-	if err := c.home.rememberTask(ack.TaskID, endpoint); err != nil {
-		c.log.Warn("remember task", "task", ack.TaskID, "err", err)
-	}
+	sub.NotRemembered = c.home.rememberTask(ack.TaskID, endpoint)
 	if !wait {
 		return sub, nil
 	}

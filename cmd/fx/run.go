@@ -225,6 +225,9 @@ func newSubmitCmd() *cobra.Command {
 						}
 						return err
 					}
+					if sub.NotRemembered != nil {
+						fmt.Fprintf(cmd.ErrOrStderr(), "fx: warning: %v; fx result will need --endpoint %s\n", sub.NotRemembered, ep)
+					}
 					if jsonFlag(cmd) {
 						return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": sub.TaskID, "endpoint": ep.String()})
 					}
