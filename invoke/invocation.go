@@ -105,14 +105,24 @@ func New(function, endpoint string, inputs []Input, now time.Time, ttl time.Dura
 
 // Sign seals inv with the caller's key.
 func Sign(k *identity.Key, inv *Invocation) ([]byte, error) {
+	env, _, err := SignTask(k, inv)
+	return env, err
+}
+
+// SignTask seals inv with the caller's key and returns the task ID the
+// endpoint will give it.
+func SignTask(k *identity.Key, inv *Invocation) (env []byte, taskID string, err error) {
 	if err := inv.validate(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	b, err := encMode.Marshal(inv)
 	if err != nil {
-		return nil, fmt.Errorf("invoke: encode: %w", err)
+		return nil, "", fmt.Errorf("invoke: encode: %w", err)
 	}
-	return identity.Seal(k, identity.DomainInvocation, Codec, b)
+	if env, err = identity.Seal(k, identity.DomainInvocation, Codec, b); err != nil {
+		return nil, "", err
+	}
+	return env, TaskID(k.ID(), b), nil
 }
 
 func (inv *Invocation) validate() error {

@@ -82,11 +82,11 @@ func (c *Client) invoke(ctx context.Context, inv Invocation, withProof bool) (*S
 	if withProof {
 		msg.Proof = inv.Function.Proof
 	}
-	env, err := invoke.Sign(c.key, msg)
+	env, id, err := invoke.SignTask(c.key, msg)
 	if err != nil {
 		return nil, err
 	}
-	return c.Send(ctx, inv.Endpoint, env, inv.Wait, inv.OnResult)
+	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult)
 }
 
 // Send sends a signed invocation (as made by invoke.Sign) to endpoint. It is
@@ -97,6 +97,11 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if err != nil {
 		return nil, err
 	}
+	return c.send(ctx, endpoint, env, want, wait, onResult)
+}
+
+// send is Send with the task ID known.
+func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want string, wait bool, onResult func(invoke.Result)) (*Submitted, error) {
 	src, err := c.open(ctx, endpoint, env, wait)
 	if err != nil {
 		return nil, err

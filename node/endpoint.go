@@ -38,6 +38,7 @@ type endpoint struct {
 	streams map[network.Stream]struct{} // results streams open, reset by close
 	running sync.WaitGroup              // handlers and tasks; Add only via begin or while holding one
 	cache   functionCache
+	policy  identity.Policy // the endpoint's, from its config
 }
 
 func (n *Node) startEndpoint() error {
@@ -60,7 +61,7 @@ func (n *Node) startEndpoint() error {
 		tasks.Close()
 		return err
 	}
-	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh}
+	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy()}
 	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSession)
@@ -241,7 +242,7 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 	}
 	adm := invoke.Admission{
 		Self: e.n.ID(), Now: e.n.now(), Skew: e.n.cfg.ClockSkew,
-		Policy: e.n.policy(), Functions: e.n.cfg.Functions,
+		Policy: e.policy, Functions: e.n.cfg.Functions,
 	}
 	if err := adm.Admit(inv); err != nil {
 		return nil, nil, err
