@@ -88,15 +88,16 @@ func (s *session) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, i
 	return s.client.RunRouted(ctx, w)
 }
 
-func parseInput(args, kwargs string) (invoke.Input, error) {
+// input is one input from --args and --kwargs; the invocation checks them.
+func (f *runFlags) one() invoke.Input {
 	in := invoke.Input{}
-	if args != "" {
-		in.Args = []byte(args)
+	if f.args != "" {
+		in.Args = []byte(f.args)
 	}
-	if kwargs != "" {
-		in.Kwargs = []byte(kwargs)
+	if f.kwargs != "" {
+		in.Kwargs = []byte(f.kwargs)
 	}
-	return in, nil
+	return in
 }
 
 // deadline is how long a command waits for a function of walltime t.
@@ -114,10 +115,7 @@ func newRunCmd() *cobra.Command {
 		Short: "Run a function and print its result (JSON) on stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			in, err := parseInput(f.args, f.kwargs)
-			if err != nil {
-				return err
-			}
+			in := f.one()
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(f.timeout))
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
@@ -195,10 +193,7 @@ func newSubmitCmd() *cobra.Command {
 		Short: "Submit a function run, print its task ID and return at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			in, err := parseInput(f.args, f.kwargs)
-			if err != nil {
-				return err
-			}
+			in := f.one()
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
