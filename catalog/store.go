@@ -61,9 +61,11 @@ type Store struct {
 // chain is the state of one OWNER/NAME.
 type chain struct {
 	ref       string
-	head      Update // the current update, Function stripped
-	id        ID     // its ID
-	shareable bool   // head.Shareable() before stripping
+	head      Update          // the current update, Function stripped
+	id        ID              // its ID
+	shareable bool            // head.Shareable() before stripping
+	policy    identity.Policy // head.Access.Policy(head.Owner), kept for Access
+	policyErr error
 	bodies    map[ID]*held
 }
 
@@ -344,6 +346,7 @@ func (s *Store) installLocked(su *SignedUpdate) *chain {
 		delete(s.heads, c.id)
 	}
 	c.head, c.id, c.shareable = u, su.ID, su.Update.Shareable()
+	c.policy, c.policyErr = u.Access.Policy(u.Owner)
 	s.heads[c.id] = c
 	for id := range c.bodies {
 		if !s.keepsLocked(&c.head, id) {
@@ -610,7 +613,7 @@ func (s *Store) Access(id ID) (identity.Policy, error) {
 		return identity.Policy{}, fmt.Errorf("catalog: access %s: %w", id,
 			fail(fault.NotFound, ErrNotFound, "function is not held here"))
 	}
-	return h.c.head.Access.Policy(h.c.head.Owner)
+	return h.c.policy, h.c.policyErr
 }
 
 // Entry is one function (or one version) as List and Versions show it.

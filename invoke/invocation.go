@@ -223,6 +223,9 @@ func TaskID(caller peer.ID, payload []byte) string {
 type Admission struct {
 	// Self is the endpoint's node ID.
 	Self peer.ID
+	// SelfText is Self as text, if the caller has it at hand; "" means
+	// Self.String().
+	SelfText string
 	// Now is the endpoint's clock reading.
 	Now time.Time
 	// Skew is the clock difference tolerated; zero means 30 seconds.
@@ -239,7 +242,11 @@ type Admission struct {
 // endpoint policy and function allowlist. Replay and the function's own
 // access are checked by the caller, which holds the stores.
 func (a Admission) Admit(s *Signed) error {
-	if s.Endpoint != a.Self.String() {
+	self := a.SelfText
+	if self == "" {
+		self = a.Self.String()
+	}
+	if s.Endpoint != self {
 		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %s", ErrWrongTarget, s.Endpoint))
 	}
 	skew := a.Skew

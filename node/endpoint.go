@@ -39,6 +39,7 @@ type endpoint struct {
 	running sync.WaitGroup              // handlers and tasks; Add only via begin or while holding one
 	cache   functionCache
 	policy  identity.Policy // the endpoint's, from its config
+	self    string          // the node's ID as text
 }
 
 func (n *Node) startEndpoint() error {
@@ -61,7 +62,7 @@ func (n *Node) startEndpoint() error {
 		tasks.Close()
 		return err
 	}
-	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy()}
+	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy(), self: n.ID().String()}
 	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSession)
@@ -241,7 +242,7 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 		e.n.log.Debug("invocation sent by another peer than its signer", "signer", inv.Caller, "peer", s.Conn().RemotePeer())
 	}
 	adm := invoke.Admission{
-		Self: e.n.ID(), Now: e.n.now(), Skew: e.n.cfg.ClockSkew,
+		Self: e.n.ID(), SelfText: e.self, Now: e.n.now(), Skew: e.n.cfg.ClockSkew,
 		Policy: e.policy, Functions: e.n.cfg.Functions,
 	}
 	if err := adm.Admit(inv); err != nil {
