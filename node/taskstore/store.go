@@ -751,3 +751,15 @@ func ctxErr(verb, id string, err error) error {
 	}
 	return fault.Wrap(kind, "taskstore: "+verb+" "+id, err)
 }
+
+// Healthy returns why the store cannot admit tasks now (a write that keeps
+// failing, a full disk), or nil when it can.
+func (s *Store) Healthy() error {
+	s.mu.Lock()
+	err := s.flushErr
+	s.mu.Unlock()
+	if err == nil {
+		err = s.journal.failed()
+	}
+	return err
+}

@@ -846,6 +846,9 @@ func TestFlushFailure(t *testing.T) {
 	// A full disk: bbolt refuses to grow the file past its size now.
 	s.db.MaxSize = 1 << 20
 	id := taskID(1)
+	if err := s.Healthy(); err != nil {
+		t.Fatalf("Healthy before any failure: %v", err)
+	}
 	if err := s.Admit(task(id, 8, c.Now())); err != nil {
 		t.Fatal(err)
 	}
@@ -857,6 +860,9 @@ func TestFlushFailure(t *testing.T) {
 	}
 	if err := s.flush(); err == nil {
 		t.Fatal("flush past MaxSize succeeded")
+	}
+	if err := s.Healthy(); err == nil {
+		t.Error("Healthy after a failed flush = nil")
 	}
 	if tk, err := s.Get(id); err != nil || tk.State != StateDone {
 		t.Errorf("Get after a failed flush = %s, %v; want done, from memory", tk.State, err)
