@@ -171,12 +171,11 @@ func FuzzDecodeHeartbeat(f *testing.F) {
 
 func TestLivenessDown(t *testing.T) {
 	type step struct {
-		at      time.Duration // after t0
-		beat    bool          // observe a heartbeat then
-		seq     uint64        // its Seq
-		taken   bool          // whether Observe takes it
-		down    bool          // Down, after the beat if any
-		idleNow int           // Get's Idle then (the seq of the taken beat)
+		at    time.Duration // after t0
+		beat  bool          // observe a heartbeat then
+		seq   uint64        // its Seq
+		taken bool          // whether Observe takes it
+		down  bool          // Down, after the beat if any
 	}
 	tests := []struct {
 		name     string
