@@ -169,64 +169,7 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		_ = s.Close()
 		return
 	}
-	e.stream(s, w, task.TaskID, 0, len(task.Inputs))
-}
-
-// stream writes the task's results from index from on as they are stored,
-// flushing whenever none is waiting, then a Done with the final status. A
-// caller that stops reading for writeTimeout loses the stream.
-func (e *endpoint) stream(s network.Stream, w *bufio.Writer, id string, from, count int) {
-	e.mu.Lock()
-	if e.closing {
-		e.mu.Unlock()
-		s.Reset()
-		return
-	}
-	if e.streams == nil {
-		e.streams = make(map[network.Stream]struct{})
-	}
-	e.streams[s] = struct{}{}
-	e.mu.Unlock()
-	defer func() {
-		e.mu.Lock()
-		delete(e.streams, s)
-		e.mu.Unlock()
-	}()
-	ch, err := e.tasks.Follow(e.n.ctx, id)
-	if err != nil {
-		refuse(w, s, err)
-		return
-	}
-	fail := func() {
-		s.Reset()
-		for range ch { // let the follower end
-		}
-	}
-	sent := 0
-	for r := range ch {
-		if r.Index < from {
-			continue
-		}
-		res := wireFromStore(r)
-		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-		if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}); err != nil {
-			fail()
-			return
-		}
-		// The last result goes out with the Done that follows it.
-		if sent++; sent < count-from && len(ch) == 0 {
-			if err := w.Flush(); err != nil {
-				fail()
-				return
-			}
-		}
-	}
-	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: e.status(id)}); err == nil {
-		_ = w.Flush()
-	}
-	_ = s.CloseWrite()
-	_ = s.Close()
+	e.serveReplies(s, func(out chan<- replyBatch) { e.follow(task.TaskID, 0, len(task.Inputs), 0, out) })
 }
 
 // admit decodes, checks and records an invocation; nothing runs before it
@@ -507,7 +450,11 @@ func (e *endpoint) handleTask(s network.Stream) {
 	}
 	switch {
 	case q.Wait:
-		e.stream(s, w, q.TaskID, q.From, t.Count)
+		if err := w.Flush(); err != nil {
+			s.Reset()
+			return
+		}
+		e.serveReplies(s, func(out chan<- replyBatch) { e.follow(q.TaskID, q.From, t.Count, 0, out) })
 	case q.Results:
 		rs, err := e.tasks.Results(q.TaskID, q.From, 0)
 		if err == nil {

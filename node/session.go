@@ -16,17 +16,22 @@ import (
 // endpoint closes it.
 const sessionIdle = 10 * time.Minute
 
-// handleSession serves a session stream: many invocations, each waited for,
-// whose replies share the stream. Replies are written by one goroutine that
-// flushes only when none is waiting, so that under load many replies travel
-// in one write.
-func (e *endpoint) handleSession(s network.Stream) {
-	if !e.begin() {
+// replyBatch is what one reply writer takes at once: usually one reply; a
+// task's last result with its Done, so that both travel in one write.
+type replyBatch []invoke.Reply
+
+// serveReplies writes on s what produce sends, through one writer that
+// flushes only when nothing waits, so that under load many replies travel
+// in one write. s is reset by close; a caller that stops reading loses the
+// stream, never a worker. It returns once produce has returned and every
+// reply is written.
+func (e *endpoint) serveReplies(s network.Stream, produce func(out chan<- replyBatch)) {
+	e.mu.Lock()
+	if e.closing {
+		e.mu.Unlock()
 		s.Reset()
 		return
 	}
-	defer e.running.Done()
-	e.mu.Lock()
 	if e.streams == nil {
 		e.streams = make(map[network.Stream]struct{})
 	}
@@ -37,49 +42,34 @@ func (e *endpoint) handleSession(s network.Stream) {
 		delete(e.streams, s)
 		e.mu.Unlock()
 	}()
-
-	out := make(chan invoke.Reply, 1024)
+	out := make(chan replyBatch, 1024)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		e.writeReplies(s, out)
+		writeReplies(s, out)
 	}()
-	var calls sync.WaitGroup
-	r := bufio.NewReader(s)
-	for {
-		_ = s.SetReadDeadline(time.Now().Add(sessionIdle))
-		var req invoke.Request
-		if err := invoke.ReadMsg(r, e.n.cfg.maxInput()+64<<10, &req); err != nil {
-			if !errors.Is(err, io.EOF) && fault.KindOf(err) != fault.Unavailable {
-				// Bytes that are no request: say so, and end the session.
-				out <- invoke.Reply{Type: invoke.ReplyError, Call: req.Call, Error: invoke.ErrorOf(err)}
-			}
-			break
-		}
-		calls.Add(1)
-		go func(req invoke.Request) {
-			defer calls.Done()
-			e.serveCall(s, &req, out)
-		}(req)
-	}
-	calls.Wait()
+	produce(out)
 	close(out)
 	<-writerDone
 	_ = s.Close()
 }
 
-// writeReplies writes replies until out closes, flushing when none waits. A
-// caller that stops reading loses the stream; the replies still queued are
-// dropped so that no call blocks.
-func (e *endpoint) writeReplies(s network.Stream, out <-chan invoke.Reply) {
+// writeReplies writes replies until out closes, flushing when none waits. On
+// a write error it resets s and drops the rest, so that no sender blocks.
+func writeReplies(s network.Stream, out <-chan replyBatch) {
 	w := bufio.NewWriterSize(s, 64<<10)
 	alive := true
-	for rep := range out {
+	for reps := range out {
 		if !alive {
 			continue
 		}
 		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-		err := invoke.WriteMsg(w, rep)
+		var err error
+		for _, rep := range reps {
+			if err = invoke.WriteMsg(w, rep); err != nil {
+				break
+			}
+		}
 		if err == nil && len(out) == 0 {
 			err = w.Flush()
 		}
@@ -94,13 +84,74 @@ func (e *endpoint) writeReplies(s network.Stream, out <-chan invoke.Reply) {
 	}
 }
 
+// follow sends the results of task id from index from on as they are
+// stored, then Done, each tagged with call. count is the task's number of
+// inputs: the last result travels with Done.
+func (e *endpoint) follow(id string, from, count int, call uint64, out chan<- replyBatch) {
+	ch, err := e.tasks.Follow(e.n.ctx, id)
+	if err != nil {
+		out <- replyBatch{{Type: invoke.ReplyError, Call: call, Error: invoke.ErrorOf(err)}}
+		return
+	}
+	var last *invoke.Reply
+	sent := 0
+	for r := range ch {
+		if r.Index < from {
+			continue
+		}
+		res := wireFromStore(r)
+		rep := invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res}
+		if sent++; sent >= count-from {
+			last = &rep
+			continue
+		}
+		out <- replyBatch{rep}
+	}
+	done := invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(id)}
+	if last != nil {
+		out <- replyBatch{*last, done}
+		return
+	}
+	out <- replyBatch{done}
+}
+
+// handleSession serves a session stream: many invocations, each waited for,
+// whose replies share the stream.
+func (e *endpoint) handleSession(s network.Stream) {
+	if !e.begin() {
+		s.Reset()
+		return
+	}
+	defer e.running.Done()
+	e.serveReplies(s, func(out chan<- replyBatch) {
+		var calls sync.WaitGroup
+		r := bufio.NewReader(s)
+		for {
+			_ = s.SetReadDeadline(time.Now().Add(sessionIdle))
+			var req invoke.Request
+			if err := invoke.ReadMsg(r, e.n.cfg.maxInput()+64<<10, &req); err != nil {
+				if !errors.Is(err, io.EOF) && fault.KindOf(err) != fault.Unavailable {
+					// Bytes that are no request: say so, and end the session.
+					out <- replyBatch{{Type: invoke.ReplyError, Call: req.Call, Error: invoke.ErrorOf(err)}}
+				}
+				break
+			}
+			calls.Add(1)
+			go func(req invoke.Request) {
+				defer calls.Done()
+				e.serveCall(s, &req, out)
+			}(req)
+		}
+		calls.Wait()
+	})
+}
+
 // serveCall admits one request of a session, runs it and sends its replies.
-func (e *endpoint) serveCall(s network.Stream, req *invoke.Request, out chan<- invoke.Reply) {
-	call := req.Call
+func (e *endpoint) serveCall(s network.Stream, req *invoke.Request, out chan<- replyBatch) {
 	task, fn, err := e.admit(req, s)
 	if err != nil {
 		e.n.log.Info("invocation refused", "peer", s.Conn().RemotePeer(), "err", err)
-		out <- invoke.Reply{Type: invoke.ReplyError, Call: call, Error: invoke.ErrorOf(err)}
+		out <- replyBatch{{Type: invoke.ReplyError, Call: req.Call, Error: invoke.ErrorOf(err)}}
 		return
 	}
 	e.running.Add(1) // safe: the session handler holds one
@@ -108,15 +159,6 @@ func (e *endpoint) serveCall(s network.Stream, req *invoke.Request, out chan<- i
 		defer e.running.Done()
 		e.run(task, fn)
 	}()
-	out <- invoke.Reply{Type: invoke.ReplyAck, Call: call, TaskID: task.TaskID, Count: len(task.Inputs)}
-	ch, err := e.tasks.Follow(e.n.ctx, task.TaskID)
-	if err != nil {
-		out <- invoke.Reply{Type: invoke.ReplyError, Call: call, Error: invoke.ErrorOf(err)}
-		return
-	}
-	for r := range ch {
-		res := wireFromStore(r)
-		out <- invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res}
-	}
-	out <- invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(task.TaskID)}
+	out <- replyBatch{{Type: invoke.ReplyAck, Call: req.Call, TaskID: task.TaskID, Count: len(task.Inputs)}}
+	e.follow(task.TaskID, 0, len(task.Inputs), req.Call, out)
 }
