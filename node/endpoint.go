@@ -40,6 +40,7 @@ type endpoint struct {
 	cache   functionCache
 	policy  identity.Policy // the endpoint's, from its config
 	self    string          // the node's ID as text
+	workers *goPool         // runs admissions and tasks on reused goroutines
 }
 
 func (n *Node) startEndpoint() error {
@@ -62,7 +63,8 @@ func (n *Node) startEndpoint() error {
 		tasks.Close()
 		return err
 	}
-	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy(), self: n.ID().String()}
+	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy(), self: n.ID().String(),
+		workers: newGoPool(time.Minute, n.ctx.Done())}
 	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSession)
@@ -156,10 +158,10 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 	// The task is admitted: it runs whatever happens to this stream, and
 	// its results go to the store, from where this stream follows them.
 	e.running.Add(1)
-	go func() {
+	e.workers.Go(func() {
 		defer e.running.Done()
 		e.run(task, fn)
-	}()
+	})
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 	err = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)})
 	if err == nil {

@@ -137,10 +137,10 @@ func (e *endpoint) handleSession(s network.Stream) {
 				break
 			}
 			calls.Add(1)
-			go func(req invoke.Request) {
+			e.workers.Go(func() {
 				defer calls.Done()
 				e.serveCall(s, &req, out)
-			}(req)
+			})
 		}
 		calls.Wait()
 	})
@@ -155,10 +155,10 @@ func (e *endpoint) serveCall(s network.Stream, req *invoke.Request, out chan<- r
 		return
 	}
 	e.running.Add(1) // safe: the session handler holds one
-	go func() {
+	e.workers.Go(func() {
 		defer e.running.Done()
 		e.run(task, fn)
-	}()
+	})
 	out <- replyBatch{{Type: invoke.ReplyAck, Call: req.Call, TaskID: task.TaskID, Count: len(task.Inputs)}}
 	e.follow(task.TaskID, 0, len(task.Inputs), req.Call, out)
 }

@@ -34,10 +34,12 @@ func (s *Store) Follow(ctx context.Context, id string) (<-chan Result, error) {
 	var f *follower
 	var mem []Result
 	var count int
+	disk := true // whether results may be on disk already
 	e := s.live[id]
 	if e != nil && e.admitted {
 		count = e.task.Count
 		mem = append(append(mem, e.flushing...), e.pending...)
+		disk = e.onDisk
 		if !e.task.State.Finished() {
 			f = &follower{wake: make(chan struct{}, 1)}
 			e.followers = append(e.followers, f)
@@ -56,13 +58,14 @@ func (s *Store) Follow(ctx context.Context, id string) (<-chan Result, error) {
 		count = t.Count
 	}
 	ch := make(chan Result)
-	go s.follow(ctx, id, e, f, mem, count, ch)
+	go s.follow(ctx, id, e, f, disk, mem, count, ch)
 	return ch, nil
 }
 
-// follow feeds ch for Follow: stored results, those in memory when Follow
-// began, then f's queue until the task ends.
-func (s *Store) follow(ctx context.Context, id string, e *entry, f *follower, mem []Result, count int, ch chan<- Result) {
+// follow feeds ch for Follow: stored results (unless disk says there are
+// none), those in memory when Follow began, then f's queue until the task
+// ends.
+func (s *Store) follow(ctx context.Context, id string, e *entry, f *follower, disk bool, mem []Result, count int, ch chan<- Result) {
 	defer s.wg.Done()
 	defer close(ch)
 	if f != nil {
@@ -82,7 +85,7 @@ func (s *Store) follow(ctx context.Context, id string, e *entry, f *follower, me
 		}
 		return false
 	}
-	for from := 0; ; {
+	for from := 0; disk; {
 		var rs []Result
 		err := s.db.View(func(tx *bolt.Tx) error {
 			_, seq, _, _, err := getTask(tx, id)

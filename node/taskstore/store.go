@@ -66,6 +66,7 @@ type entry struct {
 	admitted  bool          // durable; false while Admit is in flight
 	seq       uint64        // keys its results on disk; assigned by its first flush
 	stored    bool          // a flush wrote the task, and so its active key
+	onDisk    bool          // a flush wrote some of its results
 	taskDirty bool          // task changed since it was last handed to a flush
 	inDirty   bool          // in Store.dirty
 	pending   []Result      // results for the next flush
@@ -639,6 +640,9 @@ func (s *Store) flushLocked() error {
 		e.flushing = nil
 		if items[i].writeTask {
 			e.stored = true
+		}
+		if items[i].results != nil {
+			e.onDisk = true
 		}
 		if e.task.State.Finished() && !e.inDirty && s.live[e.id] == e {
 			delete(s.live, e.id)
