@@ -112,6 +112,15 @@ func importRules() []importRule {
 			},
 		},
 		{
+			id:    "batchverify-leaf",
+			says:  "batchverify imports only the standard library and filippo.io/edwards25519",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "batchverify") },
+			forbid: func(imp string) bool {
+				return !isStd(imp) && !under(imp, "filippo.io/edwards25519")
+			},
+		},
+		{
 			id:    "routing-catalog-no-node",
 			says:  "routing and catalog import neither node, sim nor exec",
 			scope: scopeBoth,
@@ -449,6 +458,11 @@ func TestImportRules(t *testing.T) {
 				"exec-stdlib exec/shell github.com/multiformats/go-multiaddr",
 				"exec-stdlib exec/shell " + ours("routing"),
 			},
+		},
+		{
+			name: "batchverify imports identity and libp2p",
+			pkgs: []pkg{{Path: ours("batchverify"), Imports: []string{"crypto/sha512", "filippo.io/edwards25519", ours("identity"), libp2pCore}}},
+			want: []string{"batchverify-leaf batchverify " + ours("identity"), "batchverify-leaf batchverify " + libp2pCore},
 		},
 		{
 			name: "exec imports a third-party module",

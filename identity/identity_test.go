@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"bytes"
 	"errors"
+	"github.com/libp2p/go-libp2p/core/record"
 	"os"
 	"path/filepath"
 	"strings"
@@ -92,6 +94,10 @@ func TestSealOpen(t *testing.T) {
 		{"garbage", []byte("not an envelope"), "fxmesh-test", nil, ErrMalformedEnvelope},
 		{"empty", nil, "fxmesh-test", nil, ErrMalformedEnvelope},
 		{"tampered", tamper(b, "hello", "jello"), "fxmesh-test", nil, ErrBadSignature},
+		{"cut short", b[:len(b)-1], "fxmesh-test", nil, ErrMalformedEnvelope},
+		{"a field twice", append(append([]byte{}, b...), 0x1a, 1, 'x'), "fxmesh-test", nil, ErrMalformedEnvelope},
+		{"no key", []byte{0x1a, 1, 'x'}, "fxmesh-test", nil, ErrMalformedEnvelope},
+		{"group wire type", append([]byte{0x0b}, b...), "fxmesh-test", nil, ErrMalformedEnvelope},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,15 +114,43 @@ func tamper(b []byte, from, to string) []byte {
 	return []byte(s)
 }
 
+// TestUnsealSkipsUnknownFields: fields a later envelope version may add
+// are skipped, as protobuf skips them, and the signature still holds.
+func TestUnsealSkipsUnknownFields(t *testing.T) {
+	k, _ := GenerateKey()
+	b, _ := Seal(k, "d", []byte("c"), []byte("payload"))
+	extra := append([]byte{0x30, 0x96, 0x01, 0x3d, 1, 2, 3, 4, 0x39, 1, 2, 3, 4, 5, 6, 7, 8, 0x42, 2, 'h', 'i'}, b...)
+	s, err := Open(extra, "d", []byte("c"))
+	if err != nil || string(s.Payload) != "payload" || s.Signer != k.ID() {
+		t.Fatalf("Open = %v, %v", s, err)
+	}
+}
+
+// FuzzOpen compares the envelope decoder with libp2p's: whatever Unseal
+// decodes, libp2p decodes the same way, and both agree on the signature.
 func FuzzOpen(f *testing.F) {
 	k, _ := GenerateKey()
 	b, _ := Seal(k, "d", []byte("c"), []byte("payload"))
 	f.Add(b)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := Open(data, "d", nil)
-		if err == nil && s.Signer == "" {
-			t.Fatal("opened envelope without signer")
+		s, err := Unseal(data, "d", nil)
+		if err != nil {
+			return
+		}
+		env, lerr := record.UnmarshalEnvelope(data)
+		if lerr != nil {
+			t.Fatalf("Unseal decodes what libp2p refuses: %v", lerr)
+		}
+		if !env.PublicKey.Equals(s.Key) || !bytes.Equal(env.PayloadType, s.Codec) || !bytes.Equal(env.RawPayload, s.Payload) {
+			t.Fatal("Unseal and libp2p decode different envelopes")
+		}
+		_, cerr := record.ConsumeTypedEnvelope(data, &payload{domain: "d"})
+		if (s.Verify() == nil) != (cerr == nil) {
+			t.Fatalf("signature: Verify %v, libp2p %v", s.Verify(), cerr)
+		}
+		if _, oerr := Open(data, "d", nil); (oerr == nil) != (cerr == nil) {
+			t.Fatalf("Open %v, libp2p %v", oerr, cerr)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+	"github.com/fxmesh/fxmesh/batchverify"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/ipfs/go-cid"
@@ -174,17 +175,33 @@ type Signed struct {
 }
 
 // Decode checks an envelope's size, signature and schema. It does not check
-// freshness, target or policy: Admit does.
+// freshness, target or policy: Admit does. An Ed25519 signature is checked
+// under batchverify's rule, alone; DecodeWith checks it in a batch.
 func Decode(b []byte, maxBytes int) (*Signed, error) {
+	return DecodeWith(nil, b, maxBytes)
+}
+
+// DecodeWith is Decode with the Ed25519 signature checked by v, together
+// with those of other goroutines decoding at the same time. The answer is
+// Decode's; only the cost differs.
+func DecodeWith(v *batchverify.Verifier, b []byte, maxBytes int) (*Signed, error) {
 	if maxBytes > 0 && len(b) > maxBytes {
 		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(b), maxBytes))
 	}
-	s, err := identity.Open(b, identity.DomainInvocation, Codec)
+	s, err := identity.Unseal(b, identity.DomainInvocation, Codec)
 	if err != nil {
-		if errors.Is(err, identity.ErrBadSignature) {
-			return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrBadSignature, err))
-		}
 		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	if pub, ok := s.Ed25519(); ok {
+		item := batchverify.Item{PublicKey: pub, Message: s.Unsigned, Signature: s.Signature}
+		if v != nil && !v.Verify(item) || v == nil && !batchverify.Verify(item) {
+			err = identity.ErrBadSignature
+		}
+	} else {
+		err = s.Verify()
+	}
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrBadSignature, err))
 	}
 	var inv Invocation
 	if err := decMode.Unmarshal(s.Payload, &inv); err != nil {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fxmesh/fxmesh/batchverify"
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/exec/python"
@@ -41,6 +42,7 @@ type endpoint struct {
 	policy  identity.Policy // the endpoint's, from its config
 	self    string          // the node's ID as text
 	workers *goPool         // runs admissions and tasks on reused goroutines
+	verify  *batchverify.Verifier
 }
 
 func (n *Node) startEndpoint() error {
@@ -64,7 +66,7 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy(), self: n.ID().String(),
-		workers: newGoPool(time.Minute, n.ctx.Done())}
+		workers: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0)}
 	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSession)
@@ -177,7 +179,7 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 // admit decodes, checks and records an invocation; nothing runs before it
 // returns without error.
 func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed, *compiled, error) {
-	inv, err := invoke.Decode(req.Invocation, e.n.cfg.maxInput())
+	inv, err := invoke.DecodeWith(e.verify, req.Invocation, e.n.cfg.maxInput())
 	if err != nil {
 		return nil, nil, err
 	}
