@@ -245,7 +245,7 @@ type Admission struct {
 	SelfText string
 	// Now is the endpoint's clock reading.
 	Now time.Time
-	// Skew is the clock difference tolerated; zero means 30 seconds.
+	// Skew is the clock difference tolerated; zero means DefaultSkew.
 	Skew time.Duration
 	// MaxLifetime bounds Expires-IssuedAt; zero means 1 hour.
 	MaxLifetime time.Duration
@@ -253,6 +253,17 @@ type Admission struct {
 	Policy identity.Policy
 	// Functions, when not empty, lists the only function IDs allowed here.
 	Functions []string
+}
+
+// DefaultSkew is the clock difference an Admission tolerates by default.
+const DefaultSkew = 30 * time.Second
+
+// EffectiveSkew is the clock difference a tolerates.
+func (a Admission) EffectiveSkew() time.Duration {
+	if a.Skew <= 0 {
+		return DefaultSkew
+	}
+	return a.Skew
 }
 
 // Admit makes the pure checks of admission: target, freshness, lifetime,
@@ -266,10 +277,7 @@ func (a Admission) Admit(s *Signed) error {
 	if s.Endpoint != self {
 		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %s", ErrWrongTarget, s.Endpoint))
 	}
-	skew := a.Skew
-	if skew <= 0 {
-		skew = 30 * time.Second
-	}
+	skew := a.EffectiveSkew()
 	life := a.MaxLifetime
 	if life <= 0 {
 		life = time.Hour

@@ -48,6 +48,7 @@ type endpoint struct {
 func (n *Node) startEndpoint() error {
 	tasks, err := taskstore.Open(filepath.Join(n.dir, "tasks.db"), taskstore.Options{
 		Retention: n.cfg.TaskRetention, Now: n.now, Logger: n.log, FlushInterval: flushInterval,
+		SyncAdmissions: n.cfg.SyncAdmissions,
 		MaxResultBytes: n.cfg.maxOutput() + 3*exec.DefaultMaxOutputBytes + 64<<10,
 	})
 	if err != nil {
@@ -207,7 +208,8 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 	}
 	if err := e.tasks.Admit(taskstore.Task{
 		ID: inv.TaskID, Caller: inv.Caller.String(), Function: inv.Function,
-		Count: len(inv.Inputs), Expires: time.Unix(0, inv.Expires).Add(adm.Skew + 30*time.Second),
+		Count: len(inv.Inputs), Expires: time.Unix(0, inv.Expires).Add(adm.EffectiveSkew() + 30*time.Second),
+		Issued: time.Unix(0, inv.IssuedAt).Add(-adm.EffectiveSkew()),
 	}); err != nil {
 		if fault.KindOf(err) == fault.Internal {
 			// The endpoint cannot record tasks (a full disk, say): another

@@ -102,7 +102,7 @@ func taskID(i int) string { return fmt.Sprintf("bafyreib%051d", i) }
 
 // task returns a task to admit, expiring an hour after now.
 func task(id string, count int, now time.Time) Task {
-	return Task{ID: id, Caller: "12D3KooWcaller", Function: "bafyfunction", Count: count, Expires: now.Add(time.Hour)}
+	return Task{ID: id, Caller: "12D3KooWcaller", Function: "bafyfunction", Count: count, Expires: now.Add(time.Hour), Issued: now}
 }
 
 func result(i int) Result {

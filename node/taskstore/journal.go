@@ -49,6 +49,7 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // but checkpoint and retireAll must not run concurrently with each other.
 type journal struct {
 	noSync    bool
+	lazy      bool           // appends are not synced: the next flush makes them durable in bbolt
 	onDurable func([]*entry) // called with io held once a group is durable
 
 	mu   sync.Mutex // guards cur, busy and err
@@ -325,7 +326,7 @@ func (j *journal) writeLocked(recs [][]byte) (err error, sticky bool) {
 	if _, err := jf.f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("journal: write: %w", err), true
 	}
-	if !j.noSync {
+	if !j.noSync && !j.lazy {
 		if err := fdatasync(jf.f); err != nil {
 			return fmt.Errorf("journal: sync: %w", err), true
 		}

@@ -35,6 +35,8 @@ const flushBatch = 4096
 type Store struct {
 	db      *bolt.DB
 	journal *journal
+	mark    string    // the open mark's path: present while open, or after a crash
+	horizon time.Time // admissions before it may have been lost: Admit refuses tasks issued earlier
 	opts    Options
 	log     *slog.Logger
 
@@ -113,8 +115,22 @@ func Open(path string, opts Options) (*Store, error) {
 		db.Close()
 		return nil, fault.Wrap(fault.Internal, op, fmt.Errorf("journal: %w", err))
 	}
-	var folded, failed int
-	var seq uint64
+	j.lazy = !opts.SyncAdmissions
+	markPath := path + ".open"
+	prev, crashed, err := readMark(markPath)
+	if err != nil {
+		j.close()
+		db.Close()
+		return nil, fault.Wrap(fault.Internal, op, err)
+	}
+	bootID, booted, _ := opts.boot()
+	cur := openMark{boot: bootID, synced: opts.SyncAdmissions}
+	lost := lostSince(prev, crashed, cur, booted, opts.Now())
+	var (
+		folded, failed int
+		seq            uint64
+		horizon        time.Time
+	)
 	err = db.Update(func(tx *bolt.Tx) error {
 		if err := initBuckets(tx); err != nil {
 			return err
@@ -123,11 +139,17 @@ func Open(path string, opts Options) (*Store, error) {
 		if seq, err = lastSeq(tx); err != nil {
 			return err
 		}
+		if horizon, err = raiseHorizon(tx, lost); err != nil {
+			return err
+		}
 		folded, failed, err = recoverTx(tx, journaled, opts.Now(), opts.Retention)
 		return err
 	})
 	if err == nil {
 		err = j.retireAll() // the records are in bbolt now
+	}
+	if err == nil {
+		err = writeMark(markPath, cur, opts.NoSync)
 	}
 	if err != nil {
 		j.close()
@@ -137,10 +159,16 @@ func Open(path string, opts Options) (*Store, error) {
 	if folded > 0 || failed > 0 {
 		opts.Logger.Info("taskstore: recovered", "path", path, "journaled", folded, "failed", failed)
 	}
+	if !lost.IsZero() {
+		opts.Logger.Warn("taskstore: the machine restarted without closing the store; invocations issued before it restarted are refused",
+			"path", path, "horizon", horizon)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		db:      db,
 		journal: j,
+		mark:    markPath,
+		horizon: horizon,
 		opts:    opts,
 		log:     opts.Logger,
 		live:    make(map[string]*entry),
@@ -161,13 +189,16 @@ func Open(path string, opts Options) (*Store, error) {
 }
 
 // Admit records t as received, refusing it if its ID was seen before. Only
-// t's ID, Caller, Function, Count and Expires are used. When Admit returns
-// nil the admission is on disk (fsync'd): the same ID is refused, after a
-// crash too, until the task is purged and t.Expires has passed.
+// t's ID, Caller, Function, Count, Expires and Issued are used. When Admit
+// returns nil the admission is journaled: the same ID is refused, after a
+// crash too, until the task is purged and t.Expires has passed. With
+// Options.SyncAdmissions the journal is synced first; otherwise the kernel
+// holds it until the next flush, and a crash of the machine in between is
+// covered by the horizon instead.
 //
-// Concurrent Admits share one fsync (group commit). Admit takes no context:
-// it is bounded by one disk sync and must not return before it knows whether
-// the admission is durable. The caller owns the admitted task and must
+// Concurrent Admits share one write (group commit). Admit takes no
+// context: it is bounded by one disk write or sync and must not return
+// before it knows whether the admission is recorded. The caller owns the admitted task and must
 // finish it (PutResult, Fail), or it stays unfinished until a restart.
 func (s *Store) Admit(t Task) error {
 	if kind, err := checkAdmit(&t); err != nil {
@@ -176,6 +207,11 @@ func (s *Store) Admit(t Task) error {
 	now := s.opts.Now()
 	if !now.Before(t.Expires) {
 		return fault.E(fault.Expired, "taskstore: admit "+t.ID, "expired at %s", t.Expires.Format(time.RFC3339Nano))
+	}
+	if t.Issued.Before(s.horizon) {
+		return fault.E(fault.Expired, "taskstore: admit "+t.ID,
+			"issued before this endpoint's machine restarted at %s without closing its task store, so it may have been seen; sign it again",
+			s.horizon.Format(time.RFC3339))
 	}
 	e := &entry{id: t.ID, task: Task{
 		ID:       t.ID,
@@ -407,6 +443,11 @@ func (s *Store) finishLocked(e *entry, st State, fe *Error, now time.Time) {
 	e.followers = nil
 }
 
+// Horizon returns the time before which admissions may have been lost, by
+// a crash of the machine while some were not yet synced; the zero time if
+// there was none. Admit refuses tasks issued before it.
+func (s *Store) Horizon() time.Time { return s.horizon }
+
 // Get returns the task id. An unknown task, or one purged after its
 // retention, is an error of kind fault.NotFound.
 func (s *Store) Get(id string) (Task, error) {
@@ -554,6 +595,9 @@ func (s *Store) Close() error {
 		err := s.journal.checkpoint(s.flushLocked)
 		s.flushMu.Unlock()
 		err = errors.Join(err, s.journal.close(), s.db.Close())
+		if err == nil {
+			err = removeMark(s.mark, s.opts.NoSync) // a clean close
+		}
 		if err != nil {
 			s.closeErr = fault.Wrap(fault.Internal, "taskstore: close", err)
 		}

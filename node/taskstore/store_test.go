@@ -47,26 +47,28 @@ func TestAdmitReplay(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			c := newClock()
-			opts := Options{Now: c.Now, FlushInterval: time.Hour}
-			s, path := openTest(t, opts)
-			tk := task(taskID(1), 1, c.Now())
-			if err := s.Admit(tk); err != nil {
-				t.Fatalf("Admit: %v", err)
-			}
-			s = tt.replay(t, s, path, opts)
-			err := s.Admit(tk)
-			if !errors.Is(err, ErrReplayed) || fault.KindOf(err) != fault.Replayed {
-				t.Fatalf("second Admit = %v, want ErrReplayed of kind replayed", err)
-			}
-			if !strings.Contains(err.Error(), "taskstore: admit "+tk.ID) {
-				t.Errorf("error %q does not name the operation and task", err)
-			}
-			if err := s.Admit(task(taskID(2), 1, c.Now())); err != nil {
-				t.Errorf("Admit of another task: %v", err)
-			}
-		})
+		for _, synced := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/sync=%v", tt.name, synced), func(t *testing.T) {
+				c := newClock()
+				opts := Options{Now: c.Now, FlushInterval: time.Hour, SyncAdmissions: synced}
+				s, path := openTest(t, opts)
+				tk := task(taskID(1), 1, c.Now())
+				if err := s.Admit(tk); err != nil {
+					t.Fatalf("Admit: %v", err)
+				}
+				s = tt.replay(t, s, path, opts)
+				err := s.Admit(tk)
+				if !errors.Is(err, ErrReplayed) || fault.KindOf(err) != fault.Replayed {
+					t.Fatalf("second Admit = %v, want ErrReplayed of kind replayed", err)
+				}
+				if !strings.Contains(err.Error(), "taskstore: admit "+tk.ID) {
+					t.Errorf("error %q does not name the operation and task", err)
+				}
+				if err := s.Admit(task(taskID(2), 1, c.Now())); err != nil {
+					t.Errorf("Admit of another task: %v", err)
+				}
+			})
+		}
 	}
 }
 

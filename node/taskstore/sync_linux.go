@@ -5,7 +5,10 @@ package taskstore
 import (
 	"errors"
 	"os"
+	"strconv"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // fdatasync flushes f's data, and its metadata only where needed to read the
@@ -27,4 +30,27 @@ func preallocate(f *os.File, size int64) error {
 		return f.Truncate(size)
 	}
 	return err
+}
+
+// bootInfo returns the machine's boot ID and the time it booted: a new ID
+// means the machine restarted, and with it lost what its kernel held.
+func bootInfo() (id string, booted time.Time, ok bool) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	st, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return "", time.Time{}, false
+	}
+	for _, line := range strings.Split(string(st), "\n") {
+		if v, found := strings.CutPrefix(line, "btime "); found {
+			sec, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			if err != nil {
+				break
+			}
+			return strings.TrimSpace(string(b)), time.Unix(sec, 0), true
+		}
+	}
+	return "", time.Time{}, false
 }

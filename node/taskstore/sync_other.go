@@ -2,7 +2,10 @@
 
 package taskstore
 
-import "os"
+import (
+	"os"
+	"time"
+)
 
 // fdatasync flushes f; elsewhere than Linux that is a full fsync.
 func fdatasync(f *os.File) error { return f.Sync() }
@@ -15,3 +18,7 @@ func preallocate(f *os.File, size int64) error {
 	}
 	return f.Truncate(size)
 }
+
+// bootInfo is unknown here: a store not closed cleanly is taken to have
+// lost what the kernel held.
+func bootInfo() (id string, booted time.Time, ok bool) { return "", time.Time{}, false }

@@ -52,6 +52,11 @@ type Task struct {
 	Function string    // the function's ID
 	Count    int       // number of inputs: 1 for a single invocation, N for a batch
 	Expires  time.Time // the invocation's expiry: replay protection lasts at least until then
+	// Issued is the earliest time the invocation could have been admitted
+	// by any run of this store (its issue time less the clock skew
+	// tolerated). Admit refuses it when it is before the horizon (see
+	// Store.Horizon); it is not kept.
+	Issued time.Time
 
 	State     State
 	Received  time.Time // admitted
@@ -113,11 +118,29 @@ type Options struct {
 	// MaxResultBytes bounds one Result (value, output and error together).
 	// 0 means 16 MiB.
 	MaxResultBytes int
+	// SyncAdmissions makes Admit return only once the admission is synced
+	// to the disk itself, so that not even a crash of the machine can lose
+	// it; concurrent Admits share a sync. Otherwise Admit returns once the
+	// kernel holds the admission, which a killed process cannot lose, and
+	// the next flush syncs it. After a crash of the machine, Admit then
+	// refuses the invocations issued before it restarted (see Horizon).
+	SyncAdmissions bool
 	// NoSync skips every fsync. A killed process loses nothing (the kernel
 	// still holds the writes), but a crash of the machine may lose
 	// admissions and corrupt the database. For tests and benchmarks of
 	// other packages only.
 	NoSync bool
+
+	// bootInfo replaces the machine's boot ID and time in tests.
+	bootInfo func() (id string, booted time.Time, ok bool)
+}
+
+// boot returns the machine's boot ID and time; ok is false when unknown.
+func (o *Options) boot() (string, time.Time, bool) {
+	if o.bootInfo != nil {
+		return o.bootInfo()
+	}
+	return bootInfo()
 }
 
 const (
