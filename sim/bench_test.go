@@ -15,8 +15,10 @@ import (
 )
 
 // benchFixture is one endpoint with two warm Python workers, a client with a
-// connection to it, and a no-op function.
-func benchFixture(b *testing.B) (*fixture, *node.Function) {
+// connection to it, and a no-op function. configure, when not nil, changes
+// the endpoint's config further.
+func benchFixture(b *testing.B, configure ...func(*node.Config)) (*fixture, *node.Function) {
+	node.TuneRuntime() // as fxnode runs
 
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
@@ -24,6 +26,9 @@ func benchFixture(b *testing.B) (*fixture, *node.Function) {
 	m, err := Start(ctx, Options{Dir: b.TempDir(), Endpoints: 1, Configure: func(_ int, cfg *node.Config) {
 		cfg.Owner = owner.ID().String()
 		cfg.Workers = 2
+		for _, c := range configure {
+			c(cfg)
+		}
 	}})
 	if err != nil {
 		b.Fatal(err)
@@ -98,6 +103,18 @@ func BenchmarkInvokeSequential(b *testing.B) {
 // BenchmarkInvokeParallel64: 64 concurrent callers, one invocation each call.
 func BenchmarkInvokeParallel64(b *testing.B) {
 	f, fn := benchFixture(b)
+	parallel64(b, f, fn)
+}
+
+// BenchmarkInvokeParallel64SyncAdmissions: the same with sync_admissions
+// set, so that each admission waits for a disk sync (shared by those that
+// arrive together).
+func BenchmarkInvokeParallel64SyncAdmissions(b *testing.B) {
+	f, fn := benchFixture(b, func(cfg *node.Config) { cfg.SyncAdmissions = true })
+	parallel64(b, f, fn)
+}
+
+func parallel64(b *testing.B, f *fixture, fn *node.Function) {
 	var (
 		mu  sync.Mutex
 		lat = make([]time.Duration, 0, b.N)

@@ -7,9 +7,11 @@ import (
 	"os"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/node"
 )
 
 func main() {
+	node.TuneRuntime()
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "fxnode:", err)
 		os.Exit(fault.KindOf(err).ExitCode())
