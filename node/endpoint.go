@@ -158,23 +158,22 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		refuse(w, s, err)
 		return
 	}
-	// The task is admitted: it runs whatever happens to this stream, and
-	// its results go to the store, from where this stream follows them.
-	e.running.Add(1)
-	e.workers.Go(func() {
-		defer e.running.Done()
-		e.run(task, fn)
-	})
+	// The task is admitted: it runs whatever happens to this stream.
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 	err = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)})
 	if err == nil {
 		err = w.Flush() // the caller fails over until it has this
 	}
 	if err != nil || !req.Wait {
+		e.running.Add(1) // safe: this handler holds one
+		e.workers.Go(func() {
+			defer e.running.Done()
+			e.run(task, fn, nil)
+		})
 		_ = s.Close()
 		return
 	}
-	e.serveReplies(s, func(out chan<- replyBatch) { e.follow(task.TaskID, 0, len(task.Inputs), 0, out) })
+	e.serveReplies(s, func(out chan<- replyBatch) { e.runAndFollow(task, fn, 0, out) })
 }
 
 // admit decodes, checks and records an invocation; nothing runs before it
@@ -322,26 +321,57 @@ func (c *functionCache) put(f *compiled) {
 	c.m[f.exec.ID] = f
 }
 
+// runAndFollow runs an admitted task and sends its results, then Done,
+// each tagged with call. A task of one input runs in this goroutine and its
+// result travels with Done: no other goroutine is on the way of a single
+// call. The results of a batch come through the store's follower, so that
+// a caller that reads slowly holds up no worker.
+func (e *endpoint) runAndFollow(task *invoke.Signed, fn *compiled, call uint64, out chan<- replyBatch) {
+	if len(task.Inputs) != 1 {
+		e.running.Add(1) // safe: the caller's handler holds one
+		e.workers.Go(func() {
+			defer e.running.Done()
+			e.run(task, fn, nil)
+		})
+		e.follow(task.TaskID, 0, len(task.Inputs), call, out)
+		return
+	}
+	var reps replyBatch
+	e.run(task, fn, func(r taskstore.Result) {
+		res := wireFromStore(r)
+		reps = append(reps, invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res})
+	})
+	out <- append(reps, invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(task.TaskID)})
+}
+
 // run executes an admitted task and stores every result; the task always
-// ends done or failed.
-func (e *endpoint) run(inv *invoke.Signed, fn *compiled) {
+// ends done or failed. stored, when not nil, is given each result as it
+// was stored.
+func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.Result)) {
 	ctx := e.n.ctx
 	id := inv.TaskID
 	_ = e.tasks.SetState(id, taskstore.StateRunning)
 	x := e.executor(fn.catalog.Kind)
 	var storeErr error
 	emit := func(i int, r exec.Result) {
-		err := e.tasks.PutResult(id, storeResult(wireResult(i, r)))
-		if err == nil {
-			return
+		sr := storeResult(wireResult(i, r))
+		err := e.tasks.PutResult(id, sr)
+		if err != nil {
+			// Keep the input's place with an error of its own, so that the
+			// task still ends; if even that fails, fail the task below.
+			e.n.log.Warn("store result", "task", id, "index", i, "err", err)
+			sr = taskstore.Result{Index: i, Error: &taskstore.Error{
+				Kind: fault.KindOf(err), Message: "the endpoint could not keep this result: " + err.Error(),
+			}}
+			if err = e.tasks.PutResult(id, sr); err != nil {
+				if storeErr == nil {
+					storeErr = err
+				}
+				return
+			}
 		}
-		// Keep the input's place with an error of its own, so that the task
-		// still ends; if even that fails, fail the task below.
-		e.n.log.Warn("store result", "task", id, "index", i, "err", err)
-		if err2 := e.tasks.PutResult(id, taskstore.Result{Index: i, Error: &taskstore.Error{
-			Kind: fault.KindOf(err), Message: "the endpoint could not keep this result: " + err.Error(),
-		}}); err2 != nil && storeErr == nil {
-			storeErr = err2
+		if stored != nil {
+			stored(sr)
 		}
 	}
 	timeout := e.n.cfg.capTimeout(time.Duration(inv.Timeout))

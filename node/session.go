@@ -30,6 +30,7 @@ func (e *endpoint) serveReplies(s network.Stream, produce func(out chan<- replyB
 	if e.closing {
 		e.mu.Unlock()
 		s.Reset()
+		discard(produce) // what produce runs must still end
 		return
 	}
 	if e.streams == nil {
@@ -52,6 +53,20 @@ func (e *endpoint) serveReplies(s network.Stream, produce func(out chan<- replyB
 	close(out)
 	<-writerDone
 	_ = s.Close()
+}
+
+// discard runs produce with nobody to read what it sends.
+func discard(produce func(out chan<- replyBatch)) {
+	out := make(chan replyBatch)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range out {
+		}
+	}()
+	produce(out)
+	close(out)
+	<-done
 }
 
 // writeReplies writes replies until out closes, flushing when none waits. On
@@ -154,11 +169,6 @@ func (e *endpoint) serveCall(s network.Stream, req *invoke.Request, out chan<- r
 		out <- replyBatch{{Type: invoke.ReplyError, Call: req.Call, Error: invoke.ErrorOf(err)}}
 		return
 	}
-	e.running.Add(1) // safe: the session handler holds one
-	e.workers.Go(func() {
-		defer e.running.Done()
-		e.run(task, fn)
-	})
 	out <- replyBatch{{Type: invoke.ReplyAck, Call: req.Call, TaskID: task.TaskID, Count: len(task.Inputs)}}
-	e.follow(task.TaskID, 0, len(task.Inputs), req.Call, out)
+	e.runAndFollow(task, fn, req.Call, out)
 }
