@@ -75,6 +75,10 @@ func (v *Verifier) Verify(item Item) bool {
 // the first job still queued, if any. A job is answered or handed the lead
 // once: whoever takes it off the queue does either.
 func (v *Verifier) lead(own *job) {
+	// Let the goroutines that are ready to run do so first: under load
+	// they are mostly callers about to verify, which then join this
+	// batch. With nothing else ready this returns at once.
+	runtime.Gosched()
 	v.mu.Lock()
 	n := min(len(v.queue), maxBatch-1)
 	batch := make([]*job, 1, 1+n)
