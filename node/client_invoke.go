@@ -172,7 +172,8 @@ func (c *Client) open(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 		return nil, err
 	}
 	w := bufio.NewWriter(s)
-	if err := invoke.WriteMsg(w, invoke.Request{Invocation: env, Wait: wait}); err == nil {
+	err = invoke.WriteMsg(w, invoke.Request{Invocation: env, Wait: wait})
+	if err == nil {
 		err = w.Flush()
 	}
 	if err != nil {

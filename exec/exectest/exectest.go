@@ -152,7 +152,7 @@ func Run(t *testing.T, newExec func(t *testing.T) exec.Executor, fx Fixtures) {
 				c := fx.Compute(i)
 				r, err := e.Execute(ctx, c.Task(0))
 				if err == nil && r.Error == nil && !jsonEqual(r.Value, c.Want) {
-					err = fmt.Errorf("Value %s, want %s", r.Value, c.Want)
+					err = fmt.Errorf("value %s, want %s", r.Value, c.Want)
 				}
 				if err == nil && r.Error != nil {
 					err = r.Error
