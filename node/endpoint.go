@@ -205,11 +205,7 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 	if st := e.executor(fn.catalog.Kind).(exec.Statser).Stats(); st.Queued+len(inv.Inputs) > e.n.cfg.maxQueue() {
 		return nil, nil, fault.E(fault.Overloaded, "", "endpoint queue is full (%d waiting)", st.Queued)
 	}
-	if err := e.tasks.Admit(taskstore.Task{
-		ID: inv.TaskID, Caller: inv.Caller.String(), Function: inv.Function,
-		Count: len(inv.Inputs), Expires: time.Unix(0, inv.Expires).Add(adm.EffectiveSkew() + 30*time.Second),
-		Issued: time.Unix(0, inv.IssuedAt).Add(-adm.EffectiveSkew()),
-	}); err != nil {
+	if err := e.tasks.Admit(storeTask(inv, adm.EffectiveSkew())); err != nil {
 		if fault.KindOf(err) == fault.Internal {
 			// The endpoint cannot record tasks (a full disk, say): another
 			// endpoint can take the work.
@@ -218,6 +214,19 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 		return nil, nil, err
 	}
 	return inv, fn, nil
+}
+
+// storeTask is what the task store keeps of an admitted invocation. The
+// replay entry outlives the invocation's last valid moment (its expiry plus
+// the clock skew tolerated); the invocation may have been admitted as early
+// as its issue time less the skew, which the store holds against its
+// horizon.
+func storeTask(inv *invoke.Signed, skew time.Duration) taskstore.Task {
+	return taskstore.Task{
+		ID: inv.TaskID, Caller: inv.Caller.String(), Function: inv.Function,
+		Count: len(inv.Inputs), Expires: time.Unix(0, inv.Expires).Add(skew + 30*time.Second),
+		Issued: time.Unix(0, inv.IssuedAt).Add(-skew),
+	}
 }
 
 // function finds the invoked function and checks that the caller may use it.
