@@ -165,11 +165,7 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		err = w.Flush() // the caller fails over until it has this
 	}
 	if err != nil || !req.Wait {
-		e.running.Add(1) // safe: this handler holds one
-		e.workers.Go(func() {
-			defer e.running.Done()
-			e.run(task, fn, nil)
-		})
+		e.runBehind(task, fn)
 		_ = s.Close()
 		return
 	}
@@ -337,11 +333,7 @@ func (c *functionCache) put(f *compiled) {
 // a caller that reads slowly holds up no worker.
 func (e *endpoint) runAndFollow(task *invoke.Signed, fn *compiled, call uint64, out chan<- replyBatch) {
 	if len(task.Inputs) != 1 {
-		e.running.Add(1) // safe: the caller's handler holds one
-		e.workers.Go(func() {
-			defer e.running.Done()
-			e.run(task, fn, nil)
-		})
+		e.runBehind(task, fn)
 		e.follow(task.TaskID, 0, len(task.Inputs), call, out)
 		return
 	}
@@ -351,6 +343,16 @@ func (e *endpoint) runAndFollow(task *invoke.Signed, fn *compiled, call uint64, 
 		reps = append(reps, invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res})
 	})
 	out <- append(reps, invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(task.TaskID)})
+}
+
+// runBehind runs an admitted task on a goroutine of its own. The caller
+// is a handler, registered with close, so that close waits for the task.
+func (e *endpoint) runBehind(task *invoke.Signed, fn *compiled) {
+	e.running.Add(1) // safe: the caller's handler holds one
+	e.workers.Go(func() {
+		defer e.running.Done()
+		e.run(task, fn, nil)
+	})
 }
 
 // run executes an admitted task and stores every result; the task always
