@@ -198,8 +198,9 @@ func Open(path string, opts Options) (*Store, error) {
 //
 // Concurrent Admits share one write (group commit). Admit takes no
 // context: it is bounded by one disk write or sync and must not return
-// before it knows whether the admission is recorded. The caller owns the admitted task and must
-// finish it (PutResult, Fail), or it stays unfinished until a restart.
+// before it knows whether the admission is recorded. The caller owns the
+// admitted task and must finish it (PutResult, Fail), or it stays
+// unfinished until a restart.
 func (s *Store) Admit(t Task) error {
 	if kind, err := checkAdmit(&t); err != nil {
 		return fault.Wrap(kind, "taskstore: admit "+t.ID, err)
