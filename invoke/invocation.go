@@ -193,8 +193,11 @@ func DecodeWith(v *batchverify.Verifier, b []byte, maxBytes int) (*Signed, error
 		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %v", ErrMalformed, err))
 	}
 	if pub, ok := s.Ed25519(); ok {
-		item := batchverify.Item{PublicKey: pub, Message: s.Unsigned, Signature: s.Signature}
-		if v != nil && !v.Verify(item) || v == nil && !batchverify.Verify(item) {
+		valid := batchverify.Verify
+		if v != nil {
+			valid = v.Verify
+		}
+		if !valid(batchverify.Item{PublicKey: pub, Message: s.Unsigned, Signature: s.Signature}) {
 			err = identity.ErrBadSignature
 		}
 	} else {

@@ -53,30 +53,31 @@ func readMark(path string) (m openMark, found bool, err error) {
 	return m, true, nil
 }
 
-// writeMark puts the mark at path, durably unless noSync.
+// writeMark puts the mark at path, durably unless noSync: written beside
+// it, synced, and renamed into place.
 func writeMark(path string, m openMark, noSync bool) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, m.encode(), 0o600); err != nil {
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
 		return err
 	}
-	if !noSync {
-		f, err := os.Open(tmp)
-		if err != nil {
-			return err
-		}
+	_, err = f.Write(m.encode())
+	if err == nil && !noSync {
 		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	if noSync {
-		return nil
+	if err == nil {
+		err = os.Rename(tmp, path)
 	}
-	return syncDir(filepath.Dir(path))
+	if err == nil && !noSync {
+		err = syncDir(filepath.Dir(path))
+	}
+	if err != nil {
+		os.Remove(tmp)
+	}
+	return err
 }
 
 // removeMark deletes the mark at path: the store closed cleanly.
