@@ -53,31 +53,12 @@ func readMark(path string) (m openMark, found bool, err error) {
 	return m, true, nil
 }
 
-// writeMark puts the mark at path, durably unless noSync: written beside
-// it, synced, and renamed into place.
+// writeMark puts the mark at path, durably unless noSync.
 func writeMark(path string, m openMark, noSync bool) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	return replaceFile(path, noSync, func(f *os.File) error {
+		_, err := f.Write(m.encode())
 		return err
-	}
-	_, err = f.Write(m.encode())
-	if err == nil && !noSync {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil && !noSync {
-		err = syncDir(filepath.Dir(path))
-	}
-	if err != nil {
-		os.Remove(tmp)
-	}
-	return err
+	})
 }
 
 // removeMark deletes the mark at path: the store closed cleanly.

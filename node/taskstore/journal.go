@@ -130,15 +130,25 @@ func openJournalFile(path string, noSync bool, fn func(Task)) (*journalFile, int
 // into place, so that a file with a torn header is never mistaken for an
 // empty one.
 func createJournal(path string, noSync bool) error {
+	return replaceFile(path, noSync, func(f *os.File) error {
+		if err := preallocate(f, journalInitialSize); err != nil {
+			return err
+		}
+		_, err := f.WriteAt(journalHeader(1), 0)
+		return err
+	})
+}
+
+// replaceFile puts at path a file that fill writes: into a file beside it,
+// synced unless noSync, then renamed into place, with the rename synced
+// too. A failure leaves path as it was.
+func replaceFile(path string, noSync bool, fill func(*os.File) error) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	err = preallocate(f, journalInitialSize)
-	if err == nil {
-		_, err = f.WriteAt(journalHeader(1), 0)
-	}
+	err = fill(f)
 	if err == nil && !noSync {
 		err = f.Sync()
 	}
