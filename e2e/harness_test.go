@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 
 // proc is a running fxnode.
 type proc struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
@@ -74,7 +74,17 @@ func (l *lockedWriter) String() string {
 // startNode runs `fxnode ARGS...` in dir and waits for DIR/multiaddrs.
 func startNode(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin.fxnode, args...)
+	return startNodeEnv(t, bin.fxnode, nil, dir, args...)
+}
+
+// startNodeEnv runs binary ARGS... with env added to the test's
+// environment (an entry "K=" removes K) and waits for DIR/multiaddrs.
+func startNodeEnv(t testing.TB, binary string, env []string, dir string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	if len(env) > 0 {
+		cmd.Env = withEnv(os.Environ(), env)
+	}
 	var out bytes.Buffer
 	cmd.Stdout = &lockedWriter{w: &out}
 	cmd.Stderr = cmd.Stdout
@@ -129,6 +139,27 @@ func (p *proc) addr() string {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Scan()
 	return strings.TrimSpace(sc.Text())
+}
+
+// withEnv returns base with each of set applied: "K=V" sets K, "K=" removes
+// it.
+func withEnv(base, set []string) []string {
+	out := make([]string, 0, len(base)+len(set))
+	drop := map[string]bool{}
+	for _, kv := range set {
+		drop[kv[:strings.Index(kv, "=")+1]] = true
+	}
+	for _, kv := range base {
+		if i := strings.Index(kv, "="); i < 0 || !drop[kv[:i+1]] {
+			out = append(out, kv)
+		}
+	}
+	for _, kv := range set {
+		if !strings.HasSuffix(kv, "=") {
+			out = append(out, kv)
+		}
+	}
+	return out
 }
 
 // fx runs the client with FX_HOME=home and returns its stdout, or an error

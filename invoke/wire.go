@@ -2,7 +2,6 @@ package invoke
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -130,51 +129,14 @@ func WriteMsg(w io.Writer, v any) error {
 	return WriteFrame(w, b)
 }
 
-// ReadFrame reads one frame of at most max bytes. A stream that breaks is
-// fault.Unavailable; bytes that are no frame are fault.Invalid.
+// ReadFrame reads one frame of at most max bytes, with no deadline and no
+// budget: for streams whose far side is trusted with memory (a client
+// reading the endpoint it chose). A stream that ends before the frame is
+// io.EOF; one that breaks inside it is fault.Unavailable; bytes that are no
+// frame are fault.Invalid.
 func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
-	var n uint64
-	for shift := uint(0); ; shift += 7 {
-		c, err := r.ReadByte()
-		if err != nil {
-			if errors.Is(err, io.EOF) && shift == 0 {
-				return nil, io.EOF
-			}
-			return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame header: %w", err))
-		}
-		if shift >= 63 && c > 1 {
-			return nil, fault.Wrap(fault.Invalid, "", errors.New("invoke: frame header: length overflows 64 bits"))
-		}
-		n |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			break
-		}
-	}
-	if n > uint64(max) {
-		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max))
-	}
-	if n <= eagerFrame {
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame body: %w", err))
-		}
-		return b, nil
-	}
-	// A large frame's memory is taken as its bytes arrive, not as its
-	// header promises: a peer that announces megabytes and sends nothing
-	// costs nothing.
-	var buf bytes.Buffer
-	if got, err := buf.ReadFrom(io.LimitReader(r, int64(n))); err != nil || uint64(got) != n {
-		if err == nil {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame body: %w", err))
-	}
-	return buf.Bytes(), nil
+	return (&FrameReader{R: r, Max: max}).Next(0)
 }
-
-// eagerFrame is the size up to which a frame's buffer is allocated at once.
-const eagerFrame = 64 << 10
 
 // ReadMsg reads one frame and decodes it into v.
 func ReadMsg(r *bufio.Reader, max int, v any) error {

@@ -124,6 +124,7 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	src.setDeadline(time.Time{})
 	switch {
 	case ack.Type == invoke.ReplyError && ack.Error != nil:
+		src.abort() // whatever of the request is still being written
 		return nil, ack.Error.Err()
 	case ack.Type != invoke.ReplyAck:
 		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint answered with message type %d and no reason", ack.Type)
@@ -150,11 +151,16 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	return sub, err
 }
 
+// sessionMax is the largest invocation sent on a session; a larger one
+// goes on a stream of its own, so that it holds up no other call and the
+// endpoint can refuse it (too large, say) before it has all of it.
+const sessionMax = 64 << 10
+
 // open sends env to endpoint: on the client's session to it when the caller
 // waits (many invocations then share one stream), else on a stream of its
 // own.
 func (c *Client) open(ctx context.Context, endpoint peer.ID, env []byte, wait bool) (replies, error) {
-	if wait {
+	if wait && len(env) <= sessionMax {
 		sess, ok, err := c.openSession(ctx, endpoint)
 		if err != nil {
 			return nil, err
@@ -171,16 +177,27 @@ func (c *Client) open(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if err != nil {
 		return nil, err
 	}
-	w := bufio.NewWriter(s)
-	err = invoke.WriteMsg(w, invoke.Request{Invocation: env, Wait: wait})
-	if err == nil {
-		err = w.Flush()
-	}
-	if err != nil {
+	var frame frameBuffer
+	if err := invoke.WriteMsg(&frame, invoke.Request{Invocation: env, Wait: wait}); err != nil {
 		s.Reset()
-		return nil, c.streamErr(ctx, endpoint, err)
+		return nil, err
 	}
-	return &streamReplies{s: s, r: bufio.NewReader(s)}, nil
+	sr := &streamReplies{s: s, r: bufio.NewReader(s)}
+	if len(frame) <= sessionMax {
+		if _, err := s.Write(frame); err != nil {
+			s.Reset()
+			return nil, c.streamErr(ctx, endpoint, err)
+		}
+		return sr, nil
+	}
+	// The endpoint may answer before it has read the whole request (it
+	// refuses from the header what it will not take): read while writing.
+	sr.writing = make(chan error, 1)
+	go func() {
+		_, err := s.Write(frame)
+		sr.writing <- err
+	}()
+	return sr, nil
 }
 
 // watch asks the endpoint for its status every heartbeat interval while a

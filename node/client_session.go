@@ -30,6 +30,10 @@ type replies interface {
 type streamReplies struct {
 	s network.Stream
 	r *bufio.Reader
+	// writing, when not nil, gives the result of the request's write, which
+	// goes on while the replies are read: an endpoint may refuse a large
+	// request from its header, before it has all of it.
+	writing chan error
 }
 
 func (sr *streamReplies) next() (invoke.Reply, error) {
@@ -39,7 +43,25 @@ func (sr *streamReplies) next() (invoke.Reply, error) {
 }
 func (sr *streamReplies) setDeadline(t time.Time) { _ = sr.s.SetReadDeadline(t) }
 func (sr *streamReplies) abort()                  { sr.s.Reset() }
-func (sr *streamReplies) close()                  { sr.s.Close() }
+
+func (sr *streamReplies) close() {
+	if sr.writing != nil {
+		select {
+		case err := <-sr.writing:
+			sr.writing = nil
+			if err != nil {
+				sr.s.Reset()
+				return
+			}
+		default:
+			sr.s.Reset() // the endpoint did not take all of it
+			<-sr.writing
+			sr.writing = nil
+			return
+		}
+	}
+	sr.s.Close()
+}
 
 // session is the client side of a session stream to one endpoint: calls
 // are written by one goroutine that flushes when none waits, and one
@@ -61,12 +83,20 @@ type sessionCall struct {
 	sess *session
 	id   uint64
 
-	mu       sync.Mutex // guards q, err and deadline
+	mu       sync.Mutex // guards q, err, closed and deadline
 	q        []invoke.Reply
 	err      error
+	closed   bool // nobody reads the call any more
 	deadline time.Time
 	wake     chan struct{} // capacity 1: something changed
+	room     chan struct{} // capacity 1: q shrank, or the call ended
 }
+
+// callQueue bounds the replies queued for one call whose caller has not
+// read them yet; the session reads no further reply until it has room, so
+// that a caller that reads slowly slows its session rather than filling
+// memory.
+const callQueue = 256
 
 // openSession returns the client's session to ep, opening one if needed;
 // ok is false when ep does not speak the session protocol.
@@ -110,7 +140,7 @@ func (s *session) call(env []byte) (*sessionCall, error) {
 		return nil, err
 	}
 	s.next++
-	cl := &sessionCall{sess: s, id: s.next, wake: make(chan struct{}, 1)}
+	cl := &sessionCall{sess: s, id: s.next, wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
 	s.calls[cl.id] = cl
 	s.mu.Unlock()
 	var buf frameBuffer
@@ -163,11 +193,18 @@ func (s *session) readLoop() {
 			s.fail(err)
 			return
 		}
+		if rep.Call == 0 && rep.Type == invoke.ReplyError && rep.Error != nil {
+			// The endpoint refused the session itself (denied, say): every
+			// call fails with its reason.
+			s.fail(rep.Error.Err())
+			return
+		}
 		s.mu.Lock()
 		cl := s.calls[rep.Call]
 		s.mu.Unlock()
-		if cl != nil {
-			cl.push(rep)
+		if cl != nil && !cl.push(rep) {
+			s.fail(fault.E(fault.Unavailable, "node: session", "client closed"))
+			return
 		}
 	}
 }
@@ -195,11 +232,28 @@ func (s *session) fail(err error) {
 	}
 }
 
-func (cl *sessionCall) push(rep invoke.Reply) {
-	cl.mu.Lock()
-	cl.q = append(cl.q, rep)
-	cl.mu.Unlock()
-	cl.signal()
+// push queues rep for the call, waiting while the queue is full and the
+// call is read; false means the session's client closed.
+func (cl *sessionCall) push(rep invoke.Reply) bool {
+	for {
+		cl.mu.Lock()
+		if cl.closed || cl.err != nil {
+			cl.mu.Unlock()
+			return true // dropped: nobody will read it
+		}
+		if len(cl.q) < callQueue {
+			cl.q = append(cl.q, rep)
+			cl.mu.Unlock()
+			cl.signal()
+			return true
+		}
+		cl.mu.Unlock()
+		select {
+		case <-cl.room:
+		case <-cl.sess.c.done:
+			return false
+		}
+	}
 }
 
 func (cl *sessionCall) fail(err error) {
@@ -209,6 +263,14 @@ func (cl *sessionCall) fail(err error) {
 	}
 	cl.mu.Unlock()
 	cl.signal()
+	cl.makeRoom()
+}
+
+func (cl *sessionCall) makeRoom() {
+	select {
+	case cl.room <- struct{}{}:
+	default:
+	}
 }
 
 func (cl *sessionCall) signal() {
@@ -226,6 +288,7 @@ func (cl *sessionCall) next() (invoke.Reply, error) {
 			cl.q[0] = invoke.Reply{}
 			cl.q = cl.q[1:]
 			cl.mu.Unlock()
+			cl.makeRoom()
 			return rep, nil
 		}
 		if cl.err != nil {
@@ -266,6 +329,10 @@ func (cl *sessionCall) close() {
 	s.mu.Lock()
 	delete(s.calls, cl.id)
 	s.mu.Unlock()
+	cl.mu.Lock()
+	cl.closed, cl.q = true, nil
+	cl.mu.Unlock()
+	cl.makeRoom()
 }
 
 // closeSessions ends every session of the client.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sync"
 	"time"
@@ -116,26 +117,69 @@ func (e *endpoint) executor(kind catalog.Kind) exec.Executor {
 // its stream, never a worker.
 const writeTimeout = 30 * time.Second
 
-// refuse answers a request with an error and closes the stream.
+// refuse answers a request with an error and closes the stream. The
+// caller may still be writing its request: the stream is closed, not reset,
+// so that the answer reaches it; what it writes after is dropped.
 func refuse(w *bufio.Writer, s network.Stream, err error) {
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 	_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyError, Error: invoke.ErrorOf(err)})
 	_ = w.Flush()
-	_ = s.CloseWrite()
 	_ = s.Close()
 }
 
+// requestWait bounds the wait for the first byte of a stream's request.
+const requestWait = 30 * time.Second
+
+// frames reads the frames a peer sends on s, each of at most max bytes,
+// under the node's budget of bytes in unfinished frames.
+func (e *endpoint) frames(s network.Stream, max int) *invoke.FrameReader {
+	return &invoke.FrameReader{
+		R: bufio.NewReader(s), Max: max, Stream: s,
+		Budget: e.n.frames, Peer: s.Conn().RemotePeer().String(),
+	}
+}
+
+// readRequest reads the one request of a stream into v. A stream that ends
+// before its request is invalid.
+func readRequest(fr *invoke.FrameReader, v any) error {
+	b, err := fr.Next(requestWait)
+	if errors.Is(err, io.EOF) {
+		return fault.E(fault.Invalid, "", "the stream ended before its request")
+	}
+	if err != nil {
+		return err
+	}
+	return invoke.DecodeMsg(b, v)
+}
+
+// admits reports whether the endpoint's policy lets p invoke anything
+// here: a peer it does not admit gets no more than a refusal, before any
+// of what it sends is read.
+func (e *endpoint) admits(s network.Stream) error {
+	if p := s.Conn().RemotePeer(); !e.policy.Allows(p) {
+		return fault.E(fault.Denied, "", "%s may not use this endpoint", p)
+	}
+	return nil
+}
+
 // accept registers a handler with close and reads the stream's one
-// request, of at most max bytes, into v. When it returns true the caller
-// must call e.running.Done; otherwise the stream was answered already.
-func (e *endpoint) accept(s network.Stream, max int, v any) (*bufio.Writer, bool) {
+// request, of at most max bytes, into v; with gate, only from a peer the
+// endpoint's policy admits. When it returns true the caller must call
+// e.running.Done; otherwise the stream was answered already.
+func (e *endpoint) accept(s network.Stream, gate bool, max int, v any) (*bufio.Writer, bool) {
 	w := bufio.NewWriter(s)
 	if !e.begin() {
 		refuse(w, s, fault.E(fault.Unavailable, "", "endpoint is shutting down"))
 		return nil, false
 	}
-	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
-	if err := invoke.ReadMsg(bufio.NewReader(s), max, v); err != nil {
+	err := error(nil)
+	if gate {
+		err = e.admits(s)
+	}
+	if err == nil {
+		err = readRequest(e.frames(s, max), v)
+	}
+	if err != nil {
 		refuse(w, s, err)
 		e.running.Done()
 		return nil, false
@@ -144,10 +188,13 @@ func (e *endpoint) accept(s network.Stream, max int, v any) (*bufio.Writer, bool
 	return w, true
 }
 
+// maxRequest bounds one request: the largest invocation and its framing.
+func (e *endpoint) maxRequest() int { return e.n.cfg.maxInput() + 64<<10 }
+
 // handleInvoke admits one signed invocation and runs it.
 func (e *endpoint) handleInvoke(s network.Stream) {
 	var req invoke.Request
-	w, ok := e.accept(s, e.n.cfg.maxInput()+64<<10, &req)
+	w, ok := e.accept(s, true, e.maxRequest(), &req)
 	if !ok {
 		return
 	}
@@ -169,7 +216,7 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		_ = s.Close()
 		return
 	}
-	e.serveReplies(s, func(out chan<- replyBatch) { e.runAndFollow(task, fn, 0, out) })
+	e.serveReplies(s, watchStream, func(ctx context.Context, out chan<- replyBatch) { e.runAndFollow(ctx, task, fn, 0, out) })
 }
 
 // admit decodes, checks and records an invocation; nothing runs before it
@@ -179,10 +226,9 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 	if err != nil {
 		return nil, nil, err
 	}
-	if inv.Caller != s.Conn().RemotePeer() {
-		// A relayed invocation is fine in principle; today callers send
-		// their own, so a mismatch is logged, not refused.
-		e.n.log.Debug("invocation sent by another peer than its signer", "signer", inv.Caller, "peer", s.Conn().RemotePeer())
+	if p := s.Conn().RemotePeer(); inv.Caller != p {
+		// Results go back on this stream: only to the signer.
+		return nil, nil, fault.E(fault.Denied, "", "invocation signed by %s was sent by %s; callers send their own", inv.Caller, p)
 	}
 	adm := invoke.Admission{
 		Self: e.n.ID(), SelfText: e.self, Now: e.n.now(), Skew: e.n.cfg.ClockSkew,
@@ -331,10 +377,10 @@ func (c *functionCache) put(f *compiled) {
 // result travels with Done: no other goroutine is on the way of a single
 // call. The results of a batch come through the store's follower, so that
 // a caller that reads slowly holds up no worker.
-func (e *endpoint) runAndFollow(task *invoke.Signed, fn *compiled, call uint64, out chan<- replyBatch) {
+func (e *endpoint) runAndFollow(ctx context.Context, task *invoke.Signed, fn *compiled, call uint64, out chan<- replyBatch) {
 	if len(task.Inputs) != 1 {
 		e.runBehind(task, fn)
-		e.follow(task.TaskID, 0, len(task.Inputs), call, out)
+		e.follow(ctx, task.TaskID, 0, len(task.Inputs), call, out)
 		return
 	}
 	var reps replyBatch
@@ -477,7 +523,7 @@ func (e *endpoint) status(id string) *invoke.Status {
 // caller may ask.
 func (e *endpoint) handleTask(s network.Stream) {
 	var q invoke.Query
-	w, ok := e.accept(s, 4<<10, &q)
+	w, ok := e.accept(s, false, 4<<10, &q)
 	if !ok {
 		return
 	}
@@ -501,7 +547,7 @@ func (e *endpoint) handleTask(s network.Stream) {
 			s.Reset()
 			return
 		}
-		e.serveReplies(s, func(out chan<- replyBatch) { e.follow(q.TaskID, q.From, t.Count, 0, out) })
+		e.serveReplies(s, watchStream, func(ctx context.Context, out chan<- replyBatch) { e.follow(ctx, q.TaskID, q.From, t.Count, 0, out) })
 	case q.Results:
 		rs, err := e.tasks.Results(q.TaskID, q.From, 0)
 		if err == nil {

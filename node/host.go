@@ -44,23 +44,34 @@ func newHost(key *identity.Key, listen []string) (host.Host, error) {
 	return h, nil
 }
 
-// newResourceManager keeps libp2p's default limits but lets one peer hold
-// many invocation streams at once: a client with a thousand functions
-// running on an endpoint holds a thousand streams to it. The endpoint's own
-// admission (max_queue) says when it has enough work.
+// newResourceManager sets libp2p's resource limits for fxmesh. One user's
+// many concurrent fx processes are many connections of one peer (fx dials
+// with the user's key), so a peer may hold many connections; what it may
+// hold in streams and memory stays bounded per peer and in total, whatever
+// the machine's size. A client's waited-for invocations to one endpoint
+// share one session stream, so 512 inbound streams per peer and protocol
+// is ample; the endpoint's own admission (max_queue) says when it has
+// enough work, and each stream's unfinished request is bounded by the
+// node's frame budget.
 func newResourceManager() (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	many := rcmgr.BaseLimit{StreamsInbound: 8192, StreamsOutbound: 8192, Streams: 16384, Memory: 256 << 20}
-	limits.ProtocolPeerBaseLimit = many
-	limits.ProtocolBaseLimit = many
-	limits.PeerBaseLimit.StreamsInbound = many.StreamsInbound
-	limits.PeerBaseLimit.StreamsOutbound = many.StreamsOutbound
-	limits.PeerBaseLimit.Streams = many.Streams
-	limits.SystemBaseLimit.StreamsInbound = 4 * many.StreamsInbound
-	limits.SystemBaseLimit.StreamsOutbound = 4 * many.StreamsOutbound
-	limits.SystemBaseLimit.Streams = 4 * many.Streams
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	perPeer := rcmgr.ResourceLimits{
+		Conns: 256, ConnsInbound: 256, ConnsOutbound: 64, FD: 256,
+		StreamsInbound: 512, StreamsOutbound: 1024, Streams: 1024,
+		Memory: 64 << 20,
+	}
+	perProtocol := rcmgr.ResourceLimits{StreamsInbound: 8192, StreamsOutbound: 8192, Streams: 16384, Memory: 256 << 20}
+	cfg := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns: 2048, ConnsInbound: 1024, StreamsInbound: 16384, StreamsOutbound: 16384, Streams: 32768,
+			Memory: 1 << 30,
+		},
+		PeerDefault:         perPeer,
+		ProtocolDefault:     perProtocol,
+		ProtocolPeerDefault: rcmgr.ResourceLimits{StreamsInbound: 512, StreamsOutbound: 1024, Streams: 1024, Memory: 64 << 20},
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(cfg.Build(limits.AutoScale())))
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}

@@ -46,6 +46,10 @@ func (e *endpoint) handleStatus(s network.Stream) {
 	}
 }
 
+// liveRetention is how long a full node remembers an endpoint it no longer
+// hears: the table of heartbeats holds only endpoints heard from lately.
+const liveRetention = 10 * time.Minute
+
 // loadTracker follows the heartbeats of every endpoint on a full node.
 type loadTracker struct {
 	topic *pubsub.Topic
@@ -82,13 +86,19 @@ func (n *Node) startLoad() error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
+		var pruned time.Time
 		for {
 			m, err := sub.Next(n.ctx)
 			if err != nil {
 				return
 			}
 			if l, err := routing.DecodeHeartbeat(m.Data); err == nil {
-				n.loads.live.Observe(l.ID, l, n.now())
+				now := n.now()
+				n.loads.live.Observe(l.ID, l, now)
+				if now.Sub(pruned) >= liveRetention/10 {
+					n.loads.live.Prune(now.Add(-liveRetention))
+					pruned = now
+				}
 			}
 		}
 	}()

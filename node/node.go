@@ -13,6 +13,7 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -42,6 +43,16 @@ func (r Role) String() string {
 // RecordProtocol serves a node's current signed endpoint record to whoever
 // asks; a client that gets an answer knows the endpoint is online.
 const RecordProtocol protocol.ID = "/fxmesh/endpoint/1.0.0"
+
+// The bytes a node holds in frames still arriving from its peers (requests
+// and catalog messages), in total and from one peer: a peer that announces
+// large frames and sends them slowly holds at most framePeerBudget, and all
+// of them together frameBudget; frames over it are refused as overloaded.
+// One peer may still send the largest invocation (10 MiB and its framing).
+const (
+	frameBudget     = 64 << 20
+	framePeerBudget = 16 << 20
+)
 
 // Options configure Start. Dir and Key are required; the zero value of every
 // other field is documented there.
@@ -93,6 +104,7 @@ type Node struct {
 	syncNow chan peer.ID // peers to pull the catalog from
 	ep      *endpoint    // nil on a bootstrap
 	loads   *loadTracker
+	frames  *invoke.Budget // bytes in unfinished frames from peers
 
 	mu      sync.Mutex // guards record, rec, seq
 	record  []byte     // current signed endpoint record
@@ -146,6 +158,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}),
+		frames: invoke.NewBudget(frameBudget, framePeerBudget),
 	}
 	if err := n.startCatalog(); err != nil {
 		n.Close()

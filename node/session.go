@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"sync"
@@ -20,12 +21,19 @@ const sessionIdle = 10 * time.Minute
 // task's last result with its Done, so that both travel in one write.
 type replyBatch []invoke.Reply
 
+// watchStream, given to serveReplies, has it read the stream while it
+// writes, so that the call ends when the caller resets the stream: for a
+// stream whose caller sends nothing after its request.
+const watchStream = true
+
 // serveReplies writes on s what produce sends, through one writer that
 // flushes only when nothing waits, so that under load many replies travel
 // in one write. s is reset by close; a caller that stops reading loses the
-// stream, never a worker. It returns once produce has returned and every
-// reply is written.
-func (e *endpoint) serveReplies(s network.Stream, produce func(out chan<- replyBatch)) {
+// stream, never a worker. produce's context ends when the stream breaks
+// (a write fails or, with watch, the caller resets it), so that what it
+// follows for the caller ends with the stream. It returns once produce has
+// returned and every reply is written.
+func (e *endpoint) serveReplies(s network.Stream, watch bool, produce func(ctx context.Context, out chan<- replyBatch)) {
 	e.mu.Lock()
 	if e.closing {
 		e.mu.Unlock()
@@ -43,20 +51,36 @@ func (e *endpoint) serveReplies(s network.Stream, produce func(out chan<- replyB
 		delete(e.streams, s)
 		e.mu.Unlock()
 	}()
+	ctx, cancel := context.WithCancel(e.n.ctx)
+	defer cancel()
+	if watch {
+		go func() {
+			// Nothing more should come; a read ends with the stream.
+			var b [1]byte
+			for {
+				if _, err := s.Read(b[:]); err != nil {
+					if !errors.Is(err, io.EOF) {
+						cancel()
+					}
+					return
+				}
+			}
+		}()
+	}
 	out := make(chan replyBatch, 1024)
 	writerDone := make(chan struct{})
 	go func() {
 		defer close(writerDone)
-		writeReplies(s, out)
+		writeReplies(s, out, cancel)
 	}()
-	produce(out)
+	produce(ctx, out)
 	close(out)
 	<-writerDone
 	_ = s.Close()
 }
 
 // discard runs produce with nobody to read what it sends.
-func discard(produce func(out chan<- replyBatch)) {
+func discard(produce func(ctx context.Context, out chan<- replyBatch)) {
 	out := make(chan replyBatch)
 	done := make(chan struct{})
 	go func() {
@@ -64,14 +88,17 @@ func discard(produce func(out chan<- replyBatch)) {
 		for range out {
 		}
 	}()
-	produce(out)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // nobody follows
+	produce(ctx, out)
 	close(out)
 	<-done
 }
 
 // writeReplies writes replies until out closes, flushing when none waits. On
-// a write error it resets s and drops the rest, so that no sender blocks.
-func writeReplies(s network.Stream, out <-chan replyBatch) {
+// a write error it resets s, calls broken and drops the rest, so that no
+// sender blocks.
+func writeReplies(s network.Stream, out <-chan replyBatch, broken func()) {
 	w := bufio.NewWriterSize(s, 64<<10)
 	alive := true
 	for reps := range out {
@@ -91,6 +118,7 @@ func writeReplies(s network.Stream, out <-chan replyBatch) {
 		if err != nil {
 			alive = false
 			s.Reset()
+			broken()
 		}
 	}
 	if alive {
@@ -102,8 +130,8 @@ func writeReplies(s network.Stream, out <-chan replyBatch) {
 // follow sends the results of task id from index from on as they are
 // stored, then Done, each tagged with call. count is the task's number of
 // inputs: the last result travels with Done.
-func (e *endpoint) follow(id string, from, count int, call uint64, out chan<- replyBatch) {
-	ch, err := e.tasks.Follow(e.n.ctx, id)
+func (e *endpoint) follow(ctx context.Context, id string, from, count int, call uint64, out chan<- replyBatch) {
+	ch, err := e.tasks.Follow(ctx, id)
 	if err != nil {
 		out <- replyBatch{{Type: invoke.ReplyError, Call: call, Error: invoke.ErrorOf(err)}}
 		return
@@ -130,31 +158,59 @@ func (e *endpoint) follow(id string, from, count int, call uint64, out chan<- re
 	out <- replyBatch{done}
 }
 
+// sessionCalls bounds the calls of one session being admitted or run at
+// once; the session reads no further request until one ends.
+const sessionCalls = 1024
+
 // handleSession serves a session stream: many invocations, each waited for,
-// whose replies share the stream.
+// whose replies share the stream. Only a peer the endpoint's policy admits
+// may open one.
 func (e *endpoint) handleSession(s network.Stream) {
 	if !e.begin() {
 		s.Reset()
 		return
 	}
 	defer e.running.Done()
-	e.serveReplies(s, func(out chan<- replyBatch) {
+	if err := e.admits(s); err != nil {
+		refuse(bufio.NewWriter(s), s, err)
+		return
+	}
+	e.serveReplies(s, !watchStream, func(ctx context.Context, out chan<- replyBatch) {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
 		var calls sync.WaitGroup
-		r := bufio.NewReader(s)
+		slots := make(chan struct{}, sessionCalls)
+		fr := e.frames(s, e.maxRequest())
 		for {
-			_ = s.SetReadDeadline(time.Now().Add(sessionIdle))
 			var req invoke.Request
-			if err := invoke.ReadMsg(r, e.n.cfg.maxInput()+64<<10, &req); err != nil {
-				if !errors.Is(err, io.EOF) && fault.KindOf(err) != fault.Unavailable {
-					// Bytes that are no request: say so, and end the session.
-					out <- replyBatch{{Type: invoke.ReplyError, Call: req.Call, Error: invoke.ErrorOf(err)}}
+			b, err := fr.Next(sessionIdle)
+			if err == nil {
+				err = invoke.DecodeMsg(b, &req)
+			}
+			if err != nil {
+				if !errors.Is(err, io.EOF) {
+					if k := fault.KindOf(err); k != fault.Unavailable && k != fault.Timeout {
+						// Bytes that are no request, or one this endpoint
+						// will not read: say so, and end the session.
+						out <- replyBatch{{Type: invoke.ReplyError, Call: req.Call, Error: invoke.ErrorOf(err)}}
+					} else {
+						cancel() // the caller is gone: stop following for it
+					}
 				}
+				break
+			}
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+			}
+			if ctx.Err() != nil {
 				break
 			}
 			calls.Add(1)
 			e.workers.Go(func() {
 				defer calls.Done()
-				e.serveCall(s, &req, out)
+				defer func() { <-slots }()
+				e.serveCall(ctx, s, &req, out)
 			})
 		}
 		calls.Wait()
@@ -162,7 +218,7 @@ func (e *endpoint) handleSession(s network.Stream) {
 }
 
 // serveCall admits one request of a session, runs it and sends its replies.
-func (e *endpoint) serveCall(s network.Stream, req *invoke.Request, out chan<- replyBatch) {
+func (e *endpoint) serveCall(ctx context.Context, s network.Stream, req *invoke.Request, out chan<- replyBatch) {
 	task, fn, err := e.admit(req, s)
 	if err != nil {
 		e.n.log.Info("invocation refused", "peer", s.Conn().RemotePeer(), "err", err)
@@ -170,5 +226,5 @@ func (e *endpoint) serveCall(s network.Stream, req *invoke.Request, out chan<- r
 		return
 	}
 	out <- replyBatch{{Type: invoke.ReplyAck, Call: req.Call, TaskID: task.TaskID, Count: len(task.Inputs)}}
-	e.runAndFollow(task, fn, req.Call, out)
+	e.runAndFollow(ctx, task, fn, req.Call, out)
 }
