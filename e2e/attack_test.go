@@ -270,12 +270,12 @@ func slowSend(tb testing.TB, target peer.ID, addr string, proto protocol.ID, str
 
 // attackFigures are what one run of the attack measured.
 type attackFigures struct {
-	idle, attacked   []time.Duration // honest latencies, sorted
-	peakRSS, hwmRSS  uint64
-	baseRSS          uint64
-	opened, refused  int64
-	sentMiB          int64
-	reasons          map[string]int
+	idle, attacked  []time.Duration // honest latencies, sorted
+	peakRSS, hwmRSS uint64
+	baseRSS         uint64
+	opened, refused int64
+	sentMiB         int64
+	reasons         map[string]int
 }
 
 func q(lat []time.Duration, p float64) time.Duration {
