@@ -44,6 +44,9 @@ type endpoint struct {
 	self    string          // the node's ID as text
 	workers *goPool         // runs admissions and tasks on reused goroutines
 	verify  *batchverify.Verifier
+	// sessionCalls bounds the calls of one session being admitted or run
+	// at once; the session reads no further request until one ends.
+	sessionCalls int
 }
 
 func (n *Node) startEndpoint() error {
@@ -68,7 +71,7 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy(), self: n.ID().String(),
-		workers: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0)}
+		workers: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0), sessionCalls: sessionCalls}
 	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSession)

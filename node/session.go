@@ -158,8 +158,7 @@ func (e *endpoint) follow(ctx context.Context, id string, from, count int, call 
 	out <- replyBatch{done}
 }
 
-// sessionCalls bounds the calls of one session being admitted or run at
-// once; the session reads no further request until one ends.
+// sessionCalls is the default of endpoint.sessionCalls.
 const sessionCalls = 1024
 
 // handleSession serves a session stream: many invocations, each waited for,
@@ -179,7 +178,7 @@ func (e *endpoint) handleSession(s network.Stream) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var calls sync.WaitGroup
-		slots := make(chan struct{}, sessionCalls)
+		slots := make(chan struct{}, e.sessionCalls)
 		fr := e.frames(s, e.maxRequest())
 		for {
 			var req invoke.Request

@@ -150,3 +150,14 @@ func (s *Store) unfollow(e *entry, f *follower) {
 		}
 	}
 }
+
+// Following returns how many Follow calls still wait for task id's
+// results.
+func (s *Store) Following(id string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e := s.live[id]; e != nil {
+		return len(e.followers)
+	}
+	return 0
+}
