@@ -114,8 +114,9 @@ type Run struct {
 	Inputs []invoke.Input
 	// Timeout bounds each input's run; zero means the endpoint's default.
 	Timeout time.Duration
-	// Retries is how often work whose endpoint failed after acknowledging
-	// it may be sent elsewhere; only for functions safe to repeat.
+	// Retries is how often each input whose endpoint failed after
+	// acknowledging it may be sent elsewhere: it may have run there, so
+	// only for functions safe to repeat. Zero runs each input at most once.
 	Retries int
 	// OnResult receives each input's result exactly once, never
 	// concurrently, with Index counted over Inputs, and the endpoint that
@@ -124,8 +125,11 @@ type Run struct {
 	// Explain, when set, receives the ranking of the candidates.
 	Explain io.Writer
 	// Spread splits the inputs over the eligible endpoints in proportion to
-	// their free capacity (for batches); the inputs of an endpoint that
-	// fails, and have no result yet, move to the next endpoints.
+	// their free capacity (for batches). The inputs an endpoint that fails
+	// never acknowledged move to the next endpoints; those it acknowledged
+	// and left without a result move only as Retries allows, and are
+	// otherwise each reported failed (system): the endpoint may have run
+	// them.
 	Spread bool
 	// MaxChunkBytes bounds the arguments of one signed request; zero means
 	// 8 MiB.
@@ -150,7 +154,7 @@ func (c *Client) RunRouted(ctx context.Context, w Run) error {
 			return err
 		}
 	}
-	r := &runner{c: c, w: w, done: make([]bool, len(w.Inputs)), failed: map[peer.ID]bool{}, retries: w.Retries}
+	r := &runner{c: c, w: w, done: make([]bool, len(w.Inputs)), resent: make([]int, len(w.Inputs)), failed: map[peer.ID]bool{}}
 	if w.Endpoint != "" {
 		return r.runOn(ctx, []peer.ID{w.Endpoint}, allIndexes(len(w.Inputs)))
 	}
@@ -209,12 +213,12 @@ func allIndexes(n int) []int {
 
 // runner runs the inputs of one Run, remembering which have a result.
 type runner struct {
-	c       *Client
-	w       Run
-	mu      sync.Mutex // guards done, failed, retries and calls of OnResult
-	done    []bool
-	failed  map[peer.ID]bool
-	retries int
+	c      *Client
+	w      Run
+	mu     sync.Mutex // guards done, resent, failed and calls of OnResult
+	done   []bool
+	resent []int // how often each input was sent again after a lost endpoint
+	failed map[peer.ID]bool
 }
 
 // deliver passes a result on once per input.
@@ -243,8 +247,29 @@ func (r *runner) undone(idx []int) []int {
 	return out
 }
 
+// mayResend takes one retry of each input in lost that has one left, and
+// returns those that had none.
+func (r *runner) mayResend(lost []int) (spent []int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, i := range lost {
+		if r.done[i] {
+			continue
+		}
+		if r.resent[i] < r.w.Retries {
+			r.resent[i]++
+		} else {
+			spent = append(spent, i)
+		}
+	}
+	return spent
+}
+
 // runOn runs inputs idx on the first endpoint of prefs that takes them,
-// moving what is left to the next one as endpoints fail.
+// moving what is left to the next one as endpoints fail. Inputs an
+// endpoint acknowledged and then lost may have run there: they move on
+// only while Retries allows; otherwise a spread batch reports each as
+// failed (system), and a single run fails with the endpoint's error.
 func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 	var errs []error
 	for _, ep := range prefs {
@@ -254,7 +279,7 @@ func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 		if skip {
 			continue
 		}
-		acked, err := r.sendAll(ctx, ep, idx)
+		lost, err := r.sendAll(ctx, ep, idx)
 		if err == nil {
 			return nil
 		}
@@ -266,18 +291,14 @@ func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 		case fault.Overloaded, fault.Unavailable, fault.NotFound:
 			// Refused or unreachable before acknowledging: try the next.
 		case fault.System:
-			// After acknowledging, the endpoint may have run some inputs:
-			// a single run moves on only with Retries; a spread batch moves
-			// the inputs that have no result yet.
-			if acked && !r.w.Spread {
-				r.mu.Lock()
-				ok := r.retries > 0
-				if ok {
-					r.retries--
-				}
-				r.mu.Unlock()
-				if !ok {
+			// After acknowledging, the endpoint may have run some inputs.
+			if spent := r.mayResend(lost); len(spent) > 0 {
+				if !r.w.Spread {
 					return err
+				}
+				for _, i := range spent {
+					r.deliver(ep, i, invoke.Result{Error: &invoke.Error{Kind: string(fault.System),
+						Message: fmt.Sprintf("endpoint %s lost, may have run (%v)", ep, err)}})
 				}
 			}
 		default:
@@ -297,8 +318,9 @@ func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 }
 
 // sendAll sends inputs idx to ep in as few signed requests as the size limit
-// allows, and reports whether ep acknowledged any before failing.
-func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (acked bool, err error) {
+// allows, one after another. When ep fails, lost holds the inputs of the
+// request it had acknowledged and not finished: they may have run there.
+func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int, err error) {
 	limit := r.w.MaxChunkBytes
 	if limit <= 0 {
 		limit = 8 << 20
@@ -328,9 +350,6 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (acked bool
 				}
 			},
 		})
-		if sub != nil {
-			acked = true
-		}
 		if missing := len(r.undone(part)); err == nil && missing > 0 {
 			// The endpoint ended the task without every result: it gave up
 			// on it as a whole (it shut down, say).
@@ -344,13 +363,16 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (acked bool
 			err = fault.E(fault.System, "node: run", "endpoint %s ended task %s without %d of its results (%s)", ep, sub.TaskID, missing, state)
 		}
 		if err != nil {
-			if len(r.undone(part)) == 0 {
-				err = nil // every result arrived before the failure
-			} else {
-				return acked, err
+			left := r.undone(part)
+			if len(left) > 0 {
+				if sub == nil {
+					left = nil // never acknowledged: nothing ran
+				}
+				return left, err
 			}
+			err = nil // every result arrived before the failure
 		}
 		idx = idx[n:]
 	}
-	return acked, nil
+	return nil, nil
 }

@@ -380,10 +380,13 @@ func newBatchCmd() *cobra.Command {
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
-				failed := 0
+				failed, lost := 0, 0
 				err := s.routed(cmd, ctx, &f, inputs, true, func(_ peer.ID, r invoke.Result) {
 					if r.Error != nil {
 						failed++
+						if r.Error.Kind == string(fault.System) {
+							lost++
+						}
 					}
 					_ = enc.Encode(toResultJSON("", r))
 					if bar != nil {
@@ -396,7 +399,10 @@ func newBatchCmd() *cobra.Command {
 				if err := bw.Flush(); err != nil {
 					return err
 				}
-				if failed > 0 {
+				switch {
+				case lost > 0:
+					return fault.E(fault.System, "", "%d of %d inputs failed, %d of them with their endpoint (they may have run; --retries N sends such inputs elsewhere)", failed, len(inputs), lost)
+				case failed > 0:
 					return fault.E(fault.User, "", "%d of %d inputs failed", failed, len(inputs))
 				}
 				return nil
