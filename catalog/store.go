@@ -709,6 +709,11 @@ type Filter struct {
 	Owner string
 	// User keeps only the functions User may invoke; "" skips the check.
 	User peer.ID
+	// After keeps only the OWNER/NAMEs that sort after it: where a page
+	// that ended with After goes on. "" keeps all.
+	After string
+	// Limit keeps only the first Limit entries; zero keeps all.
+	Limit int
 }
 
 // List returns the highest version of every visible function matching f,
@@ -716,9 +721,9 @@ type Filter struct {
 func (s *Store) List(f Filter) []Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []Entry
+	var cs []*chain
 	for _, c := range s.chains {
-		if s.hidden(c) || f.Owner != "" && c.head.Owner != f.Owner {
+		if s.hidden(c) || f.Owner != "" && c.head.Owner != f.Owner || c.ref <= f.After {
 			continue
 		}
 		if f.User != "" {
@@ -727,12 +732,17 @@ func (s *Store) List(f Filter) []Entry {
 				continue
 			}
 		}
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(a, b *chain) int { return strings.Compare(a.ref, b.ref) })
+	if f.Limit > 0 && len(cs) > f.Limit {
+		cs = cs[:f.Limit]
+	}
+	var out []Entry
+	for _, c := range cs {
 		v, _ := c.head.Latest()
 		out = append(out, s.entryLocked(c, v))
 	}
-	slices.SortFunc(out, func(a, b Entry) int {
-		return strings.Compare(a.Owner+"/"+a.Name, b.Owner+"/"+b.Name)
-	})
 	return out
 }
 

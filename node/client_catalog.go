@@ -80,13 +80,32 @@ func (c *Client) Head(ctx context.Context, owner, name string) (*catalog.SignedU
 	return su, nil
 }
 
-// ListFunctions lists the functions the mesh knows, optionally of one owner.
+// maxListEntries bounds what ListFunctions gathers over all pages.
+const maxListEntries = 100_000
+
+// ListFunctions lists the functions the mesh knows, optionally of one owner,
+// sorted by OWNER/NAME. It asks for page after page, each starting after
+// the last OWNER/NAME of the one before, up to maxListEntries in all.
 func (c *Client) ListFunctions(ctx context.Context, owner string) ([]catalog.Entry, error) {
-	resp, err := c.ask(ctx, catalogRequest{Op: opList, Owner: owner})
-	if err != nil {
-		return nil, err
+	var out []catalog.Entry
+	after := ""
+	for {
+		resp, err := c.ask(ctx, catalogRequest{Op: opList, Owner: owner, After: after})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, entries(resp.Entries)...)
+		if !resp.More {
+			return out, nil
+		}
+		if resp.Next <= after {
+			return nil, fault.E(fault.Invalid, "node: list", "a node's page after %q goes on from %q: it does not advance", after, resp.Next)
+		}
+		if len(out) >= maxListEntries {
+			return nil, fault.E(fault.TooLarge, "node: list", "the catalog lists more than %d functions; list one owner's (--owner)", maxListEntries)
+		}
+		after = resp.Next
 	}
-	return entries(resp.Entries), nil
 }
 
 // Versions lists every version of OWNER/NAME.
