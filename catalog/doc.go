@@ -36,7 +36,7 @@
 // Stale and duplicate updates are never stored or forwarded. Each failure
 // wraps one sentinel (ErrTooLarge, ErrSourceTooLarge, ErrMalformed,
 // ErrBadSignature, ErrInvalidField, ErrNotOwner, ErrPrivate, ErrStale,
-// ErrDuplicate, ErrUnreferenced, ErrNotFound, ErrClosed) inside a
+// ErrDuplicate, ErrUnreferenced, ErrQuota, ErrNotFound, ErrClosed) inside a
 // *fault.Error whose kind crosses the wire.
 //
 // # Private functions
@@ -60,12 +60,20 @@
 // "OWNER/NAME@VERSION" or a function ID), Get, Access (an identity.Policy),
 // List, Versions and Head. Each Apply is one bbolt transaction.
 //
+// Each owner has a quota of records in a store (Options.OwnerQuota, 10,000
+// by default): one per OWNER/NAME held, tombstones included, and one per
+// function body held. An update or body that would put its owner over it is
+// refused with ErrQuota, so that one key cannot fill every node's disk; a
+// new head that replaces an old one without adding bodies always passes.
+// The quota is each node's own, so gossip ignores (never rejects) a record
+// over it and sync counts it as ignored.
+//
 // # Spreading
 //
 // New updates are published on the gossipsub topic TopicName (Store.Publish;
 // Store.Follow applies what arrives). The node's topic validator calls
 // Store.Check and maps its error with VerdictOf: Accept, Ignore (duplicate,
-// stale) or Reject (everything else), so nothing bad is forwarded.
+// stale, over this node's owner quota) or Reject (everything else), so nothing bad is forwarded.
 //
 // Gossip is only a hint. A node that joins late, restarts or heals from a
 // partition pulls over the SyncProtocol stream (Store.Pull against a

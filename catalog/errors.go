@@ -41,6 +41,10 @@ var (
 	// ErrUnreferenced: a function body that its owner's current update does
 	// not list (or lists for a deleted or private function). Kind Invalid.
 	ErrUnreferenced = errors.New("catalog: function not listed by its owner's current update")
+	// ErrQuota: an update or function body that would put its owner over
+	// this store's Options.OwnerQuota. Kind TooLarge. A node's own setting,
+	// so gossip ignores it (another node may allow more) and never rejects.
+	ErrQuota = errors.New("catalog: owner over quota")
 	// ErrNotFound: no such function, version or name here. Kind NotFound.
 	ErrNotFound = errors.New("catalog: not found")
 	// ErrClosed: the store was closed. Kind Unavailable.

@@ -13,7 +13,7 @@ import (
 // sentinels are the reasons a record can be refused for.
 var sentinels = []error{
 	ErrTooLarge, ErrSourceTooLarge, ErrMalformed, ErrBadSignature, ErrInvalidField,
-	ErrNotOwner, ErrPrivate, ErrStale, ErrDuplicate, ErrUnreferenced,
+	ErrNotOwner, ErrPrivate, ErrStale, ErrDuplicate, ErrUnreferenced, ErrQuota,
 }
 
 // checkReason fails unless err names a specific reason with a kind.

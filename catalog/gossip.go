@@ -28,7 +28,8 @@ const (
 	// Accept: deliver and forward.
 	Accept Verdict = iota
 	// Ignore: drop without forwarding and without blaming the sender
-	// (duplicates, and stale updates an honest peer may still relay).
+	// (duplicates, stale updates an honest peer may still relay, and
+	// records over this node's owner quota).
 	Ignore
 	// Reject: drop, do not forward, and count it against the sender.
 	Reject
@@ -45,7 +46,8 @@ func (v Verdict) String() string {
 }
 
 // VerdictOf maps an error of Check (or Receive) to a gossip verdict: nil is
-// Accept; ErrDuplicate, ErrStale and ErrClosed are Ignore; anything else
+// Accept; ErrDuplicate, ErrStale, ErrQuota and ErrClosed are Ignore
+// (ErrQuota is this node's own limit, not the sender's fault); anything else
 // (malformed, forged, tampered, oversized, not the owner's, private) is
 // Reject. Neither Ignore nor Reject is ever forwarded.
 func VerdictOf(err error) Verdict {

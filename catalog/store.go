@@ -28,6 +28,15 @@ type Options struct {
 	// false: private updates with code are refused (ErrPrivate), and private
 	// functions are hidden (NotFound) with their bodies dropped.
 	KeepPrivate bool
+	// OwnerQuota bounds the records this store holds for one owner: one per
+	// OWNER/NAME (its current update, tombstones included) and one per
+	// function body held. An update or body that would put its owner over
+	// the quota is refused with ErrQuota; one that replaces a head without
+	// adding records is not. It is this node's own setting, not a mesh-wide
+	// limit: other nodes may allow more, so gossip ignores such a record
+	// rather than rejecting it. Zero means DefaultOwnerQuota (10,000).
+	// Records already stored are kept on Open even over a lowered quota.
+	OwnerQuota int
 	// LockTimeout is how long Open waits for another process to release the
 	// bbolt file. Zero means 2 seconds.
 	LockTimeout time.Duration
@@ -37,6 +46,10 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// DefaultOwnerQuota is the records one owner may have in a store when
+// Options.OwnerQuota is zero.
+const DefaultOwnerQuota = 10_000
+
 // Store is the catalog of one node or client: for every OWNER/NAME the
 // current (highest-Seq) update, and the bodies of the versions it lists.
 // It persists in bbolt (or memory only) and keeps an index in memory, rebuilt
@@ -44,6 +57,7 @@ type Options struct {
 type Store struct {
 	lim         Limits
 	keepPrivate bool
+	quota       int
 	log         *slog.Logger
 
 	// keys caches the sync set by bucket; nil when stale. Readers fill it
@@ -56,6 +70,7 @@ type Store struct {
 	chains map[string]*chain // by OWNER/NAME
 	heads  map[ID]*chain     // by current update ID
 	funcs  map[ID]*held      // function bodies held, by function ID
+	owners map[string]int    // records held per owner: chains plus bodies
 }
 
 // chain is the state of one OWNER/NAME.
@@ -101,10 +116,15 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		lim:         opts.Limits.withDefaults(),
 		keepPrivate: opts.KeepPrivate,
+		quota:       opts.OwnerQuota,
 		log:         opts.Logger,
 		chains:      map[string]*chain{},
 		heads:       map[ID]*chain{},
 		funcs:       map[ID]*held{},
+		owners:      map[string]int{},
+	}
+	if s.quota <= 0 {
+		s.quota = DefaultOwnerQuota
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -249,6 +269,9 @@ func (s *Store) planUpdateLocked(su *SignedUpdate, allowPrivate bool) (*batch, e
 	if err := checkSeq(old, su); err != nil {
 		return nil, err
 	}
+	if err := s.checkQuotaLocked(u.Owner, s.growthLocked(u, old)); err != nil {
+		return nil, err
+	}
 	b := &batch{ref: u.Ref(), head: su.Envelope, put: map[ID][]byte{}}
 	if f := u.Function; f != nil && s.keepsBodies(u) {
 		fb, err := f.Marshal()
@@ -303,6 +326,38 @@ func checkSeq(c *chain, su *SignedUpdate) error {
 	}
 }
 
+// growthLocked is by how many records u would change its owner's count if
+// it replaced old (nil: a new OWNER/NAME): one for a new OWNER/NAME, one for
+// the body it carries if this store keeps it and does not hold it yet, less
+// one for each body of old that u no longer lists.
+func (s *Store) growthLocked(u *Update, old *chain) int {
+	n := 0
+	if old == nil {
+		n++
+	}
+	if v, ok := u.Latest(); ok && u.Function != nil && s.keepsBodies(u) && s.funcs[v.ID] == nil {
+		n++ // Validate made v.ID the ID of u.Function
+	}
+	if old != nil {
+		for id := range old.bodies {
+			if !s.keepsLocked(u, id) {
+				n--
+			}
+		}
+	}
+	return n
+}
+
+// checkQuotaLocked refuses growth that would put owner over the quota.
+// Growth of zero or less (a replaced head, dropped bodies) always passes,
+// even for an owner over a quota that was lowered.
+func (s *Store) checkQuotaLocked(owner string, growth int) error {
+	if have := s.owners[owner]; growth > 0 && have+growth > s.quota {
+		return fail(fault.TooLarge, ErrQuota, "%s holds %d records here, quota %d", owner, have, s.quota)
+	}
+	return nil
+}
+
 // keepsBodies reports whether this store keeps function bodies under u.
 func (s *Store) keepsBodies(u *Update) bool {
 	return u.Op != OpDelete && (!u.Access.Private() || s.keepPrivate)
@@ -342,6 +397,7 @@ func (s *Store) installLocked(su *SignedUpdate) *chain {
 	if c == nil {
 		c = &chain{ref: ref, bodies: map[ID]*held{}}
 		s.chains[ref] = c
+		s.owners[u.Owner]++
 	} else {
 		delete(s.heads, c.id)
 	}
@@ -352,6 +408,7 @@ func (s *Store) installLocked(su *SignedUpdate) *chain {
 		if !s.keepsLocked(&c.head, id) {
 			delete(c.bodies, id)
 			delete(s.funcs, id)
+			s.owners[u.Owner]--
 		}
 	}
 	s.keys.Store(nil)
@@ -360,6 +417,9 @@ func (s *Store) installLocked(su *SignedUpdate) *chain {
 
 func (s *Store) holdLocked(c *chain, f *Function, id ID) {
 	h := &held{c: c, version: f.Version, kind: f.Kind, description: f.Description, created: f.Created}
+	if c.bodies[id] == nil {
+		s.owners[c.head.Owner]++
+	}
 	c.bodies[id] = h
 	s.funcs[id] = h
 	s.keys.Store(nil)
@@ -403,6 +463,9 @@ func (s *Store) planFunctionLocked(f *Function, id ID, b []byte) (*batch, error)
 	}
 	if s.funcs[id] != nil {
 		return nil, fail(fault.Replayed, ErrDuplicate, "function %s", id)
+	}
+	if err := s.checkQuotaLocked(f.Owner, 1); err != nil {
+		return nil, err
 	}
 	return &batch{put: map[ID][]byte{id: b}}, nil
 }
@@ -484,14 +547,15 @@ func (s *Store) applyBatch(updates, functions [][]byte) (ids []ID, errs []error)
 
 // reloadLocked rebuilds the index from the backend.
 func (s *Store) reloadLocked() error {
-	s.chains, s.heads, s.funcs = map[string]*chain{}, map[ID]*chain{}, map[ID]*held{}
+	s.chains, s.heads, s.funcs, s.owners = map[string]*chain{}, map[ID]*chain{}, map[ID]*held{}, map[string]int{}
 	s.keys.Store(nil)
 	return s.load()
 }
 
 // Check is the gossip validator's core: DecodeUpdate, then refuse private
 // updates with code (ErrPrivate), then compare with the current update
-// (ErrStale, ErrDuplicate). It stores nothing. See VerdictOf.
+// (ErrStale, ErrDuplicate), then refuse what would put the owner over this
+// store's quota (ErrQuota). It stores nothing. See VerdictOf.
 func (s *Store) Check(env []byte) (*SignedUpdate, error) {
 	su, err := DecodeUpdate(env, s.lim)
 	if err != nil {
@@ -503,8 +567,14 @@ func (s *Store) Check(env []byte) (*SignedUpdate, error) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := checkSeq(s.chains[su.Update.Ref()], su); err != nil {
-		return nil, fmt.Errorf("catalog: check %s %s: %w", su.Update.Ref(), su.ID, err)
+	u := &su.Update
+	old := s.chains[u.Ref()]
+	err = checkSeq(old, su)
+	if err == nil {
+		err = s.checkQuotaLocked(u.Owner, s.growthLocked(u, old))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("catalog: check %s %s: %w", u.Ref(), su.ID, err)
 	}
 	return su, nil
 }
@@ -639,6 +709,11 @@ type Filter struct {
 	Owner string
 	// User keeps only the functions User may invoke; "" skips the check.
 	User peer.ID
+	// After keeps only the OWNER/NAMEs that sort after it: where a page
+	// that ended with After goes on. "" keeps all.
+	After string
+	// Limit keeps only the first Limit entries; zero keeps all.
+	Limit int
 }
 
 // List returns the highest version of every visible function matching f,
@@ -646,9 +721,9 @@ type Filter struct {
 func (s *Store) List(f Filter) []Entry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []Entry
+	var cs []*chain
 	for _, c := range s.chains {
-		if s.hidden(c) || f.Owner != "" && c.head.Owner != f.Owner {
+		if s.hidden(c) || f.Owner != "" && c.head.Owner != f.Owner || c.ref <= f.After {
 			continue
 		}
 		if f.User != "" {
@@ -657,12 +732,17 @@ func (s *Store) List(f Filter) []Entry {
 				continue
 			}
 		}
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(a, b *chain) int { return strings.Compare(a.ref, b.ref) })
+	if f.Limit > 0 && len(cs) > f.Limit {
+		cs = cs[:f.Limit]
+	}
+	var out []Entry
+	for _, c := range cs {
 		v, _ := c.head.Latest()
 		out = append(out, s.entryLocked(c, v))
 	}
-	slices.SortFunc(out, func(a, b Entry) int {
-		return strings.Compare(a.Owner+"/"+a.Name, b.Owner+"/"+b.Name)
-	})
 	return out
 }
 
@@ -802,8 +882,9 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// ignorable reports whether err is a duplicate or stale record: normal in
-// gossip and sync, not the sender's fault.
+// ignorable reports whether err is a duplicate or stale record, or one over
+// this store's owner quota: normal in gossip and sync, not the sender's
+// fault.
 func ignorable(err error) bool {
-	return errors.Is(err, ErrDuplicate) || errors.Is(err, ErrStale)
+	return errors.Is(err, ErrDuplicate) || errors.Is(err, ErrStale) || errors.Is(err, ErrQuota)
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
 )
 
 func TestPersistenceAcrossReopen(t *testing.T) {
@@ -323,4 +325,41 @@ func envs2ref(t testing.TB, env []byte) string {
 		t.Fatal(err)
 	}
 	return su.Update.Ref()
+}
+
+func TestListAfterAndLimit(t *testing.T) {
+	s := memStore(t, Options{})
+	alice, bob := testKey(t, 1), testKey(t, 2)
+	var all []string
+	for _, k := range []*identity.Key{alice, bob} {
+		for _, name := range []string{"a", "b", "c"} {
+			mustApply(t, s, newClient(t, k).publish(pyFunc(name, ""), Access{Public: true}))
+			all = append(all, k.ID().String()+"/"+name)
+		}
+	}
+	slices.Sort(all)
+	tests := []struct {
+		name string
+		f    Filter
+		want []string
+	}{
+		{"everything", Filter{}, all},
+		{"first page", Filter{Limit: 2}, all[:2]},
+		{"next page", Filter{After: all[1], Limit: 2}, all[2:4]},
+		{"after a name not held", Filter{After: all[1] + "0"}, all[2:]},
+		{"after the last", Filter{After: all[5]}, nil},
+		{"one owner after its first", Filter{Owner: bob.ID().String(), After: bob.ID().String() + "/a"},
+			[]string{bob.ID().String() + "/b", bob.ID().String() + "/c"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, e := range s.List(tc.f) {
+				got = append(got, e.Owner+"/"+e.Name)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("List(%+v) = %v, want %v", tc.f, got, tc.want)
+			}
+		})
+	}
 }

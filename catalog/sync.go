@@ -370,7 +370,7 @@ type SyncStats struct {
 	Rounds   int // request/response exchanges
 	Received int // items received and stored
 	Pushed   int // items sent to the peer
-	Ignored  int // received items already held, stale, or listed only by an older update
+	Ignored  int // received items already held, stale, over the owner quota, or listed only by an older update
 	Rejected int // received items that failed validation
 }
 

@@ -41,7 +41,7 @@ func (g *gossipTopic) Next(ctx context.Context) ([]byte, error) {
 // protocols, and keeps the store in sync with peers.
 func (n *Node) startCatalog() error {
 	lim := catalog.Limits{}
-	st, err := catalog.Open(filepath.Join(n.dir, "catalog.db"), catalog.Options{Logger: n.log})
+	st, err := catalog.Open(filepath.Join(n.dir, "catalog.db"), catalog.Options{OwnerQuota: n.cfg.CatalogOwnerQuota, Logger: n.log})
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,9 @@ type catalogRequest struct {
 	Update []byte    `cbor:"2,keyasint,omitempty"` // publish
 	Ref    string    `cbor:"3,keyasint,omitempty"` // resolve, versions, head
 	Owner  string    `cbor:"4,keyasint,omitempty"` // list
+	// After asks a list for the page of OWNER/NAMEs after it: the Next of
+	// the page before; "" for the first.
+	After string `cbor:"5,keyasint,omitempty"`
 }
 
 type catalogResponse struct {
@@ -47,6 +50,48 @@ type catalogResponse struct {
 	Function []byte `cbor:"5,keyasint,omitempty"`
 	// list, versions
 	Entries []catalogEntry `cbor:"6,keyasint,omitempty"`
+	// list: More says a page follows, to be asked for with After = Next
+	// (the OWNER/NAME of the page's last entry).
+	More bool   `cbor:"7,keyasint,omitempty"`
+	Next string `cbor:"8,keyasint,omitempty"`
+}
+
+// A list answer is paged so that no response grows with the catalog: a page
+// holds at most listPageEntries entries and, with its envelope, at most
+// listPageBytes once encoded (far under the client's read limit; the
+// largest entry the catalog's limits allow is about 250 KiB).
+const (
+	listPageEntries = 1000
+	listPageBytes   = 1 << 20
+	// listPageReserve is the room kept in a page beside its entries: the
+	// response's map, More and Next (an OWNER/NAME of at most ~200 bytes).
+	listPageReserve = 512
+)
+
+// listPage returns the wire entries of es that fit in one page, and whether
+// some were left out. A page holds at least one entry, so that paging
+// always advances.
+func listPage(es []catalog.Entry, maxEntries, maxBytes int) (page []catalogEntry, more bool) {
+	size := listPageReserve
+	for i, e := range es {
+		w := entryToWire(e)
+		if i == maxEntries || i > 0 && size+w.sizeBound() > maxBytes {
+			return page, true
+		}
+		size += w.sizeBound()
+		page = append(page, w)
+	}
+	return page, false
+}
+
+// sizeBound is an upper bound of e's encoded size: each of its ten fields
+// with a key, a header of at most 9 bytes and its content.
+func (e catalogEntry) sizeBound() int {
+	n := 9 + 10*(2+9) + len(e.ID) + len(e.Owner) + len(e.Name) + len(e.Kind) + len(e.Description)
+	for _, u := range e.Users {
+		n += 9 + len(u)
+	}
+	return n
 }
 
 // catalogEntry is catalog.Entry on the wire.
@@ -135,11 +180,15 @@ func (n *Node) serveCatalog(req *catalogRequest) (catalogResponse, error) {
 		}
 		return catalogResponse{Head: head, Function: fn}, nil
 	case opList:
-		var out []catalogEntry
-		for _, e := range n.catalog.List(catalog.Filter{Owner: req.Owner}) {
-			out = append(out, entryToWire(e))
+		// One more than a page can hold says whether more follow.
+		es := n.catalog.List(catalog.Filter{Owner: req.Owner, After: req.After, Limit: listPageEntries + 1})
+		page, more := listPage(es, listPageEntries, listPageBytes)
+		resp := catalogResponse{Entries: page, More: more}
+		if more {
+			last := page[len(page)-1]
+			resp.Next = last.Owner + "/" + last.Name
 		}
-		return catalogResponse{Entries: out}, nil
+		return resp, nil
 	case opHead:
 		owner, name, ok := cutRef(req.Ref)
 		if !ok {

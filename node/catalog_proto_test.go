@@ -12,6 +12,7 @@ func FuzzDecodeCatalogRequest(f *testing.F) {
 		{Op: opPublish, Update: []byte("envelope")},
 		{Op: opResolve, Ref: "owner/name@2"},
 		{Op: opList, Owner: "12D3KooW"},
+		{Op: opList, After: "12D3KooW/name"},
 	} {
 		var buf bytes.Buffer
 		if err := invoke.WriteMsg(&buf, req); err != nil {
@@ -20,6 +21,12 @@ func FuzzDecodeCatalogRequest(f *testing.F) {
 		f.Add(buf.Bytes()[1:]) // the body, without its length
 	}
 	f.Add([]byte{0xa1, 0x01, 0x61})
+	page := catalogResponse{Entries: []catalogEntry{{ID: "bafy", Owner: "12D3KooW", Name: "f", Version: 1}}, More: true, Next: "12D3KooW/f"}
+	b, err := encodeMsg(page)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(b)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := decodeCatalogRequest(b)
 		if err == nil && req == nil {

@@ -84,6 +84,12 @@ type Config struct {
 	// RecordTTL is how long a published endpoint record stays valid; zero
 	// means 30 minutes. The node republishes at a third of it.
 	RecordTTL time.Duration `yaml:"record_ttl,omitempty"`
+	// CatalogOwnerQuota is how many catalog records this node keeps for one
+	// owner (one per function name, deleted ones included, and one per
+	// version's code); records beyond it are refused here, not blamed on
+	// the peers that relay them. Zero means catalog.DefaultOwnerQuota
+	// (10,000).
+	CatalogOwnerQuota int `yaml:"catalog_owner_quota,omitempty"`
 }
 
 var fieldComments = map[string]string{
@@ -100,6 +106,8 @@ var fieldComments = map[string]string{
 	"record_ttl": "How long the published endpoint record stays valid (default 30m).",
 	"python":     "Interpreter of the warm Python workers, e.g. /opt/venv/bin/python (default: first detected).",
 	"workers":    "Number of warm Python workers (default: CPU count).",
+
+	"catalog_owner_quota": "Catalog records kept for one owner: one per function name and one per version (default 10000).",
 }
 
 func (c *Config) validate() error {
@@ -132,6 +140,9 @@ func (c *Config) validate() error {
 	}
 	if c.RecordTTL < 0 {
 		errs = append(errs, errors.New("record_ttl is negative"))
+	}
+	if c.CatalogOwnerQuota < 0 {
+		errs = append(errs, errors.New("catalog_owner_quota is negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node: config: %w", err)

@@ -286,7 +286,17 @@ func (e *endpoint) function(inv *invoke.Signed) (*compiled, error) {
 		fn  *compiled
 		pol identity.Policy
 	)
-	if p, aerr := e.n.catalog.Access(id); aerr == nil {
+	// Only "not found" lets a proof stand in for the catalog: a catalog
+	// that cannot answer (closed, failing) might know a later record that
+	// withdraws the proof, so the invocation is refused, never run blind.
+	cannotCheck := func(err error) error {
+		return fault.E(fault.Unavailable, "", "the endpoint cannot check the record of function %s now: %w", id, err)
+	}
+	p, aerr := e.n.catalog.Access(id)
+	if aerr != nil && !errors.Is(aerr, catalog.ErrNotFound) {
+		return nil, cannotCheck(aerr)
+	}
+	if aerr == nil {
 		pol = p
 		if fn = e.cache.get(inv.Function); fn == nil {
 			f, err := e.n.catalog.Get(id)
@@ -309,11 +319,15 @@ func (e *endpoint) function(inv *invoke.Signed) (*compiled, error) {
 		// A proof is only as good as it is recent: if this node knows a
 		// later record of the function (unshared, made private, deleted),
 		// the proof is stale.
-		if head, herr := e.n.catalog.Head(f.Owner, f.Name); herr == nil {
+		head, herr := e.n.catalog.Head(f.Owner, f.Name)
+		switch {
+		case herr == nil:
 			cur := head.Update
 			if cur.Seq > su.Update.Seq || cur.Seq == su.Update.Seq && head.ID != su.ID || cur.Op == catalog.OpDelete {
 				return nil, fault.E(fault.Denied, "", "the record of %s that came with the invocation is out of date", f.Ref())
 			}
+		case !errors.Is(herr, catalog.ErrNotFound):
+			return nil, cannotCheck(herr)
 		}
 		if pol, err = su.Update.Access.Policy(f.Owner); err != nil {
 			return nil, err

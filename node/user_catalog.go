@@ -125,7 +125,10 @@ func (u *UserCatalog) ref(ref string) string {
 }
 
 // Resolve finds a function: in the local store first (private functions),
-// then in the mesh.
+// then in the mesh. What the mesh answers must be the function asked for
+// (Client.ResolveFunction) and its update no older than the one the local
+// store knows for that name: a node that is behind, or replays an unshared
+// or deleted record, is refused (invalid, wrapping catalog.ErrStale).
 func (u *UserCatalog) Resolve(ctx context.Context, ref string) (*Function, error) {
 	ref = u.ref(ref)
 	if r, err := u.Local.Resolve(ref); err == nil {
@@ -140,7 +143,22 @@ func (u *UserCatalog) Resolve(ctx context.Context, ref string) (*Function, error
 	if u.Mesh == nil {
 		return nil, fault.E(fault.NotFound, "", "no function %s here, and no mesh to ask", ref)
 	}
-	return u.Mesh.ResolveFunction(ctx, ref)
+	f, err := u.Mesh.ResolveFunction(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	known, err := u.Local.Head(f.Function.Owner, f.Function.Name)
+	switch {
+	case fault.Is(err, fault.NotFound):
+	case err != nil:
+		return nil, err
+	case known.Update.Seq > f.Update.Update.Seq:
+		u.Mesh.log.Warn("catalog: a node answered with an out-of-date record", "peer", f.From, "ref", ref,
+			"seq", f.Update.Update.Seq, "known", known.Update.Seq)
+		return nil, fault.E(fault.Invalid, "node: resolve", "%s: node %s answered with seq %d of %s, older than seq %d known here: %w",
+			ref, f.From, f.Update.Update.Seq, f.Function.Ref(), known.Update.Seq, catalog.ErrStale)
+	}
+	return f, nil
 }
 
 // SetAccess changes the access of one of the user's functions.
