@@ -178,7 +178,7 @@ func (sp *syncPeer) Sync(ctx context.Context, req *catalog.SyncRequest) (*catalo
 func (n *Node) handleSync(s network.Stream) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(30 * time.Second))
-	b, err := invoke.ReadFrame(bufio.NewReader(s), catalog.DefaultLimits().MaxSyncBytes)
+	b, err := readRequest(n.frameReader(s, catalog.DefaultLimits().MaxSyncBytes))
 	if err != nil {
 		s.Reset()
 		return

@@ -143,7 +143,7 @@ func (n *Node) handleCatalog(s network.Stream) {
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(30 * time.Second))
 	lim := catalog.DefaultLimits()
-	b, err := invoke.ReadFrame(bufio.NewReader(s), lim.MaxRecordBytes+4<<10)
+	b, err := readRequest(n.frameReader(s, lim.MaxRecordBytes+4<<10))
 	var resp catalogResponse
 	if err == nil {
 		var req *catalogRequest

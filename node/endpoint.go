@@ -135,24 +135,21 @@ const requestWait = 30 * time.Second
 
 // frames reads the frames a peer sends on s, each of at most max bytes,
 // under the node's budget of bytes in unfinished frames.
-func (e *endpoint) frames(s network.Stream, max int) *invoke.FrameReader {
+func (n *Node) frameReader(s network.Stream, max int) *invoke.FrameReader {
 	return &invoke.FrameReader{
 		R: bufio.NewReader(s), Max: max, Stream: s,
-		Budget: e.n.frames, Peer: s.Conn().RemotePeer().String(),
+		Budget: n.frames, Peer: s.Conn().RemotePeer().String(),
 	}
 }
 
-// readRequest reads the one request of a stream into v. A stream that ends
-// before its request is invalid.
-func readRequest(fr *invoke.FrameReader, v any) error {
+// readRequest reads the one request of a stream. A stream that ends before
+// its request is invalid.
+func readRequest(fr *invoke.FrameReader) ([]byte, error) {
 	b, err := fr.Next(requestWait)
 	if errors.Is(err, io.EOF) {
-		return fault.E(fault.Invalid, "", "the stream ended before its request")
+		return nil, fault.E(fault.Invalid, "", "the stream ended before its request")
 	}
-	if err != nil {
-		return err
-	}
-	return invoke.DecodeMsg(b, v)
+	return b, err
 }
 
 // admits reports whether the endpoint's policy lets p invoke anything
@@ -180,7 +177,10 @@ func (e *endpoint) accept(s network.Stream, gate bool, max int, v any) (*bufio.W
 		err = e.admits(s)
 	}
 	if err == nil {
-		err = readRequest(e.frames(s, max), v)
+		var b []byte
+		if b, err = readRequest(e.n.frameReader(s, max)); err == nil {
+			err = invoke.DecodeMsg(b, v)
+		}
 	}
 	if err != nil {
 		refuse(w, s, err)

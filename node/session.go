@@ -179,7 +179,7 @@ func (e *endpoint) handleSession(s network.Stream) {
 		defer cancel()
 		var calls sync.WaitGroup
 		slots := make(chan struct{}, e.sessionCalls)
-		fr := e.frames(s, e.maxRequest())
+		fr := e.n.frameReader(s, e.maxRequest())
 		for {
 			var req invoke.Request
 			b, err := fr.Next(sessionIdle)
