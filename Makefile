@@ -17,8 +17,9 @@ test: ## run every test with the race detector
 test-short: ## unit tests only, no end-to-end processes
 	$(GO) test -race -short -count=1 $(PKGS)
 
-bench: ## run the benchmarks: end-to-end invocations, then the executor, stores and signatures (p50/p99; the raw pipe and crypto/ed25519 baselines are in the same run)
+bench: ## run the benchmarks: end-to-end invocations, then the executor, stores and signatures (p50/p99; the raw pipe and crypto/ed25519 baselines are in the same run), then an endpoint under the slow-sender attack
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sim/ ./exec/python/ ./node/taskstore/ ./invoke/ ./batchverify/
+	$(GO) test -run '^$$' -bench SlowSenderAttack -benchtime 1x ./e2e/
 
 sim: ## run the in-memory simulations
 	$(GO) test -race -count=1 -v ./sim/...
