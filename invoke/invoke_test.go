@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +99,44 @@ func TestDecodeAndAdmit(t *testing.T) {
 			}
 			if k := fault.KindOf(err); k != tc.kind {
 				t.Fatalf("kind = %s, want %s", k, tc.kind)
+			}
+		})
+	}
+}
+
+// TestDecodeRefusesPaddedEnvelope: bytes added to a signed envelope, which
+// protobuf would skip, do not make a second envelope of the same task: the
+// envelope is refused as not canonical, before its signature is checked.
+func TestDecodeRefusesPaddedEnvelope(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	good := signed(t, user, ep.ID().String(), nil)
+	s, err := Decode(good, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"unknown field after", append(bytes.Clone(good), 0x22, 3, 'p', 'a', 'd')},
+		{"unknown field before", append([]byte{0x30, 0x01}, good...)},
+		{"empty unknown field", append(bytes.Clone(good), 0x32, 0)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(tc.data, 1<<20)
+			if err == nil {
+				t.Fatalf("accepted as task %s (the original is %s)", got.TaskID, s.TaskID)
+			}
+			if !errors.Is(err, ErrMalformed) || fault.KindOf(err) != fault.Invalid {
+				t.Fatalf("err = %v (kind %s), want ErrMalformed, kind invalid", err, fault.KindOf(err))
+			}
+			if !strings.Contains(err.Error(), "not in canonical form") {
+				t.Fatalf("err = %v, want it to say the envelope is not canonical", err)
+			}
+			if _, err := TaskIDOf(tc.data); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("TaskIDOf = %v, want ErrMalformed", err)
 			}
 		})
 	}
