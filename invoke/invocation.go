@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -269,9 +270,14 @@ func (a Admission) EffectiveSkew() time.Duration {
 	return a.Skew
 }
 
-// Admit makes the pure checks of admission: target, freshness, lifetime,
+// Admit makes the pure checks of admission: target, lifetime, freshness,
 // endpoint policy and function allowlist. Replay and the function's own
 // access are checked by the caller, which holds the stores.
+//
+// The invocation's times are the caller's to choose, anywhere in int64:
+// every sum and difference of them saturates instead of wrapping (see
+// addNanos), and the lifetime is computed exactly, so no choice of them
+// makes an old invocation look fresh or a long one short.
 func (a Admission) Admit(s *Signed) error {
 	self := a.SelfText
 	if self == "" {
@@ -285,15 +291,19 @@ func (a Admission) Admit(s *Signed) error {
 	if life <= 0 {
 		life = time.Hour
 	}
+	if s.Expires <= s.IssuedAt {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: expires before it was issued", ErrMalformed))
+	}
+	// Expires > IssuedAt, so their difference fits in a uint64 exactly.
+	if lifetime := uint64(s.Expires) - uint64(s.IssuedAt); lifetime > uint64(life) {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: lifetime %s over the limit of %s", ErrMalformed, durationText(lifetime), life))
+	}
 	now := a.Now.UnixNano()
-	if s.IssuedAt > now+int64(skew) {
-		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: issued %s ahead of this endpoint's clock", ErrNotYetValid, time.Duration(s.IssuedAt-now)))
+	if s.IssuedAt > addNanos(now, int64(skew)) {
+		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: issued %s ahead of this endpoint's clock", ErrNotYetValid, time.Duration(subNanos(s.IssuedAt, now))))
 	}
-	if now >= s.Expires+int64(skew) {
-		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: %s ago", ErrExpired, time.Duration(now-s.Expires).Round(time.Millisecond)))
-	}
-	if s.Expires-s.IssuedAt > int64(life) {
-		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: lifetime %s over the limit of %s", ErrMalformed, time.Duration(s.Expires-s.IssuedAt), life))
+	if now >= addNanos(s.Expires, int64(skew)) {
+		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: %s ago", ErrExpired, time.Duration(subNanos(now, s.Expires)).Round(time.Millisecond)))
 	}
 	if !a.Policy.Allows(s.Caller) {
 		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s may not use this endpoint", ErrDenied, s.Caller))
@@ -311,4 +321,37 @@ func (a Admission) Admit(s *Signed) error {
 		}
 	}
 	return nil
+}
+
+// addNanos returns a+b, saturated at the ends of int64 instead of wrapping.
+func addNanos(a, b int64) int64 {
+	sum := a + b
+	if (sum > a) != (b > 0) {
+		if b > 0 {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return sum
+}
+
+// subNanos returns a-b, saturated at the ends of int64 instead of wrapping.
+func subNanos(a, b int64) int64 {
+	diff := a - b
+	if (diff < a) != (b > 0) {
+		if b > 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	return diff
+}
+
+// durationText prints a span of d nanoseconds, which may be longer than
+// a time.Duration holds.
+func durationText(d uint64) string {
+	if d <= math.MaxInt64 {
+		return time.Duration(d).String()
+	}
+	return fmt.Sprintf("%.0fh", float64(d)/float64(time.Hour))
 }
