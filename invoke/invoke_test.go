@@ -171,6 +171,43 @@ func TestAdmitExtremeTimes(t *testing.T) {
 	}
 }
 
+// TestTimeoutExtremes: a Timeout is any non-negative int64; a negative one
+// is refused by Sign and, signed by hand, by Decode.
+func TestTimeoutExtremes(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	tests := []struct {
+		timeout int64
+		ok      bool
+	}{
+		{0, true}, {1, true}, {1 << 62, true}, {math.MaxInt64, true},
+		{-1, false}, {-1 << 62, false}, {math.MinInt64, false},
+	}
+	for _, tc := range tests {
+		inv, err := New(fnID, ep.ID().String(), []Input{{}}, t0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv.Timeout = tc.timeout
+		_, err = Sign(user, inv)
+		if tc.ok != (err == nil) {
+			t.Fatalf("Sign with timeout %d: %v", tc.timeout, err)
+		}
+		b, _ := encMode.Marshal(inv)
+		env, err := identity.Seal(user, identity.DomainInvocation, Codec, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Decode(env, 1<<20)
+		if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("Decode with timeout %d: %v", tc.timeout, err)
+		}
+		if tc.ok && s.Timeout != tc.timeout {
+			t.Fatalf("timeout %d decoded as %d", tc.timeout, s.Timeout)
+		}
+	}
+}
+
 func TestSaturatingNanos(t *testing.T) {
 	const maxI, minI = math.MaxInt64, math.MinInt64
 	tests := []struct {
