@@ -58,7 +58,19 @@ type Invocation struct {
 	Timeout int64 `cbor:"8,keyasint,omitempty"`
 	// Require holds the invocation's own requirements (KEY=VALUE, KEY>=N).
 	Require []string `cbor:"9,keyasint,omitempty"`
+	// Retries is how many more times the endpoint may run an input that
+	// it lost mid-run (a worker, a container or a batch scheduler's block
+	// gone): 0, the default, means at most once, so that an input that may
+	// have started and was lost fails instead of running again. The caller
+	// sets it only for functions safe to repeat; it is signed, so no one
+	// on the way can raise it. From 0 to MaxRetries; 0 is left out of the
+	// encoding, so an invocation without retries has the bytes, and the
+	// task ID, it had before the field existed.
+	Retries int `cbor:"10,keyasint,omitempty"`
 }
+
+// MaxRetries bounds Invocation.Retries.
+const MaxRetries = 100
 
 // Errors of Decode and Admit; each has a fault kind as well.
 var (
@@ -145,6 +157,9 @@ func (inv *Invocation) validate() error {
 	}
 	if inv.Timeout < 0 {
 		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: negative timeout", ErrMalformed))
+	}
+	if inv.Retries < 0 || inv.Retries > MaxRetries {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %d retries, want 0 to %d", ErrMalformed, inv.Retries, MaxRetries))
 	}
 	for i, in := range inv.Inputs {
 		if len(in.Args) > 0 && !isJSON(in.Args, '[') {

@@ -208,6 +208,101 @@ func TestTimeoutExtremes(t *testing.T) {
 	}
 }
 
+// TestRetries: the retries count is signed with the invocation, checked,
+// and left out when zero, so that an invocation without retries keeps the
+// bytes, and the task ID, it had before the field existed.
+func TestRetries(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	inv, err := New(fnID, ep.ID().String(), []Input{{Args: []byte(`[1]`)}}, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Timeout, inv.Require = int64(time.Second), []string{"gpu"}
+
+	// The invocation as it was before Retries: keys 1 to 9.
+	type before struct {
+		Function string   `cbor:"1,keyasint"`
+		Proof    *Proof   `cbor:"2,keyasint,omitempty"`
+		Endpoint string   `cbor:"3,keyasint"`
+		Inputs   []Input  `cbor:"4,keyasint"`
+		Nonce    []byte   `cbor:"5,keyasint"`
+		IssuedAt int64    `cbor:"6,keyasint"`
+		Expires  int64    `cbor:"7,keyasint"`
+		Timeout  int64    `cbor:"8,keyasint,omitempty"`
+		Require  []string `cbor:"9,keyasint,omitempty"`
+	}
+	old, err := encMode.Marshal(before{inv.Function, inv.Proof, inv.Endpoint, inv.Inputs, inv.Nonce, inv.IssuedAt, inv.Expires, inv.Timeout, inv.Require})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := encMode.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(old, now) {
+		t.Fatalf("no retries encodes as %x, before the field %x", now, old)
+	}
+
+	tests := []struct {
+		retries int
+		ok      bool
+	}{
+		{0, true}, {1, true}, {MaxRetries, true},
+		{-1, false}, {MaxRetries + 1, false}, {math.MaxInt64, false}, {math.MinInt64, false},
+	}
+	ids := map[string]int{}
+	for _, tc := range tests {
+		inv := *inv
+		inv.Retries = tc.retries
+		env, id, err := SignTask(user, &inv)
+		if !tc.ok {
+			if !errors.Is(err, ErrMalformed) || fault.KindOf(err) != fault.Invalid {
+				t.Fatalf("SignTask with %d retries: %v, want ErrMalformed", tc.retries, err)
+			}
+			// Signed by hand, the endpoint refuses it as well.
+			b, _ := encMode.Marshal(&inv)
+			if env, err = identity.Seal(user, identity.DomainInvocation, Codec, b); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Decode(env, 1<<20); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "retries") {
+				t.Fatalf("Decode with %d retries: %v, want ErrMalformed about retries", tc.retries, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("SignTask with %d retries: %v", tc.retries, err)
+		}
+		s, err := Decode(env, 1<<20)
+		if err != nil {
+			t.Fatalf("Decode with %d retries: %v", tc.retries, err)
+		}
+		if s.Retries != tc.retries || s.TaskID != id {
+			t.Fatalf("decoded %d retries as task %s, want %d as %s", s.Retries, s.TaskID, tc.retries, id)
+		}
+		if prev, dup := ids[id]; dup {
+			t.Fatalf("%d and %d retries share task ID %s", prev, tc.retries, id)
+		}
+		ids[id] = tc.retries
+	}
+	// Raising the count invalidates the signature.
+	inv.Retries = 1
+	env, err := Sign(user, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Key 10 sorts last in canonical CBOR: the payload ends 0a 01.
+	sealed, err := identity.Unseal(env, identity.DomainInvocation, Codec)
+	if err != nil || !bytes.HasSuffix(sealed.Payload, []byte{0x0a, 0x01}) {
+		t.Fatalf("payload %x does not end with 1 retry (%v)", sealed.Payload, err)
+	}
+	raised := bytes.Clone(env)
+	raised[bytes.Index(env, sealed.Payload)+len(sealed.Payload)-1] = 0x05
+	if _, err := Decode(raised, 1<<20); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("raised retries: %v, want ErrBadSignature", err)
+	}
+}
+
 func TestSaturatingNanos(t *testing.T) {
 	const maxI, minI = math.MaxInt64, math.MinInt64
 	tests := []struct {
