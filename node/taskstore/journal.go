@@ -51,6 +51,8 @@ type journal struct {
 	noSync    bool
 	lazy      bool           // appends are not synced: the next flush makes them durable in bbolt
 	onDurable func([]*entry) // called with io held once a group is durable
+	// prealloc allocates a file's blocks: preallocate, or a test's stand-in.
+	prealloc func(f *os.File, size int64) error
 
 	mu   sync.Mutex // guards cur, busy and err
 	cur  *group     // the group new records join; nil if none is forming
@@ -85,11 +87,15 @@ type group struct {
 // openJournal opens the journal's files, creating them if need be, and
 // returns the admissions they hold. Appends go to the first file, after its
 // records; Open folds the admissions into bbolt, then calls retireAll.
-func openJournal(prefix string, noSync bool) (*journal, []Task, error) {
-	j := &journal{noSync: noSync}
+// prealloc allocates a file's blocks; nil means preallocate.
+func openJournal(prefix string, noSync bool, prealloc func(*os.File, int64) error) (*journal, []Task, error) {
+	if prealloc == nil {
+		prealloc = preallocate
+	}
+	j := &journal{noSync: noSync, prealloc: prealloc}
 	var tasks []Task
 	for i, suffix := range []string{"-a", "-b"} {
-		jf, end, err := openJournalFile(prefix+suffix, noSync, func(t Task) { tasks = append(tasks, t) })
+		jf, end, err := openJournalFile(prefix+suffix, noSync, prealloc, func(t Task) { tasks = append(tasks, t) })
 		if err != nil {
 			for _, f := range j.files[:i] {
 				f.f.Close()
@@ -106,10 +112,10 @@ func openJournal(prefix string, noSync bool) (*journal, []Task, error) {
 
 // openJournalFile opens, or creates, one file of the journal, calls fn with
 // each admission it holds and returns the offset after them.
-func openJournalFile(path string, noSync bool, fn func(Task)) (*journalFile, int64, error) {
+func openJournalFile(path string, noSync bool, prealloc func(*os.File, int64) error, fn func(Task)) (*journalFile, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		err = createJournal(path, noSync)
+		err = createJournal(path, noSync, prealloc)
 		if err == nil {
 			f, err = os.OpenFile(path, os.O_RDWR, 0)
 		}
@@ -129,9 +135,9 @@ func openJournalFile(path string, noSync bool, fn func(Task)) (*journalFile, int
 // createJournal writes an empty journal file beside path and renames it
 // into place, so that a file with a torn header is never mistaken for an
 // empty one.
-func createJournal(path string, noSync bool) error {
+func createJournal(path string, noSync bool, prealloc func(*os.File, int64) error) error {
 	return replaceFile(path, noSync, func(f *os.File) error {
-		if err := preallocate(f, journalInitialSize); err != nil {
+		if err := prealloc(f, journalInitialSize); err != nil {
 			return err
 		}
 		_, err := f.WriteAt(journalHeader(1), 0)
@@ -317,7 +323,7 @@ func (j *journal) writeLocked(recs [][]byte) (err error, sticky bool) {
 	off := j.off.Load()
 	if end := off + int64(n); end > jf.size {
 		size := max(2*jf.size, end)
-		if err := preallocate(jf.f, size); err != nil {
+		if err := j.prealloc(jf.f, size); err != nil {
 			return fmt.Errorf("journal: grow: %w", err), false
 		}
 		jf.size = size

@@ -110,7 +110,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, op, err)
 	}
-	j, journaled, err := openJournal(path+".journal", opts.NoSync)
+	j, journaled, err := openJournal(path+".journal", opts.NoSync, opts.preallocate)
 	if err != nil {
 		db.Close()
 		return nil, fault.Wrap(fault.Internal, op, fmt.Errorf("journal: %w", err))
