@@ -112,7 +112,7 @@ func Unseal(b []byte, domain string, codec []byte) (*Sealed, error) {
 	for rest := b; len(rest) > 0; {
 		tag, n, err := uvarint(rest)
 		switch {
-		case err == errLongVarint:
+		case errors.Is(err, errLongVarint):
 			return nil, fmt.Errorf("%w: field tag in a long form", ErrNonCanonical)
 		case err != nil || tag>>3 == 0:
 			return nil, fmt.Errorf("%w: bad field tag", ErrMalformedEnvelope)
@@ -135,7 +135,7 @@ func Unseal(b []byte, domain string, codec []byte) (*Sealed, error) {
 		}
 		l, n, err := uvarint(rest)
 		switch {
-		case err == errLongVarint:
+		case errors.Is(err, errLongVarint):
 			return nil, fmt.Errorf("%w: length of field %d in a long form", ErrNonCanonical, num)
 		case err != nil || l > uint64(len(rest)-n):
 			return nil, fmt.Errorf("%w: field %d cut short", ErrMalformedEnvelope, num)
