@@ -55,7 +55,8 @@ type Function struct {
 	Owner string `cbor:"9,keyasint" json:"owner"`
 	// Version is 1 or more and grows with each publish of OWNER/NAME.
 	Version uint64 `cbor:"10,keyasint" json:"version"`
-	// Created is when this version was made, in unix seconds.
+	// Created is when this version was made, in unix seconds, from 0 to the
+	// end of the year 9999.
 	Created int64 `cbor:"11,keyasint" json:"created"`
 }
 
@@ -87,8 +88,8 @@ func (f *Function) Validate(lim Limits) error {
 	if f.Version < 1 {
 		return invalid("function %s: version must be at least 1", f.Name)
 	}
-	if f.Created < 0 {
-		return invalid("function %s: negative creation time", f.Name)
+	if f.Created < 0 || f.Created > maxUnixSeconds {
+		return invalid("function %s: creation time %d outside 0 to %d (unix seconds, up to the year 9999)", f.Name, f.Created, int64(maxUnixSeconds))
 	}
 	switch f.Kind {
 	case KindPython:

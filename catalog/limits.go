@@ -8,6 +8,11 @@ const (
 
 	// syncOverhead is the room a sync message keeps beside its largest record.
 	syncOverhead = 64 << 10
+
+	// maxUnixSeconds bounds a function's Created and an update's Time:
+	// 9999-12-31T23:59:59Z, the last second RFC 3339 and encoding/json can
+	// write, so that every time a store takes can be printed.
+	maxUnixSeconds = 253402300799
 )
 
 // Limits bound what a node accepts. The zero value means the defaults; every

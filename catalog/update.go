@@ -109,7 +109,8 @@ type Update struct {
 	// Seq orders the updates of OWNER/NAME; each must be higher than the
 	// last. Clients use NextSeq.
 	Seq uint64 `cbor:"4,keyasint" json:"seq"`
-	// Time is when the update was signed, in unix seconds (informational).
+	// Time is when the update was signed, in unix seconds from 0 to the end
+	// of the year 9999 (informational).
 	Time int64 `cbor:"5,keyasint" json:"time"`
 	// Access is the access list from this update on.
 	Access Access `cbor:"6,keyasint" json:"access"`
@@ -147,8 +148,8 @@ func (u *Update) Validate(lim Limits) error {
 	if u.Seq < 1 {
 		return invalid("%s: seq must be at least 1", u.Ref())
 	}
-	if u.Time < 0 {
-		return invalid("%s: negative time", u.Ref())
+	if u.Time < 0 || u.Time > maxUnixSeconds {
+		return invalid("%s: time %d outside 0 to %d (unix seconds, up to the year 9999)", u.Ref(), u.Time, int64(maxUnixSeconds))
 	}
 	if err := u.Access.validate(); err != nil {
 		return err

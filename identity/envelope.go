@@ -25,6 +25,12 @@ var (
 	ErrMalformedEnvelope = errors.New("identity: malformed envelope")
 	ErrBadSignature      = errors.New("identity: invalid signature or wrong domain")
 	ErrWrongCodec        = errors.New("identity: envelope holds another payload type")
+	// ErrNonCanonical is an envelope that protobuf would read, but that is
+	// not written as libp2p writes it: an unknown field, fields out of
+	// order, a varint in a longer form than it needs, an empty field
+	// written out, a public key not in its own canonical form. It is
+	// malformed too: errors.Is(err, ErrMalformedEnvelope) holds.
+	ErrNonCanonical = fmt.Errorf("%w: not in canonical form", ErrMalformedEnvelope)
 )
 
 // payload is a record.Record whose domain and codec are chosen per call, so
@@ -78,69 +84,77 @@ type Sealed struct {
 // must call Verify, or check Ed25519's values itself, before trusting
 // anything in it. Domain is the one the signature must cover; when codec is
 // non-nil the envelope must carry that payload type.
+//
+// Only the canonical form is accepted: the bytes record.Envelope.Marshal
+// writes, and nothing else that protobuf would read the same way. That is
+// the public key (field 1), the payload type (2), the payload (3) and the
+// signature (5), in that order, each at most once, each but the key left
+// out when empty; every tag and length a varint in its shortest form; the
+// key as crypto.MarshalPublicKey writes it. Anything else is
+// ErrNonCanonical, so that one signed content travels as one byte string:
+// no one can pad a signed envelope with bytes of their own, or send the
+// same invocation as different bytes.
 func Unseal(b []byte, domain string, codec []byte) (*Sealed, error) {
-	var key, typ, data, sig []byte
-	seen := 0 // bit f: field f was present
+	// The fields of an envelope, in the order they are written.
+	const (
+		fKey = iota
+		fType
+		fData
+		fSig
+		nFields
+	)
+	var (
+		numbers = [nFields]uint64{1, 2, 3, 5}
+		fields  [nFields][]byte
+		seen    [nFields]bool
+		next    = 0 // the first field that may still come
+	)
 	for rest := b; len(rest) > 0; {
-		tag, n := binary.Uvarint(rest)
-		if n <= 0 || tag>>3 == 0 || tag>>3 > 1<<29 {
+		tag, n, err := uvarint(rest)
+		switch {
+		case errors.Is(err, errLongVarint):
+			return nil, fmt.Errorf("%w: field tag in a long form", ErrNonCanonical)
+		case err != nil || tag>>3 == 0:
 			return nil, fmt.Errorf("%w: bad field tag", ErrMalformedEnvelope)
 		}
 		rest = rest[n:]
-		field, wire := tag>>3, tag&7
-		var v []byte
-		switch wire {
-		case 0: // varint
-			if _, n = binary.Uvarint(rest); n <= 0 {
-				return nil, fmt.Errorf("%w: bad varint in field %d", ErrMalformedEnvelope, field)
-			}
-			rest = rest[n:]
-		case 1, 5: // fixed64, fixed32
-			w := 8
-			if wire == 5 {
-				w = 4
-			}
-			if len(rest) < w {
-				return nil, fmt.Errorf("%w: field %d cut short", ErrMalformedEnvelope, field)
-			}
-			rest = rest[w:]
-		case 2: // length-delimited
-			l, n := binary.Uvarint(rest)
-			if n <= 0 || l > uint64(len(rest)-n) {
-				return nil, fmt.Errorf("%w: field %d cut short", ErrMalformedEnvelope, field)
-			}
-			v, rest = rest[n:n+int(l)], rest[n+int(l):]
-		default:
-			return nil, fmt.Errorf("%w: wire type %d in field %d", ErrMalformedEnvelope, wire, field)
+		num, wire := tag>>3, tag&7
+		i := 0
+		for i < nFields && numbers[i] != num {
+			i++
 		}
-		var dst *[]byte
-		switch field {
-		case 1:
-			dst = &key
-		case 2:
-			dst = &typ
-		case 3:
-			dst = &data
-		case 5:
-			dst = &sig
-		default:
-			continue // unknown fields are skipped, as protobuf does
+		switch {
+		case i == nFields:
+			return nil, fmt.Errorf("%w: unknown field %d", ErrNonCanonical, num)
+		case wire != 2:
+			return nil, fmt.Errorf("%w: field %d is not bytes", ErrMalformedEnvelope, num)
+		case seen[i]:
+			return nil, fmt.Errorf("%w: field %d twice", ErrMalformedEnvelope, num)
+		case i < next:
+			return nil, fmt.Errorf("%w: field %d out of order", ErrNonCanonical, num)
 		}
-		if wire != 2 {
-			return nil, fmt.Errorf("%w: field %d is not bytes", ErrMalformedEnvelope, field)
+		l, n, err := uvarint(rest)
+		switch {
+		case errors.Is(err, errLongVarint):
+			return nil, fmt.Errorf("%w: length of field %d in a long form", ErrNonCanonical, num)
+		case err != nil || l > uint64(len(rest)-n):
+			return nil, fmt.Errorf("%w: field %d cut short", ErrMalformedEnvelope, num)
+		case l == 0 && i != fKey:
+			return nil, fmt.Errorf("%w: empty field %d written out", ErrNonCanonical, num)
 		}
-		if seen&(1<<field) != 0 {
-			return nil, fmt.Errorf("%w: field %d twice", ErrMalformedEnvelope, field)
-		}
-		seen |= 1 << field
-		*dst = v
+		fields[i], rest = rest[n:n+int(l)], rest[n+int(l):]
+		seen[i], next = true, i+1
 	}
-	if key == nil {
+	key, typ, data, sig := fields[fKey], fields[fType], fields[fData], fields[fSig]
+	if !seen[fKey] {
 		return nil, fmt.Errorf("%w: no public key", ErrMalformedEnvelope)
 	}
 	pub, err := crypto.UnmarshalPublicKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("%w: public key: %v", ErrMalformedEnvelope, err)
+	}
+	if again, err := crypto.MarshalPublicKey(pub); err != nil || !bytes.Equal(again, key) {
+		return nil, fmt.Errorf("%w: public key", ErrNonCanonical)
 	}
 	if codec != nil && string(typ) != string(codec) {
 		return nil, fmt.Errorf("%w: got %q, want %q", ErrWrongCodec, typ, codec)
@@ -162,6 +176,27 @@ func Unseal(b []byte, domain string, codec []byte) (*Sealed, error) {
 		Unsigned:  unsigned,
 		Signature: sig,
 	}, nil
+}
+
+// Errors of uvarint.
+var (
+	errBadVarint  = errors.New("bad varint")
+	errLongVarint = errors.New("varint in a long form")
+)
+
+// uvarint decodes the varint at the start of b and returns it with the
+// number of bytes it takes. It is errBadVarint when cut short or over 64
+// bits, errLongVarint when not in its shortest form (ending in a zero byte,
+// which only pads).
+func uvarint(b []byte) (uint64, int, error) {
+	v, n := binary.Uvarint(b)
+	switch {
+	case n <= 0:
+		return 0, 0, errBadVarint
+	case n > 1 && b[n-1] == 0:
+		return 0, 0, errLongVarint
+	}
+	return v, n, nil
 }
 
 // Verify checks the signature with the signer's key, as libp2p does.

@@ -2,14 +2,16 @@ package identity
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
-	"github.com/libp2p/go-libp2p/core/record"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
 )
 
 func TestKeySaveLoad(t *testing.T) {
@@ -114,33 +116,111 @@ func tamper(b []byte, from, to string) []byte {
 	return []byte(s)
 }
 
-// TestUnsealSkipsUnknownFields: fields a later envelope version may add
-// are skipped, as protobuf skips them, and the signature still holds.
-func TestUnsealSkipsUnknownFields(t *testing.T) {
+// field encodes one length-delimited protobuf field.
+func field(num int, v []byte) []byte {
+	b := binary.AppendUvarint(nil, uint64(num)<<3|2)
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// TestUnsealRefusesNonCanonical: an envelope is accepted only in the one
+// byte form libp2p's record.Envelope.Marshal writes. Each case reads, under
+// protobuf's rules, as the same signer and payload as a valid envelope, and
+// is refused all the same.
+func TestUnsealRefusesNonCanonical(t *testing.T) {
 	k, _ := GenerateKey()
-	b, _ := Seal(k, "d", []byte("c"), []byte("payload"))
-	extra := append([]byte{0x30, 0x96, 0x01, 0x3d, 1, 2, 3, 4, 0x39, 1, 2, 3, 4, 5, 6, 7, 8, 0x42, 2, 'h', 'i'}, b...)
-	s, err := Open(extra, "d", []byte("c"))
-	if err != nil || string(s.Payload) != "payload" || s.Signer != k.ID() {
-		t.Fatalf("Open = %v, %v", s, err)
+	codec := []byte("c")
+	b, err := Seal(k, "d", codec, []byte("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := crypto.MarshalPublicKey(k.priv.GetPublic())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := Unseal(b, "d", codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig := s.Signature
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	if want := cat(field(1, key), field(2, codec), field(3, []byte("payload")), field(5, sig)); !bytes.Equal(b, want) {
+		t.Fatalf("Seal wrote %x, want %x: the cases below assume libp2p's layout", b, want)
+	}
+	raw, _ := k.priv.GetPublic().Raw()
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"unknown bytes field first", cat(field(4, []byte("hi")), b)},
+		{"unknown bytes field last", cat(b, field(9, []byte("hi")))},
+		{"unknown varint field", cat(b, []byte{0x30, 0x96, 0x01})},
+		{"unknown fixed32 field", cat(b, []byte{0x3d, 1, 2, 3, 4})},
+		{"unknown fixed64 field", cat(b, []byte{0x39, 1, 2, 3, 4, 5, 6, 7, 8})},
+		{"unknown field between known ones", cat(field(1, key), field(2, codec), field(4, nil), field(3, []byte("payload")), field(5, sig))},
+		{"fields out of order", cat(field(1, key), field(3, []byte("payload")), field(2, codec), field(5, sig))},
+		{"signature first", cat(field(5, sig), field(1, key), field(2, codec), field(3, []byte("payload")))},
+		{"long form of a length", cat(field(1, key), field(2, codec), []byte{0x1a, 0x87, 0x00}, []byte("payload"), field(5, sig))},
+		{"long form of a tag", cat([]byte{0x8a, 0x00, byte(len(key))}, key, field(2, codec), field(3, []byte("payload")), field(5, sig))},
+		{"empty unknown field", cat(b, field(6, nil))},
+		{"key with an unknown field", cat(field(1, cat(key, []byte{0x18, 0x01})), field(2, codec), field(3, []byte("payload")), field(5, sig))},
+		{"key fields out of order", cat(field(1, cat(field(2, raw), []byte{0x08, 0x01})), field(2, codec), field(3, []byte("payload")), field(5, sig))},
+		{"key type in long form", cat(field(1, cat([]byte{0x08, 0x81, 0x00}, field(2, raw))), field(2, codec), field(3, []byte("payload")), field(5, sig))},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			// libp2p reads it as the same envelope, its signature valid.
+			env, err := record.ConsumeTypedEnvelope(tc.data, &payload{domain: "d"})
+			if err != nil || !bytes.Equal(env.RawPayload, []byte("payload")) {
+				t.Fatalf("libp2p: %v; the case tests nothing", err)
+			}
+			_, err = Open(tc.data, "d", codec)
+			if !errors.Is(err, ErrNonCanonical) || !errors.Is(err, ErrMalformedEnvelope) {
+				t.Fatalf("Open = %v, want ErrNonCanonical", err)
+			}
+			if _, _, err := Peek(tc.data); !errors.Is(err, ErrNonCanonical) {
+				t.Fatalf("Peek = %v, want ErrNonCanonical", err)
+			}
+		})
+	}
+	// An empty payload type is left out, as libp2p leaves it out; written
+	// as an empty field it is refused.
+	if _, err := Unseal(cat(field(1, key), field(2, nil), field(3, []byte("payload")), field(5, sig)), "d", nil); !errors.Is(err, ErrNonCanonical) {
+		t.Fatalf("empty payload type written out: %v, want ErrNonCanonical", err)
+	}
+	if _, err := Unseal(cat(field(1, key), field(3, []byte("payload")), field(5, sig)), "d", nil); err != nil {
+		t.Fatalf("empty payload type left out: %v", err)
 	}
 }
 
-// FuzzOpen compares the envelope decoder with libp2p's: whatever Unseal
-// decodes, libp2p decodes the same way, and both agree on the signature.
+// FuzzOpen compares the envelope decoder with libp2p's. Unseal may refuse
+// what libp2p accepts (anything but the canonical form), never the reverse:
+// whatever Unseal decodes, libp2p decodes the same way and marshals back to
+// the very same bytes, and both agree on the signature. And whatever libp2p
+// marshals back unchanged, Unseal accepts.
 func FuzzOpen(f *testing.F) {
 	k, _ := GenerateKey()
 	b, _ := Seal(k, "d", []byte("c"), []byte("payload"))
 	f.Add(b)
 	f.Add([]byte{})
+	f.Add(append(append([]byte{}, b...), 0x22, 2, 'h', 'i'))
+	f.Add(append([]byte{0x30, 0x96, 0x01}, b...))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		env, lerr := record.UnmarshalEnvelope(data)
 		s, err := Unseal(data, "d", nil)
 		if err != nil {
+			if lerr == nil {
+				if again, merr := env.Marshal(); merr == nil && bytes.Equal(again, data) {
+					t.Fatalf("Unseal refuses a canonical envelope: %v", err)
+				}
+			}
 			return
 		}
-		env, lerr := record.UnmarshalEnvelope(data)
 		if lerr != nil {
 			t.Fatalf("Unseal decodes what libp2p refuses: %v", lerr)
+		}
+		if again, merr := env.Marshal(); merr != nil || !bytes.Equal(again, data) {
+			t.Fatalf("Unseal accepts bytes libp2p would not write: %x, libp2p writes %x (%v)", data, again, merr)
 		}
 		if !env.PublicKey.Equals(s.Key) || !bytes.Equal(env.PayloadType, s.Codec) || !bytes.Equal(env.RawPayload, s.Payload) {
 			t.Fatal("Unseal and libp2p decode different envelopes")

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
@@ -57,7 +58,19 @@ type Invocation struct {
 	Timeout int64 `cbor:"8,keyasint,omitempty"`
 	// Require holds the invocation's own requirements (KEY=VALUE, KEY>=N).
 	Require []string `cbor:"9,keyasint,omitempty"`
+	// Retries is how many more times the endpoint may run an input that
+	// it lost mid-run (a worker, a container or a batch scheduler's block
+	// gone): 0, the default, means at most once, so that an input that may
+	// have started and was lost fails instead of running again. The caller
+	// sets it only for functions safe to repeat; it is signed, so no one
+	// on the way can raise it. From 0 to MaxRetries; 0 is left out of the
+	// encoding, so an invocation without retries has the bytes, and the
+	// task ID, it had before the field existed.
+	Retries int `cbor:"10,keyasint,omitempty"`
 }
+
+// MaxRetries bounds Invocation.Retries.
+const MaxRetries = 100
 
 // Errors of Decode and Admit; each has a fault kind as well.
 var (
@@ -144,6 +157,9 @@ func (inv *Invocation) validate() error {
 	}
 	if inv.Timeout < 0 {
 		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: negative timeout", ErrMalformed))
+	}
+	if inv.Retries < 0 || inv.Retries > MaxRetries {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %d retries, want 0 to %d", ErrMalformed, inv.Retries, MaxRetries))
 	}
 	for i, in := range inv.Inputs {
 		if len(in.Args) > 0 && !isJSON(in.Args, '[') {
@@ -269,9 +285,14 @@ func (a Admission) EffectiveSkew() time.Duration {
 	return a.Skew
 }
 
-// Admit makes the pure checks of admission: target, freshness, lifetime,
+// Admit makes the pure checks of admission: target, lifetime, freshness,
 // endpoint policy and function allowlist. Replay and the function's own
 // access are checked by the caller, which holds the stores.
+//
+// The invocation's times are the caller's to choose, anywhere in int64:
+// every sum and difference of them saturates instead of wrapping (see
+// addNanos), and the lifetime is computed exactly, so no choice of them
+// makes an old invocation look fresh or a long one short.
 func (a Admission) Admit(s *Signed) error {
 	self := a.SelfText
 	if self == "" {
@@ -285,15 +306,19 @@ func (a Admission) Admit(s *Signed) error {
 	if life <= 0 {
 		life = time.Hour
 	}
+	if s.Expires <= s.IssuedAt {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: expires before it was issued", ErrMalformed))
+	}
+	// Expires > IssuedAt, so their difference fits in a uint64 exactly.
+	if lifetime := uint64(s.Expires) - uint64(s.IssuedAt); lifetime > uint64(life) {
+		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: lifetime %s over the limit of %s", ErrMalformed, durationText(lifetime), life))
+	}
 	now := a.Now.UnixNano()
-	if s.IssuedAt > now+int64(skew) {
-		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: issued %s ahead of this endpoint's clock", ErrNotYetValid, time.Duration(s.IssuedAt-now)))
+	if s.IssuedAt > addNanos(now, int64(skew)) {
+		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: issued %s ahead of this endpoint's clock", ErrNotYetValid, time.Duration(subNanos(s.IssuedAt, now))))
 	}
-	if now >= s.Expires+int64(skew) {
-		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: %s ago", ErrExpired, time.Duration(now-s.Expires).Round(time.Millisecond)))
-	}
-	if s.Expires-s.IssuedAt > int64(life) {
-		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: lifetime %s over the limit of %s", ErrMalformed, time.Duration(s.Expires-s.IssuedAt), life))
+	if now >= addNanos(s.Expires, int64(skew)) {
+		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: %s ago", ErrExpired, time.Duration(subNanos(now, s.Expires)).Round(time.Millisecond)))
 	}
 	if !a.Policy.Allows(s.Caller) {
 		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s may not use this endpoint", ErrDenied, s.Caller))
@@ -311,4 +336,37 @@ func (a Admission) Admit(s *Signed) error {
 		}
 	}
 	return nil
+}
+
+// addNanos returns a+b, saturated at the ends of int64 instead of wrapping.
+func addNanos(a, b int64) int64 {
+	sum := a + b
+	if (sum > a) != (b > 0) {
+		if b > 0 {
+			return math.MaxInt64
+		}
+		return math.MinInt64
+	}
+	return sum
+}
+
+// subNanos returns a-b, saturated at the ends of int64 instead of wrapping.
+func subNanos(a, b int64) int64 {
+	diff := a - b
+	if (diff < a) != (b > 0) {
+		if b > 0 {
+			return math.MinInt64
+		}
+		return math.MaxInt64
+	}
+	return diff
+}
+
+// durationText prints a span of d nanoseconds, which may be longer than
+// a time.Duration holds.
+func durationText(d uint64) string {
+	if d <= math.MaxInt64 {
+		return time.Duration(d).String()
+	}
+	return fmt.Sprintf("%.0fh", float64(d)/float64(time.Hour))
 }

@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +100,272 @@ func TestDecodeAndAdmit(t *testing.T) {
 			}
 			if k := fault.KindOf(err); k != tc.kind {
 				t.Fatalf("kind = %s, want %s", k, tc.kind)
+			}
+		})
+	}
+}
+
+// TestAdmitExtremeTimes: the times an invocation carries are the caller's
+// to choose, the whole int64 range; no choice of them wraps an endpoint's
+// arithmetic round to an admission, and what is refused is refused for its
+// own reason.
+func TestAdmitExtremeTimes(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	now := t0.Add(time.Second)
+	base := Admission{Self: ep.ID(), Now: now, Policy: identity.Policy{Owner: user.ID()}}
+	with := func(f func(*Admission)) Admission { a := base; f(&a); return a }
+	const p62 = int64(1) << 62
+	tests := []struct {
+		name            string
+		issued, expires int64
+		adm             Admission
+		want            error // nil: admitted
+		kind            fault.Kind
+	}{
+		{"issued -2^62, expires 2^62", -p62, p62, base, ErrMalformed, fault.Invalid},
+		{"the whole int64 range", math.MinInt64, math.MaxInt64, base, ErrMalformed, fault.Invalid},
+		{"issued at MinInt64, expires in a minute", math.MinInt64, t0.Add(time.Minute).UnixNano(), base, ErrMalformed, fault.Invalid},
+		{"issued now, expires at MaxInt64", t0.UnixNano(), math.MaxInt64, base, ErrMalformed, fault.Invalid},
+		{"issued -2^62, expires in a minute", -p62, t0.Add(time.Minute).UnixNano(), base, ErrMalformed, fault.Invalid},
+		{"issued now, expires 2^62", t0.UnixNano(), p62, base, ErrMalformed, fault.Invalid},
+		{"issued and expires at the top", math.MaxInt64 - 1, math.MaxInt64, base, ErrNotYetValid, fault.Expired},
+		{"issued and expires at the bottom", math.MinInt64, math.MinInt64 + 1, base, ErrExpired, fault.Expired},
+		{"a lifetime of exactly the limit", t0.UnixNano(), t0.Add(time.Hour).UnixNano(), base, nil, ""},
+		{"a skew of MaxInt64", t0.UnixNano(), t0.Add(time.Minute).UnixNano(), with(func(a *Admission) { a.Skew = math.MaxInt64 }), nil, ""},
+		{"a skew of MaxInt64, the whole range", math.MinInt64, math.MaxInt64, with(func(a *Admission) { a.Skew = math.MaxInt64 }), ErrMalformed, fault.Invalid},
+		{"a lifetime limit of MaxInt64, a lifetime of MaxInt64", -p62, p62 - 1, with(func(a *Admission) { a.MaxLifetime = math.MaxInt64 }), nil, ""},
+		{"a lifetime limit of MaxInt64, a lifetime over it", -p62, p62, with(func(a *Admission) { a.MaxLifetime = math.MaxInt64 }), ErrMalformed, fault.Invalid},
+		{"a lifetime limit of MaxInt64, the whole range", math.MinInt64, math.MaxInt64, with(func(a *Admission) { a.MaxLifetime = math.MaxInt64 }), ErrMalformed, fault.Invalid},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := signed(t, user, ep.ID().String(), func(i *Invocation) { i.IssuedAt, i.Expires = tc.issued, tc.expires })
+			s, err := Decode(env, 1<<20)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = tc.adm.Admit(s)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || fault.KindOf(err) != tc.kind {
+				t.Fatalf("err = %v (kind %s), want %v (kind %s)", err, fault.KindOf(err), tc.want, tc.kind)
+			}
+			// A duration in the message is never one that wrapped.
+			if strings.Contains(err.Error(), ": -") || strings.Contains(err.Error(), "lifetime -") {
+				t.Fatalf("message with a negative duration: %v", err)
+			}
+		})
+	}
+	// Admit does not rely on Decode to have refused an invocation that
+	// expires before it is issued.
+	for _, life := range [][2]int64{{now.UnixNano(), now.UnixNano()}, {math.MaxInt64, math.MinInt64}} {
+		s := &Signed{Invocation: Invocation{Endpoint: ep.ID().String(), IssuedAt: life[0], Expires: life[1]}, Caller: user.ID()}
+		if err := base.Admit(s); !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrExpired) {
+			t.Errorf("issued %d, expires %d: err = %v, want it refused", life[0], life[1], err)
+		}
+	}
+}
+
+// TestTimeoutExtremes: a Timeout is any non-negative int64; a negative one
+// is refused by Sign and, signed by hand, by Decode.
+func TestTimeoutExtremes(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	tests := []struct {
+		timeout int64
+		ok      bool
+	}{
+		{0, true}, {1, true}, {1 << 62, true}, {math.MaxInt64, true},
+		{-1, false}, {-1 << 62, false}, {math.MinInt64, false},
+	}
+	for _, tc := range tests {
+		inv, err := New(fnID, ep.ID().String(), []Input{{}}, t0, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inv.Timeout = tc.timeout
+		_, err = Sign(user, inv)
+		if tc.ok != (err == nil) {
+			t.Fatalf("Sign with timeout %d: %v", tc.timeout, err)
+		}
+		b, _ := encMode.Marshal(inv)
+		env, err := identity.Seal(user, identity.DomainInvocation, Codec, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := Decode(env, 1<<20)
+		if tc.ok != (err == nil) || !tc.ok && !errors.Is(err, ErrMalformed) {
+			t.Fatalf("Decode with timeout %d: %v", tc.timeout, err)
+		}
+		if tc.ok && s.Timeout != tc.timeout {
+			t.Fatalf("timeout %d decoded as %d", tc.timeout, s.Timeout)
+		}
+	}
+}
+
+// TestRetries: the retries count is signed with the invocation, checked,
+// and left out when zero, so that an invocation without retries keeps the
+// bytes, and the task ID, it had before the field existed.
+func TestRetries(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	inv, err := New(fnID, ep.ID().String(), []Input{{Args: []byte(`[1]`)}}, t0, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv.Timeout, inv.Require = int64(time.Second), []string{"gpu"}
+
+	// The invocation as it was before Retries: keys 1 to 9.
+	type before struct {
+		Function string   `cbor:"1,keyasint"`
+		Proof    *Proof   `cbor:"2,keyasint,omitempty"`
+		Endpoint string   `cbor:"3,keyasint"`
+		Inputs   []Input  `cbor:"4,keyasint"`
+		Nonce    []byte   `cbor:"5,keyasint"`
+		IssuedAt int64    `cbor:"6,keyasint"`
+		Expires  int64    `cbor:"7,keyasint"`
+		Timeout  int64    `cbor:"8,keyasint,omitempty"`
+		Require  []string `cbor:"9,keyasint,omitempty"`
+	}
+	old, err := encMode.Marshal(before{inv.Function, inv.Proof, inv.Endpoint, inv.Inputs, inv.Nonce, inv.IssuedAt, inv.Expires, inv.Timeout, inv.Require})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now, err := encMode.Marshal(inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(old, now) {
+		t.Fatalf("no retries encodes as %x, before the field %x", now, old)
+	}
+
+	tests := []struct {
+		retries int
+		ok      bool
+	}{
+		{0, true}, {1, true}, {MaxRetries, true},
+		{-1, false}, {MaxRetries + 1, false}, {math.MaxInt64, false}, {math.MinInt64, false},
+	}
+	ids := map[string]int{}
+	for _, tc := range tests {
+		inv := *inv
+		inv.Retries = tc.retries
+		env, id, err := SignTask(user, &inv)
+		if !tc.ok {
+			if !errors.Is(err, ErrMalformed) || fault.KindOf(err) != fault.Invalid {
+				t.Fatalf("SignTask with %d retries: %v, want ErrMalformed", tc.retries, err)
+			}
+			// Signed by hand, the endpoint refuses it as well.
+			b, _ := encMode.Marshal(&inv)
+			if env, err = identity.Seal(user, identity.DomainInvocation, Codec, b); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Decode(env, 1<<20); !errors.Is(err, ErrMalformed) || !strings.Contains(err.Error(), "retries") {
+				t.Fatalf("Decode with %d retries: %v, want ErrMalformed about retries", tc.retries, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("SignTask with %d retries: %v", tc.retries, err)
+		}
+		s, err := Decode(env, 1<<20)
+		if err != nil {
+			t.Fatalf("Decode with %d retries: %v", tc.retries, err)
+		}
+		if s.Retries != tc.retries || s.TaskID != id {
+			t.Fatalf("decoded %d retries as task %s, want %d as %s", s.Retries, s.TaskID, tc.retries, id)
+		}
+		if prev, dup := ids[id]; dup {
+			t.Fatalf("%d and %d retries share task ID %s", prev, tc.retries, id)
+		}
+		ids[id] = tc.retries
+	}
+	// Raising the count invalidates the signature.
+	inv.Retries = 1
+	env, err := Sign(user, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Key 10 sorts last in canonical CBOR: the payload ends 0a 01.
+	sealed, err := identity.Unseal(env, identity.DomainInvocation, Codec)
+	if err != nil || !bytes.HasSuffix(sealed.Payload, []byte{0x0a, 0x01}) {
+		t.Fatalf("payload %x does not end with 1 retry (%v)", sealed.Payload, err)
+	}
+	raised := bytes.Clone(env)
+	raised[bytes.Index(env, sealed.Payload)+len(sealed.Payload)-1] = 0x05
+	if _, err := Decode(raised, 1<<20); !errors.Is(err, ErrBadSignature) {
+		t.Fatalf("raised retries: %v, want ErrBadSignature", err)
+	}
+}
+
+func TestSaturatingNanos(t *testing.T) {
+	const maxI, minI = math.MaxInt64, math.MinInt64
+	tests := []struct {
+		a, b, sum, diff int64
+	}{
+		{1, 2, 3, -1},
+		{maxI, 1, maxI, maxI - 1},
+		{maxI, -1, maxI - 1, maxI},
+		{minI, -1, minI, minI + 1},
+		{minI, 1, minI + 1, minI},
+		{0, minI, minI, maxI},
+		{-1, minI, minI, maxI},
+		{maxI, maxI, maxI, 0},
+		{minI, minI, minI, 0},
+		{maxI, minI, -1, maxI},
+		{minI, maxI, -1, minI},
+		{1 << 62, 1 << 62, maxI, 0},
+		{-1 << 62, -1 << 62, minI, 0},
+		{1 << 62, -1 << 62, 0, maxI},
+	}
+	for _, tc := range tests {
+		if got := addNanos(tc.a, tc.b); got != tc.sum {
+			t.Errorf("addNanos(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.sum)
+		}
+		if got := subNanos(tc.a, tc.b); got != tc.diff {
+			t.Errorf("subNanos(%d, %d) = %d, want %d", tc.a, tc.b, got, tc.diff)
+		}
+	}
+}
+
+// TestDecodeRefusesPaddedEnvelope: bytes added to a signed envelope, which
+// protobuf would skip, do not make a second envelope of the same task: the
+// envelope is refused as not canonical, before its signature is checked.
+func TestDecodeRefusesPaddedEnvelope(t *testing.T) {
+	user, _ := identity.GenerateKey()
+	ep, _ := identity.GenerateKey()
+	good := signed(t, user, ep.ID().String(), nil)
+	s, err := Decode(good, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		data []byte
+	}{
+		{"unknown field after", append(bytes.Clone(good), 0x22, 3, 'p', 'a', 'd')},
+		{"unknown field before", append([]byte{0x30, 0x01}, good...)},
+		{"empty unknown field", append(bytes.Clone(good), 0x32, 0)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := Decode(tc.data, 1<<20)
+			if err == nil {
+				t.Fatalf("accepted as task %s (the original is %s)", got.TaskID, s.TaskID)
+			}
+			if !errors.Is(err, ErrMalformed) || fault.KindOf(err) != fault.Invalid {
+				t.Fatalf("err = %v (kind %s), want ErrMalformed, kind invalid", err, fault.KindOf(err))
+			}
+			if !strings.Contains(err.Error(), "not in canonical form") {
+				t.Fatalf("err = %v, want it to say the envelope is not canonical", err)
+			}
+			if _, err := TaskIDOf(tc.data); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("TaskIDOf = %v, want ErrMalformed", err)
 			}
 		})
 	}

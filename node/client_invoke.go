@@ -32,6 +32,11 @@ type Invocation struct {
 	Inputs []invoke.Input
 	// Timeout bounds each input's run; zero means the endpoint's default.
 	Timeout time.Duration
+	// Retries is how many more times the endpoint may run an input it lost
+	// mid-run (a worker, a container or a batch scheduler's block gone),
+	// signed with the invocation: 0, the default, means at most once. Only
+	// for functions safe to repeat; at most invoke.MaxRetries.
+	Retries int
 	// TTL is how long the signed invocation stays valid; zero means
 	// 5 minutes.
 	TTL time.Duration
@@ -79,6 +84,7 @@ func (c *Client) invoke(ctx context.Context, inv Invocation, withProof bool) (*S
 		return nil, err
 	}
 	msg.Timeout = int64(inv.Timeout)
+	msg.Retries = inv.Retries
 	if withProof {
 		msg.Proof = inv.Function.Proof
 	}

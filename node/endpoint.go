@@ -265,13 +265,28 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed,
 // replay entry outlives the invocation's last valid moment (its expiry plus
 // the clock skew tolerated); the invocation may have been admitted as early
 // as its issue time less the skew, which the store holds against its
-// horizon.
+// horizon. The times are the caller's, anywhere in int64: each sum
+// saturates, and lands within the times the store can keep.
 func storeTask(inv *invoke.Signed, skew time.Duration) taskstore.Task {
 	return taskstore.Task{
 		ID: inv.TaskID, Caller: inv.Caller.String(), Function: inv.Function,
-		Count: len(inv.Inputs), Expires: time.Unix(0, inv.Expires).Add(skew + 30*time.Second),
-		Issued: time.Unix(0, inv.IssuedAt).Add(-skew),
+		Count:   len(inv.Inputs),
+		Expires: unixNanoTime(time.Unix(0, inv.Expires).Add(skew).Add(30 * time.Second)),
+		Issued:  unixNanoTime(time.Unix(0, inv.IssuedAt).Add(-skew)),
 	}
+}
+
+// unixNanoTime clamps t to the times Unix nanoseconds can hold (the years
+// 1677 to 2262), as the task store keeps them. time.Time's own sums
+// saturate too, but only far beyond.
+func unixNanoTime(t time.Time) time.Time {
+	if lo := time.Unix(0, -1<<63); t.Before(lo) {
+		return lo
+	}
+	if hi := time.Unix(0, 1<<63-1); t.After(hi) {
+		return hi
+	}
+	return t
 }
 
 // function finds the invoked function and checks that the caller may use it.

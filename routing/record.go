@@ -119,7 +119,9 @@ func (r *EndpointRecord) validate(now time.Time) error {
 			return fmt.Errorf("%w: allowed user %q: %v", ErrInvalidField, a, err)
 		}
 	}
-	if !now.IsZero() && now.UnixNano() >= r.Expires {
+	// Compared as times: now.UnixNano() would wrap for a clock outside
+	// the years 1677 to 2262.
+	if !now.IsZero() && !now.Before(r.ExpiresAt()) {
 		return fmt.Errorf("%w: at %s", ErrExpired, r.ExpiresAt().Format(time.RFC3339))
 	}
 	return nil

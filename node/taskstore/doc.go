@@ -36,6 +36,17 @@
 //     restart (Task.Issued before Horizon), kind fault.Expired, so that no
 //     invocation can run twice. The horizon is kept in the database.
 //
+// The journal's two files are preallocated, 4 MiB each (8 MiB in all), so
+// that an admission writes into blocks the file already has and its sync
+// need not update the file's size. Where the volume lacks the room, Open
+// makes both smaller, halving down to 64 KiB each, and logs a warning; a
+// file then grows when it must, and checkpoints come sooner (after a
+// quarter of the smaller file's size in records, at most 1 MiB). With less
+// room than 64 KiB per file, Open fails with an error (wrapping ENOSPC)
+// that says how much the journal needs, in which directory, and how much
+// is free there. A file that cannot grow for lack of space refuses the
+// admission the same way, and takes the next once there is room.
+//
 // Everything else is written behind. SetState, PutResult and Fail change
 // the task in memory, where every read sees the change at once. A
 // background flusher writes the changes to bbolt in one transaction per

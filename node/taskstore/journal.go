@@ -26,6 +26,15 @@ import (
 // checksum or belongs to another epoch: where the last write was torn, or
 // where older records, already folded, begin.
 //
+// Each file is created with journalInitialSize bytes allocated (fallocate
+// where the file system has it), 8 MiB for the two, so that appends write
+// into blocks the file already has. Where the volume lacks the room, a file
+// starts with half as much, and half again, down to journalMinSize; with
+// less room than that, Open fails and says how much the journal needs and
+// where. A file grows (doubling) when a group of records does not fit, and
+// checkpoints come early enough (checkpointAt) that a small file seldom
+// must.
+//
 // A checkpoint switches appends to the other file, which costs no I/O and
 // so holds up no admission; folds everything admitted into bbolt (a flush);
 // then retires the file it switched from by bumping the epoch in its
@@ -39,8 +48,9 @@ const (
 	journalDataStart   = 4096
 	journalRecordHdr   = 16
 	journalMaxRecord   = 1 << 20
-	journalInitialSize = 4 << 20 // preallocated, per file
-	journalCheckpoint  = 1 << 20 // bytes of records that prompt a checkpoint
+	journalInitialSize = 4 << 20  // preallocated, per file
+	journalMinSize     = 64 << 10 // the least a file starts with, on a volume short of space
+	journalCheckpoint  = 1 << 20  // bytes of records that prompt a checkpoint
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -48,9 +58,12 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // journal is the admission log. Its methods are safe for concurrent use,
 // but checkpoint and retireAll must not run concurrently with each other.
 type journal struct {
-	noSync    bool
-	lazy      bool           // appends are not synced: the next flush makes them durable in bbolt
-	onDurable func([]*entry) // called with io held once a group is durable
+	noSync       bool
+	checkpointAt int64          // bytes of records that prompt a checkpoint
+	lazy         bool           // appends are not synced: the next flush makes them durable in bbolt
+	onDurable    func([]*entry) // called with io held once a group is durable
+	// prealloc allocates a file's blocks: preallocate, or a test's stand-in.
+	prealloc func(f *os.File, size int64) error
 
 	mu   sync.Mutex // guards cur, busy and err
 	cur  *group     // the group new records join; nil if none is forming
@@ -85,35 +98,43 @@ type group struct {
 // openJournal opens the journal's files, creating them if need be, and
 // returns the admissions they hold. Appends go to the first file, after its
 // records; Open folds the admissions into bbolt, then calls retireAll.
-func openJournal(prefix string, noSync bool) (*journal, []Task, error) {
-	j := &journal{noSync: noSync}
+// prealloc allocates a file's blocks; nil means preallocate.
+func openJournal(prefix string, noSync bool, prealloc func(*os.File, int64) error) (*journal, []Task, error) {
+	if prealloc == nil {
+		prealloc = preallocate
+	}
+	paths := []string{prefix + "-a", prefix + "-b"}
+	if err := createJournals(paths, noSync, prealloc); err != nil {
+		return nil, nil, err
+	}
+	j := &journal{noSync: noSync, prealloc: prealloc}
 	var tasks []Task
-	for i, suffix := range []string{"-a", "-b"} {
-		jf, end, err := openJournalFile(prefix+suffix, noSync, func(t Task) { tasks = append(tasks, t) })
+	for i, path := range paths {
+		jf, end, err := openJournalFile(path, func(t Task) { tasks = append(tasks, t) })
 		if err != nil {
 			for _, f := range j.files[:i] {
 				f.f.Close()
 			}
-			return nil, nil, fmt.Errorf("%s: %w", filepath.Base(prefix+suffix), err)
+			return nil, nil, fmt.Errorf("%s: %w", filepath.Base(path), err)
 		}
 		j.files[i] = jf
 		if i == 0 {
 			j.off.Store(end)
 		}
 	}
+	// A quarter of the smaller file: a checkpoint then usually empties a
+	// file long before it must grow.
+	j.checkpointAt = min(journalCheckpoint, j.size()/4)
 	return j, tasks, nil
 }
 
-// openJournalFile opens, or creates, one file of the journal, calls fn with
-// each admission it holds and returns the offset after them.
-func openJournalFile(path string, noSync bool, fn func(Task)) (*journalFile, int64, error) {
+// size is the smaller of the journal's two files, in bytes.
+func (j *journal) size() int64 { return min(j.files[0].size, j.files[1].size) }
+
+// openJournalFile opens one file of the journal, calls fn with each
+// admission it holds and returns the offset after them.
+func openJournalFile(path string, fn func(Task)) (*journalFile, int64, error) {
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if errors.Is(err, os.ErrNotExist) {
-		err = createJournal(path, noSync)
-		if err == nil {
-			f, err = os.OpenFile(path, os.O_RDWR, 0)
-		}
-	}
 	if err != nil {
 		return nil, 0, err
 	}
@@ -126,17 +147,87 @@ func openJournalFile(path string, noSync bool, fn func(Task)) (*journalFile, int
 	return jf, end, nil
 }
 
-// createJournal writes an empty journal file beside path and renames it
-// into place, so that a file with a torn header is never mistaken for an
-// empty one.
-func createJournal(path string, noSync bool) error {
+// createJournals creates those of the journal's files that do not exist,
+// all of one size: journalInitialSize allocated or, where the volume lacks
+// the room for them all, half as much, and half again, down to
+// journalMinSize. Below that it fails with an error that says what the
+// journal needs, and where.
+func createJournals(paths []string, noSync bool, prealloc func(*os.File, int64) error) error {
+	var missing []string
+	for _, path := range paths {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			missing = append(missing, path)
+		} else if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Base(path), err)
+		}
+	}
+	for size := int64(journalInitialSize); len(missing) > 0; size /= 2 {
+		var made []string
+		var err error
+		for _, path := range missing {
+			if err = createJournal(path, noSync, prealloc, size); err != nil {
+				err = fmt.Errorf("%s: %w", filepath.Base(path), err)
+				break
+			}
+			made = append(made, path)
+		}
+		if err == nil {
+			return nil
+		}
+		// Empty journals, just made: try again with less.
+		for _, path := range made {
+			os.Remove(path)
+		}
+		switch {
+		case !noSpace(err):
+			return err
+		case size/2 < journalMinSize:
+			dir := filepath.Dir(paths[0])
+			return fmt.Errorf("no room in %s for the admission journal: each of its %d files takes %s, %s in all (at least %s each on a volume short of space)%s: %w",
+				dir, len(paths), sizeText(journalInitialSize), sizeText(int64(len(paths))*journalInitialSize),
+				sizeText(journalMinSize), freeText(dir), err)
+		}
+	}
+	return nil
+}
+
+// createJournal writes an empty journal file of size bytes beside path and
+// renames it into place, so that a file with a torn header is never
+// mistaken for an empty one.
+func createJournal(path string, noSync bool, prealloc func(*os.File, int64) error, size int64) error {
 	return replaceFile(path, noSync, func(f *os.File) error {
-		if err := preallocate(f, journalInitialSize); err != nil {
+		if err := prealloc(f, size); err != nil {
 			return err
 		}
 		_, err := f.WriteAt(journalHeader(1), 0)
 		return err
 	})
+}
+
+// freeText says how much space dir's volume has free, as ", N free", or
+// nothing if unknown.
+func freeText(dir string) string {
+	if n, ok := freeSpace(dir); ok {
+		return ", " + sizeText(n) + " free"
+	}
+	return ""
+}
+
+// sizeText prints n bytes in KiB or MiB.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
 }
 
 // replaceFile puts at path a file that fill writes: into a file beside it,
@@ -317,8 +408,18 @@ func (j *journal) writeLocked(recs [][]byte) (err error, sticky bool) {
 	off := j.off.Load()
 	if end := off + int64(n); end > jf.size {
 		size := max(2*jf.size, end)
-		if err := preallocate(jf.f, size); err != nil {
-			return fmt.Errorf("journal: grow: %w", err), false
+		err := j.prealloc(jf.f, size)
+		if noSpace(err) && size > end {
+			size = end // the least that holds the group
+			err = j.prealloc(jf.f, size)
+		}
+		if err != nil {
+			if noSpace(err) {
+				dir := filepath.Dir(jf.f.Name())
+				return fmt.Errorf("journal: no room in %s to grow %s from %s to %s%s: %w",
+					dir, jf.f.Name(), sizeText(jf.size), sizeText(size), freeText(dir), err), false
+			}
+			return fmt.Errorf("journal: grow %s to %s: %w", jf.f.Name(), sizeText(size), err), false
 		}
 		jf.size = size
 	}

@@ -124,7 +124,7 @@ func TestJournalDamage(t *testing.T) {
 
 func TestJournalCheckpoint(t *testing.T) {
 	prefix := t.TempDir() + "/j"
-	j, tasks, err := openJournal(prefix, true)
+	j, tasks, err := openJournal(prefix, true, nil)
 	if err != nil || len(tasks) != 0 {
 		t.Fatalf("new journal: %d tasks, %v", len(tasks), err)
 	}
@@ -148,7 +148,7 @@ func TestJournalCheckpoint(t *testing.T) {
 		t.Helper()
 		j.close()
 		var tasks []Task
-		j, tasks, err = openJournal(prefix, true)
+		j, tasks, err = openJournal(prefix, true, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +200,7 @@ func TestJournalCheckpoint(t *testing.T) {
 
 func TestJournalGroupCommit(t *testing.T) {
 	path := t.TempDir() + "/j"
-	j, _, err := openJournal(path, false)
+	j, _, err := openJournal(path, false, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestJournalGroupCommit(t *testing.T) {
 		t.Errorf("%d records reported durable, want %d", durable, n)
 	}
 	t.Logf("%d records in %d groups", n, groups)
-	j, tasks, err := openJournal(path, true)
+	j, tasks, err := openJournal(path, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestJournalGroupCommit(t *testing.T) {
 
 func TestJournalGrows(t *testing.T) {
 	path := t.TempDir() + "/j"
-	j, _, err := openJournal(path, true)
+	j, _, err := openJournal(path, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

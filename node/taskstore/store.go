@@ -110,7 +110,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fault.Wrap(fault.Internal, op, err)
 	}
-	j, journaled, err := openJournal(path+".journal", opts.NoSync)
+	j, journaled, err := openJournal(path+".journal", opts.NoSync, opts.preallocate)
 	if err != nil {
 		db.Close()
 		return nil, fault.Wrap(fault.Internal, op, fmt.Errorf("journal: %w", err))
@@ -158,6 +158,10 @@ func Open(path string, opts Options) (*Store, error) {
 	}
 	if folded > 0 || failed > 0 {
 		opts.Logger.Info("taskstore: recovered", "path", path, "journaled", folded, "failed", failed)
+	}
+	if size := j.size(); size < journalInitialSize {
+		opts.Logger.Warn("taskstore: a smaller journal than usual, for lack of space when it was made: it grows as it must, if it can",
+			"path", path, "size", sizeText(size), "usual", sizeText(journalInitialSize))
 	}
 	if !lost.IsZero() {
 		opts.Logger.Warn("taskstore: the machine restarted without closing the store; invocations issued before it restarted are refused",
@@ -698,7 +702,7 @@ func (s *Store) flushLocked() error {
 
 // runFlusher writes behind: FlushInterval after the first pending write, or
 // sooner once flushBatch are pending, it flushes; when the journal has grown
-// past journalCheckpoint, it folds it into the database.
+// past its checkpointAt, it folds it into the database.
 func (s *Store) runFlusher(ctx context.Context) {
 	defer s.wg.Done()
 	timer := time.NewTimer(time.Hour)
@@ -720,7 +724,7 @@ func (s *Store) runFlusher(ctx context.Context) {
 			timer.Stop()
 		}
 		err := s.flush()
-		if err == nil && s.journal.used() >= journalCheckpoint {
+		if err == nil && s.journal.used() >= s.journal.checkpointAt {
 			if err = s.checkpoint(); err != nil {
 				s.log.Error("taskstore: checkpoint", "err", err)
 			}

@@ -32,6 +32,21 @@ func preallocate(f *os.File, size int64) error {
 	return err
 }
 
+// noSpace reports whether err is the file system's lack of space, or of
+// the user's quota.
+func noSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// freeSpace returns how many bytes dir's volume has free for this user.
+func freeSpace(dir string) (int64, bool) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), true
+}
+
 // bootInfo returns the machine's boot ID and the time it booted: a new ID
 // means the machine restarted, and with it lost what its kernel held.
 func bootInfo() (id string, booted time.Time, ok bool) {

@@ -3,7 +3,9 @@
 package taskstore
 
 import (
+	"errors"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -18,6 +20,12 @@ func preallocate(f *os.File, size int64) error {
 	}
 	return f.Truncate(size)
 }
+
+// noSpace reports whether err is the file system's lack of space.
+func noSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) }
+
+// freeSpace is unknown here.
+func freeSpace(dir string) (int64, bool) { return 0, false }
 
 // bootInfo is unknown here: a store not closed cleanly is taken to have
 // lost what the kernel held.

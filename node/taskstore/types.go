@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
@@ -133,6 +134,8 @@ type Options struct {
 
 	// bootInfo replaces the machine's boot ID and time in tests.
 	bootInfo func() (id string, booted time.Time, ok bool)
+	// preallocate replaces the journal's preallocation in tests.
+	preallocate func(f *os.File, size int64) error
 }
 
 // boot returns the machine's boot ID and time; ok is false when unknown.
