@@ -343,7 +343,7 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int
 		}
 		sub, err := r.c.Invoke(ctx, Invocation{
 			Endpoint: ep, Function: r.w.Function, Inputs: inputs, Timeout: r.w.Timeout,
-			TTL: time.Hour, Wait: true, WithProof: true,
+			TTL: time.Hour, Wait: true, WithProof: true, Retries: r.w.Retries,
 			OnResult: func(res invoke.Result) {
 				if res.Index >= 0 && res.Index < len(part) {
 					r.deliver(ep, part[res.Index], res)
