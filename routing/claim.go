@@ -22,14 +22,14 @@ const MaxClaimBytes = 1 << 10
 // Errors of VerifyOwnerClaim. Each names one way a claim can fail to prove
 // ownership; a record carrying such a claim is valid, its owner unverified.
 var (
-	ErrClaimTooLarge    = errors.New("routing: owner claim too large")
-	ErrClaimMalformed   = errors.New("routing: malformed owner claim")
-	ErrClaimSignature   = errors.New("routing: owner claim signature invalid")
-	ErrClaimOtherNode   = errors.New("routing: owner claim is for another node")
-	ErrClaimOtherOwner  = errors.New("routing: owner claim signed by another user than the owner")
-	ErrClaimExpired     = errors.New("routing: owner claim expired")
-	ErrClaimMissing     = errors.New("routing: no owner claim")
-	ErrClaimNoOwner     = errors.New("routing: owner claim on a record without owner")
+	ErrClaimTooLarge   = errors.New("routing: owner claim too large")
+	ErrClaimMalformed  = errors.New("routing: malformed owner claim")
+	ErrClaimSignature  = errors.New("routing: owner claim signature invalid")
+	ErrClaimOtherNode  = errors.New("routing: owner claim is for another node")
+	ErrClaimOtherOwner = errors.New("routing: owner claim signed by another user than the owner")
+	ErrClaimExpired    = errors.New("routing: owner claim expired")
+	ErrClaimMissing    = errors.New("routing: no owner claim")
+	ErrClaimNoOwner    = errors.New("routing: owner claim on a record without owner")
 )
 
 // OwnerClaim is what an owner signs to say "this node is mine": the node's
