@@ -181,7 +181,7 @@ the line to export so that fx finds the mesh, and runs until interrupted.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			hw, sw := hostinfo.Detect(ctx, hostinfo.Options{})
-			dev, err := node.StartDev(ctx, node.DevOptions{Dir: dir, Owner: user.ID().String(), Hardware: hw, Software: sw, Logger: logger(cmd)})
+			dev, err := node.StartDev(ctx, node.DevOptions{Dir: dir, Owner: user, Hardware: hw, Software: sw, Logger: logger(cmd)})
 			if err != nil {
 				return err
 			}
