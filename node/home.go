@@ -64,7 +64,7 @@ func (h Home) Config() (*ClientConfig, error) {
 	}
 	defer f.Close()
 	if err := yaml.NewDecoder(f).Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%s: %w", f.Name(), err))
 	}
 	return &c, nil
 }
