@@ -101,15 +101,16 @@ type Node struct {
 
 	claim []byte // the owner's claim on this node, as loaded
 
-	mu     sync.Mutex // guards record, rec, seq, claimProblem
-	record []byte     // current signed endpoint record
-	rec    *routing.EndpointRecord
-	seq    uint64
+	mu      sync.Mutex // guards record, rec, seq, claimProblem
+	record  []byte     // current signed endpoint record
+	rec     *routing.EndpointRecord
+	seq     uint64
+	joined  chan struct{} // closed once the record is in the DHT
+	joinOne sync.Once
+
 	// claimProblem is what kept the claim out of the last record; "" when
-	// it was in (or none is needed).
+	// it was in (or none is needed). Guarded by mu.
 	claimProblem string
-	joined       chan struct{} // closed once the record is in the DHT
-	joinOne      sync.Once
 }
 
 // Start starts a node: its host, its DHT server, and for an endpoint the
