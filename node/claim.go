@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // ClaimFile is the file in a node's directory that holds its owner's signed
@@ -85,4 +87,58 @@ func checkClaim(claim []byte, id, owner string, now time.Time) string {
 		return err.Error()
 	}
 	return ""
+}
+
+// SignClaim signs owner's claim on node, valid for ttl from now, and writes
+// it to DIR/owner.claim, when the user key in h is owner's: the common case
+// of an owner setting up their own endpoint. It reports whether it signed;
+// a home without owner's key is not an error.
+func (h Home) SignClaim(dir string, node peer.ID, owner string, now time.Time, ttl time.Duration) (bool, error) {
+	if owner == "" {
+		return false, nil
+	}
+	k, err := h.UserKey()
+	if fault.KindOf(err) == fault.NotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if k.ID().String() != owner {
+		return false, nil
+	}
+	claim, err := routing.SignOwnerClaim(k, node, now.Add(ttl))
+	if err != nil {
+		return false, err
+	}
+	return true, WriteClaim(dir, claim)
+}
+
+// InstallClaim checks that text (as fx endpoint claim prints it) is a claim,
+// valid at now, by the owner DIR/config.yaml names on the node whose key is
+// DIR/node.key, and writes it to DIR/owner.claim.
+func InstallClaim(dir, text string, now time.Time) (*routing.OwnerClaim, error) {
+	cfg, err := LoadConfig(dir)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", err)
+	}
+	if cfg.Owner == "" {
+		return nil, fault.E(fault.Invalid, "", "%s names no owner: set owner, or run fxnode init --dir %s --owner ID --force", filepath.Join(dir, ConfigFile), dir)
+	}
+	key, err := identity.LoadKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		return nil, fault.Wrap(fault.NotFound, "", fmt.Errorf("no node key in %s (run fxnode init first): %w", dir, err))
+	}
+	b, err := DecodeClaim(text)
+	if err != nil {
+		return nil, err
+	}
+	c, err := routing.VerifyOwnerClaim(b, key.ID().String(), cfg.Owner, now)
+	if err != nil {
+		return nil, fmt.Errorf("node %s, owner %s: %w", key.ID(), cfg.Owner, err)
+	}
+	if err := WriteClaim(dir, b); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
