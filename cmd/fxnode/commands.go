@@ -105,7 +105,7 @@ and fx sends it no routed work until the owner claims it:
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "node directory (required)")
 	cmd.Flags().StringVar(&name, "name", "", "endpoint name (default: host name)")
-	cmd.Flags().StringVar(&owner, "owner", "", "owner's user ID (fx id show)")
+	cmd.Flags().StringVar(&owner, "owner", "", "owner's user ID (fx id show); their claim is signed here when their key is in $FX_HOME")
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "multiaddr to listen on (repeatable)")
 	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID (repeatable)")
 	cmd.Flags().BoolVar(&force, "force", false, "write config.yaml again even if it exists")
