@@ -166,17 +166,24 @@ func withEnv(base, set []string) []string {
 // holding its stderr when it exits non-zero.
 func fx(t *testing.T, home string, args ...string) (string, error) {
 	t.Helper()
+	stdout, _, err := fxWithStderr(t, home, args...)
+	return stdout, err
+}
+
+// fxWithStderr is fx that returns stderr too.
+func fxWithStderr(t *testing.T, home string, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin.fx, args...)
 	cmd.Env = append(os.Environ(), "FX_HOME="+home, "FX_BOOTSTRAP=")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err = cmd.Run()
 	if err != nil {
-		err = fmt.Errorf("fx %v: %w: %s", args, err, stderr.String())
+		err = fmt.Errorf("fx %v: %w: %s", args, err, errOut.String())
 	}
-	return stdout.String(), err
+	return out.String(), errOut.String(), err
 }
 
 // endpoint is the subset of fx endpoints --json the tests read.
@@ -204,6 +211,10 @@ type endpoint struct {
 	Labels    map[string]string `json:"labels"`
 	Datasets  []string          `json:"datasets"`
 	UpdatedAt time.Time         `json:"updated_at"`
+
+	// OwnerVerified and OwnerUnverified say whether the owner's claim holds.
+	OwnerVerified   bool   `json:"owner_verified"`
+	OwnerUnverified string `json:"owner_unverified"`
 }
 
 func listEndpoints(t *testing.T, home string, boot string) ([]endpoint, error) {
@@ -237,6 +248,19 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 }
 
 var execCommand = exec.Command
+
+// fxnodeInit runs fxnode init --dir dir ARGS... with FX_HOME=home, as the
+// user of that home sets up an endpoint, and returns what it printed.
+func fxnodeInit(t *testing.T, home, dir string, args ...string) string {
+	t.Helper()
+	cmd := execCommand(bin.fxnode, append([]string{"init", "--dir", dir}, args...)...)
+	cmd.Env = append(os.Environ(), "FX_HOME="+home)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("fxnode init %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
 
 // exitCode is the exit status inside an error from fx, or -1.
 func exitCode(err error) int {

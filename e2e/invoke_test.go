@@ -28,8 +28,8 @@ def nap(s):
     return s
 `
 
-// endpointMesh starts a bootstrap and one endpoint owned by a fresh user,
-// and registers the e2e functions; it returns the user's FX_HOME, the
+// endpointMesh starts a bootstrap and one endpoint owned (and claimed) by a
+// fresh user, and registers the e2e functions; it returns the user's FX_HOME, the
 // endpoint process and its ID.
 func endpointMesh(t *testing.T) (home string, ep *proc, epID string, boot *proc) {
 	t.Helper()
@@ -41,10 +41,7 @@ func endpointMesh(t *testing.T) (home string, ep *proc, epID string, boot *proc)
 	}
 	boot = startNode(t, filepath.Join(root, "boot"), "bootstrap", "--dir", filepath.Join(root, "boot"), "--listen", "/ip4/127.0.0.1/tcp/0")
 	dir := filepath.Join(root, "ep")
-	out, err := execCommand(bin.fxnode, "init", "--dir", dir, "--name", "ep", "--owner", strings.TrimSpace(user), "--bootstrap", boot.addr()).CombinedOutput()
-	if err != nil {
-		t.Fatalf("init: %v: %s", err, out)
-	}
+	fxnodeInit(t, home, dir, "--name", "ep", "--owner", strings.TrimSpace(user), "--bootstrap", boot.addr())
 	ep = startNode(t, dir, "run", "--dir", dir)
 	src := filepath.Join(root, "f.py")
 	if err := os.WriteFile(src, []byte(e2eSource), 0o644); err != nil {

@@ -18,6 +18,7 @@ const (
 	DomainEndpoint   = "fxmesh-endpoint-record"
 	DomainFunction   = "fxmesh-function-record"
 	DomainInvocation = "fxmesh-invocation"
+	DomainOwnerClaim = "fxmesh-owner-claim"
 )
 
 // Errors of Open. Each names one way a signed envelope can be bad.

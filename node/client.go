@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -29,8 +30,13 @@ type ClientOptions struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Home is where the client remembers its tasks; zero remembers nothing.
+	// Home is where the client remembers its tasks, and whose config.yaml
+	// lists more trusted owners (trusted_owners); zero remembers nothing
+	// and reads no config.
 	Home Home
+	// TrustedOwners are the users, besides Key's own, to whose endpoints
+	// Route and RunRouted send work; those of Home are added.
+	TrustedOwners []peer.ID
 }
 
 // Client is a light peer of the mesh: it dials out, asks, and listens to
@@ -44,6 +50,9 @@ type Client struct {
 	// entry are the bootstrap peers that answered: full nodes to ask.
 	entry []peer.ID
 	home  Home
+	// trusted are the owners, besides the user, whose endpoints routed
+	// work may go to.
+	trusted []peer.ID
 
 	smu      sync.Mutex // guards sessions
 	sessions map[peer.ID]*session
@@ -60,6 +69,14 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, "node: client", err)
 	}
+	trusted := slices.Clone(opts.TrustedOwners)
+	if opts.Home.Dir != "" {
+		more, err := opts.Home.TrustedOwners()
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, more...)
+	}
 	key := opts.Key
 	if key == nil {
 		if key, err = identity.GenerateKey(); err != nil {
@@ -75,7 +92,7 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 		h.Close()
 		return nil, err
 	}
-	c := &Client{key: key, host: h, dht: d, log: opts.Logger, now: opts.Now, home: opts.Home, done: make(chan struct{})}
+	c := &Client{key: key, host: h, dht: d, log: opts.Logger, now: opts.Now, home: opts.Home, trusted: trusted, done: make(chan struct{})}
 	if c.log == nil {
 		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -100,6 +117,10 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 
 // ID is the client's (the user's) ID.
 func (c *Client) ID() peer.ID { return c.host.ID() }
+
+// TrustedOwners are the owners, besides the user, whose endpoints routed
+// work may go to.
+func (c *Client) TrustedOwners() []peer.ID { return slices.Clone(c.trusted) }
 
 // Host is the client's libp2p host.
 func (c *Client) Host() host.Host { return c.host }

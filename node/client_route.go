@@ -61,6 +61,10 @@ type RouteRequest struct {
 	// All considers every endpoint, not only those the capability index
 	// names, so that an explanation shows why the others were filtered out.
 	All bool
+	// AnyOwner sends work to endpoints of any owner, verified or not; by
+	// default only endpoints whose owner is verified and is the user or
+	// one of the client's trusted owners are used.
+	AnyOwner bool
 }
 
 // requirements parses the function's and the invocation's requirements.
@@ -79,6 +83,8 @@ func (r RouteRequest) requirements() ([]routing.Requirement, error) {
 
 // Route ranks the mesh's endpoints for some work, all of them: eligible
 // ones first in order of preference, then the rejected with their reasons.
+// Unless r.AnyOwner, an endpoint is eligible only when its owner is verified
+// and is the user or one of the client's trusted owners.
 func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, routing.Request, error) {
 	reqs, err := r.requirements()
 	if err != nil {
@@ -92,7 +98,7 @@ func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, r
 	if err != nil {
 		return nil, routing.Request{}, err
 	}
-	req := routing.Request{Requirements: reqs, Caller: c.ID(), Exclude: r.Exclude}
+	req := routing.Request{Requirements: reqs, Caller: c.ID(), Exclude: r.Exclude, TrustedOwners: c.trusted, AnyOwner: r.AnyOwner}
 	for _, q := range reqs {
 		if q.Key == routing.KeyDataset && q.Op == routing.OpEq {
 			req.Datasets = append(req.Datasets, q.Value)
@@ -108,7 +114,8 @@ func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, r
 // Run is work for RunRouted.
 type Run struct {
 	RouteRequest
-	// Endpoint, when set, is the only endpoint used.
+	// Endpoint, when set, is the only endpoint used: naming it states trust
+	// in it, so its owner is not checked.
 	Endpoint peer.ID
 	// Inputs are the arguments: one, or a batch.
 	Inputs []invoke.Input
@@ -136,11 +143,12 @@ type Run struct {
 	MaxChunkBytes int
 }
 
-// RunRouted runs work where routing says, waiting for every result. An
-// endpoint that refuses (overloaded), cannot be reached, or fails before
-// acknowledging is passed over for the next candidate within ctx's deadline;
-// one that fails after acknowledging fails its inputs (system), unless
-// Retries allows sending them elsewhere. Every result reaches OnResult once.
+// RunRouted runs work where routing says (Route), or on w.Endpoint, waiting
+// for every result. An endpoint that refuses (overloaded), cannot be
+// reached, or fails before acknowledging is passed over for the next
+// candidate within ctx's deadline; one that fails after acknowledging fails
+// its inputs (system), unless Retries allows sending them elsewhere. Every
+// result reaches OnResult once.
 func (c *Client) RunRouted(ctx context.Context, w Run) error {
 	var ranked []routing.Scored
 	if w.Endpoint == "" {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
@@ -16,8 +17,10 @@ import (
 type DevOptions struct {
 	// Dir holds the dev mesh's nodes; it is created if missing.
 	Dir string
-	// Owner owns the endpoint; required.
-	Owner string
+	// Owner is the user who owns the endpoint; required. Their key signs
+	// the endpoint's owner claim, so that the owner is verified and fx
+	// trusts the endpoint with their work.
+	Owner *identity.Key
 	// Hardware and Software describe the endpoint (detected by the caller).
 	Hardware routing.Hardware
 	Software routing.Software
@@ -34,7 +37,7 @@ type Dev struct {
 
 // StartDev starts the embedded default mesh in opts.Dir.
 func StartDev(ctx context.Context, opts DevOptions) (*Dev, error) {
-	if opts.Dir == "" || opts.Owner == "" {
+	if opts.Dir == "" || opts.Owner == nil {
 		return nil, errors.New("node: dev: directory and owner are required")
 	}
 	start := func(sub string, role Role, cfg *Config) (*Node, error) {
@@ -46,7 +49,13 @@ func StartDev(ctx context.Context, opts DevOptions) (*Dev, error) {
 		if err != nil {
 			return nil, err
 		}
-		return Start(ctx, Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: opts.Logger})
+		o := Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: opts.Logger}
+		if role == RoleEndpoint {
+			if o.OwnerClaim, err = routing.SignOwnerClaim(opts.Owner, key.ID(), time.Now().Add(DefaultClaimTTL)); err != nil {
+				return nil, fmt.Errorf("node: dev: %w", err)
+			}
+		}
+		return Start(ctx, o)
 	}
 	boot, err := start("bootstrap", RoleBootstrap, &Config{Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
 	if err != nil {
@@ -54,7 +63,7 @@ func StartDev(ctx context.Context, opts DevOptions) (*Dev, error) {
 	}
 	ep, err := start("endpoint", RoleEndpoint, &Config{
 		Name:      "dev",
-		Owner:     opts.Owner,
+		Owner:     opts.Owner.ID().String(),
 		Listen:    []string{"/ip4/127.0.0.1/tcp/0"},
 		Bootstrap: boot.Addrs(),
 		Hardware:  opts.Hardware,

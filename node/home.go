@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -44,6 +46,10 @@ func (h Home) UserKey() (*identity.Key, error) {
 // ClientConfig is $FX_HOME/config.yaml.
 type ClientConfig struct {
 	Bootstrap []string `yaml:"bootstrap"`
+	// TrustedOwners are the users, besides yourself, to whose endpoints fx
+	// sends routed work (fx trust add|remove|list); empty means yourself
+	// only.
+	TrustedOwners []string `yaml:"trusted_owners"`
 }
 
 // Config reads $FX_HOME/config.yaml; a missing file gives the zero config.
@@ -58,7 +64,7 @@ func (h Home) Config() (*ClientConfig, error) {
 	}
 	defer f.Close()
 	if err := yaml.NewDecoder(f).Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", f.Name(), err)
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%s: %w", f.Name(), err))
 	}
 	return &c, nil
 }
@@ -77,4 +83,88 @@ func (h Home) BootstrapAddrs(flag []string) ([]string, error) {
 		return nil, err
 	}
 	return c.Bootstrap, nil
+}
+
+// trustedKey is the key of config.yaml that lists the trusted owners.
+const trustedKey = "trusted_owners"
+
+// TrustedOwners reads the owners the user trusts from config.yaml; an ID
+// that does not parse is an error naming the file.
+func (h Home) TrustedOwners() ([]peer.ID, error) {
+	c, err := h.Config()
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]peer.ID, 0, len(c.TrustedOwners))
+	for _, s := range c.TrustedOwners {
+		id, err := identity.ParseID(s)
+		if err != nil {
+			return nil, fault.E(fault.Invalid, "", "%s: %s: %v", filepath.Join(h.Dir, ConfigFile), trustedKey, err)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// SetTrustedOwners writes ids as trusted_owners in config.yaml, keeping
+// every other key of the file and its comments; no ids removes the key.
+func (h Home) SetTrustedOwners(ids []peer.ID) error {
+	path := filepath.Join(h.Dir, ConfigFile)
+	mode := os.FileMode(0o644)
+	var doc yaml.Node
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("node: %w", err)
+	default:
+		if st, err := os.Stat(path); err == nil {
+			mode = st.Mode().Perm()
+		}
+		if err := yaml.Unmarshal(b, &doc); err != nil {
+			return fault.E(fault.Invalid, "", "%s: %v", path, err)
+		}
+	}
+	if doc.Kind == 0 {
+		doc = yaml.Node{Kind: yaml.DocumentNode, Content: []*yaml.Node{{Kind: yaml.MappingNode, Tag: "!!map"}}}
+	}
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return fault.E(fault.Invalid, "", "%s: not a mapping of keys to values", path)
+	}
+	list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for _, id := range ids {
+		list.Content = append(list.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: id.String()})
+	}
+	found := false
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		if root.Content[i].Value != trustedKey {
+			continue
+		}
+		if len(ids) == 0 {
+			root.Content = append(root.Content[:i], root.Content[i+2:]...)
+		} else {
+			root.Content[i+1] = list
+		}
+		found = true
+		break
+	}
+	if !found && len(ids) > 0 {
+		key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: trustedKey,
+			HeadComment: "Owners, besides you, to whose endpoints fx sends routed work (fx trust add|remove)."}
+		root.Content = append(root.Content, key, list)
+	}
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(&doc); err != nil {
+		return fmt.Errorf("node: %s: %w", path, err)
+	}
+	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	if err := writeFileAtomic(path, buf.Bytes(), mode); err != nil {
+		return fmt.Errorf("node: write %s: %w", path, err)
+	}
+	return nil
 }

@@ -69,6 +69,11 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// OwnerClaim is the owner's signed claim on this node
+	// (routing.SignOwnerClaim), published in the endpoint record so that
+	// clients can verify the owner; nil means DIR/owner.claim, if any.
+	// Without a valid one the endpoint runs, its owner unverified.
+	OwnerClaim []byte
 }
 
 func (o *Options) validate() error {
@@ -106,12 +111,18 @@ type Node struct {
 	loads   *loadTracker
 	frames  *invoke.Budget // bytes in unfinished frames from peers
 
-	mu      sync.Mutex // guards record, rec, seq
+	claim []byte // the owner's claim on this node, as loaded
+
+	mu      sync.Mutex // guards record, rec, seq, claimProblem
 	record  []byte     // current signed endpoint record
 	rec     *routing.EndpointRecord
 	seq     uint64
 	joined  chan struct{} // closed once the record is in the DHT
 	joinOne sync.Once
+
+	// claimProblem is what kept the claim out of the last record; "" when
+	// it was in (or none is needed). Guarded by mu.
+	claimProblem string
 }
 
 // Start starts a node: its host, its DHT server, and for an endpoint the
@@ -167,6 +178,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	n.wg.Add(1)
 	go n.joinLoop(boot)
 	if n.role == RoleEndpoint {
+		if n.claim = opts.OwnerClaim; n.claim == nil {
+			if n.claim, err = ReadClaim(opts.Dir); err != nil {
+				n.log.Warn("owner claim unreadable; publishing the owner unverified", "err", err, "hint", claimHint(n.ID().String(), opts.Dir))
+			}
+		}
 		if err := n.signRecord(); err != nil {
 			n.Close()
 			return nil, err
@@ -281,11 +297,24 @@ func (n *Node) signRecord() error {
 		Public:   n.cfg.Public,
 		Allowed:  n.cfg.Allowed,
 	}
+	problem := checkClaim(n.claim, rec.ID, rec.Owner, now)
+	if problem == "" && rec.Owner != "" {
+		rec.OwnerClaim = n.claim
+	}
+	if problem != n.claimProblem || n.record == nil {
+		switch {
+		case problem != "":
+			n.log.Warn("owner unverified: clients send routed work here only with --any-endpoint or --endpoint",
+				"owner", rec.Owner, "problem", problem, "hint", claimHint(rec.ID, n.dir))
+		case rec.Owner != "":
+			n.log.Info("owner verified by claim", "owner", rec.Owner)
+		}
+	}
 	b, err := routing.SignRecord(n.key, rec)
 	if err != nil {
 		return fmt.Errorf("node: sign endpoint record: %w", err)
 	}
-	n.record, n.rec, n.seq = b, rec, seq
+	n.record, n.rec, n.seq, n.claimProblem = b, rec, seq, problem
 	return nil
 }
 

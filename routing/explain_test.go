@@ -13,7 +13,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestExplain(t *testing.T) {
-	caller := testPeer(t, 99)
+	caller := testCaller(t)
 	cands := []Candidate{
 		up(gpuBox(t), load(4, 1, 0), 1500*time.Microsecond),
 		up(dataBox(t), load(8, 6, 2), 42*time.Millisecond),

@@ -22,7 +22,12 @@ func testPeer(t testing.TB, seed byte) peer.ID {
 	return id
 }
 
-// The sample endpoints: a GPU box, a CPU box, a data box. All are public.
+// testCaller is the user the rank tests route for (seed 99). The sample
+// endpoints are theirs.
+func testCaller(t testing.TB) peer.ID { return testPeer(t, 99) }
+
+// The sample endpoints: a GPU box, a CPU box, a data box. All are public and
+// owned, verifiably, by testCaller.
 func gpuBox(t testing.TB) *EndpointRecord {
 	return &EndpointRecord{
 		ID:   testPeer(t, 1).String(),
@@ -32,6 +37,7 @@ func gpuBox(t testing.TB) *EndpointRecord {
 		Software: Software{Python: []string{"3.11.7", "3.12.1"}, Containers: []string{"apptainer"}, Scheduler: "slurm"},
 		Labels:   map[string]string{"site": "alcf", "tier": "2"},
 		Public:   true,
+		Owner:    testCaller(t).String(), OwnerVerified: true,
 	}
 }
 
@@ -43,6 +49,7 @@ func cpuBox(t testing.TB) *EndpointRecord {
 		Software: Software{Python: []string{"3.9.18"}, Containers: []string{"Docker", "podman"}},
 		Labels:   map[string]string{"site": "home"},
 		Public:   true,
+		Owner:    testCaller(t).String(), OwnerVerified: true,
 	}
 }
 
@@ -55,6 +62,7 @@ func dataBox(t testing.TB) *EndpointRecord {
 		Labels:   map[string]string{"site": "aps", "cost": "2.5"},
 		Datasets: []string{"cryo-2026", "tomo-raw"},
 		Public:   true,
+		Owner:    testCaller(t).String(), OwnerVerified: true,
 	}
 }
 

@@ -41,6 +41,14 @@ type Request struct {
 	Datasets []string
 	// Exclude holds the IDs of endpoints already tried (and failed).
 	Exclude map[string]bool
+	// TrustedOwners are the owners, besides Caller, whose endpoints the
+	// caller trusts with its work. An endpoint is used only when its owner
+	// is verified (EndpointRecord.OwnerVerified) and is Caller or one of
+	// these.
+	TrustedOwners []peer.ID
+	// AnyOwner lifts that rule: endpoints of any owner, verified or not,
+	// are used.
+	AnyOwner bool
 }
 
 // Scored is a candidate with the verdict of Rank.
@@ -84,6 +92,12 @@ const (
 	ReasonOffline      = "offline"
 	ReasonNotAccepting = "down: not accepting work"
 	ReasonPolicy       = "caller not allowed by endpoint policy"
+	// ReasonUnverifiedOwner: the record's owner is not proven by the
+	// owner's signed claim, so who runs the endpoint is unknown.
+	ReasonUnverifiedOwner = "unverified owner"
+	// ReasonUntrustedOwner: the owner is proven but is neither the caller
+	// nor one the caller trusts.
+	ReasonUntrustedOwner = "untrusted owner"
 )
 
 // CostLabel is the label an operator sets to a number to steer work away
@@ -96,8 +110,10 @@ const CostLabel = "cost"
 //
 // A candidate is rejected by the first of these filters it fails: no record,
 // excluded (in req.Exclude), offline, down (its load says it is not
-// accepting work), the endpoint's policy does not admit req.Caller, and then
-// each of req.Requirements in order (the reason is Met's).
+// accepting work), the endpoint's policy does not admit req.Caller, its
+// owner is unverified, its owner is neither req.Caller nor in
+// req.TrustedOwners (these two unless req.AnyOwner), and then each of
+// req.Requirements in order (the reason is Met's).
 //
 // Eligible candidates are ordered by comparing, in turn:
 //
@@ -152,6 +168,11 @@ func reject(c Candidate, req Request) string {
 		return ReasonNotAccepting
 	case !rec.Policy().Allows(req.Caller):
 		return ReasonPolicy
+	case req.AnyOwner:
+	case !rec.OwnerVerified:
+		return ReasonUnverifiedOwner
+	case !trusts(req, rec.Owner):
+		return ReasonUntrustedOwner
 	}
 	for _, r := range req.Requirements {
 		if ok, why := r.Met(rec); !ok {
@@ -159,6 +180,16 @@ func reject(c Candidate, req Request) string {
 		}
 	}
 	return ""
+}
+
+// trusts says whether req trusts owner with its work: owner is the caller
+// or one of the trusted owners.
+func trusts(req Request, owner string) bool {
+	id, err := peer.Decode(owner)
+	if err != nil || id == "" {
+		return false
+	}
+	return id == req.Caller || slices.Contains(req.TrustedOwners, id)
 }
 
 func score(c Candidate, wanted []string) Score {
@@ -275,6 +306,9 @@ type UnmetError struct {
 	Rejected map[string]int
 	// Total is the number of candidates.
 	Total int
+	// UntrustedOwners are the verified owners, sorted, of the candidates
+	// rejected as ReasonUntrustedOwner: trusting one of them may help.
+	UntrustedOwners []string
 
 	msg string
 }
@@ -292,23 +326,35 @@ func (e *UnmetError) Is(target error) bool { return target == ErrNoEndpoint }
 //	routing: no endpoint meets gpus>=1 (3 endpoints: 3 have 0 GPUs)
 //
 // and it counts the candidates rejected before the requirements were
-// checked. The error wraps an *UnmetError and has kind fault.NotFound.
+// checked. When some were rejected for their owner, it says what to do:
+//
+//	routing: no eligible endpoint: 1 untrusted owner, 1 unverified owner; to use
+//	them, trust their owner (fx trust add 12D3KooW…) or pass --any-endpoint
+//
+// The error wraps an *UnmetError and has kind fault.NotFound.
 func Unmet(cands []Candidate, req Request) error {
 	e := &UnmetError{Rejected: map[string]int{}, Total: len(cands)}
 	early := map[string]int{}  // rejections before the requirements
 	var pass []*EndpointRecord // passed every filter but the requirements
+	filters := req             // every filter but the requirements
+	filters.Requirements = nil
 	for _, c := range cands {
 		why := reject(c, req)
 		if why == "" {
 			return nil
 		}
 		e.Rejected[why]++
-		if pre := reject(c, Request{Caller: req.Caller, Exclude: req.Exclude}); pre != "" {
+		if pre := reject(c, filters); pre != "" {
 			early[pre]++
+			if pre == ReasonUntrustedOwner {
+				e.UntrustedOwners = append(e.UntrustedOwners, c.Record.Owner)
+			}
 			continue
 		}
 		pass = append(pass, c.Record)
 	}
+	slices.Sort(e.UntrustedOwners)
+	e.UntrustedOwners = slices.Compact(e.UntrustedOwners)
 	slices.SortStableFunc(pass, func(a, b *EndpointRecord) int { return cmp.Compare(a.ID, b.ID) })
 
 	var parts []string
@@ -338,15 +384,41 @@ func Unmet(cands []Candidate, req Request) error {
 		// Each requirement is met somewhere, but not all in one place.
 		whys := make([]string, len(pass))
 		for i, rec := range pass {
-			whys[i] = reject(Candidate{Record: rec, Online: true}, Request{Requirements: req.Requirements, Caller: req.Caller})
+			whys[i] = reject(Candidate{Record: rec, Online: true}, Request{Requirements: req.Requirements, Caller: req.Caller, AnyOwner: true})
 		}
 		parts = append(parts, fmt.Sprintf("no endpoint meets all of %s (%s: %s)", joinReqs(req.Requirements), plural(len(pass), "endpoint"), tally(whys)))
 	}
 	if rej := rejectedSummary(early, len(pass) == 0); rej != "" {
 		parts = append(parts, rej)
 	}
+	if hint := trustHint(early[ReasonUntrustedOwner] > 0, early[ReasonUnverifiedOwner] > 0, e.UntrustedOwners); hint != "" {
+		parts = append(parts, hint)
+	}
 	e.msg = "routing: " + strings.Join(parts, "; ")
 	return fault.Wrap(fault.NotFound, "", e)
+}
+
+// maxOwnersNamed bounds how many untrusted owners Unmet's message names.
+const maxOwnersNamed = 3
+
+// trustHint says how to use endpoints rejected for their owner, or "".
+func trustHint(untrusted, unverified bool, owners []string) string {
+	switch {
+	case untrusted:
+		named := owners[:min(len(owners), maxOwnersNamed)]
+		more := ""
+		if len(owners) > len(named) {
+			more = fmt.Sprintf(" and %d more", len(owners)-len(named))
+		}
+		s := "to use them, trust their owner (fx trust add " + strings.Join(named, ", fx trust add ") + more + ")"
+		if unverified {
+			return s + ", or pass --any-endpoint to use any endpoint, unverified owners too"
+		}
+		return s + " or pass --any-endpoint"
+	case unverified:
+		return "an endpoint whose owner is unverified is used only with --endpoint ID or --any-endpoint"
+	}
+	return ""
 }
 
 // tally writes what candidates have, most common first, then in the order

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // box is a plain public endpoint named name, its ID made from seed.
@@ -38,7 +39,7 @@ func up(r *EndpointRecord, l *Load, rtt time.Duration) Candidate {
 }
 
 func TestRank(t *testing.T) {
-	caller := testPeer(t, 99)
+	caller := testCaller(t)
 	other := testPeer(t, 98)
 	gpu, cpu, data := gpuBox(t), cpuBox(t), dataBox(t)
 	private := box(t, 20, "private")
@@ -161,7 +162,7 @@ func TestRank(t *testing.T) {
 				"gone":     ReasonOffline,
 				"draining": ReasonNotAccepting,
 				"private":  ReasonPolicy,
-				"shared":   "needs memory>=64GiB, has 32 GiB",
+				"shared":   ReasonUntrustedOwner,
 				"small":    "needs memory>=64GiB, has 32 GiB",
 				"":         ReasonNoRecord,
 			},
@@ -173,9 +174,9 @@ func TestRank(t *testing.T) {
 			rejected: map[string]string{"private": ReasonPolicy, "shared": ReasonPolicy},
 		},
 		{
-			name:  "an allowed caller is admitted",
+			name:  "an allowed caller is admitted where they trust the owner",
 			cands: []Candidate{up(private, nil, 0), up(shared, nil, 0)},
-			req:   Request{Caller: caller},
+			req:   Request{Caller: caller, TrustedOwners: []peer.ID{other}},
 			want:  []string{"shared"},
 			rejected: map[string]string{
 				"private": ReasonPolicy,
@@ -255,6 +256,84 @@ func TestRank(t *testing.T) {
 	}
 }
 
+// TestRankOwnerTrust: work goes only to endpoints whose owner is proven and
+// trusted, unless the request says any owner will do.
+func TestRankOwnerTrust(t *testing.T) {
+	caller, friend, stranger := testCaller(t), testPeer(t, 97), testPeer(t, 96)
+	// owned makes a public endpoint claiming owner, verified or not.
+	owned := func(seed byte, name string, owner peer.ID, verified bool) Candidate {
+		r := box(t, seed, name)
+		r.Owner, r.OwnerVerified = owner.String(), verified
+		if owner == "" {
+			r.Owner = ""
+		}
+		return up(r, nil, 0)
+	}
+	cands := []Candidate{
+		owned(10, "mine", caller, true),
+		owned(11, "friends", friend, true),
+		owned(12, "strangers", stranger, true),
+		owned(13, "claims-mine", caller, false),
+		owned(14, "claims-friends", friend, false),
+		owned(15, "no-owner", "", false),
+	}
+	tests := []struct {
+		name     string
+		req      Request
+		eligible []string
+		rejected map[string]string
+	}{
+		{
+			name:     "by default only the caller's own",
+			req:      Request{Caller: caller},
+			eligible: []string{"mine"},
+			rejected: map[string]string{
+				"friends": ReasonUntrustedOwner, "strangers": ReasonUntrustedOwner,
+				"claims-mine": ReasonUnverifiedOwner, "claims-friends": ReasonUnverifiedOwner, "no-owner": ReasonUnverifiedOwner,
+			},
+		},
+		{
+			name:     "a trusted owner's, when verified",
+			req:      Request{Caller: caller, TrustedOwners: []peer.ID{friend}},
+			eligible: []string{"friends", "mine"},
+			rejected: map[string]string{
+				"strangers":   ReasonUntrustedOwner,
+				"claims-mine": ReasonUnverifiedOwner, "claims-friends": ReasonUnverifiedOwner, "no-owner": ReasonUnverifiedOwner,
+			},
+		},
+		{
+			name:     "any owner",
+			req:      Request{Caller: caller, AnyOwner: true},
+			eligible: []string{"claims-friends", "claims-mine", "friends", "mine", "no-owner", "strangers"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var eligible []string
+			rejected := map[string]string{}
+			for _, s := range Rank(cands, tc.req) {
+				if s.Eligible {
+					eligible = append(eligible, s.Record.Name)
+				} else {
+					rejected[s.Record.Name] = s.Rejected
+				}
+			}
+			slices.Sort(eligible)
+			if !slices.Equal(eligible, tc.eligible) {
+				t.Fatalf("eligible %q, want %q", eligible, tc.eligible)
+			}
+			if len(rejected) != len(tc.rejected) {
+				t.Fatalf("rejected %q, want %q", rejected, tc.rejected)
+			}
+			for name, why := range tc.rejected {
+				if rejected[name] != why {
+					t.Errorf("%s rejected for %q, want %q", name, rejected[name], why)
+				}
+			}
+		})
+	}
+}
+
 func withDatasets(r *EndpointRecord, ds ...string) *EndpointRecord {
 	r.Datasets = ds
 	return r
@@ -271,7 +350,7 @@ func sortedByID(t *testing.T, names []string, seeds map[string]byte, rest ...str
 }
 
 func TestRankScore(t *testing.T) {
-	caller := testPeer(t, 99)
+	caller := testCaller(t)
 	got := Rank([]Candidate{up(withLabel(dataBox(t), "cost", "2.5"), load(8, 6, 2), 3*time.Millisecond)},
 		Request{Caller: caller, Datasets: []string{"cryo-2026", "other"}})
 	want := Score{Locality: 1, FreeCapacity: 0.75, QueuePenalty: 0.25, RTT: 3 * time.Millisecond, Cost: 2.5, Total: 1}
@@ -281,10 +360,14 @@ func TestRankScore(t *testing.T) {
 }
 
 func TestUnmet(t *testing.T) {
-	caller := testPeer(t, 99)
+	caller := testCaller(t)
 	gpu, cpu, data := gpuBox(t), cpuBox(t), dataBox(t)
 	private := box(t, 20, "private")
-	private.Public = false
+	private.Public, private.Owner = false, testPeer(t, 98).String()
+	theirs := box(t, 21, "theirs")
+	theirs.Owner = testPeer(t, 98).String()
+	claimsMine := box(t, 22, "claims-mine")
+	claimsMine.OwnerVerified = false
 	tests := []struct {
 		name  string
 		cands []Candidate
@@ -338,6 +421,34 @@ func TestUnmet(t *testing.T) {
 			},
 			req: Request{Caller: caller, Exclude: map[string]bool{gpu.ID: true, cpu.ID: true}},
 			msg: "routing: no eligible endpoint: 2 excluded: already tried",
+		},
+		{
+			name:  "only an untrusted owner's endpoint: say whom to trust",
+			cands: []Candidate{up(theirs, nil, 0)},
+			req:   Request{Requirements: mustReqs(t, "cpus>=1"), Caller: caller},
+			msg: "routing: no eligible endpoint: 1 untrusted owner; to use them, trust their owner (fx trust add " +
+				theirs.Owner + ") or pass --any-endpoint",
+		},
+		{
+			name:  "untrusted and unverified",
+			cands: []Candidate{up(theirs, nil, 0), up(claimsMine, nil, 0)},
+			req:   Request{Caller: caller},
+			msg: "routing: no eligible endpoint: 1 untrusted owner, 1 unverified owner; to use them, trust their owner (fx trust add " +
+				theirs.Owner + "), or pass --any-endpoint to use any endpoint, unverified owners too",
+		},
+		{
+			name:  "only an unverified owner's endpoint",
+			cands: []Candidate{up(claimsMine, nil, 0), {Record: gpu, Online: false}},
+			req:   Request{Caller: caller},
+			msg: "routing: no eligible endpoint: 1 offline, 1 unverified owner; " +
+				"an endpoint whose owner is unverified is used only with --endpoint ID or --any-endpoint",
+		},
+		{
+			name:  "any owner: an unmet requirement is named as before",
+			cands: []Candidate{up(theirs, nil, 0), up(claimsMine, nil, 0)},
+			req:   Request{Requirements: mustReqs(t, "gpus>=1"), Caller: caller, AnyOwner: true},
+			msg:   "routing: no endpoint meets gpus>=1 (2 endpoints: 2 have 0 GPUs)",
+			unmet: []string{"gpus>=1"},
 		},
 		{
 			name: "none known",

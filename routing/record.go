@@ -49,6 +49,17 @@ type EndpointRecord struct {
 	// Access says who may invoke functions here: the endpoint's policy.
 	Public  bool     `cbor:"12,keyasint,omitempty" json:"public"`
 	Allowed []string `cbor:"13,keyasint,omitempty" json:"allowed,omitempty"`
+	// OwnerClaim is Owner's signed claim on this node (SignOwnerClaim). Owner
+	// alone is only what the node says of itself; with a valid claim it is
+	// what the owner says too.
+	OwnerClaim []byte `cbor:"14,keyasint,omitempty" json:"-"`
+
+	// OwnerVerified is set by DecodeRecord when OwnerClaim proves Owner: signed
+	// by Owner, for this node, not expired. It is never serialised.
+	OwnerVerified bool `cbor:"-" json:"-"`
+	// OwnerUnverified says why Owner is not verified ("no owner claim",
+	// "owner claim expired"…); "" when it is. It is never serialised.
+	OwnerUnverified string `cbor:"-" json:"-"`
 }
 
 // UpdatedAt is when the record was made.
@@ -164,6 +175,10 @@ func SignRecord(k *identity.Key, r *EndpointRecord) ([]byte, error) {
 // DecodeRecord checks a signed endpoint record and returns its content: size
 // first, then signature, signer, schema and, unless now is zero, expiry. Every
 // rejection wraps one of the Err* values above and carries a fault kind.
+//
+// It then checks the owner's claim (VerifyOwnerClaim, at now) and sets
+// OwnerVerified, or OwnerUnverified to why not: a missing or bad claim leaves
+// the record valid and its owner unverified.
 func DecodeRecord(b []byte, now time.Time) (*EndpointRecord, error) {
 	if len(b) > MaxRecordBytes {
 		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d bytes, limit %d", ErrRecordTooLarge, len(b), MaxRecordBytes))
@@ -193,6 +208,7 @@ func DecodeRecord(b []byte, now time.Time) (*EndpointRecord, error) {
 		}
 		return nil, fault.Wrap(kind, "", err)
 	}
+	r.verifyOwner(now)
 	return &r, nil
 }
 

@@ -165,7 +165,10 @@ func TestPolicy(t *testing.T) {
 
 func FuzzDecodeRecord(f *testing.F) {
 	k, _ := identity.GenerateKey()
+	owner, _ := identity.GenerateKey()
 	f.Add(mustSign(f, k, testRecord(k, 1)))
+	f.Add(claimedRecord(f, k, owner, mustClaim(f, owner, k, t0.Add(time.Hour))))
+	f.Add(claimedRecord(f, k, owner, mustClaim(f, k, k, t0.Add(time.Hour))))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeRecord(data, t0)
@@ -174,6 +177,15 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if err != nil && fault.KindOf(err) == fault.Internal {
 			t.Fatalf("rejection without a kind: %v", err)
+		}
+		if err != nil {
+			return
+		}
+		// The owner is verified exactly when its claim holds, and an
+		// unverified owner always says why.
+		_, cerr := VerifyOwnerClaim(r.OwnerClaim, r.ID, r.Owner, t0)
+		if r.OwnerVerified != (cerr == nil) || r.OwnerVerified == (r.OwnerUnverified != "") {
+			t.Fatalf("OwnerVerified %v (%q), claim check %v", r.OwnerVerified, r.OwnerUnverified, cerr)
 		}
 	})
 }

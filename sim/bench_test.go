@@ -23,8 +23,7 @@ func benchFixture(b *testing.B, configure ...func(*node.Config)) (*fixture, *nod
 	ctx, cancel := context.WithCancel(context.Background())
 	b.Cleanup(cancel)
 	owner := mustKey(b)
-	m, err := Start(ctx, Options{Dir: b.TempDir(), Endpoints: 1, Configure: func(_ int, cfg *node.Config) {
-		cfg.Owner = owner.ID().String()
+	m, err := Start(ctx, Options{Dir: b.TempDir(), Endpoints: 1, Owner: owner, Configure: func(_ int, cfg *node.Config) {
 		cfg.Workers = 2
 		for _, c := range configure {
 			c(cfg)

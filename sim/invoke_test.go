@@ -64,8 +64,7 @@ func newFixture(t *testing.T, configure func(*node.Config)) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	t.Cleanup(cancel)
 	owner, _ := identity.GenerateKey()
-	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 1, Configure: func(_ int, cfg *node.Config) {
-		cfg.Owner = owner.ID().String()
+	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 1, Owner: owner, Configure: func(_ int, cfg *node.Config) {
 		cfg.Workers = 2
 		if configure != nil {
 			configure(cfg)

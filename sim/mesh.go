@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/routing"
 )
 
 // Mesh is a bootstrap and endpoints, all in this process.
@@ -29,6 +31,10 @@ type Options struct {
 	Endpoints int
 	// Configure, if set, adjusts endpoint i's config before it starts.
 	Configure func(i int, cfg *node.Config)
+	// Owner, if set, owns every endpoint and signs each one's owner claim,
+	// so that its clients route work there; nil leaves ownership to
+	// Configure, unclaimed.
+	Owner *identity.Key
 	// Logger receives every node's logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -44,17 +50,20 @@ func Start(ctx context.Context, opts Options) (*Mesh, error) {
 		}
 	}
 	m := &Mesh{Dir: dir, log: opts.Logger}
-	boot, err := m.start(ctx, "bootstrap", node.RoleBootstrap, &node.Config{})
+	boot, err := m.start(ctx, "bootstrap", node.RoleBootstrap, &node.Config{}, nil)
 	if err != nil {
 		return nil, err
 	}
 	m.Bootstrap = boot
 	for i := 0; i < opts.Endpoints; i++ {
 		cfg := &node.Config{Name: fmt.Sprintf("ep%d", i), Bootstrap: boot.Addrs()}
+		if opts.Owner != nil {
+			cfg.Owner = opts.Owner.ID().String()
+		}
 		if opts.Configure != nil {
 			opts.Configure(i, cfg)
 		}
-		if _, err := m.AddEndpoint(ctx, cfg); err != nil {
+		if _, err := m.AddOwnedEndpoint(ctx, cfg, opts.Owner); err != nil {
 			m.Close()
 			return nil, err
 		}
@@ -71,9 +80,16 @@ func Start(ctx context.Context, opts Options) (*Mesh, error) {
 }
 
 // AddEndpoint starts one more endpoint with cfg (its listen address is forced
-// to loopback).
+// to loopback). Whatever owner cfg names, it has no owner claim.
 func (m *Mesh) AddEndpoint(ctx context.Context, cfg *node.Config) (*node.Node, error) {
-	n, err := m.start(ctx, fmt.Sprintf("ep%d", len(m.Endpoints)), node.RoleEndpoint, cfg)
+	return m.AddOwnedEndpoint(ctx, cfg, nil)
+}
+
+// AddOwnedEndpoint starts one more endpoint with cfg, as AddEndpoint does,
+// with owner's claim on it when owner is not nil; cfg.Owner is left as it
+// is, so that a test may make a claim that does not match.
+func (m *Mesh) AddOwnedEndpoint(ctx context.Context, cfg *node.Config, owner *identity.Key) (*node.Node, error) {
+	n, err := m.start(ctx, fmt.Sprintf("ep%d", len(m.Endpoints)), node.RoleEndpoint, cfg, owner)
 	if err != nil {
 		return nil, err
 	}
@@ -81,7 +97,7 @@ func (m *Mesh) AddEndpoint(ctx context.Context, cfg *node.Config) (*node.Node, e
 	return n, nil
 }
 
-func (m *Mesh) start(ctx context.Context, name string, role node.Role, cfg *node.Config) (*node.Node, error) {
+func (m *Mesh) start(ctx context.Context, name string, role node.Role, cfg *node.Config, owner *identity.Key) (*node.Node, error) {
 	dir := filepath.Join(m.Dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
@@ -91,7 +107,13 @@ func (m *Mesh) start(ctx context.Context, name string, role node.Role, cfg *node
 		return nil, err
 	}
 	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	return node.Start(ctx, node.Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: m.log})
+	opts := node.Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: m.log}
+	if owner != nil {
+		if opts.OwnerClaim, err = routing.SignOwnerClaim(owner, key.ID(), time.Now().Add(time.Hour)); err != nil {
+			return nil, fmt.Errorf("sim: %w", err)
+		}
+	}
+	return node.Start(ctx, opts)
 }
 
 // Close stops every node and waits for them.

@@ -23,7 +23,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// routedMesh is four endpoints, all public, with different capabilities:
+// routedMesh is four endpoints, all public and owned by the user (claimed),
+// with different capabilities:
 //
 //	ep0 gpu:   one NVIDIA H200
 //	ep1 data:  holds dataset cryo-2026
@@ -44,7 +45,9 @@ func newRoutedMesh(t *testing.T) *routedMesh {
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	t.Cleanup(cancel)
 	names := []string{"gpu", "data", "cpu-a", "cpu-b"}
-	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 4, Configure: func(i int, cfg *node.Config) {
+	// The user owns every endpoint, with a claim: routing trusts them.
+	user, _ := identity.GenerateKey()
+	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 4, Owner: user, Configure: func(i int, cfg *node.Config) {
 		cfg.Name = names[i]
 		cfg.Public = true
 		cfg.Workers = 1
@@ -64,7 +67,6 @@ func newRoutedMesh(t *testing.T) *routedMesh {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	user, _ := identity.GenerateKey()
 	c, err := m.Client(ctx, user)
 	if err != nil {
 		t.Fatal(err)

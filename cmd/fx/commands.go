@@ -26,7 +26,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
-		newRunCmd(), newSubmitCmd(), newStatusCmd(), newResultCmd(), newBatchCmd())
+		newRunCmd(), newSubmitCmd(), newStatusCmd(), newResultCmd(), newBatchCmd(), newTrustCmd())
 	usageErrorsAreInvalid(root)
 	return root
 }
@@ -139,12 +139,18 @@ type endpointJSON struct {
 	Seq       uint64            `json:"seq"`
 	UpdatedAt time.Time         `json:"updated_at"`
 	ExpiresAt time.Time         `json:"expires_at"`
+
+	// OwnerVerified says whether the owner signed a claim on the endpoint;
+	// OwnerUnverified says why not.
+	OwnerVerified   bool   `json:"owner_verified"`
+	OwnerUnverified string `json:"owner_unverified,omitempty"`
 }
 
 func toJSON(e node.EndpointInfo) endpointJSON {
 	r := e.Record
 	j := endpointJSON{
-		ID: r.ID, Name: r.Name, Owner: r.Owner, Addrs: r.Addrs, Online: e.Online,
+		ID: r.ID, Name: r.Name, Owner: r.Owner, OwnerVerified: r.OwnerVerified, OwnerUnverified: r.OwnerUnverified,
+		Addrs: r.Addrs, Online: e.Online,
 		Hardware: r.Hardware, Software: r.Software, Labels: r.Labels, Datasets: r.Datasets,
 		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
 	}
@@ -207,7 +213,7 @@ func newEndpointsCmd() *cobra.Command {
 				fmt.Fprintln(tw, "NAME\tID\tOWNER\tCPUS\tMEMORY\tGPUS\tONLINE")
 				for _, e := range eps {
 					r := e.Record
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.Name, r.ID, short(r.Owner),
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.Name, r.ID, ownerCell(r),
 						r.Hardware.CPUs, bytesHuman(r.Hardware.MemoryBytes), gpuSummary(r.Hardware.GPUs), e.Online)
 				}
 				return tw.Flush()
@@ -219,7 +225,46 @@ func newEndpointsCmd() *cobra.Command {
 }
 
 func newEndpointCmd() *cobra.Command {
-	ep := &cobra.Command{Use: "endpoint", Short: "Look at one endpoint"}
+	ep := &cobra.Command{Use: "endpoint", Short: "Look at one endpoint, or claim one as yours"}
+	var ttl time.Duration
+	claim := &cobra.Command{
+		Use:   "claim NODE_ID",
+		Short: "Sign your claim that you own an endpoint, for its operator to install",
+		Long: `Sign, with your key in $FX_HOME, the claim that you own endpoint NODE_ID, and
+print it. On the endpoint's machine, install it with
+  fxnode claim --dir DIR CLAIM
+so that its record proves you own it. Until then its owner is unverified and
+fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			id, err := identity.ParseID(args[0])
+			if err != nil {
+				return fault.Wrap(fault.Invalid, "", err)
+			}
+			if ttl <= 0 {
+				return fault.E(fault.Invalid, "", "--ttl must be positive")
+			}
+			h, err := node.UserHome()
+			if err != nil {
+				return err
+			}
+			k, err := h.UserKey()
+			if err != nil {
+				return err
+			}
+			until := time.Now().Add(ttl)
+			b, err := routing.SignOwnerClaim(k, id, until)
+			if err != nil {
+				return fault.Wrap(fault.Invalid, "", err)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), node.EncodeClaim(b))
+			fmt.Fprintf(cmd.ErrOrStderr(), "fx: your claim on endpoint %s, valid until %s, is the line above; on the endpoint's machine run:\n  fxnode claim --dir DIR CLAIM\n",
+				id, until.UTC().Format(time.RFC3339))
+			return nil
+		},
+	}
+	claim.Flags().DurationVar(&ttl, "ttl", node.DefaultClaimTTL, "how long the claim holds")
+	ep.AddCommand(claim)
 	ep.AddCommand(&cobra.Command{
 		Use:   "show ID",
 		Short: "Show one endpoint's record",
@@ -245,6 +290,14 @@ func newEndpointCmd() *cobra.Command {
 		},
 	})
 	return ep
+}
+
+// ownerCell shows a record's owner, marked when it is not verified.
+func ownerCell(r *routing.EndpointRecord) string {
+	if r.Owner == "" || r.OwnerVerified {
+		return short(r.Owner)
+	}
+	return short(r.Owner) + " (unverified)"
 }
 
 func short(id string) string {

@@ -29,6 +29,7 @@ type runFlags struct {
 	require       []string
 	retries       int
 	explain       bool
+	anyEndpoint   bool
 }
 
 func (f *runFlags) add(cmd *cobra.Command, batch bool) {
@@ -36,6 +37,7 @@ func (f *runFlags) add(cmd *cobra.Command, batch bool) {
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "walltime of the function (default: the endpoint's)")
 	cmd.Flags().StringArrayVar(&f.require, "require", nil, "requirement on the endpoint, KEY=VALUE, KEY>=N, KEY<=N (repeatable; added to the function's)")
 	cmd.Flags().BoolVar(&f.explain, "explain", false, "print every candidate endpoint with why it was filtered out or how it scored (stderr)")
+	cmd.Flags().BoolVar(&f.anyEndpoint, "any-endpoint", false, "route to endpoints of any owner, unverified or untrusted too (default: only yours and those of fx trust list)")
 	if cmd.Name() != "submit" {
 		cmd.Flags().IntVar(&f.retries, "retries", 0, "re-send work whose endpoint fails after accepting it, up to N times (only for functions safe to repeat)")
 	}
@@ -78,7 +80,7 @@ func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string
 // routed runs inputs where routing (or --endpoint) says.
 func (s *session) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, inputs []invoke.Input, spread bool, onResult func(peer.ID, invoke.Result)) error {
 	w := node.Run{
-		RouteRequest: node.RouteRequest{Function: s.function, Require: f.require},
+		RouteRequest: node.RouteRequest{Function: s.function, Require: f.require, AnyOwner: f.anyEndpoint},
 		Endpoint:     s.endpoint, Inputs: inputs, Timeout: f.timeout, Retries: f.retries,
 		OnResult: onResult, Spread: spread,
 	}
@@ -199,7 +201,7 @@ func newSubmitCmd() *cobra.Command {
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
 				targets := []peer.ID{s.endpoint}
 				if s.endpoint == "" {
-					ranked, _, err := s.client.Route(ctx, node.RouteRequest{Function: s.function, Require: f.require, All: f.explain})
+					ranked, _, err := s.client.Route(ctx, node.RouteRequest{Function: s.function, Require: f.require, All: f.explain, AnyOwner: f.anyEndpoint})
 					if f.explain {
 						_ = routing.Explain(cmd.ErrOrStderr(), ranked)
 					}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -27,7 +28,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newInitCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd())
+	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd())
 	usageErrorsAreInvalid(root)
 	return root
 }
@@ -81,16 +82,81 @@ func newInitCmd() *cobra.Command {
 			if err := node.SaveConfig(dir, cfg); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "node %s\nwrote %s\n", key.ID(), cfgPath)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "node %s\nwrote %s\n", key.ID(), cfgPath)
+			if owner == "" {
+				return nil
+			}
+			signed, err := signClaim(dir, key.ID().String(), owner)
+			if signed {
+				fmt.Fprintf(out, "wrote %s: the owner's claim, signed with the key in $FX_HOME\n", filepath.Join(dir, node.ClaimFile))
+				return nil
+			}
+			if err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "fxnode: could not sign the owner's claim here: %v\n", err)
+			}
+			fmt.Fprintf(out, `the owner's key is not in $FX_HOME, so this endpoint's owner is unverified
+and fx sends it no routed work until the owner claims it:
+  the owner runs:    fx endpoint claim %s
+  then, here:        fxnode claim --dir %s CLAIM
+`, key.ID(), dir)
 			return nil
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "node directory (required)")
 	cmd.Flags().StringVar(&name, "name", "", "endpoint name (default: host name)")
-	cmd.Flags().StringVar(&owner, "owner", "", "owner's user ID (fx id show)")
+	cmd.Flags().StringVar(&owner, "owner", "", "owner's user ID (fx id show); their claim is signed here when their key is in $FX_HOME")
 	cmd.Flags().StringArrayVar(&listen, "listen", nil, "multiaddr to listen on (repeatable)")
 	cmd.Flags().StringArrayVar(&bootstrap, "bootstrap", nil, "bootstrap peer multiaddr with /p2p/ID (repeatable)")
 	cmd.Flags().BoolVar(&force, "force", false, "write config.yaml again even if it exists")
+	cmd.MarkFlagRequired("dir")
+	return cmd
+}
+
+// signClaim signs owner's claim on node id into dir when the user key in
+// $FX_HOME is owner's.
+func signClaim(dir, id, owner string) (bool, error) {
+	h, err := node.UserHome()
+	if err != nil {
+		return false, err
+	}
+	nodeID, err := identity.ParseID(id)
+	if err != nil {
+		return false, err
+	}
+	return h.SignClaim(dir, nodeID, owner, time.Now(), node.DefaultClaimTTL)
+}
+
+func newClaimCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "claim --dir DIR CLAIM",
+		Short: "Install the owner's claim on this endpoint (from fx endpoint claim; - reads stdin)",
+		Long: `Install the owner's signed claim on this endpoint, as fx endpoint claim NODE_ID
+printed it ("-" reads it from stdin). It must be signed by the owner that
+config.yaml names, for this node, and not expired. fxnode run publishes it
+in the endpoint record, so that clients can verify the owner. Restart a
+running fxnode to publish it.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			text := args[0]
+			if text == "-" {
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), 64<<10))
+				if err != nil {
+					return err
+				}
+				text = string(b)
+			}
+			c, err := node.InstallClaim(dir, text, time.Now())
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s: %s owns %s until %s\n", filepath.Join(dir, node.ClaimFile),
+				c.Owner, c.Node, c.ExpiresAt().Format(time.RFC3339))
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "node directory made by fxnode init (required)")
 	cmd.MarkFlagRequired("dir")
 	return cmd
 }
@@ -181,7 +247,7 @@ the line to export so that fx finds the mesh, and runs until interrupted.`,
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			hw, sw := hostinfo.Detect(ctx, hostinfo.Options{})
-			dev, err := node.StartDev(ctx, node.DevOptions{Dir: dir, Owner: user.ID().String(), Hardware: hw, Software: sw, Logger: logger(cmd)})
+			dev, err := node.StartDev(ctx, node.DevOptions{Dir: dir, Owner: user, Hardware: hw, Software: sw, Logger: logger(cmd)})
 			if err != nil {
 				return err
 			}
