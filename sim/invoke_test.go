@@ -490,3 +490,43 @@ func TestSlowReaderHoldsNoWorker(t *testing.T) {
 		t.Fatal("Close hung on a caller that does not read")
 	}
 }
+
+// TestRoutedTooLargeIsNotRetried: an invocation over the endpoints' size
+// limit is refused as too large by the first, and a routed send does not
+// offer it to every other endpoint.
+func TestRoutedTooLargeIsNotRetried(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	user := mustKey(t)
+	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 2, Owner: user, Configure: func(_ int, cfg *node.Config) {
+		cfg.Workers = 1
+		cfg.MaxInputBytes = 64 << 10
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	c, err := m.Client(ctx, user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	u := &node.UserCatalog{Key: user, Local: mustMemStore(t), Mesh: c}
+	if _, err := u.Register(ctx, catalog.Function{Name: "blob", Kind: catalog.KindPython, Source: testSource, Entry: "blob"}, catalog.Access{}); err != nil {
+		t.Fatal(err)
+	}
+	fn, err := u.Resolve(ctx, "blob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := fmt.Sprintf(`[1, %q]`, strings.Repeat("x", 2<<20))
+	for _, spread := range []bool{false, true} {
+		err := c.RunRouted(ctx, node.Run{RouteRequest: node.RouteRequest{Function: fn}, Inputs: []invoke.Input{{Args: []byte(big)}}, Spread: spread})
+		if fault.KindOf(err) != fault.TooLarge {
+			t.Fatalf("spread %v: err = %v (kind %s), want too-large", spread, err, fault.KindOf(err))
+		}
+		if tried := strings.Count(err.Error(), "12D3KooW"); tried > 1 {
+			t.Fatalf("spread %v: the refusal names %d endpoints: %v", spread, tried, err)
+		}
+	}
+}
