@@ -123,7 +123,7 @@ func VerifyOwnerClaim(b []byte, node, owner string, now time.Time) (*OwnerClaim,
 	if c.Owner.String() != owner {
 		return nil, fault.Wrap(fault.Denied, "", fmt.Errorf("%w: signed by %s, owner %s", ErrClaimOtherOwner, c.Owner, owner))
 	}
-	if !now.IsZero() && now.UnixNano() >= c.Expires {
+	if !now.IsZero() && !now.Before(time.Unix(0, c.Expires)) { // as times: UnixNano wraps outside 1678-2262
 		return nil, fault.Wrap(fault.Expired, "", fmt.Errorf("%w: at %s", ErrClaimExpired, c.ExpiresAt().Format(time.RFC3339)))
 	}
 	return c, nil
