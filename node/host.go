@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/fxmesh/fxmesh/identity"
@@ -12,7 +13,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
+	"github.com/libp2p/go-libp2p/x/rate"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -44,6 +48,64 @@ func newHost(key *identity.Key, listen []string) (host.Host, error) {
 	return h, nil
 }
 
+// peerConns is how many connections one peer may hold to a node.
+const peerConns = 128
+
+// fromOneAddress lets peerConns connections come from one IP address (one
+// user's fx processes on one machine, or many users behind one NAT), all at
+// once and then peerConns/8 new ones a second; libp2p allows 8 at once and
+// a new one every 5 seconds. Loopback is not limited. Each resource manager
+// needs its own: the rate limiter keeps state.
+func fromOneAddress() []rcmgr.Option {
+	perIP := rate.Limit{RPS: peerConns / 8, Burst: peerConns}
+	return []rcmgr.Option{
+		rcmgr.WithLimitPerSubnet(
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: peerConns}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: peerConns}, {PrefixLength: 48, ConnCount: 8 * peerConns}},
+		),
+		rcmgr.WithConnRateLimiters(&rate.Limiter{
+			NetworkPrefixLimits: []rate.PrefixLimit{
+				{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+				{Prefix: netip.MustParsePrefix("::1/128")},
+			},
+			SubnetRateLimiter: rate.SubnetLimiter{
+				IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: perIP}},
+				IPv6SubnetLimits: []rate.SubnetLimit{
+					{PrefixLength: 56, Limit: perIP},
+					{PrefixLength: 48, Limit: rate.Limit{RPS: 2 * perIP.RPS, Burst: 8 * perIP.Burst}},
+				},
+				GracePeriod: time.Minute,
+			},
+		}),
+	}
+}
+
+// identifyEach lets every connection of a peer be identified at once, both
+// ways, as it opens: libp2p lets 16 identify streams of one peer run.
+// Without its identify a client's connection is of no use to the DHT.
+func identifyEach(limits *rcmgr.ScalingLimitConfig) {
+	raise := func(l *rcmgr.BaseLimit, n int) {
+		l.StreamsInbound = max(l.StreamsInbound, n)
+		l.StreamsOutbound = max(l.StreamsOutbound, n)
+		l.Streams = max(l.Streams, 2*n)
+		l.Memory = max(l.Memory, int64(n)*16<<10) // identify holds 8 KiB a message
+	}
+	l := limits.ServicePeerLimits[identify.ServiceName]
+	raise(&l.BaseLimit, peerConns)
+	limits.ServicePeerLimits[identify.ServiceName] = l
+	l = limits.ServiceLimits[identify.ServiceName]
+	raise(&l.BaseLimit, 2*peerConns)
+	limits.ServiceLimits[identify.ServiceName] = l
+	for _, id := range []protocol.ID{identify.ID, identify.IDPush} {
+		l := limits.ProtocolPeerLimits[id]
+		raise(&l.BaseLimit, peerConns)
+		limits.ProtocolPeerLimits[id] = l
+		l = limits.ProtocolLimits[id]
+		raise(&l.BaseLimit, 2*peerConns)
+		limits.ProtocolLimits[id] = l
+	}
+}
+
 // newResourceManager keeps libp2p's default limits but lets one peer hold
 // many invocation streams at once: a client with a thousand functions
 // running on an endpoint holds a thousand streams to it. The endpoint's own
@@ -57,10 +119,23 @@ func newResourceManager() (network.ResourceManager, error) {
 	limits.PeerBaseLimit.StreamsInbound = many.StreamsInbound
 	limits.PeerBaseLimit.StreamsOutbound = many.StreamsOutbound
 	limits.PeerBaseLimit.Streams = many.Streams
+	// A user's fx processes all dial with the user's key, so to an endpoint
+	// or a bootstrap they are as many connections of one peer (and file
+	// descriptors, over TCP): let a hundred and more run at once, whatever
+	// the machine's memory, also while their handshakes are under way.
+	limits.PeerBaseLimit.ConnsInbound = peerConns
+	limits.PeerBaseLimit.Conns = peerConns
+	limits.PeerBaseLimit.FD = peerConns
+	limits.SystemBaseLimit.ConnsInbound = max(limits.SystemBaseLimit.ConnsInbound, 2*peerConns)
+	limits.SystemBaseLimit.Conns = max(limits.SystemBaseLimit.Conns, 2*peerConns)
+	limits.TransientBaseLimit.ConnsInbound = max(limits.TransientBaseLimit.ConnsInbound, peerConns)
+	limits.TransientBaseLimit.Conns = max(limits.TransientBaseLimit.Conns, peerConns)
+	limits.TransientBaseLimit.FD = max(limits.TransientBaseLimit.FD, peerConns)
+	identifyEach(&limits)
 	limits.SystemBaseLimit.StreamsInbound = 4 * many.StreamsInbound
 	limits.SystemBaseLimit.StreamsOutbound = 4 * many.StreamsOutbound
 	limits.SystemBaseLimit.Streams = 4 * many.Streams
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()))
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), fromOneAddress()...)
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}
