@@ -74,6 +74,13 @@ func (l *lockedWriter) String() string {
 // startNode runs `fxnode ARGS...` in dir and waits for DIR/multiaddrs.
 func startNode(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
+	return startNodeWithin(t, 10*time.Second, dir, args...)
+}
+
+// startNodeWithin is startNode waiting up to d, for an endpoint that starts
+// many workers.
+func startNodeWithin(t *testing.T, d time.Duration, dir string, args ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(bin.fxnode, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &lockedWriter{w: &out}
@@ -91,7 +98,7 @@ func startNode(t *testing.T, dir string, args ...string) *proc {
 			t.Logf("fxnode %v output:\n%s", args, p.output())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(d)
 	for {
 		if b, err := os.ReadFile(filepath.Join(dir, "multiaddrs")); err == nil && len(b) > 0 {
 			return p
@@ -102,7 +109,7 @@ func startNode(t *testing.T, dir string, args ...string) *proc {
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fxnode %v wrote no multiaddrs in 10s", args)
+			t.Fatalf("fxnode %v wrote no multiaddrs in %s", args, d)
 		}
 	}
 }
