@@ -2,11 +2,14 @@ package catalog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
+	"github.com/fxmesh/fxmesh/fault"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // backend persists heads (one envelope per OWNER/NAME) and function bodies.
@@ -115,6 +118,9 @@ func openBolt(path string, lockTimeout time.Duration, readOnly bool) (backend, e
 		}
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fault.E(fault.Timeout, "", "catalog: open %s: another store holds it; waited %s: %w", path, lockTimeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
 	}

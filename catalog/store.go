@@ -29,7 +29,7 @@ type Options struct {
 	// functions are hidden (NotFound) with their bodies dropped.
 	KeepPrivate bool
 	// LockTimeout is how long Open waits for another process to release the
-	// bbolt file. Zero means 2 seconds.
+	// bbolt file, then fails with kind Timeout. Zero means 2 seconds.
 	LockTimeout time.Duration
 	// ReadOnly opens the bbolt file for lookups only, under a shared lock:
 	// any number of read-only stores, in this process or others, may hold

@@ -84,9 +84,13 @@ func TestOpenLockedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s2, err := Open(path, Options{LockTimeout: 50 * time.Millisecond}); err == nil {
+	s2, err := Open(path, Options{LockTimeout: 50 * time.Millisecond})
+	if err == nil {
 		s2.Close()
 		t.Fatal("opened a store another holds")
+	}
+	if !fault.Is(err, fault.Timeout) {
+		t.Fatalf("open of a store another holds: %v, want kind timeout", err)
 	}
 }
 
@@ -135,9 +139,11 @@ func TestOpenReadOnly(t *testing.T) {
 		if _, err := r2.Resolve(owner + "/mine"); err != nil {
 			t.Fatalf("private function in a read-only owner's store: %v", err)
 		}
-		if w, err := Open(path, rw); err == nil {
-			w.Close()
-			t.Fatal("opened for writing a file readers hold")
+		if w, err := Open(path, rw); err == nil || !fault.Is(err, fault.Timeout) {
+			if w != nil {
+				w.Close()
+			}
+			t.Fatalf("opened for writing a file readers hold: %v", err)
 		}
 		r1.Close()
 		r2.Close()
