@@ -135,20 +135,50 @@ type Registered struct {
 
 // Register publishes fn as the next version of the user's function
 // fn.Name. A public or shared record returns once a full node stored it; a
-// private one stays in the local store.
+// private one stays in the own store.
 func (u *UserCatalog) Register(ctx context.Context, fn catalog.Function, access catalog.Access) (*Registered, error) {
-	prev, err := u.head(ctx, fn.Name)
-	if err != nil {
-		return nil, err
-	}
-	env, err := catalog.NewPublish(u.Key, prev, fn, access, u.now())
-	if err != nil {
-		return nil, err
-	}
-	return u.apply(ctx, env)
+	return u.next(ctx, fn.Name, func(prev *catalog.Update) ([]byte, error) {
+		return catalog.NewPublish(u.Key, prev, fn, access, u.now())
+	})
 }
 
-func (u *UserCatalog) apply(ctx context.Context, env []byte) (*Registered, error) {
+// nextTries is how many times next builds an update that other commands
+// of the user keep overtaking.
+const nextTries = 16
+
+// errMoved: the own store's current update of a name changed between the
+// read that the next update was built on and its write.
+var errMoved = errors.New("node: changed meanwhile")
+
+// next builds the user's next update of name on the current one (build's
+// prev, nil if none) and applies it. When another command of the user wrote
+// name in between, an update that nothing has published yet is built again
+// on what that command wrote; one already published fails.
+func (u *UserCatalog) next(ctx context.Context, name string, build func(prev *catalog.Update) ([]byte, error)) (*Registered, error) {
+	for try := 1; ; try++ {
+		prev, err := u.head(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		env, err := build(prev)
+		if err != nil {
+			return nil, err
+		}
+		r, err := u.apply(ctx, env, prev)
+		if errors.Is(err, errMoved) && !r.Shared && try < nextTries {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return r, nil
+	}
+}
+
+// apply publishes env, built on prev, to the mesh when it is shared and
+// writes it to the own store, unless the own store has moved past prev
+// (errMoved). What it did is returned with any error after env decoded.
+func (u *UserCatalog) apply(ctx context.Context, env []byte, prev *catalog.Update) (*Registered, error) {
 	su, err := catalog.DecodeUpdate(env, catalog.Limits{})
 	if err != nil {
 		return nil, err
@@ -160,16 +190,24 @@ func (u *UserCatalog) apply(ctx context.Context, env []byte) (*Registered, error
 	}
 	if r.Shared {
 		if u.Mesh == nil {
-			return nil, fault.E(fault.Unavailable, "", "%s is shared, but no mesh is reachable: pass --bootstrap or set FX_BOOTSTRAP", up.Ref())
+			return r, fault.E(fault.Unavailable, "", "%s is shared, but no mesh is reachable: pass --bootstrap or set FX_BOOTSTRAP", up.Ref())
 		}
 		if err := u.Mesh.PublishUpdate(ctx, env); err != nil {
-			return nil, err
+			return r, err
 		}
 	}
-	if err := u.update(func(st *catalog.Store) error { _, err := st.Apply(env); return err }); err != nil {
-		return nil, err
-	}
-	return r, nil
+	err = u.update(func(st *catalog.Store) error {
+		cur, err := st.Head(up.Owner, up.Name)
+		switch {
+		case err == nil && (prev == nil || cur.Update.Seq > prev.Seq):
+			return fault.E(fault.Replayed, "", "%s changed while this command ran (another fx command?); run it again: %w", up.Ref(), errMoved)
+		case err != nil && !fault.Is(err, fault.NotFound):
+			return err
+		}
+		_, err = st.Apply(env)
+		return err
+	})
+	return r, err
 }
 
 // splitRef turns NAME, OWNER/NAME or an ID into what Resolve takes.
@@ -220,26 +258,20 @@ func (u *UserCatalog) SetAccess(ctx context.Context, ref string, change func(cat
 	if f.Function.Owner != u.Key.ID().String() {
 		return nil, fault.E(fault.Denied, "", "%s belongs to %s; only its owner can change it", f.Function.Ref(), f.Function.Owner)
 	}
-	prev, err := u.head(ctx, f.Function.Name)
-	if err != nil {
-		return nil, err
-	}
-	if prev == nil {
-		return nil, fault.E(fault.NotFound, "", "no current record of %s", f.Function.Ref())
-	}
-	latest := f.Function
-	if v, ok := prev.Latest(); ok && v.ID != f.ID {
-		lf, err := u.Resolve(ctx, v.ID.String())
-		if err != nil {
-			return nil, err
+	return u.next(ctx, f.Function.Name, func(prev *catalog.Update) ([]byte, error) {
+		if prev == nil {
+			return nil, fault.E(fault.NotFound, "", "no current record of %s", f.Function.Ref())
 		}
-		latest = lf.Function
-	}
-	env, err := catalog.NewAccessChange(u.Key, prev, latest, change(prev.Access), u.now())
-	if err != nil {
-		return nil, err
-	}
-	return u.apply(ctx, env)
+		latest := f.Function
+		if v, ok := prev.Latest(); ok && v.ID != f.ID {
+			lf, err := u.Resolve(ctx, v.ID.String())
+			if err != nil {
+				return nil, err
+			}
+			latest = lf.Function
+		}
+		return catalog.NewAccessChange(u.Key, prev, latest, change(prev.Access), u.now())
+	})
 }
 
 // Delete publishes a tombstone for one of the user's functions.

@@ -120,6 +120,40 @@ func TestUserCatalogHoldsItsFileOnlyWhileUsingIt(t *testing.T) {
 		}
 	})
 
+	t.Run("registers of one name at once each get a version", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		const n = 8
+		got := make([]*Registered, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				fn := pyFunction("same")
+				fn.Description = fmt.Sprint(i)
+				got[i], errs[i] = (&UserCatalog{Key: key, Path: path}).Register(ctx, fn, catalog.Access{})
+			})
+		}
+		wg.Wait()
+		u := &UserCatalog{Key: key, Path: path}
+		versions := map[uint64]int{}
+		for i, r := range got {
+			if errs[i] != nil {
+				t.Fatalf("register %d: %v", i, errs[i])
+			}
+			f, err := u.Resolve(ctx, r.ID.String())
+			if err != nil {
+				t.Fatalf("register %d gave version %d, %s, which is gone: %v", i, r.Version, r.ID, err)
+			}
+			if f.Function.Description != fmt.Sprint(i) {
+				t.Fatalf("register %d: %s is %q", i, r.ID, f.Function.Description)
+			}
+			versions[f.Function.Version]++
+		}
+		if len(versions) != n {
+			t.Fatalf("%d registers made versions %v", n, versions)
+		}
+	})
+
 	t.Run("in memory without a path", func(t *testing.T) {
 		u := &UserCatalog{Key: key}
 		r, err := u.Register(ctx, pyFunction("f"), catalog.Access{})
