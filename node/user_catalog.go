@@ -87,12 +87,12 @@ func (u *UserCatalog) with(readOnly bool, f func(*catalog.Store) error) error {
 // own store or the mesh, or nil if there is none.
 func (u *UserCatalog) head(ctx context.Context, name string) (*catalog.Update, error) {
 	owner := u.Key.ID().String()
-	var local *catalog.SignedUpdate
+	var best *catalog.SignedUpdate
 	err := u.view(func(st *catalog.Store) error {
 		su, err := st.Head(owner, name)
 		switch {
 		case err == nil:
-			local = su
+			best = su
 		case !fault.Is(err, fault.NotFound):
 			return err
 		}
@@ -101,15 +101,12 @@ func (u *UserCatalog) head(ctx context.Context, name string) (*catalog.Update, e
 	if err != nil {
 		return nil, err
 	}
-	best := local
 	if u.Mesh != nil {
 		su, err := u.Mesh.Head(ctx, owner, name)
 		switch {
 		case err == nil:
-			if best == nil || su.Update.Seq > best.Update.Seq {
+			if best == nil || su.Update.Seq > best.Update.Seq { // newer: remember it
 				best = su
-			}
-			if local == nil || su.ID != local.ID { // remember what the mesh knows
 				_ = u.update(func(st *catalog.Store) error { _, err := st.Apply(su.Envelope); return err })
 			}
 		case !fault.Is(err, fault.NotFound):
