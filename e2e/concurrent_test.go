@@ -145,8 +145,9 @@ func cpuOf(p *proc) time.Duration {
 	if err != nil {
 		return 0
 	}
-	// Fields 14 and 15, counted after the command's closing parenthesis,
-	// are user and system time in clock ticks (100 a second on Linux).
+	// Fields 14 and 15 of the line, user and system time in clock ticks
+	// (100 a second on Linux), are the 12th and 13th after the command's
+	// closing parenthesis.
 	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
 	if len(f) < 13 {
 		return 0
