@@ -2,10 +2,14 @@ package catalog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
+	"github.com/fxmesh/fxmesh/fault"
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // backend persists heads (one envelope per OWNER/NAME) and function bodies.
@@ -96,29 +100,45 @@ var (
 
 type boltBackend struct{ db *bolt.DB }
 
-func openBolt(path string, lockTimeout time.Duration) (*boltBackend, error) {
+// openBolt opens the file at path, read-write (creating it and its buckets)
+// or read-only (a shared lock; the file must exist). A read-only open of an
+// empty file, one a writer has created but not yet initialized, gives an
+// empty memory backend: bbolt would try to initialize it.
+func openBolt(path string, lockTimeout time.Duration, readOnly bool) (backend, error) {
 	if lockTimeout <= 0 {
 		lockTimeout = 2 * time.Second
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if readOnly {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: open %s: %w", path, err)
+		}
+		if fi.Size() == 0 {
+			return newMemBackend(), nil
+		}
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: readOnly})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fault.E(fault.Timeout, "", "catalog: open %s: another store holds it; waited %s: %w", path, lockTimeout, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
 	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketHeads, bucketFunctions, bucketMeta} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+	if readOnly {
+		err = db.View(checkSchema)
+	} else {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, name := range [][]byte{bucketHeads, bucketFunctions, bucketMeta} {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
 			}
-		}
-		meta := tx.Bucket(bucketMeta)
-		switch v := meta.Get(keySchema); {
-		case v == nil:
-			return meta.Put(keySchema, schemaVersion)
-		case !bytes.Equal(v, schemaVersion):
-			return fmt.Errorf("schema %q, this build reads %q", v, schemaVersion)
-		}
-		return nil
-	})
+			if tx.Bucket(bucketMeta).Get(keySchema) == nil {
+				return tx.Bucket(bucketMeta).Put(keySchema, schemaVersion)
+			}
+			return checkSchema(tx)
+		})
+	}
 	if err != nil {
 		db.Close()
 		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
@@ -126,21 +146,47 @@ func openBolt(path string, lockTimeout time.Duration) (*boltBackend, error) {
 	return &boltBackend{db: db}, nil
 }
 
+// checkSchema refuses a file of another schema. A file without one (no meta
+// bucket yet) passes: read-only, it reads as empty.
+func checkSchema(tx *bolt.Tx) error {
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		return nil
+	}
+	if v := meta.Get(keySchema); v != nil && !bytes.Equal(v, schemaVersion) {
+		return fmt.Errorf("schema %q, this build reads %q", v, schemaVersion)
+	}
+	return nil
+}
+
+// forEach calls fn for every pair of bucket; a missing bucket (a read-only
+// view of a file never written) is empty.
+func forEach(tx *bolt.Tx, bucket []byte, fn func(k, v []byte) error) error {
+	if bk := tx.Bucket(bucket); bk != nil {
+		return bk.ForEach(fn)
+	}
+	return nil
+}
+
 func (b *boltBackend) loadHeads(fn func([]byte) error) error {
 	return b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketHeads).ForEach(func(_, v []byte) error { return fn(bytes.Clone(v)) })
+		return forEach(tx, bucketHeads, func(_, v []byte) error { return fn(bytes.Clone(v)) })
 	})
 }
 
 func (b *boltBackend) loadFunctions(fn func([]byte) error) error {
 	return b.db.View(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketFunctions).ForEach(func(_, v []byte) error { return fn(v) })
+		return forEach(tx, bucketFunctions, func(_, v []byte) error { return fn(v) })
 	})
 }
 
 func (b *boltBackend) get(bucket, key []byte) (v []byte, ok bool, err error) {
 	err = b.db.View(func(tx *bolt.Tx) error {
-		if x := tx.Bucket(bucket).Get(key); x != nil {
+		bk := tx.Bucket(bucket)
+		if bk == nil {
+			return nil
+		}
+		if x := bk.Get(key); x != nil {
 			v, ok = bytes.Clone(x), true
 		}
 		return nil

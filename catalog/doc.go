@@ -58,7 +58,10 @@
 // (Open with a path) or in memory (Open with ""). An in-memory index,
 // rebuilt and re-verified on Open, answers Resolve ("OWNER/NAME",
 // "OWNER/NAME@VERSION" or a function ID), Get, Access (an identity.Policy),
-// List, Versions and Head. Each Apply is one bbolt transaction.
+// List, Versions and Head. Each Apply is one bbolt transaction. A store
+// opened with Options.ReadOnly shares its file with other readers, in this
+// process or others, and writes nothing: many fx commands of one user look
+// up the same catalog at once.
 //
 // Each owner has a quota of records in a store (Options.OwnerQuota, 10,000
 // by default): one per OWNER/NAME held, tombstones included, and one per

@@ -49,6 +49,9 @@ var (
 	ErrNotFound = errors.New("catalog: not found")
 	// ErrClosed: the store was closed. Kind Unavailable.
 	ErrClosed = errors.New("catalog: store closed")
+	// ErrReadOnly: a write to a store opened with Options.ReadOnly. Kind
+	// Internal: the caller should have opened it read-write.
+	ErrReadOnly = errors.New("catalog: store is read-only")
 )
 
 // fail builds a kinded error that wraps sentinel, with detail after a colon.

@@ -38,8 +38,17 @@ type Options struct {
 	// Records already stored are kept on Open even over a lowered quota.
 	OwnerQuota int
 	// LockTimeout is how long Open waits for another process to release the
-	// bbolt file. Zero means 2 seconds.
+	// bbolt file, then fails with kind Timeout. Zero means 2 seconds.
 	LockTimeout time.Duration
+	// ReadOnly opens the bbolt file for lookups only, under a shared lock:
+	// any number of read-only stores, in this process or others, may hold
+	// it at once, and a read-write one waits for them all (and they for it)
+	// up to LockTimeout. Nothing is created or repaired: the file must
+	// exist (an error wrapping fs.ErrNotExist if not; an empty file, just
+	// created by a writer, reads as an empty store), stored records that no
+	// longer pass are left out of the index but stay on disk, and every
+	// write fails with ErrReadOnly. It has no effect on a store in memory.
+	ReadOnly bool
 	// Logger receives, at debug level, the records rejected where no caller
 	// sees the error (Follow, HandleSync, Pull) and, at warn level, stored
 	// records that no longer pass on Open. Nil discards.
@@ -58,6 +67,7 @@ type Store struct {
 	lim         Limits
 	keepPrivate bool
 	quota       int
+	readOnly    bool
 	log         *slog.Logger
 
 	// keys caches the sync set by bucket; nil when stale. Readers fill it
@@ -108,10 +118,10 @@ type Change struct {
 	Shareable bool
 }
 
-// Open opens (creating if need be) the store at path, a bbolt file, and
-// rebuilds the index, re-verifying every record. An empty path gives a store
-// in memory only. Records that no longer pass (say, after limits were
-// lowered) are logged and left out.
+// Open opens (creating if need be, unless Options.ReadOnly) the store at
+// path, a bbolt file, and rebuilds the index, re-verifying every record. An
+// empty path gives a store in memory only. Records that no longer pass (say,
+// after limits were lowered) are logged and left out.
 func Open(path string, opts Options) (*Store, error) {
 	s := &Store{
 		lim:         opts.Limits.withDefaults(),
@@ -133,11 +143,11 @@ func Open(path string, opts Options) (*Store, error) {
 		s.be = newMemBackend()
 		return s, nil
 	}
-	be, err := openBolt(path, opts.LockTimeout)
+	be, err := openBolt(path, opts.LockTimeout, opts.ReadOnly)
 	if err != nil {
 		return nil, err
 	}
-	s.be = be
+	s.be, s.readOnly = be, opts.ReadOnly
 	if err := s.load(); err != nil {
 		be.close()
 		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
@@ -187,7 +197,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	if len(orphans) > 0 {
+	if len(orphans) > 0 && !s.readOnly {
 		return s.be.commit(&batch{del: orphans})
 	}
 	return nil
@@ -264,6 +274,9 @@ func (s *Store) planUpdateLocked(su *SignedUpdate, allowPrivate bool) (*batch, e
 	}
 	if s.closed {
 		return nil, fail(fault.Unavailable, ErrClosed, "apply")
+	}
+	if s.readOnly {
+		return nil, fail(fault.Internal, ErrReadOnly, "apply")
 	}
 	old := s.chains[u.Ref()]
 	if err := checkSeq(old, su); err != nil {
@@ -456,6 +469,9 @@ func (s *Store) applyFunction(f *Function, id ID, b []byte) error {
 func (s *Store) planFunctionLocked(f *Function, id ID, b []byte) (*batch, error) {
 	if s.closed {
 		return nil, fail(fault.Unavailable, ErrClosed, "apply function")
+	}
+	if s.readOnly {
+		return nil, fail(fault.Internal, ErrReadOnly, "apply function")
 	}
 	c := s.chains[f.Ref()]
 	if c == nil || !s.keepsLocked(&c.head, id) {

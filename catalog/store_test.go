@@ -2,15 +2,20 @@ package catalog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestPersistenceAcrossReopen(t *testing.T) {
@@ -81,10 +86,206 @@ func TestOpenLockedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s2, err := Open(path, Options{LockTimeout: 50 * time.Millisecond}); err == nil {
+	s2, err := Open(path, Options{LockTimeout: 50 * time.Millisecond})
+	if err == nil {
 		s2.Close()
 		t.Fatal("opened a store another holds")
 	}
+	if !fault.Is(err, fault.Timeout) {
+		t.Fatalf("open of a store another holds: %v, want kind timeout", err)
+	}
+}
+
+// TestOpenReadOnly: read-only stores share the file with each other, not
+// with a writer; they see what the writer wrote, write nothing, and repair
+// nothing.
+func TestOpenReadOnly(t *testing.T) {
+	const wait = 50 * time.Millisecond
+	ro := Options{KeepPrivate: true, ReadOnly: true, LockTimeout: wait, Logger: testLogger(t)}
+	rw := Options{KeepPrivate: true, LockTimeout: wait, Logger: testLogger(t)}
+	alice := newClient(t, testKey(t, 1))
+	owner := alice.k.ID().String()
+	mine := alice.publish(pyFunc("mine", "private"), Access{})
+	shared := newClient(t, testKey(t, 1)).publish(pyFunc("shared", "public"), Access{Public: true})
+
+	// written is a catalog file holding mine and shared, and the snapshot
+	// of a read-write store over it.
+	written := func(t *testing.T) (string, string) {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		s, err := Open(path, rw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		mustApply(t, s, mine, shared)
+		return path, snapshot(s)
+	}
+	mustOpen := func(t *testing.T, path string, opts Options) *Store {
+		t.Helper()
+		s, err := Open(path, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+
+	t.Run("readers share the file, a writer waits for them", func(t *testing.T) {
+		path, want := written(t)
+		r1, r2 := mustOpen(t, path, ro), mustOpen(t, path, ro)
+		for _, r := range []*Store{r1, r2} {
+			if got := snapshot(r); got != want {
+				t.Fatalf("read-only store:\n%s\nwant:\n%s", got, want)
+			}
+		}
+		if _, err := r2.Resolve(owner + "/mine"); err != nil {
+			t.Fatalf("private function in a read-only owner's store: %v", err)
+		}
+		if w, err := Open(path, rw); err == nil || !fault.Is(err, fault.Timeout) {
+			if w != nil {
+				w.Close()
+			}
+			t.Fatalf("opened for writing a file readers hold: %v", err)
+		}
+		r1.Close()
+		r2.Close()
+		w := mustOpen(t, path, rw)
+		if r, err := Open(path, ro); err == nil {
+			r.Close()
+			t.Fatal("opened for reading a file a writer holds")
+		}
+		w.Close()
+		mustOpen(t, path, ro)
+	})
+
+	t.Run("every write fails", func(t *testing.T) {
+		path, want := written(t)
+		r := mustOpen(t, path, ro)
+		next := alice.publish(pyFunc("mine", "v2"), Access{})
+		_, err := r.Apply(next)
+		wantErr(t, err, ErrReadOnly, fault.Internal)
+		_, err = r.Receive(newClient(t, testKey(t, 2)).publish(pyFunc("theirs", ""), Access{Public: true}))
+		wantErr(t, err, ErrReadOnly, fault.Internal)
+		su, err := DecodeUpdate(shared, Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, err := su.Update.Function.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.ApplyFunction(fb)
+		wantErr(t, err, ErrReadOnly, fault.Internal)
+		r.Close()
+		if got := snapshot(mustOpen(t, path, rw)); got != want {
+			t.Fatalf("file changed by a read-only store:\n%s\nwant:\n%s", got, want)
+		}
+	})
+
+	t.Run("orphans stay on disk", func(t *testing.T) {
+		path, _ := written(t)
+		// A body its head no longer lists: an orphan, which a read-write
+		// Open drops.
+		c := newClient(t, testKey(t, 3))
+		su, err := DecodeUpdate(c.publish(pyFunc("gone", ""), Access{Public: true}), Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fb, err := su.Update.Function.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := mustOpen(t, path, rw)
+		mustApply(t, w, su.Envelope, c.delete())
+		if err := w.be.commit(&batch{put: map[ID][]byte{idOf(fb): fb}}); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		held := func(s *Store) bool {
+			_, ok, err := s.be.function(idOf(fb))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok
+		}
+		r := mustOpen(t, path, ro)
+		if !held(r) {
+			t.Fatal("a read-only Open dropped an orphan")
+		}
+		r.Close()
+		if held(mustOpen(t, path, rw)) {
+			t.Fatal("a read-write Open kept an orphan")
+		}
+	})
+
+	t.Run("a missing file is an error and stays missing", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		if _, err := Open(path, ro); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("read-only open of a missing file: %v", err)
+		}
+		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("a read-only open created the file: %v", err)
+		}
+	})
+
+	t.Run("an empty file reads as empty", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		if err := os.WriteFile(path, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := mustOpen(t, path, ro)
+		if st := r.Stats(); st.Names != 0 || st.Functions != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+		if _, err := r.Resolve(owner + "/mine"); !fault.Is(err, fault.NotFound) {
+			t.Fatalf("resolve in an empty file: %v", err)
+		}
+		_, err := r.Apply(mine)
+		wantErr(t, err, ErrReadOnly, fault.Internal)
+		if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
+			t.Fatalf("a read-only open wrote the file: %v %v", fi, err)
+		}
+	})
+
+	t.Run("a file with buckets missing reads as empty", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		r := mustOpen(t, path, ro)
+		if st := r.Stats(); st.Names != 0 || st.Functions != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+
+	t.Run("another schema is refused", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "catalog.db")
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = db.Update(func(tx *bolt.Tx) error {
+			b, err := tx.CreateBucket(bucketMeta)
+			if err != nil {
+				return err
+			}
+			return b.Put(keySchema, []byte("0"))
+		})
+		db.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, opts := range []Options{ro, rw} {
+			if s, err := Open(path, opts); err == nil || !strings.Contains(err.Error(), "schema") {
+				if s != nil {
+					s.Close()
+				}
+				t.Fatalf("open (read-only %v) of another schema: %v", opts.ReadOnly, err)
+			}
+		}
+	})
 }
 
 func TestResolve(t *testing.T) {

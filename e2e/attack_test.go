@@ -107,7 +107,7 @@ func startAttackTarget(tb testing.TB, public bool) *attackTarget {
 	if err := node.SaveConfig(dir, cfg); err != nil {
 		tb.Fatal(err)
 	}
-	p := startNodeEnv(tb, plainFxnode(tb), []string{"GOGC=", "GOMEMLIMIT="}, dir, "run", "--dir", dir)
+	p := startNodeEnv(tb, plainFxnode(tb), []string{"GOGC=", "GOMEMLIMIT="}, 10*time.Second, dir, "run", "--dir", dir)
 	addr := p.addr()
 	id, err := peer.Decode(addr[strings.LastIndex(addr, "/")+1:])
 	if err != nil {

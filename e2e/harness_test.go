@@ -74,12 +74,20 @@ func (l *lockedWriter) String() string {
 // startNode runs `fxnode ARGS...` in dir and waits for DIR/multiaddrs.
 func startNode(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
-	return startNodeEnv(t, bin.fxnode, nil, dir, args...)
+	return startNodeEnv(t, bin.fxnode, nil, 10*time.Second, dir, args...)
+}
+
+// startNodeWithin is startNode waiting up to d, for an endpoint that starts
+// many workers.
+func startNodeWithin(t *testing.T, d time.Duration, dir string, args ...string) *proc {
+	t.Helper()
+	return startNodeEnv(t, bin.fxnode, nil, d, dir, args...)
 }
 
 // startNodeEnv runs binary ARGS... with env added to the test's
-// environment (an entry "K=" removes K) and waits for DIR/multiaddrs.
-func startNodeEnv(t testing.TB, binary string, env []string, dir string, args ...string) *proc {
+// environment (an entry "K=" removes K) and waits up to d for
+// DIR/multiaddrs.
+func startNodeEnv(t testing.TB, binary string, env []string, d time.Duration, dir string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	if len(env) > 0 {
@@ -101,7 +109,7 @@ func startNodeEnv(t testing.TB, binary string, env []string, dir string, args ..
 			t.Logf("fxnode %v output:\n%s", args, p.output())
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(d)
 	for {
 		if b, err := os.ReadFile(filepath.Join(dir, "multiaddrs")); err == nil && len(b) > 0 {
 			return p
@@ -112,7 +120,7 @@ func startNodeEnv(t testing.TB, binary string, env []string, dir string, args ..
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fxnode %v wrote no multiaddrs in 10s", args)
+			t.Fatalf("fxnode %v wrote no multiaddrs in %s", args, d)
 		}
 	}
 }

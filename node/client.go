@@ -60,6 +60,12 @@ type Client struct {
 	once     sync.Once
 }
 
+// joinWait bounds how long NewClient waits for a bootstrap peer to answer,
+// and then for its first routing table entry (without one the DHT finds
+// nothing): milliseconds on an idle machine, seconds on one that runs a
+// hundred fx commands at once.
+const joinWait = 15 * time.Second
+
 // NewClient dials the mesh through the bootstrap addresses.
 func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if len(opts.Bootstrap) == 0 {
@@ -99,12 +105,12 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if c.entry = connectAny(ctx, h, boot, 5*time.Second); len(c.entry) == 0 {
+	if c.entry = connectAny(ctx, h, boot, joinWait); len(c.entry) == 0 {
 		c.Close()
 		return nil, fault.E(fault.Unavailable, "node: client", "no bootstrap peer answered (tried %d)", len(boot))
 	}
 	// The routing table fills once identify has seen the peers' protocols.
-	for i := 0; i < 50 && d.RoutingTable().Size() == 0; i++ {
+	for by := time.Now().Add(joinWait); d.RoutingTable().Size() == 0 && time.Now().Before(by); {
 		select {
 		case <-ctx.Done():
 			c.Close()

@@ -443,11 +443,13 @@ func TestResolveRefusesStaleAnswers(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			local := mustStore(t, catalog.Options{KeepPrivate: true})
-			if _, err := local.Apply(tc.known); err != nil {
+			u := &UserCatalog{Key: p.alice, Mesh: c}
+			if err := u.update(func(st *catalog.Store) error {
+				_, err := st.Apply(tc.known)
+				return err
+			}); err != nil {
 				t.Fatal(err)
 			}
-			u := &UserCatalog{Key: p.alice, Local: local, Mesh: c}
 			hn.answer(tc.head, tc.fn)
 			logs.take()
 			f, err := u.Resolve(ctx, tc.ref)

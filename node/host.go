@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/fxmesh/fxmesh/identity"
@@ -12,7 +13,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
+	"github.com/libp2p/go-libp2p/x/rate"
 	"github.com/multiformats/go-multiaddr"
 )
 
@@ -44,34 +48,95 @@ func newHost(key *identity.Key, listen []string) (host.Host, error) {
 	return h, nil
 }
 
+// peerConns is how many connections one peer may hold to a node.
+const peerConns = 128
+
+// fromOneAddress lets peerConns connections come from one IP address (one
+// user's fx processes on one machine, or many users behind one NAT), all at
+// once and then peerConns/8 new ones a second; libp2p allows 8 at once and
+// a new one every 5 seconds. Loopback is not limited. Each resource manager
+// needs its own: the rate limiter keeps state.
+func fromOneAddress() []rcmgr.Option {
+	perIP := rate.Limit{RPS: peerConns / 8, Burst: peerConns}
+	return []rcmgr.Option{
+		rcmgr.WithLimitPerSubnet(
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: peerConns}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: peerConns}, {PrefixLength: 48, ConnCount: 8 * peerConns}},
+		),
+		rcmgr.WithConnRateLimiters(&rate.Limiter{
+			NetworkPrefixLimits: []rate.PrefixLimit{
+				{Prefix: netip.MustParsePrefix("127.0.0.0/8")},
+				{Prefix: netip.MustParsePrefix("::1/128")},
+			},
+			SubnetRateLimiter: rate.SubnetLimiter{
+				IPv4SubnetLimits: []rate.SubnetLimit{{PrefixLength: 32, Limit: perIP}},
+				IPv6SubnetLimits: []rate.SubnetLimit{
+					{PrefixLength: 56, Limit: perIP},
+					{PrefixLength: 48, Limit: rate.Limit{RPS: 2 * perIP.RPS, Burst: 8 * perIP.Burst}},
+				},
+				GracePeriod: time.Minute,
+			},
+		}),
+	}
+}
+
+// identifyEach lets every connection of a peer be identified at once, both
+// ways, as it opens: libp2p lets 16 identify streams of one peer run.
+// Without its identify a client's connection is of no use to the DHT.
+func identifyEach(limits *rcmgr.ScalingLimitConfig) {
+	raise := func(l *rcmgr.BaseLimit, n int) {
+		l.StreamsInbound = max(l.StreamsInbound, n)
+		l.StreamsOutbound = max(l.StreamsOutbound, n)
+		l.Streams = max(l.Streams, 2*n)
+		l.Memory = max(l.Memory, int64(n)*16<<10) // identify holds 8 KiB a message
+	}
+	l := limits.ServicePeerLimits[identify.ServiceName]
+	raise(&l.BaseLimit, peerConns)
+	limits.ServicePeerLimits[identify.ServiceName] = l
+	l = limits.ServiceLimits[identify.ServiceName]
+	raise(&l.BaseLimit, 2*peerConns)
+	limits.ServiceLimits[identify.ServiceName] = l
+	for _, id := range []protocol.ID{identify.ID, identify.IDPush} {
+		l := limits.ProtocolPeerLimits[id]
+		raise(&l.BaseLimit, peerConns)
+		limits.ProtocolPeerLimits[id] = l
+		l = limits.ProtocolLimits[id]
+		raise(&l.BaseLimit, 2*peerConns)
+		limits.ProtocolLimits[id] = l
+	}
+}
+
 // newResourceManager sets libp2p's resource limits for fxmesh. One user's
 // many concurrent fx processes are many connections of one peer (fx dials
-// with the user's key), so a peer may hold many connections; what it may
-// hold in streams and memory stays bounded per peer and in total, whatever
-// the machine's size. A client's waited-for invocations to one endpoint
-// share one session stream, so 512 inbound streams per peer and protocol
-// is ample; the endpoint's own admission (max_queue) says when it has
-// enough work, and each stream's unfinished request is bounded by the
+// with the user's key), so a peer may hold peerConns connections; what it
+// may hold in streams and memory stays bounded per peer and in total,
+// whatever the machine's size. A client's waited-for invocations to one
+// endpoint share one session stream, so 512 inbound streams per peer and
+// protocol is ample; the endpoint's own admission (max_queue) says when it
+// has enough work, and each stream's unfinished request is bounded by the
 // node's frame budget.
 func newResourceManager() (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	perPeer := rcmgr.ResourceLimits{
-		Conns: 256, ConnsInbound: 256, ConnsOutbound: 64, FD: 256,
-		StreamsInbound: 512, StreamsOutbound: 1024, Streams: 1024,
-		Memory: 64 << 20,
-	}
-	perProtocol := rcmgr.ResourceLimits{StreamsInbound: 8192, StreamsOutbound: 8192, Streams: 16384, Memory: 256 << 20}
+	// Connections still in their handshake count as transient.
+	limits.TransientBaseLimit.ConnsInbound = max(limits.TransientBaseLimit.ConnsInbound, peerConns)
+	limits.TransientBaseLimit.Conns = max(limits.TransientBaseLimit.Conns, peerConns)
+	limits.TransientBaseLimit.FD = max(limits.TransientBaseLimit.FD, peerConns)
+	identifyEach(&limits)
 	cfg := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			Conns: 2048, ConnsInbound: 1024, StreamsInbound: 16384, StreamsOutbound: 16384, Streams: 32768,
 			Memory: 1 << 30,
 		},
-		PeerDefault:         perPeer,
-		ProtocolDefault:     perProtocol,
+		PeerDefault: rcmgr.ResourceLimits{
+			Conns: peerConns, ConnsInbound: peerConns, ConnsOutbound: 64, FD: peerConns,
+			StreamsInbound: 512, StreamsOutbound: 1024, Streams: 1024,
+			Memory: 64 << 20,
+		},
+		ProtocolDefault:     rcmgr.ResourceLimits{StreamsInbound: 8192, StreamsOutbound: 8192, Streams: 16384, Memory: 256 << 20},
 		ProtocolPeerDefault: rcmgr.ResourceLimits{StreamsInbound: 512, StreamsOutbound: 1024, Streams: 1024, Memory: 64 << 20},
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(cfg.Build(limits.AutoScale())))
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(cfg.Build(limits.AutoScale())), fromOneAddress()...)
 	if err != nil {
 		return nil, fmt.Errorf("node: resource manager: %w", err)
 	}

@@ -38,9 +38,7 @@ func benchFixture(b *testing.B, configure ...func(*node.Config)) (*fixture, *nod
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	st, _ := catalog.Open("", catalog.Options{KeepPrivate: true})
-	b.Cleanup(func() { st.Close() })
-	u := &node.UserCatalog{Key: owner, Local: st, Mesh: c}
+	u := &node.UserCatalog{Key: owner, Mesh: c}
 	if _, err := u.Register(ctx, catalog.Function{Name: "noop", Kind: catalog.KindPython, Source: "def noop(*a, **k):\n    return None\n", Entry: "noop"}, catalog.Access{Public: true}); err != nil {
 		b.Fatal(err)
 	}

@@ -86,7 +86,7 @@ func newFixture(t *testing.T, configure func(*node.Config)) *fixture {
 // and returns it resolved.
 func (f *fixture) register(entry string, access catalog.Access) *node.Function {
 	f.t.Helper()
-	u := &node.UserCatalog{Key: f.owner, Local: mustMemStore(f.t), Mesh: f.client}
+	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
 	fn := catalog.Function{Name: entry, Kind: catalog.KindPython, Source: testSource, Entry: entry}
 	if _, err := u.Register(f.ctx, fn, access); err != nil {
 		f.t.Fatal(err)
@@ -96,15 +96,6 @@ func (f *fixture) register(entry string, access catalog.Access) *node.Function {
 		f.t.Fatal(err)
 	}
 	return res
-}
-
-func mustMemStore(t *testing.T) *catalog.Store {
-	st, err := catalog.Open("", catalog.Options{KeepPrivate: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
 }
 
 // run invokes fn with args and kwargs on the endpoint and waits.
@@ -224,7 +215,7 @@ func TestWorkerDeathFailsAlone(t *testing.T) {
 
 func TestShellValuesAreNeverInterpreted(t *testing.T) {
 	f := newFixture(t, nil)
-	u := &node.UserCatalog{Key: f.owner, Local: mustMemStore(t), Mesh: f.client}
+	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
 	if _, err := u.Register(f.ctx, catalog.Function{Name: "echo", Kind: catalog.KindShell, Command: "echo {msg}"}, catalog.Access{}); err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +382,7 @@ func mustKey(tb testing.TB) *identity.Key {
 func TestStaleProofIsRefused(t *testing.T) {
 	f := newFixture(t, func(cfg *node.Config) { cfg.Public = true })
 	friend := mustKey(t)
-	u := &node.UserCatalog{Key: f.owner, Local: mustMemStore(t), Mesh: f.client}
+	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
 	fn := catalog.Function{Name: "compute", Kind: catalog.KindPython, Source: testSource, Entry: "compute"}
 	if _, err := u.Register(f.ctx, fn, catalog.Access{Users: []string{friend.ID().String()}}); err != nil {
 		t.Fatal(err)
@@ -511,7 +502,7 @@ func TestRoutedTooLargeIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	u := &node.UserCatalog{Key: user, Local: mustMemStore(t), Mesh: c}
+	u := &node.UserCatalog{Key: user, Mesh: c}
 	if _, err := u.Register(ctx, catalog.Function{Name: "blob", Kind: catalog.KindPython, Source: testSource, Entry: "blob"}, catalog.Access{}); err != nil {
 		t.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestProofFailsClosedWithoutCatalog(t *testing.T) {
 		b, _ := os.ReadFile(counter)
 		return len(b)
 	}
-	u := &node.UserCatalog{Key: f.owner, Local: mustMemStore(t), Mesh: f.client}
+	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
 	fns := map[string]*node.Function{}
 	for name, access := range map[string]catalog.Access{
 		"count_private": {},             // known to the endpoint only by its proof

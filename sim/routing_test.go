@@ -82,7 +82,7 @@ func newRoutedMesh(t *testing.T) *routedMesh {
 
 func (rm *routedMesh) function(name string, require ...string) *node.Function {
 	rm.t.Helper()
-	u := &node.UserCatalog{Key: rm.user, Local: mustMemStore(rm.t), Mesh: rm.client}
+	u := &node.UserCatalog{Key: rm.user, Mesh: rm.client}
 	fn := catalog.Function{Name: name, Kind: catalog.KindPython, Source: testSource, Entry: name, Requirements: require}
 	if _, err := u.Register(rm.ctx, fn, catalog.Access{Public: true}); err != nil {
 		rm.t.Fatal(err)

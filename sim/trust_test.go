@@ -56,7 +56,7 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 		return c
 	}
 	plain := client()
-	u := &node.UserCatalog{Key: alice, Local: mustMemStore(t), Mesh: plain}
+	u := &node.UserCatalog{Key: alice, Mesh: plain}
 	if _, err := u.Register(ctx, catalog.Function{Name: "compute", Kind: catalog.KindPython, Source: testSource, Entry: "compute"}, catalog.Access{Public: true}); err != nil {
 		t.Fatal(err)
 	}

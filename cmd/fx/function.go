@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 )
 
-// withUserCatalog opens the user's catalog and, when a bootstrap is known,
+// withUserCatalog gives the user's catalog and, when a bootstrap is known,
 // the mesh; needMesh makes a missing mesh an error.
 func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Context, u *node.UserCatalog) error) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
@@ -23,8 +23,9 @@ func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Conte
 	return withUser(cmd, ctx, needMesh, func(u *node.UserCatalog) error { return f(ctx, u) })
 }
 
-// withUser opens the user's key and catalog and, when a bootstrap is known
-// or needMesh, dials the mesh; then it runs f.
+// withUser loads the user's key and, when a bootstrap is known or needMesh,
+// dials the mesh; then it runs f. The user's catalog is opened only while f
+// reads or writes it, so that many fx commands of one user run at once.
 func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*node.UserCatalog) error) error {
 	h, err := node.UserHome()
 	if err != nil {
@@ -34,17 +35,12 @@ func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*no
 	if err != nil {
 		return err
 	}
-	local, err := h.OpenCatalog()
-	if err != nil {
-		return err
-	}
-	defer local.Close()
 	flag, _ := cmd.Flags().GetStringArray("bootstrap")
 	boot, err := h.BootstrapAddrs(flag)
 	if err != nil {
 		return err
 	}
-	u := &node.UserCatalog{Key: key, Local: local}
+	u := &node.UserCatalog{Key: key, Path: h.CatalogPath()}
 	if len(boot) > 0 || needMesh {
 		c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot, Home: h})
 		if err != nil {
