@@ -140,10 +140,10 @@ func importRules() []importRule {
 		},
 		{
 			id:    "node-private",
-			says:  "only the commands, sim and node's own packages import node",
+			says:  "only the commands, sim, e2e (the honest client beside the real binaries) and node's own packages import node",
 			scope: scopeBoth,
 			from: func(rel string) bool {
-				return !under(rel, "cmd") && !under(rel, "sim") && !under(rel, "node")
+				return !under(rel, "cmd") && !under(rel, "sim") && !under(rel, "e2e") && !under(rel, "node")
 			},
 			forbid: func(imp string) bool { return oursUnder(imp, "node") },
 		},
