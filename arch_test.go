@@ -148,6 +148,35 @@ func importRules() []importRule {
 			forbid: func(imp string) bool { return oursUnder(imp, "node") },
 		},
 		{
+			id:    "catalog-deps",
+			says:  "catalog imports, beyond the standard library, only identity, fault and wire of fxmesh, its codecs and bbolt, and go-libp2p's core",
+			scope: scopeCode,
+			from:  func(rel string) bool { return rel == "catalog" },
+			forbid: func(imp string) bool {
+				if isStd(imp) {
+					return false
+				}
+				if _, ours := ourRel(imp); ours {
+					return !oursUnder(imp, "identity") && !oursUnder(imp, "fault") && !oursUnder(imp, "wire") && !oursUnder(imp, "require")
+				}
+				for _, ok := range []string{"github.com/fxamacker/cbor/v2", "go.etcd.io/bbolt", "github.com/ipfs/go-cid", "github.com/multiformats/go-multihash", "github.com/libp2p/go-libp2p/core"} {
+					if under(imp, ok) {
+						return false
+					}
+				}
+				return true
+			},
+		},
+		{
+			id:    "wire-leaf",
+			says:  "wire imports, beyond the standard library, only fault, the CBOR module and go-libp2p's protocol IDs",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "wire") },
+			forbid: func(imp string) bool {
+				return !isStd(imp) && !oursUnder(imp, "fault") && imp != "github.com/fxamacker/cbor/v2" && imp != "github.com/libp2p/go-libp2p/core/protocol"
+			},
+		},
+		{
 			id:    "fault-alone",
 			says:  "fault imports nothing of fxmesh",
 			scope: scopeBoth,
@@ -436,7 +465,8 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("exec"), Imports: []string{"context", "os/exec", ours("fault")}, TestImports: []string{"testing"}},
 				{Path: ours("exec/python"), Imports: []string{"os/exec", ours("exec"), ours("fault")}, TestImports: []string{ours("exec/exectest"), "github.com/google/go-cmp/cmp"}},
 				{Path: ours("routing"), Imports: []string{libp2pCore, ours("identity"), ours("fault")}},
-				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity")}},
+				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity"), ours("wire")}},
+				{Path: ours("wire"), Imports: []string{"bufio", ours("fault"), "github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core/protocol"}},
 				{Path: ours("node/hostinfo"), Imports: []string{"os/exec", ours("routing"), ours("fault")}},
 				{Path: ours("node/config"), Imports: []string{ours("node/hostinfo")}},
 				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
@@ -444,6 +474,22 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo")}},
 				{Path: module, TestImports: []string{"go/parser"}},
 				{Path: "example.com/other", Imports: []string{ours("cmd/fx")}}, // not ours: not checked
+			},
+		},
+		{
+			name: "catalog imports node's host and a web framework",
+			pkgs: []pkg{{Path: ours("catalog"), Imports: []string{ours("wire"), ours("p2p"), "github.com/gin-gonic/gin"}}},
+			want: []string{
+				"catalog-deps catalog " + ours("p2p"),
+				"catalog-deps catalog github.com/gin-gonic/gin",
+			},
+		},
+		{
+			name: "wire imports identity and a libp2p host",
+			pkgs: []pkg{{Path: ours("wire"), Imports: []string{"bufio", ours("identity"), "github.com/libp2p/go-libp2p/core/host", "github.com/libp2p/go-libp2p/core/protocol"}}},
+			want: []string{
+				"wire-leaf wire " + ours("identity"),
+				"wire-leaf wire github.com/libp2p/go-libp2p/core/host",
 			},
 		},
 		{
@@ -515,6 +561,8 @@ func TestImportRules(t *testing.T) {
 			name: "catalog imports sim and an exec implementation",
 			pkgs: []pkg{{Path: ours("catalog"), Imports: []string{ours("sim"), ours("exec/python")}}},
 			want: []string{
+				"catalog-deps catalog " + ours("exec/python"),
+				"catalog-deps catalog " + ours("sim"),
 				"routing-catalog-no-node catalog " + ours("exec/python"),
 				"routing-catalog-no-node catalog " + ours("sim"),
 			},

@@ -73,13 +73,13 @@
 //
 // # Spreading
 //
-// New updates are published on the gossipsub topic TopicName (Store.Publish;
+// New updates are published on the gossipsub topic wire.CatalogTopic (Store.Publish;
 // Store.Follow applies what arrives). The node's topic validator calls
 // Store.Check and maps its error with VerdictOf: Accept, Ignore (duplicate,
 // stale, over this node's owner quota) or Reject (everything else), so nothing bad is forwarded.
 //
 // Gossip is only a hint. A node that joins late, restarts or heals from a
-// partition pulls over the SyncProtocol stream (Store.Pull against a
+// partition pulls over a wire.SyncProtocol stream (Store.Pull against a
 // SyncPeer; the other side answers with Store.HandleSync; one CBOR
 // SyncRequest and one SyncResponse per stream). The sync set is every
 // shareable current update and every held body of a non-private,

@@ -22,6 +22,7 @@ import (
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -232,7 +233,7 @@ func slowSend(tb testing.TB, target peer.ID, addr string, proto protocol.ID, ann
 				go func() {
 					defer close(ended)
 					var rep invoke.Reply
-					if invoke.ReadMsg(bufio.NewReader(s), 1<<16, &rep) == nil && rep.Error != nil {
+					if wire.ReadMsg(bufio.NewReader(s), 1<<16, &rep) == nil && rep.Error != nil {
 						st.reason(rep.Error.Kind)
 					} else {
 						st.reason("closed")
@@ -344,16 +345,16 @@ var attackScenarios = []struct {
 	announce int // the frame size announced; four fifths of it is sent
 	opens    int
 }{
-	{"private/session", false, node.SessionProtocol, 10 << 20, 1},
-	{"private/invoke", false, node.InvokeProtocol, 10 << 20, 1},
-	{"public/session", true, node.SessionProtocol, 10 << 20, 1},
-	{"public/invoke", true, node.InvokeProtocol, 10 << 20, 1},
+	{"private/session", false, wire.SessionProtocol, 10 << 20, 1},
+	{"private/invoke", false, wire.InvokeProtocol, 10 << 20, 1},
+	{"public/session", true, wire.SessionProtocol, 10 << 20, 1},
+	{"public/invoke", true, wire.InvokeProtocol, 10 << 20, 1},
 	// Every peer may use the catalog protocols: they are bounded by the
 	// budget alone.
-	{"catalog-sync", false, protocol.ID(catalog.SyncProtocol), catalog.DefaultMaxSyncBytes, 1},
-	{"catalog-client", false, node.CatalogProtocol, catalog.DefaultMaxRecordBytes, 1},
-	{"public/session/flood", true, node.SessionProtocol, 10 << 20, 50},
-	{"private/invoke/flood", false, node.InvokeProtocol, 10 << 20, 50},
+	{"catalog-sync", false, wire.SyncProtocol, catalog.DefaultMaxSyncBytes, 1},
+	{"catalog-client", false, wire.CatalogProtocol, catalog.DefaultMaxRecordBytes, 1},
+	{"public/session/flood", true, wire.SessionProtocol, 10 << 20, 50},
+	{"private/invoke/flood", false, wire.InvokeProtocol, 10 << 20, 50},
 }
 
 // maxAttackRSS is what the endpoint may reach under the attack.
@@ -373,7 +374,7 @@ func TestSlowSenderAttack(t *testing.T) {
 			if f.peakRSS >= maxAttackRSS || f.hwmRSS >= maxAttackRSS {
 				t.Errorf("endpoint reached %.1f MB (VmHWM %.1f MB) under the attack, limit %.0f MB", float64(f.peakRSS)/1e6, float64(f.hwmRSS)/1e6, maxAttackRSS/1e6)
 			}
-			gated := sc.proto == node.SessionProtocol || sc.proto == node.InvokeProtocol
+			gated := sc.proto == wire.SessionProtocol || sc.proto == wire.InvokeProtocol
 			if gated && !sc.public && f.reasons["denied"] == 0 {
 				t.Errorf("a peer the private endpoint does not admit was never told denied: %v", f.reasons)
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
@@ -158,7 +159,7 @@ func mustGenerate(t *testing.T) *identity.Key {
 // invalid request, not an internal error.
 func TestEmptyStreamIsInvalid(t *testing.T) {
 	f := newBoundsFixture(t, nil)
-	for _, proto := range []string{string(InvokeProtocol), string(TaskProtocol), string(SessionProtocol)} {
+	for _, proto := range []string{string(wire.InvokeProtocol), string(wire.TaskProtocol), string(wire.SessionProtocol)} {
 		t.Run(proto, func(t *testing.T) {
 			s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), protocol.ID(proto))
 			if err != nil {
@@ -169,8 +170,8 @@ func TestEmptyStreamIsInvalid(t *testing.T) {
 				t.Fatal(err)
 			}
 			var rep invoke.Reply
-			err = invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &rep)
-			if proto == string(SessionProtocol) {
+			err = wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &rep)
+			if proto == string(wire.SessionProtocol) {
 				// A session that ends at once has nothing to answer.
 				if err == nil {
 					t.Fatalf("empty session answered %+v", rep)
@@ -219,15 +220,15 @@ func TestFollowerEndsWithItsStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), TaskProtocol)
+		s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), wire.TaskProtocol)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := invoke.WriteMsg(s, invoke.Query{TaskID: sub.TaskID, Wait: true}); err != nil {
+		if err := wire.WriteMsg(s, invoke.Query{TaskID: sub.TaskID, Wait: true}); err != nil {
 			t.Fatal(err)
 		}
 		var st invoke.Reply
-		if err := invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &st); err != nil || st.Type != invoke.ReplyStatus {
+		if err := wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &st); err != nil || st.Type != invoke.ReplyStatus {
 			t.Fatalf("status: %+v %v", st, err)
 		}
 		waitUntil(t, 5*time.Second, "the endpoint follows the task", func() bool { return f.ep.ep.tasks.Following(sub.TaskID) == 1 })

@@ -10,14 +10,11 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
-
-// CatalogProtocol is how clients use a full node's catalog: publish an
-// update, resolve a function, list functions. One request, one response.
-const CatalogProtocol protocol.ID = "/fxmesh/catalog/client/1.0.0"
 
 // catalogOp names a catalog request.
 type catalogOp string
@@ -154,7 +151,7 @@ func (n *Node) handleCatalog(s network.Stream) {
 	if err != nil {
 		resp = catalogResponse{Error: invoke.ErrorOf(err)}
 	}
-	if err := invoke.WriteMsg(s, resp); err != nil {
+	if err := wire.WriteMsg(s, resp); err != nil {
 		s.Reset()
 	}
 }
@@ -230,7 +227,7 @@ func cutRef(ref string) (owner, name string, ok bool) {
 func catalogCall(ctx context.Context, h interface {
 	NewStream(context.Context, peer.ID, ...protocol.ID) (network.Stream, error)
 }, p peer.ID, req catalogRequest) (*catalogResponse, error) {
-	s, err := h.NewStream(ctx, p, CatalogProtocol)
+	s, err := h.NewStream(ctx, p, wire.CatalogProtocol)
 	if err != nil {
 		return nil, fault.Wrap(fault.Unavailable, "node: catalog", err)
 	}
@@ -238,13 +235,13 @@ func catalogCall(ctx context.Context, h interface {
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
 	}
-	if err := invoke.WriteMsg(s, req); err != nil {
+	if err := wire.WriteMsg(s, req); err != nil {
 		s.Reset()
 		return nil, fault.Wrap(fault.Unavailable, "node: catalog", err)
 	}
 	_ = s.CloseWrite()
 	var resp catalogResponse
-	b, err := invoke.ReadFrame(bufio.NewReader(s), catalog.DefaultLimits().MaxSyncBytes)
+	b, err := wire.ReadFrame(bufio.NewReader(s), catalog.DefaultLimits().MaxSyncBytes)
 	if err != nil {
 		s.Reset()
 		return nil, fault.Wrap(fault.Unavailable, "node: catalog", err)

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/wire"
 )
 
 func FuzzDecodeCatalogRequest(f *testing.F) {
@@ -15,7 +15,7 @@ func FuzzDecodeCatalogRequest(f *testing.F) {
 		{Op: opList, After: "12D3KooW/name"},
 	} {
 		var buf bytes.Buffer
-		if err := invoke.WriteMsg(&buf, req); err != nil {
+		if err := wire.WriteMsg(&buf, req); err != nil {
 			f.Fatal(err)
 		}
 		f.Add(buf.Bytes()[1:]) // the body, without its length

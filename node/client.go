@@ -14,6 +14,7 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -221,7 +222,7 @@ func (c *Client) Endpoint(ctx context.Context, id peer.ID) (*EndpointInfo, error
 func (c *Client) fetchRecord(ctx context.Context, id peer.ID) (*routing.EndpointRecord, error) {
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	s, err := c.host.NewStream(sctx, id, RecordProtocol)
+	s, err := c.host.NewStream(sctx, id, wire.RecordProtocol)
 	if err != nil {
 		return nil, err
 	}

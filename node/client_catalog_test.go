@@ -15,7 +15,7 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -123,7 +123,7 @@ func TestListPage(t *testing.T) {
 // encodeMsg is the body WriteMsg frames.
 func encodeMsg(v any) ([]byte, error) {
 	var buf strings.Builder
-	if err := invoke.WriteMsg(&buf, v); err != nil {
+	if err := wire.WriteMsg(&buf, v); err != nil {
 		return nil, err
 	}
 	b := []byte(buf.String())
@@ -257,16 +257,16 @@ func startHostile(t *testing.T) *hostileNode {
 	for _, a := range h.Addrs() {
 		hn.addrs = append(hn.addrs, a.String()+"/p2p/"+h.ID().String())
 	}
-	h.SetStreamHandler(CatalogProtocol, func(s network.Stream) {
+	h.SetStreamHandler(wire.CatalogProtocol, func(s network.Stream) {
 		defer s.Close()
-		if _, err := invoke.ReadFrame(bufio.NewReader(s), 1<<20); err != nil {
+		if _, err := wire.ReadFrame(bufio.NewReader(s), 1<<20); err != nil {
 			s.Reset()
 			return
 		}
 		hn.mu.Lock()
 		resp := hn.resp
 		hn.mu.Unlock()
-		if err := invoke.WriteMsg(s, resp); err != nil {
+		if err := wire.WriteMsg(s, resp); err != nil {
 			s.Reset()
 		}
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -179,12 +180,12 @@ func (c *Client) open(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 			return cl, nil
 		}
 	}
-	s, err := c.stream(ctx, endpoint, InvokeProtocol)
+	s, err := c.stream(ctx, endpoint, wire.InvokeProtocol)
 	if err != nil {
 		return nil, err
 	}
 	var frame frameBuffer
-	if err := invoke.WriteMsg(&frame, invoke.Request{Invocation: env, Wait: wait}); err != nil {
+	if err := wire.WriteMsg(&frame, invoke.Request{Invocation: env, Wait: wait}); err != nil {
 		s.Reset()
 		return nil, err
 	}
@@ -266,7 +267,7 @@ func (c *Client) admitted(ctx context.Context, endpoint peer.ID, id string) bool
 // Status asks an endpoint directly for its load, and measures the round trip.
 func (c *Client) Status(ctx context.Context, endpoint peer.ID) (routing.Load, time.Duration, error) {
 	start := time.Now()
-	s, err := c.stream(ctx, endpoint, StatusProtocol)
+	s, err := c.stream(ctx, endpoint, wire.StatusProtocol)
 	if err != nil {
 		return routing.Load{}, 0, err
 	}
@@ -352,14 +353,14 @@ func (c *Client) stream(ctx context.Context, endpoint peer.ID, proto protocol.ID
 // Task asks endpoint for a task's status and, with results or wait, its
 // results (wait blocks until the task ends).
 func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, results, wait bool, onResult func(invoke.Result)) (*invoke.Status, error) {
-	s, err := c.stream(ctx, endpoint, TaskProtocol)
+	s, err := c.stream(ctx, endpoint, wire.TaskProtocol)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
-	if err := invoke.WriteMsg(s, invoke.Query{TaskID: taskID, Wait: wait, Results: results}); err != nil {
+	if err := wire.WriteMsg(s, invoke.Query{TaskID: taskID, Wait: wait, Results: results}); err != nil {
 		return nil, c.streamErr(ctx, endpoint, err)
 	}
 	src := &streamReplies{s: s, r: bufio.NewReader(s)}

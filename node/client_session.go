@@ -9,6 +9,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -38,7 +39,7 @@ type streamReplies struct {
 
 func (sr *streamReplies) next() (invoke.Reply, error) {
 	var rep invoke.Reply
-	err := invoke.ReadMsg(sr.r, invoke.MaxFrame, &rep)
+	err := wire.ReadMsg(sr.r, wire.MaxFrame, &rep)
 	return rep, err
 }
 func (sr *streamReplies) setDeadline(t time.Time) { _ = sr.s.SetReadDeadline(t) }
@@ -107,9 +108,9 @@ func (c *Client) openSession(ctx context.Context, ep peer.ID) (*session, bool, e
 		return s, true, nil
 	}
 	c.smu.Unlock()
-	st, err := c.stream(ctx, ep, SessionProtocol)
+	st, err := c.stream(ctx, ep, wire.SessionProtocol)
 	if err != nil {
-		if protos, _ := c.host.Peerstore().SupportsProtocols(ep, SessionProtocol); len(protos) == 0 && c.host.Network().Connectedness(ep) == network.Connected {
+		if protos, _ := c.host.Peerstore().SupportsProtocols(ep, wire.SessionProtocol); len(protos) == 0 && c.host.Network().Connectedness(ep) == network.Connected {
 			return nil, false, nil // an endpoint without sessions
 		}
 		return nil, true, err
@@ -144,7 +145,7 @@ func (s *session) call(env []byte) (*sessionCall, error) {
 	s.calls[cl.id] = cl
 	s.mu.Unlock()
 	var buf frameBuffer
-	if err := invoke.WriteMsg(&buf, invoke.Request{Invocation: env, Wait: true, Call: cl.id}); err != nil {
+	if err := wire.WriteMsg(&buf, invoke.Request{Invocation: env, Wait: true, Call: cl.id}); err != nil {
 		cl.close()
 		return nil, err
 	}
@@ -186,7 +187,7 @@ func (s *session) readLoop() {
 	r := bufio.NewReader(s.s)
 	for {
 		var rep invoke.Reply
-		if err := invoke.ReadMsg(r, invoke.MaxFrame, &rep); err != nil {
+		if err := wire.ReadMsg(r, wire.MaxFrame, &rep); err != nil {
 			if fault.KindOf(err) == fault.Internal || errors.Is(err, context.Canceled) {
 				err = fault.Wrap(fault.Unavailable, "node: session", err)
 			}

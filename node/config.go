@@ -165,7 +165,7 @@ func (c *Config) recordTTL() time.Duration {
 }
 
 // maxPayload bounds max_input_bytes and max_output_bytes: a result, its
-// output and its envelope must fit one frame of the wire (invoke.MaxFrame).
+// output and its envelope must fit one frame of the wire (wire.MaxFrame).
 const maxPayload = 10 << 20
 
 func (c *Config) maxInput() int  { return orDefault(c.MaxInputBytes, maxPayload) }

@@ -20,6 +20,7 @@ import (
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node/taskstore"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -72,9 +73,9 @@ func (n *Node) startEndpoint() error {
 	}
 	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy(), self: n.ID().String(),
 		workers: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0), sessionCalls: sessionCalls}
-	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
-	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
-	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSession)
+	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
+	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
+	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSession)
 	return nil
 }
 
@@ -88,9 +89,9 @@ func (e *endpoint) close() error {
 		s.Reset() // a caller that does not read must not hold up the close
 	}
 	e.mu.Unlock()
-	e.n.host.RemoveStreamHandler(InvokeProtocol)
-	e.n.host.RemoveStreamHandler(TaskProtocol)
-	e.n.host.RemoveStreamHandler(SessionProtocol)
+	e.n.host.RemoveStreamHandler(wire.InvokeProtocol)
+	e.n.host.RemoveStreamHandler(wire.TaskProtocol)
+	e.n.host.RemoveStreamHandler(wire.SessionProtocol)
 	perr := e.python.Close()
 	serr := e.shell.Close()
 	e.running.Wait()
@@ -125,7 +126,7 @@ const writeTimeout = 30 * time.Second
 // so that the answer reaches it; what it writes after is dropped.
 func refuse(w *bufio.Writer, s network.Stream, err error) {
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyError, Error: invoke.ErrorOf(err)})
+	_ = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyError, Error: invoke.ErrorOf(err)})
 	_ = w.Flush()
 	_ = s.Close()
 }
@@ -135,8 +136,8 @@ const requestWait = 30 * time.Second
 
 // frames reads the frames a peer sends on s, each of at most max bytes,
 // under the node's budget of bytes in unfinished frames.
-func (n *Node) frameReader(s network.Stream, max int) *invoke.FrameReader {
-	return &invoke.FrameReader{
+func (n *Node) frameReader(s network.Stream, max int) *wire.FrameReader {
+	return &wire.FrameReader{
 		R: bufio.NewReader(s), Max: max, Stream: s,
 		Budget: n.frames, Peer: s.Conn().RemotePeer().String(),
 	}
@@ -144,7 +145,7 @@ func (n *Node) frameReader(s network.Stream, max int) *invoke.FrameReader {
 
 // readRequest reads the one request of a stream. A stream that ends before
 // its request is invalid.
-func readRequest(fr *invoke.FrameReader) ([]byte, error) {
+func readRequest(fr *wire.FrameReader) ([]byte, error) {
 	b, err := fr.Next(requestWait)
 	if errors.Is(err, io.EOF) {
 		return nil, fault.E(fault.Invalid, "", "the stream ended before its request")
@@ -179,7 +180,7 @@ func (e *endpoint) accept(s network.Stream, gate bool, max int, v any) (*bufio.W
 	if err == nil {
 		var b []byte
 		if b, err = readRequest(e.n.frameReader(s, max)); err == nil {
-			err = invoke.DecodeMsg(b, v)
+			err = wire.DecodeMsg(b, v)
 		}
 	}
 	if err != nil {
@@ -210,7 +211,7 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 	}
 	// The task is admitted: it runs whatever happens to this stream.
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	err = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)})
+	err = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)})
 	if err == nil {
 		err = w.Flush() // the caller fails over until it has this
 	}
@@ -569,7 +570,7 @@ func (e *endpoint) handleTask(s network.Stream) {
 		return
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: wireStatus(t)}); err != nil {
+	if err := wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: wireStatus(t)}); err != nil {
 		s.Reset()
 		return
 	}
@@ -585,13 +586,13 @@ func (e *endpoint) handleTask(s network.Stream) {
 		if err == nil {
 			for _, r := range rs {
 				res := wireFromStore(r)
-				if invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}) != nil {
+				if wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}) != nil {
 					s.Reset()
 					return
 				}
 			}
 		}
-		_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: e.status(q.TaskID)})
+		_ = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: e.status(q.TaskID)})
 		_ = w.Flush()
 		_ = s.Close()
 	default:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -19,9 +20,6 @@ import (
 	"github.com/libp2p/go-libp2p/x/rate"
 	"github.com/multiformats/go-multiaddr"
 )
-
-// ProtocolPrefix puts fxmesh's DHT apart from the public IPFS DHT.
-const ProtocolPrefix = "/fxmesh"
 
 // newHost makes a libp2p host with key's identity listening on listen. An
 // empty listen makes a host that only dials out (a light client).
@@ -151,7 +149,7 @@ func newDHT(h host.Host, server bool, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, 
 	}
 	d, err := dht.New(h,
 		dht.Mode(mode),
-		dht.ProtocolPrefix(ProtocolPrefix),
+		dht.ProtocolPrefix(wire.DHTPrefix),
 		dht.NamespacedValidator(routing.Namespace, routing.Validator{}),
 		dht.BootstrapPeers(bootstrap...),
 	)

@@ -6,18 +6,11 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 )
-
-// LoadTopic is the gossipsub topic endpoints beat on.
-const LoadTopic = "/fxmesh/load/1"
-
-// StatusProtocol answers with the endpoint's current load, encoded as a
-// heartbeat; a client measures the round trip as it asks.
-const StatusProtocol protocol.ID = "/fxmesh/status/1.0.0"
 
 // load is the endpoint's current load as a heartbeat: the warm Python pool's
 // workers, with the shell commands waiting counted as queued too.
@@ -60,7 +53,7 @@ type loadTracker struct {
 // startLoad joins the heartbeat topic: every full node follows it, and an
 // endpoint beats on it every routing.DefaultHeartbeatInterval.
 func (n *Node) startLoad() error {
-	if err := n.pubsub.RegisterTopicValidator(LoadTopic, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if err := n.pubsub.RegisterTopicValidator(wire.LoadTopic, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		l, err := routing.DecodeHeartbeat(m.Data)
 		if err != nil {
 			return pubsub.ValidationReject
@@ -74,7 +67,7 @@ func (n *Node) startLoad() error {
 	}); err != nil {
 		return err
 	}
-	t, err := n.pubsub.Join(LoadTopic)
+	t, err := n.pubsub.Join(wire.LoadTopic)
 	if err != nil {
 		return err
 	}
@@ -103,7 +96,7 @@ func (n *Node) startLoad() error {
 		}
 	}()
 	if n.ep != nil {
-		n.host.SetStreamHandler(StatusProtocol, n.ep.handleStatus)
+		n.host.SetStreamHandler(wire.StatusProtocol, n.ep.handleStatus)
 		n.wg.Add(1)
 		go n.beatLoop()
 	}

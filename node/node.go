@@ -13,14 +13,13 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // Role is what a node does in the mesh.
@@ -39,10 +38,6 @@ func (r Role) String() string {
 	}
 	return "endpoint"
 }
-
-// RecordProtocol serves a node's current signed endpoint record to whoever
-// asks; a client that gets an answer knows the endpoint is online.
-const RecordProtocol protocol.ID = "/fxmesh/endpoint/1.0.0"
 
 // The bytes a node holds in frames still arriving from its peers (requests
 // and catalog messages), in total and from one peer: a peer that announces
@@ -109,7 +104,7 @@ type Node struct {
 	syncNow chan peer.ID // peers to pull the catalog from
 	ep      *endpoint    // nil on a bootstrap
 	loads   *loadTracker
-	frames  *invoke.Budget // bytes in unfinished frames from peers
+	frames  *wire.Budget // bytes in unfinished frames from peers
 
 	claim []byte // the owner's claim on this node, as loaded
 
@@ -169,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}),
-		frames: invoke.NewBudget(frameBudget, framePeerBudget),
+		frames: wire.NewBudget(frameBudget, framePeerBudget),
 	}
 	if err := n.startCatalog(); err != nil {
 		n.Close()
@@ -197,7 +192,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("node: heartbeats: %w", err)
 	}
 	if n.role == RoleEndpoint {
-		h.SetStreamHandler(RecordProtocol, n.handleRecord)
+		h.SetStreamHandler(wire.RecordProtocol, n.handleRecord)
 		n.wg.Add(1)
 		go n.publishLoop()
 	}
@@ -226,8 +221,8 @@ func (n *Node) Joined() <-chan struct{} { return n.joined }
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
-		n.host.RemoveStreamHandler(RecordProtocol)
-		n.host.RemoveStreamHandler(StatusProtocol)
+		n.host.RemoveStreamHandler(wire.RecordProtocol)
+		n.host.RemoveStreamHandler(wire.StatusProtocol)
 		var eerr, cerr error
 		if n.ep != nil {
 			eerr = n.ep.close()

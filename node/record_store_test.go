@@ -9,6 +9,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/peer"
 	corerouting "github.com/libp2p/go-libp2p/core/routing"
@@ -45,7 +46,7 @@ func TestBadRecordsNeverReplaceValidOnes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ah.Close()
-	ad, err := dht.New(ah, dht.Mode(dht.ModeServer), dht.ProtocolPrefix(ProtocolPrefix),
+	ad, err := dht.New(ah, dht.Mode(dht.ModeServer), dht.ProtocolPrefix(wire.DHTPrefix),
 		dht.Validator(acceptAll{}))
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/wire"
 )
 
 const testSource = `
@@ -436,18 +437,18 @@ func TestSlowReaderHoldsNoWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), node.InvokeProtocol)
+	s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), wire.InvokeProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Reset()
-	if err := invoke.WriteMsg(s, invoke.Request{Invocation: env, Wait: true}); err != nil {
+	if err := wire.WriteMsg(s, invoke.Request{Invocation: env, Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 	// Never read s (but for the acknowledgement). Another task must still
 	// run at once, after the batch has run.
 	var ack invoke.Reply
-	if err := invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &ack); err != nil || ack.Type != invoke.ReplyAck {
+	if err := wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &ack); err != nil || ack.Type != invoke.ReplyAck {
 		t.Fatalf("ack: %+v %v", ack, err)
 	}
 	waitFor(t, 20*time.Second, "the batch done", func() error {

@@ -18,6 +18,7 @@ import (
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -223,10 +224,10 @@ func TestFailoverBeforeAcknowledgement(t *testing.T) {
 	}
 	first, second := ranked[0].Record.Name, ranked[1].Record.Name
 	// The first choice dies on every invocation before it acknowledges.
-	for _, p := range []protocol.ID{node.InvokeProtocol, node.SessionProtocol} {
+	for _, p := range []protocol.ID{wire.InvokeProtocol, wire.SessionProtocol} {
 		rm.byName[first].Host().SetStreamHandler(p, func(s network.Stream) {
 			var req invoke.Request
-			_ = invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &req)
+			_ = wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &req)
 			s.Reset()
 		})
 	}
@@ -266,21 +267,21 @@ func TestFailureAfterAcknowledgement(t *testing.T) {
 		nap := rm.function("nap")
 		ep := rm.byName["cpu-a"]
 		// Acknowledge, then say nothing, and answer no status request.
-		ep.Host().RemoveStreamHandler(node.StatusProtocol)
+		ep.Host().RemoveStreamHandler(wire.StatusProtocol)
 		silent := func(s network.Stream) {
 			r := bufio.NewReader(s)
 			var req invoke.Request
-			if invoke.ReadMsg(r, invoke.MaxFrame, &req) != nil {
+			if wire.ReadMsg(r, wire.MaxFrame, &req) != nil {
 				s.Reset()
 				return
 			}
 			inv, _ := invoke.Decode(req.Invocation, 0)
-			_ = invoke.WriteMsg(s, invoke.Reply{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: 1})
+			_ = wire.WriteMsg(s, invoke.Reply{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: 1})
 			<-rm.ctx.Done()
 			s.Reset()
 		}
-		ep.Host().SetStreamHandler(node.InvokeProtocol, silent)
-		ep.Host().SetStreamHandler(node.SessionProtocol, silent)
+		ep.Host().SetStreamHandler(wire.InvokeProtocol, silent)
+		ep.Host().SetStreamHandler(wire.SessionProtocol, silent)
 		start := time.Now()
 		_, err := rm.client.Invoke(rm.ctx, node.Invocation{Endpoint: ep.ID(), Function: nap, Inputs: inputs(1, `[1]`), Wait: true})
 		took := time.Since(start)
