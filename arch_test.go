@@ -177,6 +177,15 @@ func importRules() []importRule {
 			},
 		},
 		{
+			id:    "p2p-private",
+			says:  "only node, client, sim and e2e's tests import p2p",
+			scope: scopeBoth,
+			from: func(rel string) bool {
+				return !under(rel, "p2p") && !under(rel, "node") && !under(rel, "client") && !under(rel, "sim") && !under(rel, "e2e")
+			},
+			forbid: func(imp string) bool { return oursUnder(imp, "p2p") },
+		},
+		{
 			id:    "fault-alone",
 			says:  "fault imports nothing of fxmesh",
 			scope: scopeBoth,
@@ -482,6 +491,7 @@ func TestImportRules(t *testing.T) {
 			want: []string{
 				"catalog-deps catalog " + ours("p2p"),
 				"catalog-deps catalog github.com/gin-gonic/gin",
+				"p2p-private catalog " + ours("p2p"),
 			},
 		},
 		{
@@ -491,6 +501,14 @@ func TestImportRules(t *testing.T) {
 				"wire-leaf wire " + ours("identity"),
 				"wire-leaf wire github.com/libp2p/go-libp2p/core/host",
 			},
+		},
+		{
+			name: "routing and a command import p2p",
+			pkgs: []pkg{
+				{Path: ours("routing"), Imports: []string{ours("p2p")}},
+				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("p2p")}},
+			},
+			want: []string{"p2p-private routing " + ours("p2p"), "p2p-private cmd/fx " + ours("p2p")},
 		},
 		{
 			name: "exec imports libp2p",

@@ -13,6 +13,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -72,7 +73,7 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if len(opts.Bootstrap) == 0 {
 		return nil, fault.E(fault.Invalid, "node: client", "no bootstrap address: pass --bootstrap, set FX_BOOTSTRAP, or run fxnode dev")
 	}
-	boot, err := parseAddrInfos(opts.Bootstrap)
+	boot, err := p2p.ParseAddrInfos(opts.Bootstrap)
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, "node: client", err)
 	}
@@ -90,11 +91,11 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 			return nil, err
 		}
 	}
-	h, err := newHost(key, nil)
+	h, err := p2p.NewHost(key, nil)
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDHT(h, false, boot)
+	d, err := p2p.NewDHT(h, false, boot)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -106,7 +107,7 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if c.entry = connectAny(ctx, h, boot, joinWait); len(c.entry) == 0 {
+	if c.entry = p2p.ConnectAny(ctx, h, boot, joinWait); len(c.entry) == 0 {
 		c.Close()
 		return nil, fault.E(fault.Unavailable, "node: client", "no bootstrap peer answered (tried %d)", len(boot))
 	}

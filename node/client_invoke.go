@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
@@ -427,5 +428,5 @@ func (h Home) TaskEndpoint(id string) (peer.ID, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return "", fmt.Errorf("node: task record %s: %w", id, err)
 	}
-	return decodeID(r.Endpoint)
+	return identity.ParseID(r.Endpoint)
 }

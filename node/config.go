@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/multiformats/go-multiaddr"
 	"go.yaml.in/yaml/v3"
@@ -118,17 +120,17 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, a := range c.Bootstrap {
-		if _, err := parseAddrInfo(a); err != nil {
+		if _, err := p2p.ParseAddrInfo(a); err != nil {
 			errs = append(errs, fmt.Errorf("bootstrap %q: %w", a, err))
 		}
 	}
 	if c.Owner != "" {
-		if _, err := decodeID(c.Owner); err != nil {
+		if _, err := identity.ParseID(c.Owner); err != nil {
 			errs = append(errs, fmt.Errorf("owner: %w", err))
 		}
 	}
 	for _, a := range c.Allowed {
-		if _, err := decodeID(a); err != nil {
+		if _, err := identity.ParseID(a); err != nil {
 			errs = append(errs, fmt.Errorf("allowed: %w", err))
 		}
 	}

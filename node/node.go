@@ -13,6 +13,7 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -137,7 +138,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	boot, err := parseAddrInfos(cfg.Bootstrap)
+	boot, err := p2p.ParseAddrInfos(cfg.Bootstrap)
 	if err != nil {
 		return nil, err
 	}
@@ -149,11 +150,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if now == nil {
 		now = time.Now
 	}
-	h, err := newHost(opts.Key, cfg.listen())
+	h, err := p2p.NewHost(opts.Key, cfg.listen())
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDHT(h, true, boot)
+	d, err := p2p.NewDHT(h, true, boot)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -212,7 +213,7 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 func (n *Node) Host() host.Host { return n.host }
 
 // Addrs are the node's dialable addresses, each ending in /p2p/ID.
-func (n *Node) Addrs() []string { return fullAddrs(n.host) }
+func (n *Node) Addrs() []string { return p2p.FullAddrs(n.host) }
 
 // Joined is closed once an endpoint's record is stored in the DHT.
 func (n *Node) Joined() <-chan struct{} { return n.joined }
@@ -247,7 +248,7 @@ func (n *Node) joinLoop(boot []peer.AddrInfo) {
 	}
 	backoff := 200 * time.Millisecond
 	for {
-		if got := connectAny(n.ctx, n.host, boot, 5*time.Second); len(got) > 0 {
+		if got := p2p.ConnectAny(n.ctx, n.host, boot, 5*time.Second); len(got) > 0 {
 			n.log.Info("joined mesh", "bootstrap_peers", len(got))
 			if err := n.dht.Bootstrap(n.ctx); err != nil {
 				n.log.Warn("dht bootstrap", "err", err)
@@ -316,9 +317,9 @@ func (n *Node) signRecord() error {
 // policy is the endpoint's access policy.
 func (n *Node) policy() identity.Policy {
 	p := identity.Policy{Public: n.cfg.Public}
-	p.Owner, _ = decodeID(n.cfg.Owner)
+	p.Owner, _ = identity.ParseID(n.cfg.Owner)
 	for _, a := range n.cfg.Allowed {
-		if id, err := decodeID(a); err == nil {
+		if id, err := identity.ParseID(a); err == nil {
 			p.Allowed = append(p.Allowed, id)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -41,7 +42,7 @@ func TestBadRecordsNeverReplaceValidOnes(t *testing.T) {
 
 	// The attacker: a DHT server with fxmesh's prefix and no validation.
 	ak, _ := identity.GenerateKey()
-	ah, err := newHost(ak, []string{"/ip4/127.0.0.1/tcp/0"})
+	ah, err := p2p.NewHost(ak, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
