@@ -177,6 +177,41 @@ func importRules() []importRule {
 			},
 		},
 		{
+			id:    "client-private",
+			says:  "only the commands, sim, e2e and client's own packages import client; the daemon (node) does not",
+			scope: scopeCode,
+			from: func(rel string) bool {
+				return !under(rel, "cmd") && !under(rel, "sim") && !under(rel, "e2e") && !under(rel, "client")
+			},
+			forbid: func(imp string) bool { return oursUnder(imp, "client") },
+		},
+		{
+			id:    "client-private-tests",
+			says:  "only the tests of the commands, sim, e2e, node (which need a client) and client import client",
+			scope: scopeTests,
+			from: func(rel string) bool {
+				return !under(rel, "cmd") && !under(rel, "sim") && !under(rel, "e2e") && !under(rel, "client") && !under(rel, "node")
+			},
+			forbid: func(imp string) bool { return oursUnder(imp, "client") },
+		},
+		{
+			id:    "cmd-thin",
+			says:  "the commands import, of fxmesh, only client, node, node/hostinfo, identity and fault",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "cmd") },
+			forbid: func(imp string) bool {
+				rel, ours := ourRel(imp)
+				if !ours {
+					return false
+				}
+				switch rel {
+				case "client", "node", "node/hostinfo", "identity", "fault":
+					return false
+				}
+				return !under(rel, "cmd") // a command's own packages are its business
+			},
+		},
+		{
 			id:    "p2p-private",
 			says:  "only node, client, sim and e2e's tests import p2p",
 			scope: scopeBoth,
@@ -480,7 +515,10 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("node/config"), Imports: []string{ours("node/hostinfo")}},
 				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
 				{Path: ours("sim"), Imports: []string{ours("node"), "github.com/libp2p/go-libp2p/p2p/net/mock"}},
-				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo")}},
+				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("client"), ours("identity")}},
+				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("client"), ours("identity"), ours("fault")}},
+				{Path: ours("client"), Imports: []string{ours("p2p"), ours("wire"), ours("routing"), ours("catalog"), ours("invoke")}},
+				{Path: ours("node"), Imports: []string{ours("p2p"), ours("wire")}, TestImports: []string{ours("client")}},
 				{Path: module, TestImports: []string{"go/parser"}},
 				{Path: "example.com/other", Imports: []string{ours("cmd/fx")}}, // not ours: not checked
 			},
@@ -503,12 +541,38 @@ func TestImportRules(t *testing.T) {
 			},
 		},
 		{
+			name: "the commands reach past the client and the daemon",
+			pkgs: []pkg{
+				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("client"), ours("routing"), ours("catalog"), ours("invoke"), ours("fault")}},
+				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("node/taskstore"), ours("exec"), ours("batchverify")}},
+			},
+			want: []string{
+				"cmd-thin cmd/fx " + ours("catalog"),
+				"cmd-thin cmd/fx " + ours("invoke"),
+				"cmd-thin cmd/fx " + ours("routing"),
+				"cmd-thin cmd/fxnode " + ours("batchverify"),
+				"cmd-thin cmd/fxnode " + ours("exec"),
+				"cmd-thin cmd/fxnode " + ours("node/taskstore"),
+			},
+		},
+		{
+			name: "the daemon imports the client, and routing's tests do",
+			pkgs: []pkg{
+				{Path: ours("node"), Imports: []string{ours("client")}, TestImports: []string{ours("client")}},
+				{Path: ours("routing"), TestImports: []string{ours("client")}},
+			},
+			want: []string{
+				"client-private node " + ours("client"),
+				"client-private-tests routing " + ours("client") + " (test)",
+			},
+		},
+		{
 			name: "routing and a command import p2p",
 			pkgs: []pkg{
 				{Path: ours("routing"), Imports: []string{ours("p2p")}},
 				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("p2p")}},
 			},
-			want: []string{"p2p-private routing " + ours("p2p"), "p2p-private cmd/fx " + ours("p2p")},
+			want: []string{"cmd-thin cmd/fx " + ours("p2p"), "p2p-private cmd/fx " + ours("p2p"), "p2p-private routing " + ours("p2p")},
 		},
 		{
 			name: "exec imports libp2p",

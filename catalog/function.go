@@ -206,8 +206,9 @@ func isIdentifier(s string) bool {
 	return true
 }
 
-// splitRef splits "OWNER/NAME" (or "OWNER/NAME@VERSION").
-func splitRef(ref string) (owner, name string, ok bool) {
+// SplitRef splits "OWNER/NAME" (or "OWNER/NAME@VERSION"); ok is false
+// unless both parts are non-empty.
+func SplitRef(ref string) (owner, name string, ok bool) {
 	owner, name, ok = strings.Cut(ref, "/")
 	return owner, name, ok && owner != "" && name != ""
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
@@ -88,8 +89,8 @@ type attackTarget struct {
 	proc   *proc
 	id     peer.ID
 	addr   string
-	client *node.Client
-	fn     *node.Function
+	client *client.Client
+	fn     *client.ResolvedFunction
 }
 
 // startAttackTarget starts a plain fxnode endpoint (default settings but
@@ -116,7 +117,7 @@ func startAttackTarget(tb testing.TB, public bool) *attackTarget {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := node.NewClient(ctx, node.ClientOptions{Key: user, Bootstrap: []string{addr}})
+	c, err := client.New(ctx, client.Options{Key: user, Bootstrap: []string{addr}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -145,7 +146,7 @@ func (at *attackTarget) sequential(tb testing.TB, n int) []time.Duration {
 	for i := range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		start := time.Now()
-		sub, err := at.client.Invoke(ctx, node.Invocation{
+		sub, err := at.client.Invoke(ctx, client.InvokeRequest{
 			Endpoint: at.id, Function: at.fn, Inputs: []invoke.Input{{Args: []byte(fmt.Sprintf("[%d]", i))}}, Wait: true,
 		})
 		lat = append(lat, time.Since(start))

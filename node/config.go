@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/multiformats/go-multiaddr"
@@ -243,35 +244,13 @@ func SaveConfig(dir string, c *Config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ConfigFile), buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
 	return nil
 }
 
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // writeMultiaddrs writes addrs one per line to DIR/multiaddrs.
 func writeMultiaddrs(dir string, addrs []string) error {
-	return writeFileAtomic(filepath.Join(dir, MultiaddrsFile), []byte(strings.Join(addrs, "\n")+"\n"), 0o644)
+	return atomicfile.Write(filepath.Join(dir, MultiaddrsFile), []byte(strings.Join(addrs, "\n")+"\n"), 0o644)
 }

@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"bufio"
@@ -153,7 +153,7 @@ func (s *session) call(env []byte) (*sessionCall, error) {
 	case s.out <- buf:
 	case <-s.c.done:
 		cl.close()
-		return nil, fault.E(fault.Unavailable, "node: session", "client closed")
+		return nil, fault.E(fault.Unavailable, "client: session", "client closed")
 	}
 	return cl, nil
 }
@@ -177,7 +177,7 @@ func (s *session) writeLoop() {
 			err = w.Flush()
 		}
 		if err != nil {
-			s.fail(fault.Wrap(fault.Unavailable, "node: session", err))
+			s.fail(fault.Wrap(fault.Unavailable, "client: session", err))
 			return
 		}
 	}
@@ -189,7 +189,7 @@ func (s *session) readLoop() {
 		var rep invoke.Reply
 		if err := wire.ReadMsg(r, wire.MaxFrame, &rep); err != nil {
 			if fault.KindOf(err) == fault.Internal || errors.Is(err, context.Canceled) {
-				err = fault.Wrap(fault.Unavailable, "node: session", err)
+				err = fault.Wrap(fault.Unavailable, "client: session", err)
 			}
 			s.fail(err)
 			return
@@ -204,7 +204,7 @@ func (s *session) readLoop() {
 		cl := s.calls[rep.Call]
 		s.mu.Unlock()
 		if cl != nil && !cl.push(rep) {
-			s.fail(fault.E(fault.Unavailable, "node: session", "client closed"))
+			s.fail(fault.E(fault.Unavailable, "client: session", "client closed"))
 			return
 		}
 	}
@@ -308,7 +308,7 @@ func (cl *sessionCall) next() (invoke.Reply, error) {
 		case <-cl.wake:
 			t.Stop()
 		case <-t.C:
-			cl.fail(fault.E(fault.Unavailable, "node: session", "no reply from %s in time", cl.sess.ep))
+			cl.fail(fault.E(fault.Unavailable, "client: session", "no reply from %s in time", cl.sess.ep))
 		}
 	}
 }
@@ -321,7 +321,7 @@ func (cl *sessionCall) setDeadline(t time.Time) {
 }
 
 func (cl *sessionCall) abort() {
-	cl.fail(fault.E(fault.Unavailable, "node: session", "call aborted"))
+	cl.fail(fault.E(fault.Unavailable, "client: session", "call aborted"))
 }
 
 // close forgets the call; replies still on their way are dropped.
@@ -345,6 +345,6 @@ func (c *Client) closeSessions() {
 	}
 	c.smu.Unlock()
 	for _, s := range ss {
-		s.fail(fault.E(fault.Unavailable, "node: session", "client closed"))
+		s.fail(fault.E(fault.Unavailable, "client: session", "client closed"))
 	}
 }
