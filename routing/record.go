@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/require"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -96,8 +96,6 @@ func init() {
 	}
 }
 
-var labelKey = regexp.MustCompile(`^[a-zA-Z0-9_.:/-]{1,64}$`)
-
 // validate checks the record's schema against now.
 func (r *EndpointRecord) validate(now time.Time) error {
 	if _, err := peer.Decode(r.ID); err != nil {
@@ -121,7 +119,7 @@ func (r *EndpointRecord) validate(now time.Time) error {
 		return fmt.Errorf("%w: negative cpus", ErrInvalidField)
 	}
 	for k := range r.Labels {
-		if !labelKey.MatchString(k) {
+		if !require.ValidLabelKey(k) {
 			return fmt.Errorf("%w: label key %q", ErrInvalidField, k)
 		}
 	}
