@@ -10,11 +10,13 @@ import (
 )
 
 // TestImports keeps catalog a leaf of the architecture: the standard
-// library, its codecs and store, identity, fault and libp2p's core only.
+// library, its codecs and store, identity, fault, require and libp2p's core
+// only.
 func TestImports(t *testing.T) {
 	allowed := []string{
 		"github.com/fxmesh/fxmesh/identity",
 		"github.com/fxmesh/fxmesh/fault",
+		"github.com/fxmesh/fxmesh/require",
 		"github.com/fxamacker/cbor/v2",
 		"go.etcd.io/bbolt",
 		"github.com/ipfs/go-cid",
