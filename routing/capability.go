@@ -95,8 +95,7 @@ func majorMinor(s string) string {
 // Every other requirement (!=, the other comparisons, cpus, memory) has
 // none, and ok is false.
 func KeyFor(req Requirement) (key string, ok bool) {
-	form, err := req.form()
-	if err != nil {
+	if _, err := req.form(); err != nil {
 		return "", false
 	}
 	if req.Op == OpEq {
@@ -117,8 +116,7 @@ func KeyFor(req Requirement) (key string, ok bool) {
 		case KeyGPU, KeyGPUModel:
 			return KeyGPU, true
 		}
-		if form == require.FormLabel {
-			k, _ := strings.CutPrefix(req.Key, KeyLabelPrefix)
+		if k, ok := require.Requirement(req).Label(); ok {
 			return KeyLabelPrefix + k + "=" + req.Value, true
 		}
 	}
