@@ -230,6 +230,15 @@ func importRules() []importRule {
 				return ours && !oursUnder(imp, "fault")
 			},
 		},
+		{
+			id:    "require-leaf",
+			says:  "require, the grammar of requirements that catalog and routing share, imports only the standard library and fault",
+			scope: scopeBoth,
+			from:  func(rel string) bool { return under(rel, "require") },
+			forbid: func(imp string) bool {
+				return !isStd(imp) && !oursUnder(imp, "fault") && !oursUnder(imp, "require")
+			},
+		},
 	}
 }
 
@@ -513,6 +522,7 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("wire"), Imports: []string{"bufio", ours("fault"), "github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core/protocol"}},
 				{Path: ours("node/hostinfo"), Imports: []string{"os/exec", ours("routing"), ours("fault")}},
 				{Path: ours("node/config"), Imports: []string{ours("node/hostinfo")}},
+				{Path: ours("require"), Imports: []string{"math/big", "regexp", ours("fault")}, TestImports: []string{"testing", ours("fault"), ours("require")}},
 				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
 				{Path: ours("sim"), Imports: []string{ours("node"), "github.com/libp2p/go-libp2p/p2p/net/mock"}},
 				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("client"), ours("identity")}},
@@ -677,6 +687,19 @@ func TestImportRules(t *testing.T) {
 			name: "fault imports identity",
 			pkgs: []pkg{{Path: ours("fault"), Imports: []string{ours("identity")}, TestImports: []string{ours("identity")}}},
 			want: []string{"fault-alone fault " + ours("identity")},
+		},
+		{
+			name: "require imports routing and a third-party module",
+			pkgs: []pkg{{Path: ours("require"), Imports: []string{"strings", ours("fault"), ours("routing"), "github.com/fxamacker/cbor/v2"}}},
+			want: []string{
+				"require-leaf require github.com/fxamacker/cbor/v2",
+				"require-leaf require " + ours("routing"),
+			},
+		},
+		{
+			name: "require tests import catalog",
+			pkgs: []pkg{{Path: ours("require"), TestImports: []string{"testing", ours("catalog")}}},
+			want: []string{"require-leaf require " + ours("catalog") + " (test)"},
 		},
 	}
 

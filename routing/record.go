@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/require"
 	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -81,7 +81,6 @@ var (
 	decMode = wire.Strict(wire.Bounds{Nesting: 8, Arrays: 1024, MapPairs: 1024})
 )
 
-var labelKey = regexp.MustCompile(`^[a-zA-Z0-9_.:/-]{1,64}$`)
 
 // validate checks the record's schema against now.
 func (r *EndpointRecord) validate(now time.Time) error {
@@ -106,7 +105,7 @@ func (r *EndpointRecord) validate(now time.Time) error {
 		return fmt.Errorf("%w: negative cpus", ErrInvalidField)
 	}
 	for k := range r.Labels {
-		if !labelKey.MatchString(k) {
+		if !require.ValidLabelKey(k) {
 			return fmt.Errorf("%w: label key %q", ErrInvalidField, k)
 		}
 	}
