@@ -12,8 +12,8 @@ import (
 	"filippo.io/edwards25519"
 )
 
-// signer makes signatures, also ones crypto/ed25519 cannot: with a
-// small-order component in R.
+// signer makes signatures, also ones crypto/ed25519 refuses: with a
+// small-order component in R, or R encoded other than canonically.
 type signer struct {
 	priv ed25519.PrivateKey
 	pub  []byte
