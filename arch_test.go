@@ -113,11 +113,11 @@ func importRules() []importRule {
 		},
 		{
 			id:    "batchverify-leaf",
-			says:  "batchverify imports only the standard library and filippo.io/edwards25519",
+			says:  "batchverify imports only the standard library and github.com/hdevalence/ed25519consensus, which owns the curve arithmetic",
 			scope: scopeCode,
 			from:  func(rel string) bool { return under(rel, "batchverify") },
 			forbid: func(imp string) bool {
-				return !isStd(imp) && !under(imp, "filippo.io/edwards25519")
+				return !isStd(imp) && !under(imp, "github.com/hdevalence/ed25519consensus")
 			},
 		},
 		{
@@ -518,6 +518,7 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("exec"), Imports: []string{"context", "os/exec", ours("fault")}, TestImports: []string{"testing"}},
 				{Path: ours("exec/python"), Imports: []string{"os/exec", ours("exec"), ours("fault")}, TestImports: []string{ours("exec/exectest"), "github.com/google/go-cmp/cmp"}},
 				{Path: ours("routing"), Imports: []string{libp2pCore, ours("identity"), ours("fault")}},
+				{Path: ours("batchverify"), Imports: []string{"crypto/ed25519", "github.com/hdevalence/ed25519consensus"}, TestImports: []string{"filippo.io/edwards25519"}},
 				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity"), ours("wire")}},
 				{Path: ours("wire"), Imports: []string{"bufio", ours("fault"), "github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core/protocol"}},
 				{Path: ours("node/hostinfo"), Imports: []string{"os/exec", ours("routing"), ours("fault")}},
@@ -598,9 +599,13 @@ func TestImportRules(t *testing.T) {
 			},
 		},
 		{
-			name: "batchverify imports identity and libp2p",
-			pkgs: []pkg{{Path: ours("batchverify"), Imports: []string{"crypto/sha512", "filippo.io/edwards25519", ours("identity"), libp2pCore}}},
-			want: []string{"batchverify-leaf batchverify " + ours("identity"), "batchverify-leaf batchverify " + libp2pCore},
+			name: "batchverify imports identity, libp2p and the curve",
+			pkgs: []pkg{{Path: ours("batchverify"), Imports: []string{"crypto/sha512", "github.com/hdevalence/ed25519consensus", "filippo.io/edwards25519", ours("identity"), libp2pCore}}},
+			want: []string{
+				"batchverify-leaf batchverify filippo.io/edwards25519",
+				"batchverify-leaf batchverify " + ours("identity"),
+				"batchverify-leaf batchverify " + libp2pCore,
+			},
 		},
 		{
 			name: "exec imports a third-party module",
