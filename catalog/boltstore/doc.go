@@ -8,7 +8,7 @@
 // Bucket "heads" maps OWNER/NAME to the envelope of its current update;
 // "functions" maps a function ID's binary form to the function's canonical
 // bytes; "meta" holds "schema" = "1". A file of another schema is refused.
-// Each catalog.Batch is one bbolt transaction, as is each Commit of many.
+// Each Commit, of one catalog.Batch or of many, is one bbolt transaction.
 //
 // # Sharing the file
 //
