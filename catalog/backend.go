@@ -6,10 +6,10 @@ import (
 )
 
 // Backend is where a Store keeps its records: one head (the current
-// update's envelope) per OWNER/NAME, and function bodies by ID. The daemon
-// supplies one on disk (package catalog/boltstore); MemoryBackend keeps
-// them in memory. A Backend stores bytes; checking them is the Store's job,
-// which re-verifies everything it loads.
+// update's envelope) per OWNER/NAME, and function bodies by ID. Package
+// catalog/boltstore keeps them in a file (a node's store, and a user's
+// own); MemoryBackend keeps them in memory. A Backend stores bytes;
+// checking them is the Store's job, which re-verifies everything it loads.
 //
 // The Store calls Commit, LoadHeads and LoadFunctions one at a time, never
 // beside another call; Head and Function may run concurrently with each
