@@ -149,7 +149,7 @@ func importRules() []importRule {
 		},
 		{
 			id:    "catalog-deps",
-			says:  "catalog imports, beyond the standard library, only identity, fault and wire of fxmesh, its codecs and bbolt, and go-libp2p's core",
+			says:  "catalog imports, beyond the standard library, only identity, fault, wire and require of fxmesh, its codecs, and go-libp2p's core: its storage is behind catalog.Backend",
 			scope: scopeCode,
 			from:  func(rel string) bool { return rel == "catalog" },
 			forbid: func(imp string) bool {
@@ -159,13 +159,22 @@ func importRules() []importRule {
 				if _, ours := ourRel(imp); ours {
 					return !oursUnder(imp, "identity") && !oursUnder(imp, "fault") && !oursUnder(imp, "wire") && !oursUnder(imp, "require")
 				}
-				for _, ok := range []string{"github.com/fxamacker/cbor/v2", "go.etcd.io/bbolt", "github.com/ipfs/go-cid", "github.com/multiformats/go-multihash", "github.com/libp2p/go-libp2p/core"} {
+				for _, ok := range []string{"github.com/fxamacker/cbor/v2", "github.com/ipfs/go-cid", "github.com/multiformats/go-multihash", "github.com/libp2p/go-libp2p/core"} {
 					if under(imp, ok) {
 						return false
 					}
 				}
 				return true
 			},
+		},
+		{
+			id:    "bbolt-adapters",
+			says:  "only the storage adapters, catalog/boltstore and node/taskstore, import bbolt",
+			scope: scopeBoth,
+			from: func(rel string) bool {
+				return !under(rel, "catalog/boltstore") && !under(rel, "node/taskstore")
+			},
+			forbid: func(imp string) bool { return under(imp, "go.etcd.io/bbolt") },
 		},
 		{
 			id:    "wire-leaf",
@@ -520,11 +529,13 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("routing"), Imports: []string{libp2pCore, ours("identity"), ours("fault")}},
 				{Path: ours("batchverify"), Imports: []string{"crypto/ed25519", "github.com/hdevalence/ed25519consensus"}, TestImports: []string{"filippo.io/edwards25519"}},
 				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity"), ours("wire")}},
+				{Path: ours("catalog/boltstore"), Imports: []string{ours("catalog"), ours("fault"), "go.etcd.io/bbolt", "go.etcd.io/bbolt/errors"}, TestImports: []string{"go.etcd.io/bbolt"}},
+				{Path: ours("node/taskstore"), Imports: []string{"go.etcd.io/bbolt"}, TestImports: []string{"go.etcd.io/bbolt"}},
 				{Path: ours("wire"), Imports: []string{"bufio", ours("fault"), "github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core/protocol"}},
 				{Path: ours("node/hostinfo"), Imports: []string{"os/exec", ours("routing"), ours("fault")}},
 				{Path: ours("node/config"), Imports: []string{ours("node/hostinfo")}},
 				{Path: ours("require"), Imports: []string{"math/big", "regexp", ours("fault")}, TestImports: []string{"testing", ours("fault"), ours("require")}},
-				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
+				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("catalog/boltstore"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
 				{Path: ours("sim"), Imports: []string{ours("node"), "github.com/libp2p/go-libp2p/p2p/net/mock"}},
 				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("client"), ours("identity")}},
 				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("client"), ours("identity"), ours("fault")}},
@@ -541,6 +552,22 @@ func TestImportRules(t *testing.T) {
 				"catalog-deps catalog " + ours("p2p"),
 				"catalog-deps catalog github.com/gin-gonic/gin",
 				"p2p-private catalog " + ours("p2p"),
+			},
+		},
+		{
+			name: "catalog, its tests, and the daemon import bbolt",
+			pkgs: []pkg{
+				{Path: ours("catalog"), Imports: []string{"go.etcd.io/bbolt", ours("catalog/boltstore")}, TestImports: []string{"go.etcd.io/bbolt/errors"}},
+				{Path: ours("node"), Imports: []string{"go.etcd.io/bbolt"}},
+				{Path: ours("catalog/boltstorex"), Imports: []string{"go.etcd.io/bbolt"}},
+			},
+			want: []string{
+				"bbolt-adapters catalog go.etcd.io/bbolt",
+				"bbolt-adapters catalog go.etcd.io/bbolt/errors (test)",
+				"bbolt-adapters catalog/boltstorex go.etcd.io/bbolt",
+				"bbolt-adapters node go.etcd.io/bbolt",
+				"catalog-deps catalog " + ours("catalog/boltstore"),
+				"catalog-deps catalog go.etcd.io/bbolt",
 			},
 		},
 		{

@@ -51,16 +51,16 @@
 // Invalid, and carries require's message, the one routing gives.
 //
 // Releases before this rule checked only the syntax, so a store they wrote
-// may hold records it now refuses. They are not deleted in bulk: Open
+// may hold records it now refuses. They are not deleted in bulk: New
 // re-verifies every stored record and leaves out, with a warning that gives
 // the reason ("catalog: ignoring stored update", "catalog: dropping stored
 // function"), those that no longer pass. Such a name does not resolve, is
 // not offered to sync nor gossiped, and so is never routed; its head stays
-// on disk until its owner publishes the name again, which replaces it, and
-// its bodies are dropped from disk by a read-write Open (a read-only one
-// changes nothing). The rest of the store works as before. Peers of older
-// releases that still offer such records over sync have them counted as
-// rejected.
+// stored until its owner publishes the name again, which replaces it, and
+// its bodies are deleted from the backend by a read-write store when it
+// loads (a read-only one changes nothing). The rest of the store works as
+// before. Peers of older releases that still offer such records over sync
+// have them counted as rejected.
 //
 // # Private functions
 //
@@ -77,14 +77,17 @@
 // # Store
 //
 // Store keeps, per OWNER/NAME, only the current update (older ones are
-// superseded and dropped) and the bodies of the versions it lists, in bbolt
-// (Open with a path) or in memory (Open with ""). An in-memory index,
-// rebuilt and re-verified on Open, answers Resolve ("OWNER/NAME",
-// "OWNER/NAME@VERSION" or a function ID), Get, Access (an identity.Policy),
-// List, Versions and Head. Each Apply is one bbolt transaction. A store
-// opened with Options.ReadOnly shares its file with other readers, in this
-// process or others, and writes nothing: many fx commands of one user look
-// up the same catalog at once.
+// superseded and dropped) and the bodies of the versions it lists, in a
+// Backend: the catalog declares what it needs of storage, and whoever
+// builds the store (New) supplies it. MemoryBackend keeps everything in
+// memory (NewMemory); package catalog/boltstore keeps it in a bbolt file,
+// and is the only part of the catalog that touches a disk. An in-memory
+// index, rebuilt and re-verified by New, answers Resolve ("OWNER/NAME",
+// "OWNER/NAME@VERSION" or a function ID), Get, Access (an
+// identity.Policy), List, Versions and Head. Each Apply is one Batch, one
+// Commit. A store built with Options.ReadOnly writes nothing: a bbolt file
+// opened so is shared with other readers, in this process or others, as
+// many fx commands of one user look up the same catalog at once.
 //
 // Each owner has a quota of records in a store (Options.OwnerQuota, 10,000
 // by default): one per OWNER/NAME held, tombstones included, and one per
@@ -115,9 +118,10 @@
 // then does the same for function bodies, so that a body always arrives
 // after the update that lists it (and bodies that came inside updates are
 // not fetched twice). Messages are bounded by Limits.MaxSyncBytes; the items
-// of one message are written in one bbolt transaction. Between equal stores
-// a pull is one round trip: a request of about 10 KiB once all 256 buckets
-// are in use (a few thousand functions and up), and an empty response.
+// of one message are written in one Commit (in bbolt, one transaction).
+// Between equal stores a pull is one round trip: a request of about 10 KiB
+// once all 256 buckets are in use (a few thousand functions and up), and an
+// empty response.
 //
 // Every message from the network has a decoder that checks its size first
 // and is fuzzed: DecodeUpdate, DecodeFunction, DecodeSyncRequest and

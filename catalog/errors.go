@@ -49,7 +49,7 @@ var (
 	ErrNotFound = errors.New("catalog: not found")
 	// ErrClosed: the store was closed. Kind Unavailable.
 	ErrClosed = errors.New("catalog: store closed")
-	// ErrReadOnly: a write to a store opened with Options.ReadOnly. Kind
+	// ErrReadOnly: a write to a store built with Options.ReadOnly. Kind
 	// Internal: the caller should have opened it read-write.
 	ErrReadOnly = errors.New("catalog: store is read-only")
 )

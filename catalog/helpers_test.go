@@ -50,10 +50,7 @@ func memStore(t testing.TB, opts Options) *Store {
 	if opts.Logger == nil {
 		opts.Logger = testLogger(t)
 	}
-	s, err := Open("", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := NewMemory(opts)
 	t.Cleanup(func() { s.Close() })
 	return s
 }

@@ -3,7 +3,6 @@ package catalog
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/fxmesh/fxmesh/fault"
@@ -148,7 +147,7 @@ func TestOwnerQuotaBodies(t *testing.T) {
 	v2 := f.publish(pyFunc("f", "2"), Access{Public: true})
 	full := memStore(t, Options{})
 	mustApply(t, full, v1, v2)
-	body, ok, err := full.be.function(f.prev.Versions[0].ID)
+	body, ok, err := full.be.Function(f.prev.Versions[0].ID)
 	if err != nil || !ok {
 		t.Fatalf("body of version 1: %v, %v", ok, err)
 	}
@@ -193,8 +192,8 @@ func TestOwnerQuotaOverSync(t *testing.T) {
 	}
 	mustApply(t, a, newClient(t, bob).publish(pyFunc("b", ""), pub))
 
-	path := filepath.Join(t.TempDir(), "small.db")
-	b, err := Open(path, Options{OwnerQuota: 5, Logger: testLogger(t)})
+	be := NewMemoryBackend()
+	b, err := New(be, Options{OwnerQuota: 5, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +215,8 @@ func TestOwnerQuotaOverSync(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The counts are rebuilt on Open: a new name (2 records) does not fit.
-	b, err = Open(path, Options{OwnerQuota: 5, Logger: testLogger(t)})
+	// The counts are rebuilt by New: a new name (2 records) does not fit.
+	b, err = New(be, Options{OwnerQuota: 5, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -337,7 +336,7 @@ func TestRequirementsOnEveryPath(t *testing.T) {
 	}
 }
 
-// TestStoredRecordsTheRuleRefuses opens a catalog file that an older
+// TestStoredRecordsTheRuleRefuses builds a store on a backend that an older
 // release wrote, holding a function whose requirement (gpus=many) the
 // grammar now refuses, beside a good one. The refused head and body are
 // left out of the store, each with a warning that says why; the rest of the
@@ -346,9 +345,9 @@ func TestStoredRecordsTheRuleRefuses(t *testing.T) {
 	const bad = "gpus=many"
 	alice := newClient(t, testKey(t, 1))
 	owner := alice.k.ID().String()
-	path := filepath.Join(t.TempDir(), "catalog.db")
+	be := NewMemoryBackend()
 
-	// The file, as an older release's Apply wrote it: the good function
+	// The backend, as an older release's Apply wrote it: the good function
 	// through today's Apply, the refused one straight into the backend.
 	good := alice.publish(pyFunc("good", ""), Access{Public: true})
 	fn := pyFunc("old", "")
@@ -364,12 +363,12 @@ func TestStoredRecordsTheRuleRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	uid, fid := idOf(payload), idOf(body)
-	s, err := Open(path, Options{Logger: testLogger(t)})
+	s, err := New(be, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustApply(t, s, good)
-	if err := s.be.commit(&batch{ref: u.Ref(), head: env, put: map[ID][]byte{fid: body}}); err != nil {
+	if err := be.Commit(&Batch{Ref: u.Ref(), Head: env, Put: map[ID][]byte{fid: body}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -379,7 +378,7 @@ func TestStoredRecordsTheRuleRefuses(t *testing.T) {
 		t.Helper()
 		logs := newLogRecorder(t)
 		opts.Logger = slog.New(logs)
-		s, err := Open(path, opts)
+		s, err := New(be, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,13 +409,13 @@ func TestStoredRecordsTheRuleRefuses(t *testing.T) {
 			t.Fatalf("stats %+v", st)
 		}
 	}
-	onDisk := func(t *testing.T, s *Store) (head, fn bool) {
+	stored := func(t *testing.T, s *Store) (head, fn bool) {
 		t.Helper()
-		_, head, err := s.be.head(u.Ref())
+		_, head, err := s.be.Head(u.Ref())
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, fn, err = s.be.function(fid)
+		_, fn, err = s.be.Function(fid)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -426,16 +425,16 @@ func TestStoredRecordsTheRuleRefuses(t *testing.T) {
 	t.Run("read-only: left out, logged, nothing removed", func(t *testing.T) {
 		s, logs := opened(t, Options{ReadOnly: true})
 		leftOut(t, s, logs)
-		if head, fn := onDisk(t, s); !head || !fn {
-			t.Fatalf("on disk: head %v, body %v; a read-only store removes nothing", head, fn)
+		if head, fn := stored(t, s); !head || !fn {
+			t.Fatalf("stored: head %v, body %v; a read-only store removes nothing", head, fn)
 		}
 	})
 
 	t.Run("read-write: left out, logged, the body dropped, the store works", func(t *testing.T) {
 		s, logs := opened(t, Options{})
 		leftOut(t, s, logs)
-		if head, fn := onDisk(t, s); !head || fn {
-			t.Fatalf("on disk: head %v, body %v; want the head kept until replaced, the body dropped", head, fn)
+		if head, fn := stored(t, s); !head || fn {
+			t.Fatalf("stored: head %v, body %v; want the head kept until replaced, the body dropped", head, fn)
 		}
 		// The store takes new records, and the owner can publish the name
 		// again with requirements that mean something.
@@ -447,8 +446,8 @@ func TestStoredRecordsTheRuleRefuses(t *testing.T) {
 		if r, err := s.Resolve(owner + "/old"); err != nil || r.Function.Description != "fixed" {
 			t.Fatalf("republished: %+v, %v", r, err)
 		}
-		if head, _ := onDisk(t, s); !head {
-			t.Fatal("no head on disk after republishing")
+		if head, _ := stored(t, s); !head {
+			t.Fatal("no head stored after republishing")
 		}
 	})
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
@@ -35,23 +34,17 @@ type Options struct {
 	// adding records is not. It is this node's own setting, not a mesh-wide
 	// limit: other nodes may allow more, so gossip ignores such a record
 	// rather than rejecting it. Zero means DefaultOwnerQuota (10,000).
-	// Records already stored are kept on Open even over a lowered quota.
+	// Records already stored are kept by New even over a lowered quota.
 	OwnerQuota int
-	// LockTimeout is how long Open waits for another process to release the
-	// bbolt file, then fails with kind Timeout. Zero means 2 seconds.
-	LockTimeout time.Duration
-	// ReadOnly opens the bbolt file for lookups only, under a shared lock:
-	// any number of read-only stores, in this process or others, may hold
-	// it at once, and a read-write one waits for them all (and they for it)
-	// up to LockTimeout. Nothing is created or repaired: the file must
-	// exist (an error wrapping fs.ErrNotExist if not; an empty file, just
-	// created by a writer, reads as an empty store), stored records that no
-	// longer pass are left out of the index but stay on disk, and every
-	// write fails with ErrReadOnly. It has no effect on a store in memory.
+	// ReadOnly makes the store one for lookups only: every write fails
+	// with ErrReadOnly, and nothing in the backend is repaired (stored
+	// records that no longer pass are left out of the index but stay in
+	// it). The backend decides what else it means: package
+	// catalog/boltstore opens its file under a shared lock.
 	ReadOnly bool
 	// Logger receives, at debug level, the records rejected where no caller
 	// sees the error (Follow, HandleSync, Pull) and, at warn level, stored
-	// records that no longer pass on Open. Nil discards.
+	// records that no longer pass on New. Nil discards.
 	Logger *slog.Logger
 }
 
@@ -61,8 +54,8 @@ const DefaultOwnerQuota = 10_000
 
 // Store is the catalog of one node or client: for every OWNER/NAME the
 // current (highest-Seq) update, and the bodies of the versions it lists.
-// It persists in bbolt (or memory only) and keeps an index in memory, rebuilt
-// on Open. It is safe for concurrent use.
+// It persists in a Backend and keeps an index in memory, rebuilt by New. It
+// is safe for concurrent use.
 type Store struct {
 	lim         Limits
 	keepPrivate bool
@@ -75,7 +68,7 @@ type Store struct {
 	keys atomic.Pointer[syncKeys]
 
 	mu     sync.RWMutex // guards the fields below and serializes backend writes
-	be     backend
+	be     Backend
 	closed bool
 	chains map[string]*chain // by OWNER/NAME
 	heads  map[ID]*chain     // by current update ID
@@ -118,16 +111,33 @@ type Change struct {
 	Shareable bool
 }
 
-// Open opens (creating if need be, unless Options.ReadOnly) the store at
-// path, a bbolt file, and rebuilds the index, re-verifying every record. An
-// empty path gives a store in memory only. Records that no longer pass (say,
-// after limits were lowered) are logged and left out.
-func Open(path string, opts Options) (*Store, error) {
+// New builds a store on be and rebuilds the index from what be holds,
+// re-verifying every record. Records that no longer pass (say, after
+// limits were lowered) are logged and left out; unless opts.ReadOnly, the
+// bodies among them are deleted from be. The store owns be: Close closes
+// it, and so does New when it fails.
+func New(be Backend, opts Options) (*Store, error) {
+	s := newStore(be, opts)
+	if err := s.load(); err != nil {
+		be.Close()
+		return nil, fmt.Errorf("catalog: load: %w", err)
+	}
+	return s, nil
+}
+
+// NewMemory returns an empty store on a new MemoryBackend: the store of a
+// client that keeps nothing, or of a test.
+func NewMemory(opts Options) *Store { return newStore(NewMemoryBackend(), opts) }
+
+// newStore returns a store on be with an empty index.
+func newStore(be Backend, opts Options) *Store {
 	s := &Store{
 		lim:         opts.Limits.withDefaults(),
 		keepPrivate: opts.KeepPrivate,
 		quota:       opts.OwnerQuota,
+		readOnly:    opts.ReadOnly,
 		log:         opts.Logger,
+		be:          be,
 		chains:      map[string]*chain{},
 		heads:       map[ID]*chain{},
 		funcs:       map[ID]*held{},
@@ -139,25 +149,12 @@ func Open(path string, opts Options) (*Store, error) {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if path == "" {
-		s.be = newMemBackend()
-		return s, nil
-	}
-	be, err := openBolt(path, opts.LockTimeout, opts.ReadOnly)
-	if err != nil {
-		return nil, err
-	}
-	s.be, s.readOnly = be, opts.ReadOnly
-	if err := s.load(); err != nil {
-		be.close()
-		return nil, fmt.Errorf("catalog: open %s: %w", path, err)
-	}
-	return s, nil
+	return s
 }
 
 // load rebuilds the index from the backend.
 func (s *Store) load() error {
-	err := s.be.loadHeads(func(env []byte) error {
+	err := s.be.LoadHeads(func(env []byte) error {
 		su, err := DecodeUpdate(env, s.lim)
 		if err != nil {
 			s.log.Warn("catalog: ignoring stored update", "err", err)
@@ -176,7 +173,7 @@ func (s *Store) load() error {
 		return err
 	}
 	var orphans []ID
-	err = s.be.loadFunctions(func(b []byte) error {
+	err = s.be.LoadFunctions(func(b []byte) error {
 		f, id, err := DecodeFunction(b, s.lim)
 		if err != nil {
 			s.log.Warn("catalog: dropping stored function", "err", err)
@@ -198,7 +195,7 @@ func (s *Store) load() error {
 		return err
 	}
 	if len(orphans) > 0 && !s.readOnly {
-		return s.be.commit(&batch{del: orphans})
+		return s.be.Commit(&Batch{Delete: orphans})
 	}
 	return nil
 }
@@ -211,7 +208,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	if err := s.be.close(); err != nil {
+	if err := s.be.Close(); err != nil {
 		return fmt.Errorf("catalog: close: %w", err)
 	}
 	return nil
@@ -259,7 +256,7 @@ func (s *Store) applyDecoded(su *SignedUpdate, allowPrivate bool) (Change, error
 	if err != nil {
 		return Change{}, err
 	}
-	if err := s.be.commit(b); err != nil {
+	if err := s.be.Commit(b); err != nil {
 		return Change{}, fault.Wrap(fault.Internal, "", fmt.Errorf("write: %w", err))
 	}
 	return s.installUpdateLocked(su, b), nil
@@ -267,7 +264,7 @@ func (s *Store) applyDecoded(su *SignedUpdate, allowPrivate bool) (Change, error
 
 // planUpdateLocked checks su against the store and returns the write that
 // applies it; it changes nothing.
-func (s *Store) planUpdateLocked(su *SignedUpdate, allowPrivate bool) (*batch, error) {
+func (s *Store) planUpdateLocked(su *SignedUpdate, allowPrivate bool) (*Batch, error) {
 	u := &su.Update
 	if !u.Shareable() && !allowPrivate {
 		return nil, fail(fault.Denied, ErrPrivate, "private %s carries code", u.Op)
@@ -285,20 +282,20 @@ func (s *Store) planUpdateLocked(su *SignedUpdate, allowPrivate bool) (*batch, e
 	if err := s.checkQuotaLocked(u.Owner, s.growthLocked(u, old)); err != nil {
 		return nil, err
 	}
-	b := &batch{ref: u.Ref(), head: su.Envelope, put: map[ID][]byte{}}
+	b := &Batch{Ref: u.Ref(), Head: su.Envelope, Put: map[ID][]byte{}}
 	if f := u.Function; f != nil && s.keepsBodies(u) {
 		fb, err := f.Marshal()
 		if err != nil {
 			return nil, fault.Wrap(fault.Internal, "", err)
 		}
 		if id := idOf(fb); s.funcs[id] == nil {
-			b.put[id] = fb
+			b.Put[id] = fb
 		}
 	}
 	if old != nil {
 		for id := range old.bodies {
 			if !s.keepsLocked(u, id) {
-				b.del = append(b.del, id)
+				b.Delete = append(b.Delete, id)
 			}
 		}
 	}
@@ -306,10 +303,10 @@ func (s *Store) planUpdateLocked(su *SignedUpdate, allowPrivate bool) (*batch, e
 }
 
 // installUpdateLocked makes the index match a planned write.
-func (s *Store) installUpdateLocked(su *SignedUpdate, b *batch) Change {
+func (s *Store) installUpdateLocked(su *SignedUpdate, b *Batch) Change {
 	u := &su.Update
 	c := s.installLocked(su)
-	for id := range b.put { // at most the function u carries
+	for id := range b.Put { // at most the function u carries
 		s.holdLocked(c, u.Function, id)
 	}
 	latest, _ := u.Latest()
@@ -459,14 +456,14 @@ func (s *Store) applyFunction(f *Function, id ID, b []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := s.be.commit(w); err != nil {
+	if err := s.be.Commit(w); err != nil {
 		return fault.Wrap(fault.Internal, "", fmt.Errorf("write: %w", err))
 	}
 	s.holdLocked(s.chains[f.Ref()], f, id)
 	return nil
 }
 
-func (s *Store) planFunctionLocked(f *Function, id ID, b []byte) (*batch, error) {
+func (s *Store) planFunctionLocked(f *Function, id ID, b []byte) (*Batch, error) {
 	if s.closed {
 		return nil, fail(fault.Unavailable, ErrClosed, "apply function")
 	}
@@ -483,7 +480,7 @@ func (s *Store) planFunctionLocked(f *Function, id ID, b []byte) (*batch, error)
 	if err := s.checkQuotaLocked(f.Owner, 1); err != nil {
 		return nil, err
 	}
-	return &batch{put: map[ID][]byte{id: b}}, nil
+	return &Batch{Put: map[ID][]byte{id: b}}, nil
 }
 
 // applyBatch applies many received items in one transaction (one fsync for
@@ -518,7 +515,7 @@ func (s *Store) applyBatch(updates, functions [][]byte) (ids []ID, errs []error)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var writes []*batch
+	var writes []*Batch
 	for i, su := range sus {
 		if su == nil {
 			continue
@@ -547,7 +544,7 @@ func (s *Store) applyBatch(updates, functions [][]byte) (ids []ID, errs []error)
 	if len(writes) == 0 {
 		return ids, errs
 	}
-	if err := s.be.commit(writes...); err != nil {
+	if err := s.be.Commit(writes...); err != nil {
 		err = fault.Wrap(fault.Internal, "catalog: apply", fmt.Errorf("write: %w", err))
 		for i := range errs {
 			if errs[i] == nil {
@@ -664,7 +661,7 @@ func (s *Store) getLocked(id ID) (*Resolved, error) {
 	if h == nil || s.hidden(h.c) {
 		return nil, fail(fault.NotFound, ErrNotFound, "function %s is not held here", id)
 	}
-	b, ok, err := s.be.function(id)
+	b, ok, err := s.be.Function(id)
 	if err != nil || !ok {
 		return nil, fault.E(fault.Internal, "", "read function %s: %v", id, err)
 	}
@@ -810,7 +807,7 @@ func (s *Store) headEnvLocked(ref string) ([]byte, error) {
 	if s.chains[ref] == nil {
 		return nil, fail(fault.NotFound, ErrNotFound, "no update of %s", ref)
 	}
-	env, ok, err := s.be.head(ref)
+	env, ok, err := s.be.Head(ref)
 	if err != nil || !ok {
 		return nil, fault.E(fault.Internal, "", "read head of %s: %v", ref, err)
 	}
@@ -849,7 +846,7 @@ func (s *Store) Proof(id ID) (head, function []byte, err error) {
 	if head, err = s.headEnvLocked(h.c.ref); err != nil {
 		return nil, nil, fmt.Errorf("catalog: proof %s: %w", id, err)
 	}
-	function, ok, err := s.be.function(id)
+	function, ok, err := s.be.Function(id)
 	if err != nil || !ok {
 		return nil, nil, fmt.Errorf("catalog: proof %s: %w", id, fault.E(fault.Internal, "", "read: %v", err))
 	}

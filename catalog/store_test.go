@@ -2,25 +2,20 @@ package catalog
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
-	bolt "go.etcd.io/bbolt"
 )
 
+// TestPersistenceAcrossReopen: a store built again on the backend of one
+// that was closed (a restart) rebuilds the same index from it.
 func TestPersistenceAcrossReopen(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catalog.db")
-	s, err := Open(path, Options{Logger: testLogger(t)})
+	be := NewMemoryBackend()
+	s, err := New(be, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +52,7 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 		t.Fatalf("resolve on closed store: %v", err)
 	}
 
-	s2, err := Open(path, Options{Logger: testLogger(t)})
+	s2, err := New(be, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,50 +74,32 @@ func TestPersistenceAcrossReopen(t *testing.T) {
 	}
 }
 
-func TestOpenLockedFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "catalog.db")
-	s, err := Open(path, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	s2, err := Open(path, Options{LockTimeout: 50 * time.Millisecond})
-	if err == nil {
-		s2.Close()
-		t.Fatal("opened a store another holds")
-	}
-	if !fault.Is(err, fault.Timeout) {
-		t.Fatalf("open of a store another holds: %v, want kind timeout", err)
-	}
-}
-
-// TestOpenReadOnly: read-only stores share the file with each other, not
-// with a writer; they see what the writer wrote, write nothing, and repair
-// nothing.
-func TestOpenReadOnly(t *testing.T) {
-	const wait = 50 * time.Millisecond
-	ro := Options{KeepPrivate: true, ReadOnly: true, LockTimeout: wait, Logger: testLogger(t)}
-	rw := Options{KeepPrivate: true, LockTimeout: wait, Logger: testLogger(t)}
+// TestReadOnly: a read-only store sees what its backend holds, writes
+// nothing, and repairs nothing. (What a read-only store means for a file,
+// its shared lock, is package boltstore's, and tested there.)
+func TestReadOnly(t *testing.T) {
+	ro := Options{KeepPrivate: true, ReadOnly: true, Logger: testLogger(t)}
+	rw := Options{KeepPrivate: true, Logger: testLogger(t)}
 	alice := newClient(t, testKey(t, 1))
 	owner := alice.k.ID().String()
 	mine := alice.publish(pyFunc("mine", "private"), Access{})
 	shared := newClient(t, testKey(t, 1)).publish(pyFunc("shared", "public"), Access{Public: true})
 
-	// written is a catalog file holding mine and shared, and the snapshot
-	// of a read-write store over it.
-	written := func(t *testing.T) (string, string) {
-		path := filepath.Join(t.TempDir(), "catalog.db")
-		s, err := Open(path, rw)
+	// written is a backend holding mine and shared, and the snapshot of a
+	// read-write store on it.
+	written := func(t *testing.T) (*MemoryBackend, string) {
+		be := NewMemoryBackend()
+		s, err := New(be, rw)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer s.Close()
 		mustApply(t, s, mine, shared)
-		return path, snapshot(s)
+		return be, snapshot(s)
 	}
-	mustOpen := func(t *testing.T, path string, opts Options) *Store {
+	mustNew := func(t *testing.T, be Backend, opts Options) *Store {
 		t.Helper()
-		s, err := Open(path, opts)
+		s, err := New(be, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,37 +107,20 @@ func TestOpenReadOnly(t *testing.T) {
 		return s
 	}
 
-	t.Run("readers share the file, a writer waits for them", func(t *testing.T) {
-		path, want := written(t)
-		r1, r2 := mustOpen(t, path, ro), mustOpen(t, path, ro)
-		for _, r := range []*Store{r1, r2} {
-			if got := snapshot(r); got != want {
-				t.Fatalf("read-only store:\n%s\nwant:\n%s", got, want)
-			}
+	t.Run("it sees what is stored", func(t *testing.T) {
+		be, want := written(t)
+		r := mustNew(t, be, ro)
+		if got := snapshot(r); got != want {
+			t.Fatalf("read-only store:\n%s\nwant:\n%s", got, want)
 		}
-		if _, err := r2.Resolve(owner + "/mine"); err != nil {
+		if _, err := r.Resolve(owner + "/mine"); err != nil {
 			t.Fatalf("private function in a read-only owner's store: %v", err)
 		}
-		if w, err := Open(path, rw); err == nil || !fault.Is(err, fault.Timeout) {
-			if w != nil {
-				w.Close()
-			}
-			t.Fatalf("opened for writing a file readers hold: %v", err)
-		}
-		r1.Close()
-		r2.Close()
-		w := mustOpen(t, path, rw)
-		if r, err := Open(path, ro); err == nil {
-			r.Close()
-			t.Fatal("opened for reading a file a writer holds")
-		}
-		w.Close()
-		mustOpen(t, path, ro)
 	})
 
 	t.Run("every write fails", func(t *testing.T) {
-		path, want := written(t)
-		r := mustOpen(t, path, ro)
+		be, want := written(t)
+		r := mustNew(t, be, ro)
 		next := alice.publish(pyFunc("mine", "v2"), Access{})
 		_, err := r.Apply(next)
 		wantErr(t, err, ErrReadOnly, fault.Internal)
@@ -177,15 +137,15 @@ func TestOpenReadOnly(t *testing.T) {
 		_, err = r.ApplyFunction(fb)
 		wantErr(t, err, ErrReadOnly, fault.Internal)
 		r.Close()
-		if got := snapshot(mustOpen(t, path, rw)); got != want {
-			t.Fatalf("file changed by a read-only store:\n%s\nwant:\n%s", got, want)
+		if got := snapshot(mustNew(t, be, rw)); got != want {
+			t.Fatalf("backend changed by a read-only store:\n%s\nwant:\n%s", got, want)
 		}
 	})
 
-	t.Run("orphans stay on disk", func(t *testing.T) {
-		path, _ := written(t)
+	t.Run("orphans stay stored", func(t *testing.T) {
+		be, _ := written(t)
 		// A body its head no longer lists: an orphan, which a read-write
-		// Open drops.
+		// store drops when it loads.
 		c := newClient(t, testKey(t, 3))
 		su, err := DecodeUpdate(c.publish(pyFunc("gone", ""), Access{Public: true}), Limits{})
 		if err != nil {
@@ -195,95 +155,26 @@ func TestOpenReadOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := mustOpen(t, path, rw)
+		w := mustNew(t, be, rw)
 		mustApply(t, w, su.Envelope, c.delete())
-		if err := w.be.commit(&batch{put: map[ID][]byte{idOf(fb): fb}}); err != nil {
+		if err := be.Commit(&Batch{Put: map[ID][]byte{idOf(fb): fb}}); err != nil {
 			t.Fatal(err)
 		}
 		w.Close()
-		held := func(s *Store) bool {
-			_, ok, err := s.be.function(idOf(fb))
+		held := func() bool {
+			_, ok, err := be.Function(idOf(fb))
 			if err != nil {
 				t.Fatal(err)
 			}
 			return ok
 		}
-		r := mustOpen(t, path, ro)
-		if !held(r) {
-			t.Fatal("a read-only Open dropped an orphan")
+		mustNew(t, be, ro).Close()
+		if !held() {
+			t.Fatal("a read-only store dropped an orphan")
 		}
-		r.Close()
-		if held(mustOpen(t, path, rw)) {
-			t.Fatal("a read-write Open kept an orphan")
-		}
-	})
-
-	t.Run("a missing file is an error and stays missing", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "catalog.db")
-		if _, err := Open(path, ro); !errors.Is(err, fs.ErrNotExist) {
-			t.Fatalf("read-only open of a missing file: %v", err)
-		}
-		if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
-			t.Fatalf("a read-only open created the file: %v", err)
-		}
-	})
-
-	t.Run("an empty file reads as empty", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "catalog.db")
-		if err := os.WriteFile(path, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		r := mustOpen(t, path, ro)
-		if st := r.Stats(); st.Names != 0 || st.Functions != 0 {
-			t.Fatalf("stats %+v", st)
-		}
-		if _, err := r.Resolve(owner + "/mine"); !fault.Is(err, fault.NotFound) {
-			t.Fatalf("resolve in an empty file: %v", err)
-		}
-		_, err := r.Apply(mine)
-		wantErr(t, err, ErrReadOnly, fault.Internal)
-		if fi, err := os.Stat(path); err != nil || fi.Size() != 0 {
-			t.Fatalf("a read-only open wrote the file: %v %v", fi, err)
-		}
-	})
-
-	t.Run("a file with buckets missing reads as empty", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "catalog.db")
-		db, err := bolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.Close()
-		r := mustOpen(t, path, ro)
-		if st := r.Stats(); st.Names != 0 || st.Functions != 0 {
-			t.Fatalf("stats %+v", st)
-		}
-	})
-
-	t.Run("another schema is refused", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "catalog.db")
-		db, err := bolt.Open(path, 0o600, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = db.Update(func(tx *bolt.Tx) error {
-			b, err := tx.CreateBucket(bucketMeta)
-			if err != nil {
-				return err
-			}
-			return b.Put(keySchema, []byte("0"))
-		})
-		db.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, opts := range []Options{ro, rw} {
-			if s, err := Open(path, opts); err == nil || !strings.Contains(err.Error(), "schema") {
-				if s != nil {
-					s.Close()
-				}
-				t.Fatalf("open (read-only %v) of another schema: %v", opts.ReadOnly, err)
-			}
+		mustNew(t, be, rw)
+		if held() {
+			t.Fatal("a read-write store kept an orphan")
 		}
 	})
 }

@@ -326,7 +326,7 @@ func (s *Store) Missing(req *SyncRequest) *SyncResponse {
 // itemLocked returns the bytes of sync item id, if it is in the sync set.
 func (s *Store) itemLocked(id ID) (b []byte, isUpdate bool) {
 	if c := s.heads[id]; c != nil && c.shareable {
-		env, ok, err := s.be.head(c.ref)
+		env, ok, err := s.be.Head(c.ref)
 		if err != nil || !ok {
 			s.log.Warn("catalog: read head", "ref", c.ref, "err", err)
 			return nil, false
@@ -334,7 +334,7 @@ func (s *Store) itemLocked(id ID) (b []byte, isUpdate bool) {
 		return env, true
 	}
 	if h := s.funcs[id]; h != nil && sharesBodies(h.c) {
-		fb, ok, err := s.be.function(id)
+		fb, ok, err := s.be.Function(id)
 		if err != nil || !ok {
 			s.log.Warn("catalog: read function", "id", id, "err", err)
 			return nil, false

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/fxmesh/fxmesh/fault"
@@ -98,8 +97,8 @@ func TestSyncLateJoiner(t *testing.T) {
 		}
 		want += 3
 	}
-	path := filepath.Join(t.TempDir(), "late.db")
-	late, err := Open(path, Options{Logger: testLogger(t)})
+	be := NewMemoryBackend()
+	late, err := New(be, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +113,7 @@ func TestSyncLateJoiner(t *testing.T) {
 		t.Fatal("late joiner differs")
 	}
 	late.Close()
-	late, err = Open(path, Options{Logger: testLogger(t)})
+	late, err = New(be, Options{Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +246,9 @@ func TestDecodeSyncRejections(t *testing.T) {
 }
 
 // failingBackend refuses every write.
-type failingBackend struct{ backend }
+type failingBackend struct{ Backend }
 
-func (failingBackend) commit(...*batch) error { return errors.New("disk full") }
+func (failingBackend) Commit(...*Batch) error { return errors.New("disk full") }
 
 func TestFailedWriteLeavesIndexAsOnDisk(t *testing.T) {
 	a := memStore(t, Options{})

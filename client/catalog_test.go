@@ -178,10 +178,7 @@ func makeProofs(t *testing.T) *proofs {
 
 func mustStore(t *testing.T, opts catalog.Options) *catalog.Store {
 	t.Helper()
-	s, err := catalog.Open("", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := catalog.NewMemory(opts)
 	t.Cleanup(func() { s.Close() })
 	return s
 }

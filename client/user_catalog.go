@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/catalog/boltstore"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -65,13 +66,13 @@ func (u *UserCatalog) update(f func(*catalog.Store) error) error { return u.with
 func (u *UserCatalog) with(readOnly bool, f func(*catalog.Store) error) error {
 	opts := catalog.Options{KeepPrivate: true}
 	if u.Path == "" {
-		u.memOnce.Do(func() { u.mem, _ = catalog.Open("", opts) }) // in memory, it cannot fail
+		u.memOnce.Do(func() { u.mem = catalog.NewMemory(opts) })
 		return f(u.mem)
 	}
-	opts.ReadOnly, opts.LockTimeout = readOnly, catalogLockTimeout
-	st, err := catalog.Open(u.Path, opts)
+	opts.ReadOnly = readOnly
+	st, err := boltstore.Open(u.Path, boltstore.Options{Catalog: opts, LockTimeout: catalogLockTimeout})
 	if readOnly && errors.Is(err, fs.ErrNotExist) { // nothing written yet
-		st, err = catalog.Open("", catalog.Options{KeepPrivate: true})
+		st, err = catalog.NewMemory(opts), nil
 	}
 	if err != nil {
 		return err

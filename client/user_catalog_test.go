@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/catalog/boltstore"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 )
@@ -57,7 +58,7 @@ func TestUserCatalogHoldsItsFileOnlyWhileUsingIt(t *testing.T) {
 			t.Fatalf("resolve: %+v %v", f, err)
 		}
 		// Another process could write now; u holds nothing.
-		st, err := catalog.Open(path, catalog.Options{KeepPrivate: true, LockTimeout: 50 * time.Millisecond})
+		st, err := boltstore.Open(path, boltstore.Options{Catalog: catalog.Options{KeepPrivate: true}, LockTimeout: 50 * time.Millisecond})
 		if err != nil {
 			t.Fatalf("the file is held after Register and Resolve: %v", err)
 		}
@@ -73,7 +74,7 @@ func TestUserCatalogHoldsItsFileOnlyWhileUsingIt(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A reader that stays: lookups share the file with it.
-		held, err := catalog.Open(path, catalog.Options{KeepPrivate: true, ReadOnly: true})
+		held, err := boltstore.Open(path, boltstore.Options{Catalog: catalog.Options{KeepPrivate: true, ReadOnly: true}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/catalog/boltstore"
 	"github.com/fxmesh/fxmesh/wire"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -40,7 +41,9 @@ func (g *gossipTopic) Next(ctx context.Context) ([]byte, error) {
 // protocols, and keeps the store in sync with peers.
 func (n *Node) startCatalog() error {
 	lim := catalog.Limits{}
-	st, err := catalog.Open(filepath.Join(n.dir, "catalog.db"), catalog.Options{OwnerQuota: n.cfg.CatalogOwnerQuota, Logger: n.log})
+	st, err := boltstore.Open(filepath.Join(n.dir, "catalog.db"), boltstore.Options{
+		Catalog: catalog.Options{OwnerQuota: n.cfg.CatalogOwnerQuota, Logger: n.log},
+	})
 	if err != nil {
 		return err
 	}
