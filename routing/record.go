@@ -81,7 +81,6 @@ var (
 	decMode = wire.Strict(wire.Bounds{Nesting: 8, Arrays: 1024, MapPairs: 1024})
 )
 
-
 // validate checks the record's schema against now.
 func (r *EndpointRecord) validate(now time.Time) error {
 	if _, err := peer.Decode(r.ID); err != nil {
