@@ -416,9 +416,8 @@ func (e *endpoint) runAndFollow(ctx context.Context, task *invoke.Signed, fn *co
 		return
 	}
 	var reps replyBatch
-	e.run(task, fn, func(r taskstore.Result) {
-		res := wireFromStore(r)
-		reps = append(reps, invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res})
+	e.run(task, fn, func(r invoke.Result) {
+		reps = append(reps, invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &r})
 	})
 	out <- append(reps, invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(task.TaskID)})
 }
@@ -436,23 +435,23 @@ func (e *endpoint) runBehind(task *invoke.Signed, fn *compiled) {
 // run executes an admitted task and stores every result; the task always
 // ends done or failed. stored, when not nil, is given each result as it
 // was stored.
-func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.Result)) {
+func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(invoke.Result)) {
 	ctx := e.n.ctx
 	id := inv.TaskID
-	_ = e.tasks.SetState(id, taskstore.StateRunning)
+	_ = e.tasks.SetState(id, invoke.StateRunning)
 	x := e.executor(fn.catalog.Kind)
 	var storeErr error
 	emit := func(i int, r exec.Result) {
-		sr := storeResult(wireResult(i, r))
-		err := e.tasks.PutResult(id, sr)
+		res := resultOf(i, r)
+		err := e.tasks.PutResult(id, res)
 		if err != nil {
 			// Keep the input's place with an error of its own, so that the
 			// task still ends; if even that fails, fail the task below.
 			e.n.log.Warn("store result", "task", id, "index", i, "err", err)
-			sr = taskstore.Result{Index: i, Error: &taskstore.Error{
-				Kind: fault.KindOf(err), Message: "the endpoint could not keep this result: " + err.Error(),
+			res = invoke.Result{Index: i, Error: &invoke.Error{
+				Kind: string(fault.KindOf(err)), Message: "the endpoint could not keep this result: " + err.Error(),
 			}}
-			if err = e.tasks.PutResult(id, sr); err != nil {
+			if err = e.tasks.PutResult(id, res); err != nil {
 				if storeErr == nil {
 					storeErr = err
 				}
@@ -460,7 +459,7 @@ func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.R
 			}
 		}
 		if stored != nil {
-			stored(sr)
+			stored(res)
 		}
 	}
 	timeout := e.n.cfg.capTimeout(time.Duration(inv.Timeout))
@@ -482,7 +481,7 @@ func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.R
 		if errors.Is(err, exec.ErrClosed) || ctx.Err() != nil {
 			reason = fault.E(fault.System, "", "endpoint shut down while the task ran")
 		}
-		if ferr := e.tasks.Fail(id, *storeError(invoke.ErrorOf(reason))); ferr != nil {
+		if ferr := e.tasks.Fail(id, *invoke.ErrorOf(reason)); ferr != nil {
 			e.n.log.Error("fail task", "task", id, "err", ferr)
 		}
 	}
@@ -531,10 +530,13 @@ func (e *endpoint) runEach(ctx context.Context, x exec.Executor, fn exec.Functio
 	return firstErr
 }
 
-func wireResult(i int, r exec.Result) invoke.Result {
+// resultOf is what executor produced for input i, in the one form of a
+// result that the task store keeps and the wire carries: the only
+// conversion a result goes through.
+func resultOf(i int, r exec.Result) invoke.Result {
 	res := invoke.Result{
 		Index: i, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
-		Started: r.Started.UnixNano(), Finished: r.Finished.UnixNano(),
+		Started: unixNanos(r.Started), Finished: unixNanos(r.Finished),
 	}
 	if r.Error != nil {
 		res.Error = &invoke.Error{Kind: string(r.Error.Kind), Type: r.Error.Type, Message: r.Error.Message, Traceback: r.Error.Traceback}
@@ -542,13 +544,21 @@ func wireResult(i int, r exec.Result) invoke.Result {
 	return res
 }
 
+// unixNanos is t in Unix nanoseconds, 0 for the zero time.
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // status reads a task's state for the wire.
 func (e *endpoint) status(id string) *invoke.Status {
 	t, err := e.tasks.Get(id)
 	if err != nil {
-		return &invoke.Status{State: "unknown", Error: invoke.ErrorOf(err)}
+		return &invoke.Status{State: invoke.StateUnknown, Error: invoke.ErrorOf(err)}
 	}
-	return wireStatus(t)
+	return t.Status()
 }
 
 // handleTask answers a query for a task's state and results; only the task's
@@ -569,7 +579,7 @@ func (e *endpoint) handleTask(s network.Stream) {
 		return
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: wireStatus(t)}); err != nil {
+	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: t.Status()}); err != nil {
 		s.Reset()
 		return
 	}
@@ -583,9 +593,8 @@ func (e *endpoint) handleTask(s network.Stream) {
 	case q.Results:
 		rs, err := e.tasks.Results(q.TaskID, q.From, 0)
 		if err == nil {
-			for _, r := range rs {
-				res := wireFromStore(r)
-				if invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}) != nil {
+			for i := range rs {
+				if invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &rs[i]}) != nil {
 					s.Reset()
 					return
 				}
@@ -598,44 +607,4 @@ func (e *endpoint) handleTask(s network.Stream) {
 		_ = w.Flush()
 		_ = s.Close()
 	}
-}
-
-// Conversions between the task store's types and the wire's.
-
-func wireStatus(t taskstore.Task) *invoke.Status {
-	st := &invoke.Status{State: string(t.State), Function: t.Function, Count: t.Count, Done: t.Completed, Times: map[string]int64{}}
-	for name, at := range map[string]time.Time{"received": t.Received, "queued": t.Queued, "started": t.Started, "finished": t.Finished} {
-		if !at.IsZero() {
-			st.Times[name] = at.UnixNano()
-		}
-	}
-	if t.Error != nil {
-		st.Error = &invoke.Error{Kind: string(t.Error.Kind), Type: t.Error.Type, Message: t.Error.Message, Traceback: t.Error.Traceback}
-	}
-	return st
-}
-
-func storeError(e *invoke.Error) *taskstore.Error {
-	if e == nil {
-		return nil
-	}
-	return &taskstore.Error{Kind: fault.Kind(e.Kind), Type: e.Type, Message: e.Message, Traceback: e.Traceback}
-}
-
-func storeResult(r invoke.Result) taskstore.Result {
-	return taskstore.Result{
-		Index: r.Index, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
-		Error: storeError(r.Error), Started: time.Unix(0, r.Started), Finished: time.Unix(0, r.Finished),
-	}
-}
-
-func wireFromStore(r taskstore.Result) invoke.Result {
-	res := invoke.Result{
-		Index: r.Index, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
-		Started: r.Started.UnixNano(), Finished: r.Finished.UnixNano(),
-	}
-	if r.Error != nil {
-		res.Error = &invoke.Error{Kind: string(r.Error.Kind), Type: r.Error.Type, Message: r.Error.Message, Traceback: r.Error.Traceback}
-	}
-	return res
 }

@@ -142,8 +142,7 @@ func (e *endpoint) follow(ctx context.Context, id string, from, count int, call 
 		if r.Index < from {
 			continue
 		}
-		res := wireFromStore(r)
-		rep := invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res}
+		rep := invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &r}
 		if sent++; sent >= count-from {
 			last = &rep
 			continue
