@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"reflect"
 	"testing"
 	"time"
@@ -9,28 +10,6 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
 )
-
-// TestStoreTask: the store is told the earliest moment an invocation could
-// have been admitted (so that a horizon refuses it), and keeps its replay
-// entry past the latest.
-func TestStoreTask(t *testing.T) {
-	issued := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	inv := &invoke.Signed{
-		Invocation: invoke.Invocation{Function: "bafyfn", Inputs: make([]invoke.Input, 3),
-			IssuedAt: issued.UnixNano(), Expires: issued.Add(time.Minute).UnixNano()},
-		TaskID: "bafytask",
-	}
-	got := storeTask(inv, 30*time.Second)
-	if !got.Issued.Equal(issued.Add(-30 * time.Second)) {
-		t.Errorf("Issued = %v, want the issue time less the skew", got.Issued)
-	}
-	if !got.Expires.After(issued.Add(time.Minute + 30*time.Second)) {
-		t.Errorf("Expires = %v, want after the expiry plus the skew", got.Expires)
-	}
-	if got.ID != "bafytask" || got.Function != "bafyfn" || got.Count != 3 {
-		t.Errorf("task = %+v", got)
-	}
-}
 
 // TestResultOf: an executor's result becomes the form the task store keeps
 // and the wire carries in one step, whole: every field, its error's kind,
@@ -61,5 +40,53 @@ func TestResultOf(t *testing.T) {
 				t.Errorf("resultOf\n got  %+v (error %+v)\n want %+v (error %+v)", got, got.Error, tc.want, tc.want.Error)
 			}
 		})
+	}
+}
+
+// idleExecutor runs nothing and reports no load.
+type idleExecutor struct{}
+
+func (idleExecutor) Execute(context.Context, exec.Task) (exec.Result, error) {
+	return exec.Result{}, exec.ErrClosed
+}
+func (idleExecutor) Close() error { return nil }
+
+// loadedExecutor reports the load it holds.
+type loadedExecutor struct {
+	idleExecutor
+	stats exec.Stats
+}
+
+func (x loadedExecutor) Stats() exec.Stats { return x.stats }
+
+// TestExecutors: the registry answers admission's questions (does an
+// executor run this kind, how many calls wait for it) and the heartbeat's,
+// for executors that report their load and for those that do not.
+func TestExecutors(t *testing.T) {
+	xs := executors{
+		exec.KindPython: loadedExecutor{stats: exec.Stats{Workers: 4, Idle: 1, Running: 3, Queued: 2}},
+		exec.KindShell:  loadedExecutor{stats: exec.Stats{Workers: 8, Idle: 8, Queued: 5}},
+		"container":     idleExecutor{},
+	}
+	tests := []struct {
+		kind   exec.Kind
+		queued int
+		runs   bool
+	}{
+		{exec.KindPython, 2, true},
+		{exec.KindShell, 5, true},
+		{"container", 0, true},
+		{"slurm", 0, false},
+	}
+	for _, tc := range tests {
+		if queued, runs := xs.Queued(tc.kind); queued != tc.queued || runs != tc.runs {
+			t.Errorf("Queued(%s) = %d, %v; want %d, %v", tc.kind, queued, runs, tc.queued, tc.runs)
+		}
+	}
+	if got, want := xs.load(), (exec.Stats{Workers: 4, Idle: 1, Running: 3, Queued: 7}); got != want {
+		t.Errorf("load = %+v, want %+v: the python pool's workers, every executor's queue", got, want)
+	}
+	if got := (executors{exec.KindShell: idleExecutor{}}).load(); got != (exec.Stats{}) {
+		t.Errorf("load without a python executor = %+v, want nothing", got)
 	}
 }
