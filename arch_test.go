@@ -113,11 +113,11 @@ func importRules() []importRule {
 		},
 		{
 			id:    "batchverify-leaf",
-			says:  "batchverify imports only the standard library and filippo.io/edwards25519",
+			says:  "batchverify imports only the standard library and github.com/hdevalence/ed25519consensus, which owns the curve arithmetic",
 			scope: scopeCode,
 			from:  func(rel string) bool { return under(rel, "batchverify") },
 			forbid: func(imp string) bool {
-				return !isStd(imp) && !under(imp, "filippo.io/edwards25519")
+				return !isStd(imp) && !under(imp, "github.com/hdevalence/ed25519consensus")
 			},
 		},
 		{
@@ -148,6 +148,79 @@ func importRules() []importRule {
 			forbid: func(imp string) bool { return oursUnder(imp, "node") },
 		},
 		{
+			id:    "catalog-deps",
+			says:  "catalog imports, beyond the standard library, only identity, fault and wire of fxmesh, its codecs and bbolt, and go-libp2p's core",
+			scope: scopeCode,
+			from:  func(rel string) bool { return rel == "catalog" },
+			forbid: func(imp string) bool {
+				if isStd(imp) {
+					return false
+				}
+				if _, ours := ourRel(imp); ours {
+					return !oursUnder(imp, "identity") && !oursUnder(imp, "fault") && !oursUnder(imp, "wire") && !oursUnder(imp, "require")
+				}
+				for _, ok := range []string{"github.com/fxamacker/cbor/v2", "go.etcd.io/bbolt", "github.com/ipfs/go-cid", "github.com/multiformats/go-multihash", "github.com/libp2p/go-libp2p/core"} {
+					if under(imp, ok) {
+						return false
+					}
+				}
+				return true
+			},
+		},
+		{
+			id:    "wire-leaf",
+			says:  "wire imports, beyond the standard library, only fault, the CBOR module and go-libp2p's protocol IDs",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "wire") },
+			forbid: func(imp string) bool {
+				return !isStd(imp) && !oursUnder(imp, "fault") && imp != "github.com/fxamacker/cbor/v2" && imp != "github.com/libp2p/go-libp2p/core/protocol"
+			},
+		},
+		{
+			id:    "client-private",
+			says:  "only the commands, sim, e2e and client's own packages import client; the daemon (node) does not",
+			scope: scopeCode,
+			from: func(rel string) bool {
+				return !under(rel, "cmd") && !under(rel, "sim") && !under(rel, "e2e") && !under(rel, "client")
+			},
+			forbid: func(imp string) bool { return oursUnder(imp, "client") },
+		},
+		{
+			id:    "client-private-tests",
+			says:  "only the tests of the commands, sim, e2e, node (which need a client) and client import client",
+			scope: scopeTests,
+			from: func(rel string) bool {
+				return !under(rel, "cmd") && !under(rel, "sim") && !under(rel, "e2e") && !under(rel, "client") && !under(rel, "node")
+			},
+			forbid: func(imp string) bool { return oursUnder(imp, "client") },
+		},
+		{
+			id:    "cmd-thin",
+			says:  "the commands import, of fxmesh, only client, node, node/hostinfo, identity and fault",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "cmd") },
+			forbid: func(imp string) bool {
+				rel, ours := ourRel(imp)
+				if !ours {
+					return false
+				}
+				switch rel {
+				case "client", "node", "node/hostinfo", "identity", "fault":
+					return false
+				}
+				return !under(rel, "cmd") // a command's own packages are its business
+			},
+		},
+		{
+			id:    "p2p-private",
+			says:  "only node, client, sim and e2e's tests import p2p",
+			scope: scopeBoth,
+			from: func(rel string) bool {
+				return !under(rel, "p2p") && !under(rel, "node") && !under(rel, "client") && !under(rel, "sim") && !under(rel, "e2e")
+			},
+			forbid: func(imp string) bool { return oursUnder(imp, "p2p") },
+		},
+		{
 			id:    "fault-alone",
 			says:  "fault imports nothing of fxmesh",
 			scope: scopeBoth,
@@ -155,6 +228,15 @@ func importRules() []importRule {
 			forbid: func(imp string) bool {
 				_, ours := ourRel(imp)
 				return ours && !oursUnder(imp, "fault")
+			},
+		},
+		{
+			id:    "require-leaf",
+			says:  "require, the grammar of requirements that catalog and routing share, imports only the standard library and fault",
+			scope: scopeBoth,
+			from:  func(rel string) bool { return under(rel, "require") },
+			forbid: func(imp string) bool {
+				return !isStd(imp) && !oursUnder(imp, "fault") && !oursUnder(imp, "require")
 			},
 		},
 	}
@@ -436,15 +518,72 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("exec"), Imports: []string{"context", "os/exec", ours("fault")}, TestImports: []string{"testing"}},
 				{Path: ours("exec/python"), Imports: []string{"os/exec", ours("exec"), ours("fault")}, TestImports: []string{ours("exec/exectest"), "github.com/google/go-cmp/cmp"}},
 				{Path: ours("routing"), Imports: []string{libp2pCore, ours("identity"), ours("fault")}},
-				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity")}},
+				{Path: ours("batchverify"), Imports: []string{"crypto/ed25519", "github.com/hdevalence/ed25519consensus"}, TestImports: []string{"filippo.io/edwards25519"}},
+				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity"), ours("wire")}},
+				{Path: ours("wire"), Imports: []string{"bufio", ours("fault"), "github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core/protocol"}},
 				{Path: ours("node/hostinfo"), Imports: []string{"os/exec", ours("routing"), ours("fault")}},
 				{Path: ours("node/config"), Imports: []string{ours("node/hostinfo")}},
+				{Path: ours("require"), Imports: []string{"math/big", "regexp", ours("fault")}, TestImports: []string{"testing", ours("fault"), ours("require")}},
 				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
 				{Path: ours("sim"), Imports: []string{ours("node"), "github.com/libp2p/go-libp2p/p2p/net/mock"}},
-				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo")}},
+				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("client"), ours("identity")}},
+				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("client"), ours("identity"), ours("fault")}},
+				{Path: ours("client"), Imports: []string{ours("p2p"), ours("wire"), ours("routing"), ours("catalog"), ours("invoke")}},
+				{Path: ours("node"), Imports: []string{ours("p2p"), ours("wire")}, TestImports: []string{ours("client")}},
 				{Path: module, TestImports: []string{"go/parser"}},
 				{Path: "example.com/other", Imports: []string{ours("cmd/fx")}}, // not ours: not checked
 			},
+		},
+		{
+			name: "catalog imports node's host and a web framework",
+			pkgs: []pkg{{Path: ours("catalog"), Imports: []string{ours("wire"), ours("p2p"), "github.com/gin-gonic/gin"}}},
+			want: []string{
+				"catalog-deps catalog " + ours("p2p"),
+				"catalog-deps catalog github.com/gin-gonic/gin",
+				"p2p-private catalog " + ours("p2p"),
+			},
+		},
+		{
+			name: "wire imports identity and a libp2p host",
+			pkgs: []pkg{{Path: ours("wire"), Imports: []string{"bufio", ours("identity"), "github.com/libp2p/go-libp2p/core/host", "github.com/libp2p/go-libp2p/core/protocol"}}},
+			want: []string{
+				"wire-leaf wire " + ours("identity"),
+				"wire-leaf wire github.com/libp2p/go-libp2p/core/host",
+			},
+		},
+		{
+			name: "the commands reach past the client and the daemon",
+			pkgs: []pkg{
+				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("client"), ours("routing"), ours("catalog"), ours("invoke"), ours("fault")}},
+				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("node/taskstore"), ours("exec"), ours("batchverify")}},
+			},
+			want: []string{
+				"cmd-thin cmd/fx " + ours("catalog"),
+				"cmd-thin cmd/fx " + ours("invoke"),
+				"cmd-thin cmd/fx " + ours("routing"),
+				"cmd-thin cmd/fxnode " + ours("batchverify"),
+				"cmd-thin cmd/fxnode " + ours("exec"),
+				"cmd-thin cmd/fxnode " + ours("node/taskstore"),
+			},
+		},
+		{
+			name: "the daemon imports the client, and routing's tests do",
+			pkgs: []pkg{
+				{Path: ours("node"), Imports: []string{ours("client")}, TestImports: []string{ours("client")}},
+				{Path: ours("routing"), TestImports: []string{ours("client")}},
+			},
+			want: []string{
+				"client-private node " + ours("client"),
+				"client-private-tests routing " + ours("client") + " (test)",
+			},
+		},
+		{
+			name: "routing and a command import p2p",
+			pkgs: []pkg{
+				{Path: ours("routing"), Imports: []string{ours("p2p")}},
+				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("p2p")}},
+			},
+			want: []string{"cmd-thin cmd/fx " + ours("p2p"), "p2p-private cmd/fx " + ours("p2p"), "p2p-private routing " + ours("p2p")},
 		},
 		{
 			name: "exec imports libp2p",
@@ -460,9 +599,13 @@ func TestImportRules(t *testing.T) {
 			},
 		},
 		{
-			name: "batchverify imports identity and libp2p",
-			pkgs: []pkg{{Path: ours("batchverify"), Imports: []string{"crypto/sha512", "filippo.io/edwards25519", ours("identity"), libp2pCore}}},
-			want: []string{"batchverify-leaf batchverify " + ours("identity"), "batchverify-leaf batchverify " + libp2pCore},
+			name: "batchverify imports identity, libp2p and the curve",
+			pkgs: []pkg{{Path: ours("batchverify"), Imports: []string{"crypto/sha512", "github.com/hdevalence/ed25519consensus", "filippo.io/edwards25519", ours("identity"), libp2pCore}}},
+			want: []string{
+				"batchverify-leaf batchverify filippo.io/edwards25519",
+				"batchverify-leaf batchverify " + ours("identity"),
+				"batchverify-leaf batchverify " + libp2pCore,
+			},
 		},
 		{
 			name: "exec imports a third-party module",
@@ -515,6 +658,8 @@ func TestImportRules(t *testing.T) {
 			name: "catalog imports sim and an exec implementation",
 			pkgs: []pkg{{Path: ours("catalog"), Imports: []string{ours("sim"), ours("exec/python")}}},
 			want: []string{
+				"catalog-deps catalog " + ours("exec/python"),
+				"catalog-deps catalog " + ours("sim"),
 				"routing-catalog-no-node catalog " + ours("exec/python"),
 				"routing-catalog-no-node catalog " + ours("sim"),
 			},
@@ -547,6 +692,19 @@ func TestImportRules(t *testing.T) {
 			name: "fault imports identity",
 			pkgs: []pkg{{Path: ours("fault"), Imports: []string{ours("identity")}, TestImports: []string{ours("identity")}}},
 			want: []string{"fault-alone fault " + ours("identity")},
+		},
+		{
+			name: "require imports routing and a third-party module",
+			pkgs: []pkg{{Path: ours("require"), Imports: []string{"strings", ours("fault"), ours("routing"), "github.com/fxamacker/cbor/v2"}}},
+			want: []string{
+				"require-leaf require github.com/fxamacker/cbor/v2",
+				"require-leaf require " + ours("routing"),
+			},
+		},
+		{
+			name: "require tests import catalog",
+			pkgs: []pkg{{Path: ours("require"), TestImports: []string{"testing", ours("catalog")}}},
+			want: []string{"require-leaf require " + ours("catalog") + " (test)"},
 		},
 	}
 

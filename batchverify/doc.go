@@ -6,16 +6,47 @@
 //
 // # One rule
 //
-// A signature is valid, alone or in a batch, when the cofactored equation
+// The rule, the batch equation and the batch's random scalars are those of
+// github.com/hdevalence/ed25519consensus, which implements ZIP-215: the
+// rule consensus systems fixed so that every implementation gives the same
+// answer for the same bytes, alone or in a batch. A signature R || s of M
+// by the public key A is valid when A and R decode to points of the curve,
+// in any of their encodings (canonical or not), s is below the group order
+// L, and the cofactored equation
 //
 //	[8][s]B = [8]R + [8][k]A,  k = SHA-512(R || A || M) mod L
 //
-// holds, s is below the group order L, A and R decode as crypto/ed25519
-// decodes them, and A is not of small order (a public key anyone could
-// sign for). Every signature crypto/ed25519 accepts, this rule accepts; it
-// also accepts signatures whose R or A carry a small-order component, which
-// only the key's holder can make. The answer never depends on whether a
-// signature was checked alone or with others.
+// holds. Every signature crypto/ed25519 accepts, this rule accepts; it also
+// accepts signatures whose R carries a small-order component or is not
+// encoded canonically, which crypto/ed25519 refuses. The answer never
+// depends on whether a signature was checked alone or with others.
+//
+// # What ZIP-215 changed
+//
+// Until it used the library, the package had a rule of its own: ZIP-215
+// less every signature under a public key of small order (one of the eight
+// points whose eightfold is the identity, in any of its encodings), which
+// it refused whatever the signature. ZIP-215 accepts those where the
+// equation holds, and for such a key [8][k]A is the identity, so anyone can
+// make a valid signature under it, of any message; crypto/ed25519, and with
+// it libp2p's handshakes, already accepted some of them. No secret key
+// derives a small-order key: a signature under it speaks for no one, and
+// its peer ID is a public identity anyone may act as, which an endpoint
+// admits only under a public policy or one that names that ID. Nothing else
+// moved: torsion in R and non-canonical encodings of R and A were accepted
+// before, an s at or above L, a point off the curve and a wrong size are
+// refused as before.
+//
+// Task IDs and replay protection are unaffected. A task's ID is derived
+// from the signer and the signed payload, not from the signature's bytes
+// (invoke.TaskID), so another valid signature of the same invocation (its
+// R with another torsion component or in another encoding, or any
+// signature under a small-order key) is the same task, and an endpoint
+// that admitted it once refuses it as a replay. Another encoding of a key
+// is another signer, with its own peer ID, and only a small-order point
+// has encodings anyone can sign under.
+//
+// # Batches
 //
 // A batch checks the sum of its equations, each multiplied by a random
 // 128-bit scalar: a batch that holds an invalid signature passes with

@@ -18,7 +18,6 @@ const maxBatch = 64
 // not ready; use New.
 type Verifier struct {
 	leaders int
-	keys    keyCache
 	jobs    sync.Pool
 
 	mu     sync.Mutex // guards queue and active
@@ -88,14 +87,13 @@ func (v *Verifier) lead(own *job) {
 	v.mu.Unlock()
 
 	if len(batch) == 1 {
-		var p parsed
-		own.ok = p.parse(own.item, &v.keys) && p.check()
+		own.ok = Verify(own.item)
 	} else {
 		items := make([]Item, len(batch))
 		for i, j := range batch {
 			items[i] = j.item
 		}
-		for i, ok := range verifyBatch(items, &v.keys) {
+		for i, ok := range VerifyBatch(items) {
 			batch[i].ok = ok
 			if i > 0 {
 				batch[i].wake <- struct{}{}

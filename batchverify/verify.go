@@ -1,17 +1,15 @@
 package batchverify
 
 import (
-	"crypto/rand"
-	"crypto/sha512"
-	"sync"
+	"crypto/ed25519"
 
-	"filippo.io/edwards25519"
+	"github.com/hdevalence/ed25519consensus"
 )
 
 // Sizes of the inputs.
 const (
-	PublicKeySize = 32
-	SignatureSize = 64
+	PublicKeySize = ed25519.PublicKeySize
+	SignatureSize = ed25519.SignatureSize
 )
 
 // Item is one signature to check: Signature of Message by PublicKey.
@@ -22,168 +20,30 @@ type Item struct {
 }
 
 // Verify reports whether item holds a valid signature under the package's
-// rule.
+// rule, ZIP-215.
 func Verify(item Item) bool {
-	var p parsed
-	return p.parse(item, nil) && p.check()
+	return ed25519consensus.Verify(item.PublicKey, item.Message, item.Signature)
 }
 
 // VerifyBatch reports for each item whether it holds a valid signature:
 // ok[i] is item i's answer, the same answer Verify gives.
 func VerifyBatch(items []Item) []bool {
-	return verifyBatch(items, &keyCache{})
-}
-
-func verifyBatch(items []Item, keys *keyCache) []bool {
 	ok := make([]bool, len(items))
-	ps := make([]parsed, len(items))
-	valid := make([]*parsed, 0, len(items))
-	for i := range items {
-		if ok[i] = ps[i].parse(items[i], keys); ok[i] {
-			valid = append(valid, &ps[i])
+	batch := ed25519consensus.NewPreallocatedBatchVerifier(len(items))
+	n := 0
+	for i, it := range items {
+		// The rule refuses a key or signature of the wrong size whatever
+		// else; left out of the batch, it cannot make the batch fail.
+		if ok[i] = len(it.PublicKey) == PublicKeySize && len(it.Signature) == SignatureSize; ok[i] {
+			batch.Add(it.PublicKey, it.Message, it.Signature)
+			n++
 		}
 	}
-	if len(valid) > 1 && batchHolds(valid) {
+	if n > 1 && batch.Verify() {
 		return ok
 	}
-	for i := range items {
-		ok[i] = ok[i] && ps[i].check()
+	for i, it := range items {
+		ok[i] = ok[i] && Verify(it)
 	}
 	return ok
-}
-
-// parsed is a signature decoded for checking.
-type parsed struct {
-	key [PublicKeySize]byte
-	a   edwards25519.Point  // the public key
-	r   edwards25519.Point  // the signature's commitment
-	s   edwards25519.Scalar // the signature's response
-	k   edwards25519.Scalar // SHA-512(R || A || M) mod L
-}
-
-var identity = edwards25519.NewIdentityPoint()
-
-// parse decodes item into p, through keys when not nil; false means the
-// signature is invalid whatever the equation says.
-func (p *parsed) parse(item Item, keys *keyCache) bool {
-	if len(item.PublicKey) != PublicKeySize || len(item.Signature) != SignatureSize {
-		return false
-	}
-	copy(p.key[:], item.PublicKey)
-	if !keys.decode(&p.a, p.key) {
-		return false
-	}
-	if _, err := p.r.SetBytes(item.Signature[:32]); err != nil {
-		return false
-	}
-	if _, err := p.s.SetCanonicalBytes(item.Signature[32:]); err != nil {
-		return false
-	}
-	h := sha512.New()
-	h.Write(item.Signature[:32])
-	h.Write(item.PublicKey)
-	h.Write(item.Message)
-	var d [sha512.Size]byte
-	if _, err := p.k.SetUniformBytes(h.Sum(d[:0])); err != nil {
-		return false // cannot happen: d is 64 bytes
-	}
-	return true
-}
-
-// check evaluates p's equation alone: [8]([s]B - [k]A - R) = 0.
-func (p *parsed) check() bool {
-	var minusA, x edwards25519.Point
-	minusA.Negate(&p.a)
-	x.VarTimeDoubleScalarBaseMult(&p.k, &minusA, &p.s)
-	x.Subtract(&x, &p.r)
-	x.MultByCofactor(&x)
-	return x.Equal(identity) == 1
-}
-
-// batchHolds evaluates the random linear combination of ps's equations:
-// [8](Σ z_i R_i + Σ z_i k_i A_i - (Σ z_i s_i) B) = 0. Signatures under the
-// same key share one term for it.
-func batchHolds(ps []*parsed) bool {
-	n := len(ps)
-	zs := make([]byte, 16*n)
-	if _, err := rand.Read(zs); err != nil {
-		return false // the caller checks each alone
-	}
-	scalars := make([]*edwards25519.Scalar, 0, 2*n+1)
-	points := make([]*edwards25519.Point, 0, 2*n+1)
-	terms := make([]edwards25519.Scalar, 2*n)
-	byKey := make(map[[PublicKeySize]byte]*edwards25519.Scalar, 1)
-	var sumS edwards25519.Scalar // Σ z_i s_i
-	for i, p := range ps {
-		var zb [32]byte
-		copy(zb[:16], zs[16*i:])
-		z := &terms[2*i]
-		if _, err := z.SetCanonicalBytes(zb[:]); err != nil {
-			return false // cannot happen: below 2^128 < L
-		}
-		scalars = append(scalars, z)
-		points = append(points, &p.r)
-		sumS.MultiplyAdd(z, &p.s, &sumS)
-		zk := &terms[2*i+1]
-		zk.Multiply(z, &p.k)
-		if acc, ok := byKey[p.key]; ok {
-			acc.Add(acc, zk)
-			continue
-		}
-		byKey[p.key] = zk
-		scalars = append(scalars, zk)
-		points = append(points, &p.a)
-	}
-	sumS.Negate(&sumS)
-	scalars = append(scalars, &sumS)
-	points = append(points, edwards25519.NewGeneratorPoint())
-	var x edwards25519.Point
-	x.VarTimeMultiScalarMult(scalars, points)
-	x.MultByCofactor(&x)
-	return x.Equal(identity) == 1
-}
-
-// keyCache keeps decoded public keys: a decoding costs about a fifth of
-// a signature's share of a batch, and an endpoint sees the same callers
-// again and again. The zero value is ready; a nil cache decodes every time.
-type keyCache struct {
-	mu sync.Mutex // guards m
-	m  map[[PublicKeySize]byte]*cachedKey
-}
-
-type cachedKey struct {
-	a  edwards25519.Point
-	ok bool // a decoded, and is not of small order
-}
-
-// keyCacheSize bounds a keyCache; it is emptied when full.
-const keyCacheSize = 4096
-
-// decode sets a to the public key k and reports whether k is acceptable:
-// a valid encoding of a point not of small order.
-func (c *keyCache) decode(a *edwards25519.Point, k [PublicKeySize]byte) bool {
-	if c != nil {
-		c.mu.Lock()
-		e := c.m[k]
-		c.mu.Unlock()
-		if e != nil {
-			a.Set(&e.a)
-			return e.ok
-		}
-	}
-	e := &cachedKey{}
-	if _, err := e.a.SetBytes(k[:]); err == nil {
-		var small edwards25519.Point
-		e.ok = small.MultByCofactor(&e.a).Equal(identity) != 1
-	}
-	if c != nil {
-		c.mu.Lock()
-		if c.m == nil || len(c.m) >= keyCacheSize {
-			c.m = make(map[[PublicKeySize]byte]*cachedKey)
-		}
-		c.m[k] = e
-		c.mu.Unlock()
-	}
-	a.Set(&e.a)
-	return e.ok
 }

@@ -4,39 +4,19 @@ import (
 	"bytes"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/wire"
 )
 
 // encMode writes Core Deterministic CBOR (RFC 8949 §4.2.1): shortest
 // integers, definite lengths, map keys sorted bytewise. All our structs use
 // small integer keys, so a record's bytes do not depend on Go field names.
-var encMode cbor.EncMode
+var encMode = wire.Canonical
 
 // decMode is strict: duplicate map keys, unknown fields, indefinite lengths,
 // tags and invalid UTF-8 are errors, and nesting and sizes are bounded so that
 // a hostile message cannot make the decoder allocate much.
-var decMode cbor.DecMode
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   12,
-		MaxArrayElements:  1 << 17,
-		MaxMapPairs:       64,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-		UTF8:              cbor.UTF8RejectInvalid,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
+var decMode = wire.Strict(wire.Bounds{Nesting: 12, Arrays: 1 << 17, MapPairs: 64})
 
 // decodeCanonical decodes b strictly into v and requires b to be exactly the
 // canonical encoding of the result, so every value has one byte form (and

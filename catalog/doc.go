@@ -7,8 +7,8 @@
 //
 // A Function is the immutable content of one version: name, kind (python
 // with Source and Entry, or shell with a Command template), description,
-// optional container image, requirements (see ParseRequirement), owner,
-// version and creation time. It is encoded as Core Deterministic CBOR with
+// optional container image, requirements (package require's grammar, see
+// Requirements below), owner, version and creation time. It is encoded as Core Deterministic CBOR with
 // small integer map keys, so the same content gives the same bytes on every
 // platform, and its ID is a CIDv1 (codec cbor 0x51, sha2-256) over those
 // bytes, printed in base32 ("bafire…"). testdata/golden.json pins the bytes
@@ -38,6 +38,29 @@
 // ErrBadSignature, ErrInvalidField, ErrNotOwner, ErrPrivate, ErrStale,
 // ErrDuplicate, ErrUnreferenced, ErrQuota, ErrNotFound, ErrClosed) inside a
 // *fault.Error whose kind crosses the wire.
+//
+// # Requirements
+//
+// A function's requirements are parsed with package require, the grammar
+// routing matches them by, so that the catalog accepts a requirement
+// exactly when routing gives it a meaning. One that routing could never
+// match (gpus=many, arch>=5, python=abc) is refused on every path a record
+// takes: the owner's NewPublish and Apply, gossip's Check and Receive,
+// sync's HandleSync and Pull, and VerifyFunction. The error wraps
+// ErrInvalidField and require's reason (require.ErrBadValue, ...), has kind
+// Invalid, and carries require's message, the one routing gives.
+//
+// Releases before this rule checked only the syntax, so a store they wrote
+// may hold records it now refuses. They are not deleted in bulk: Open
+// re-verifies every stored record and leaves out, with a warning that gives
+// the reason ("catalog: ignoring stored update", "catalog: dropping stored
+// function"), those that no longer pass. Such a name does not resolve, is
+// not offered to sync nor gossiped, and so is never routed; its head stays
+// on disk until its owner publishes the name again, which replaces it, and
+// its bodies are dropped from disk by a read-write Open (a read-only one
+// changes nothing). The rest of the store works as before. Peers of older
+// releases that still offer such records over sync have them counted as
+// rejected.
 //
 // # Private functions
 //
@@ -73,13 +96,13 @@
 //
 // # Spreading
 //
-// New updates are published on the gossipsub topic TopicName (Store.Publish;
+// New updates are published on the gossipsub topic wire.CatalogTopic (Store.Publish;
 // Store.Follow applies what arrives). The node's topic validator calls
 // Store.Check and maps its error with VerdictOf: Accept, Ignore (duplicate,
 // stale, over this node's owner quota) or Reject (everything else), so nothing bad is forwarded.
 //
 // Gossip is only a hint. A node that joins late, restarts or heals from a
-// partition pulls over the SyncProtocol stream (Store.Pull against a
+// partition pulls over a wire.SyncProtocol stream (Store.Pull against a
 // SyncPeer; the other side answers with Store.HandleSync; one CBOR
 // SyncRequest and one SyncResponse per stream). The sync set is every
 // shareable current update and every held body of a non-private,

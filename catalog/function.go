@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/require"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -26,7 +27,6 @@ const (
 	maxCommandLen     = 64 << 10
 	maxDescriptionLen = 16 << 10
 	maxContainerLen   = 512
-	maxRequirements   = 64
 )
 
 // Function is the immutable content of one version of a function. Its
@@ -48,8 +48,9 @@ type Function struct {
 	Description string `cbor:"6,keyasint,omitempty" json:"description,omitempty"`
 	// Container optionally names a container image to run in.
 	Container string `cbor:"7,keyasint,omitempty" json:"container,omitempty"`
-	// Requirements are what an endpoint must offer (see ParseRequirement),
-	// sorted and without duplicates.
+	// Requirements are what an endpoint must offer, each as package
+	// require's grammar writes it (gpus>=1, python>=3.10), at most
+	// require.MaxRequirements, sorted and without duplicates.
 	Requirements []string `cbor:"8,keyasint,omitempty" json:"requirements,omitempty"`
 	// Owner is the owner's user ID (a libp2p peer ID string).
 	Owner string `cbor:"9,keyasint" json:"owner"`
@@ -128,17 +129,13 @@ func (f *Function) Validate(lim Limits) error {
 	if len(f.Container) > maxContainerLen || !allIn(f.Container, func(c byte) bool { return c > ' ' && c < 0x7f }) {
 		return invalid("function %s: container %q is not an image reference", f.Name, f.Container)
 	}
-	if len(f.Requirements) > maxRequirements {
-		return invalid("function %s: %d requirements, limit %d", f.Name, len(f.Requirements), maxRequirements)
+	// The grammar routing matches by, so that no record enters the network
+	// with a requirement that means nothing to an endpoint; the error
+	// carries require's message, the one routing gives.
+	if _, err := require.ParseAll(f.Requirements); err != nil {
+		return fail(fault.Invalid, ErrInvalidField, "function %s: %w", f.Name, err)
 	}
 	for i, s := range f.Requirements {
-		r, err := ParseRequirement(s)
-		if err != nil {
-			return err
-		}
-		if r.String() != s {
-			return invalid("function %s: requirement %q is not in canonical form", f.Name, s)
-		}
 		if i > 0 && f.Requirements[i-1] >= s {
 			return invalid("function %s: requirements not sorted or duplicated at %q", f.Name, s)
 		}
@@ -163,7 +160,8 @@ func DecodeFunction(b []byte, lim Limits) (*Function, ID, error) {
 	return &f, idOf(b), nil
 }
 
-// normalizeRequirements sorts and de-duplicates requirements.
+// normalizeRequirements sorts and de-duplicates requirements; it leaves
+// each as written, since require.Parse keeps it so.
 func normalizeRequirements(rs []string) []string {
 	return sortedUnique(rs)
 }
@@ -206,8 +204,18 @@ func isIdentifier(s string) bool {
 	return true
 }
 
-// splitRef splits "OWNER/NAME" (or "OWNER/NAME@VERSION").
-func splitRef(ref string) (owner, name string, ok bool) {
+// SplitRef splits "OWNER/NAME" (or "OWNER/NAME@VERSION"); ok is false
+// unless both parts are non-empty.
+func SplitRef(ref string) (owner, name string, ok bool) {
 	owner, name, ok = strings.Cut(ref, "/")
 	return owner, name, ok && owner != "" && name != ""
+}
+
+func allIn(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
 }

@@ -6,10 +6,6 @@ import (
 	"fmt"
 )
 
-// TopicName is the gossipsub topic that catalog updates spread on. Each
-// message is one update envelope.
-const TopicName = "/fxmesh/catalog/1"
-
 // Topic is how updates spread: the node supplies gossipsub (with a validator
 // built on Store.Check and VerdictOf), tests supply memory.
 type Topic interface {

@@ -165,7 +165,13 @@ func TestGossipSpreadsAndFilters(t *testing.T) {
 		u.Access = Access{}
 		return u
 	}())
-	for _, bad := range [][]byte{forged, private, []byte("junk")} {
+	// A requirement routing gives no meaning to, signed by the owner.
+	unroutable := sealUpdate(t, alice, func() *Update {
+		fn := pyFunc("nowhere", "")
+		fn.Requirements = []string{"gpus=many"}
+		return rawPublish(t, alice, fn, 1<<62)
+	}())
+	for _, bad := range [][]byte{forged, private, unroutable, []byte("junk")} {
 		a.m.Publish(context.Background(), bad)
 	}
 	// A replay of the first version after the second is ignored.
@@ -183,7 +189,7 @@ func TestGossipSpreadsAndFilters(t *testing.T) {
 	h.mu.Unlock()
 	a.m.Publish(context.Background(), v1env)
 
-	eventually(t, "b to judge everything", func() bool { return b.m.verdict(Reject) == 3 && b.m.verdict(Ignore) >= 1 })
+	eventually(t, "b to judge everything", func() bool { return b.m.verdict(Reject) == 4 && b.m.verdict(Ignore) >= 1 })
 	if got := c.m.verdict(Reject) + c.m.verdict(Ignore); got != 0 {
 		t.Fatalf("c saw %d bad messages: b forwarded them", got)
 	}
@@ -192,6 +198,9 @@ func TestGossipSpreadsAndFilters(t *testing.T) {
 	}
 	if _, err := b.s.Resolve(owner + "/secret"); !fault.Is(err, fault.NotFound) {
 		t.Fatalf("private function reached b: %v", err)
+	}
+	if _, err := b.s.Resolve(owner + "/nowhere"); !fault.Is(err, fault.NotFound) {
+		t.Fatalf("a function with an unroutable requirement reached b: %v", err)
 	}
 }
 

@@ -628,7 +628,7 @@ func (s *Store) resolveLocked(ref string) (*Resolved, error) {
 	if s.closed {
 		return nil, fail(fault.Unavailable, ErrClosed, "resolve")
 	}
-	owner, rest, ok := splitRef(ref)
+	owner, rest, ok := SplitRef(ref)
 	if !ok {
 		id, err := ParseID(ref)
 		if err != nil {

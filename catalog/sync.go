@@ -11,11 +11,6 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 )
 
-// SyncProtocol is the libp2p protocol ID of the sync stream. One stream
-// carries one request and one response, each a CBOR message of at most
-// Limits.MaxSyncBytes; the node frames them (say, with a length prefix).
-const SyncProtocol = "/fxmesh/catalog/sync/1"
-
 // NumBuckets is how many buckets the sync set is split into, by the first
 // byte of each ID's digest.
 const NumBuckets = 256
@@ -359,7 +354,7 @@ func (s *Store) HandleSync(req *SyncRequest) *SyncResponse {
 }
 
 // SyncPeer is the far side of a pull. The node implements it by encoding the
-// request, writing it on a SyncProtocol stream, and reading and decoding the
+// request, writing it on a wire.SyncProtocol stream, and reading and decoding the
 // response (DecodeSyncResponse); tests call the other store's HandleSync.
 type SyncPeer interface {
 	Sync(ctx context.Context, req *SyncRequest) (*SyncResponse, error)

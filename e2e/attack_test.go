@@ -19,9 +19,11 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -87,8 +89,8 @@ type attackTarget struct {
 	proc   *proc
 	id     peer.ID
 	addr   string
-	client *node.Client
-	fn     *node.Function
+	client *client.Client
+	fn     *client.ResolvedFunction
 }
 
 // startAttackTarget starts a plain fxnode endpoint (default settings but
@@ -115,7 +117,7 @@ func startAttackTarget(tb testing.TB, public bool) *attackTarget {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := node.NewClient(ctx, node.ClientOptions{Key: user, Bootstrap: []string{addr}})
+	c, err := client.New(ctx, client.Options{Key: user, Bootstrap: []string{addr}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -144,7 +146,7 @@ func (at *attackTarget) sequential(tb testing.TB, n int) []time.Duration {
 	for i := range n {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		start := time.Now()
-		sub, err := at.client.Invoke(ctx, node.Invocation{
+		sub, err := at.client.Invoke(ctx, client.InvokeRequest{
 			Endpoint: at.id, Function: at.fn, Inputs: []invoke.Input{{Args: []byte(fmt.Sprintf("[%d]", i))}}, Wait: true,
 		})
 		lat = append(lat, time.Since(start))
@@ -232,7 +234,7 @@ func slowSend(tb testing.TB, target peer.ID, addr string, proto protocol.ID, ann
 				go func() {
 					defer close(ended)
 					var rep invoke.Reply
-					if invoke.ReadMsg(bufio.NewReader(s), 1<<16, &rep) == nil && rep.Error != nil {
+					if wire.ReadMsg(bufio.NewReader(s), 1<<16, &rep) == nil && rep.Error != nil {
 						st.reason(rep.Error.Kind)
 					} else {
 						st.reason("closed")
@@ -344,16 +346,16 @@ var attackScenarios = []struct {
 	announce int // the frame size announced; four fifths of it is sent
 	opens    int
 }{
-	{"private/session", false, node.SessionProtocol, 10 << 20, 1},
-	{"private/invoke", false, node.InvokeProtocol, 10 << 20, 1},
-	{"public/session", true, node.SessionProtocol, 10 << 20, 1},
-	{"public/invoke", true, node.InvokeProtocol, 10 << 20, 1},
+	{"private/session", false, wire.SessionProtocol, 10 << 20, 1},
+	{"private/invoke", false, wire.InvokeProtocol, 10 << 20, 1},
+	{"public/session", true, wire.SessionProtocol, 10 << 20, 1},
+	{"public/invoke", true, wire.InvokeProtocol, 10 << 20, 1},
 	// Every peer may use the catalog protocols: they are bounded by the
 	// budget alone.
-	{"catalog-sync", false, protocol.ID(catalog.SyncProtocol), catalog.DefaultMaxSyncBytes, 1},
-	{"catalog-client", false, node.CatalogProtocol, catalog.DefaultMaxRecordBytes, 1},
-	{"public/session/flood", true, node.SessionProtocol, 10 << 20, 50},
-	{"private/invoke/flood", false, node.InvokeProtocol, 10 << 20, 50},
+	{"catalog-sync", false, wire.SyncProtocol, catalog.DefaultMaxSyncBytes, 1},
+	{"catalog-client", false, wire.CatalogProtocol, catalog.DefaultMaxRecordBytes, 1},
+	{"public/session/flood", true, wire.SessionProtocol, 10 << 20, 50},
+	{"private/invoke/flood", false, wire.InvokeProtocol, 10 << 20, 50},
 }
 
 // maxAttackRSS is what the endpoint may reach under the attack.
@@ -373,7 +375,7 @@ func TestSlowSenderAttack(t *testing.T) {
 			if f.peakRSS >= maxAttackRSS || f.hwmRSS >= maxAttackRSS {
 				t.Errorf("endpoint reached %.1f MB (VmHWM %.1f MB) under the attack, limit %.0f MB", float64(f.peakRSS)/1e6, float64(f.hwmRSS)/1e6, maxAttackRSS/1e6)
 			}
-			gated := sc.proto == node.SessionProtocol || sc.proto == node.InvokeProtocol
+			gated := sc.proto == wire.SessionProtocol || sc.proto == wire.InvokeProtocol
 			if gated && !sc.public && f.reasons["denied"] == 0 {
 				t.Errorf("a peer the private endpoint does not admit was never told denied: %v", f.reasons)
 			}

@@ -9,10 +9,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/fxmesh/fxmesh/batchverify"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/multiformats/go-multihash"
@@ -78,27 +78,12 @@ var (
 	ErrTooLarge     = errors.New("invoke: invocation too large")
 )
 
+// An invocation is encoded canonically and decoded strictly (package wire),
+// up to a batch of a million inputs.
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = wire.Canonical
+	decMode = wire.Strict(wire.Bounds{Nesting: 8, Arrays: 1 << 20, MapPairs: 64})
 )
-
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	if decMode, err = (cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  1 << 20,
-		MaxMapPairs:       64,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}).DecMode(); err != nil {
-		panic(err)
-	}
-}
 
 // New fills in a fresh nonce and the validity window from now.
 func New(function, endpoint string, inputs []Input, now time.Time, ttl time.Duration) (*Invocation, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/wire"
 )
 
 const fnID = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
@@ -275,19 +276,19 @@ func TestSignRefusesBadInvocations(t *testing.T) {
 func TestFrames(t *testing.T) {
 	var buf bytes.Buffer
 	want := Reply{Type: ReplyResult, TaskID: "t", Result: &Result{Index: 3, Value: []byte(`42`)}}
-	if err := WriteMsg(&buf, want); err != nil {
+	if err := wire.WriteMsg(&buf, want); err != nil {
 		t.Fatal(err)
 	}
 	var got Reply
-	if err := ReadMsg(bufio.NewReader(&buf), MaxFrame, &got); err != nil {
+	if err := wire.ReadMsg(bufio.NewReader(&buf), wire.MaxFrame, &got); err != nil {
 		t.Fatal(err)
 	}
 	if got.Result.Index != 3 || string(got.Result.Value) != "42" {
 		t.Fatalf("got %+v", got)
 	}
 	buf.Reset()
-	WriteMsg(&buf, Request{Invocation: make([]byte, 100)})
-	if err := ReadMsg(bufio.NewReader(&buf), 50, &Request{}); !errors.Is(err, ErrFrameTooLarge) {
+	wire.WriteMsg(&buf, Request{Invocation: make([]byte, 100)})
+	if err := wire.ReadMsg(bufio.NewReader(&buf), 50, &Request{}); !errors.Is(err, wire.ErrFrameTooLarge) {
 		t.Fatalf("oversized frame: %v", err)
 	}
 }
@@ -307,14 +308,14 @@ func FuzzDecode(f *testing.F) {
 
 func FuzzReadMsg(f *testing.F) {
 	var buf bytes.Buffer
-	WriteMsg(&buf, Reply{Type: ReplyAck, TaskID: "x", Count: 2})
+	wire.WriteMsg(&buf, Reply{Type: ReplyAck, TaskID: "x", Count: 2})
 	f.Add(buf.Bytes())
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0x0f})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
 		for i := 0; i < 4; i++ {
 			var rep Reply
-			if err := ReadMsg(r, 1<<16, &rep); err != nil {
+			if err := wire.ReadMsg(r, 1<<16, &rep); err != nil {
 				return
 			}
 		}

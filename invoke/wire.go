@@ -1,18 +1,14 @@
 package invoke
 
 import (
-	"bufio"
-	"encoding/binary"
 	"errors"
-	"fmt"
-	"io"
 
 	"github.com/fxmesh/fxmesh/fault"
 )
 
-// The messages of the invocation protocol (/fxmesh/invoke/1.0.0) and of the
-// task protocol (/fxmesh/task/1.0.0). Each travels as one frame: an unsigned
-// varint length, then that many bytes of deterministic CBOR.
+// The messages of the invocation protocol (wire.InvokeProtocol), the
+// session protocol (wire.SessionProtocol) and the task protocol
+// (wire.TaskProtocol). Each travels as one frame of package wire.
 //
 //	invoke:  client → Request; endpoint → Ack | Error, then (if Wait) Result… and Done
 //	task:    client → Query;   endpoint → Status | Error, then (if Wait) Result… and Done
@@ -136,57 +132,4 @@ type Status struct {
 	Done     int              `cbor:"4,keyasint,omitempty" json:"done"`
 	Times    map[string]int64 `cbor:"5,keyasint,omitempty" json:"-"`
 	Error    *Error           `cbor:"6,keyasint,omitempty" json:"error,omitempty"`
-}
-
-// MaxFrame bounds one frame unless a caller says otherwise: enough for a
-// 10 MiB payload and its envelope.
-const MaxFrame = 12 << 20
-
-// ErrFrameTooLarge is returned for a frame over the reader's limit.
-var ErrFrameTooLarge = errors.New("invoke: frame too large")
-
-// WriteMsg encodes v and writes it as one frame.
-func WriteMsg(w io.Writer, v any) error {
-	b, err := encMode.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("invoke: encode %T: %w", v, err)
-	}
-	return WriteFrame(w, b)
-}
-
-// ReadFrame reads one frame of at most max bytes, with no deadline and no
-// budget: for streams whose far side is trusted with memory (a client
-// reading the endpoint it chose). A stream that ends before the frame is
-// io.EOF; one that breaks inside it is fault.Unavailable; bytes that are no
-// frame are fault.Invalid.
-func ReadFrame(r *bufio.Reader, max int) ([]byte, error) {
-	return (&FrameReader{R: r, Max: max}).Next(0)
-}
-
-// ReadMsg reads one frame and decodes it into v.
-func ReadMsg(r *bufio.Reader, max int, v any) error {
-	b, err := ReadFrame(r, max)
-	if err != nil {
-		return err
-	}
-	return DecodeMsg(b, v)
-}
-
-// DecodeMsg decodes one frame's body into v.
-func DecodeMsg(b []byte, v any) error {
-	if err := decMode.Unmarshal(b, v); err != nil {
-		return fault.Wrap(fault.Invalid, "", fmt.Errorf("invoke: decode %T: %w", v, err))
-	}
-	return nil
-}
-
-// WriteFrame writes b as one frame.
-func WriteFrame(w io.Writer, b []byte) error {
-	var hdr [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(b)))
-	if _, err := w.Write(hdr[:n]); err != nil {
-		return err
-	}
-	_, err := w.Write(b)
-	return err
 }

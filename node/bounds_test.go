@@ -11,11 +11,13 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
@@ -39,8 +41,8 @@ type boundsFixture struct {
 	ctx    context.Context
 	ep     *Node
 	owner  *identity.Key
-	client *Client
-	fns    map[string]*Function
+	client *client.Client
+	fns    map[string]*client.ResolvedFunction
 }
 
 func newBoundsFixture(t *testing.T, configure func(*Config)) *boundsFixture {
@@ -68,7 +70,7 @@ func newBoundsFixture(t *testing.T, configure func(*Config)) *boundsFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ep.Close() })
-	f := &boundsFixture{ctx: ctx, ep: ep, owner: owner, fns: map[string]*Function{}}
+	f := &boundsFixture{ctx: ctx, ep: ep, owner: owner, fns: map[string]*client.ResolvedFunction{}}
 	f.client = f.clientOf(t, owner)
 	for _, name := range []string{"nap", "echo"} {
 		env, err := catalog.NewPublish(owner, nil, catalog.Function{Name: name, Kind: catalog.KindPython, Source: boundsSource, Entry: name},
@@ -86,9 +88,9 @@ func newBoundsFixture(t *testing.T, configure func(*Config)) *boundsFixture {
 	return f
 }
 
-func (f *boundsFixture) clientOf(t *testing.T, k *identity.Key) *Client {
+func (f *boundsFixture) clientOf(t *testing.T, k *identity.Key) *client.Client {
 	t.Helper()
-	c, err := NewClient(f.ctx, ClientOptions{Key: k, Bootstrap: f.ep.Addrs()})
+	c, err := client.New(f.ctx, client.Options{Key: k, Bootstrap: f.ep.Addrs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +171,7 @@ func mustGenerate(t *testing.T) *identity.Key {
 // invalid request, not an internal error.
 func TestEmptyStreamIsInvalid(t *testing.T) {
 	f := newBoundsFixture(t, nil)
-	for _, proto := range []string{string(InvokeProtocol), string(TaskProtocol), string(SessionProtocol)} {
+	for _, proto := range []string{string(wire.InvokeProtocol), string(wire.TaskProtocol), string(wire.SessionProtocol)} {
 		t.Run(proto, func(t *testing.T) {
 			s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), protocol.ID(proto))
 			if err != nil {
@@ -180,8 +182,8 @@ func TestEmptyStreamIsInvalid(t *testing.T) {
 				t.Fatal(err)
 			}
 			var rep invoke.Reply
-			err = invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &rep)
-			if proto == string(SessionProtocol) {
+			err = wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &rep)
+			if proto == string(wire.SessionProtocol) {
 				// A session that ends at once has nothing to answer.
 				if err == nil {
 					t.Fatalf("empty session answered %+v", rep)
@@ -207,7 +209,7 @@ func TestOversizedInvocationRefusedFromItsHeader(t *testing.T) {
 	for _, wait := range []bool{true, false} {
 		ctx, cancel := context.WithTimeout(f.ctx, 20*time.Second)
 		start := time.Now()
-		_, err := f.client.Invoke(ctx, Invocation{
+		_, err := f.client.Invoke(ctx, client.InvokeRequest{
 			Endpoint: f.ep.ID(), Function: f.fns["echo"], Inputs: []invoke.Input{{Args: []byte(args)}}, Wait: wait,
 		})
 		cancel()
@@ -216,7 +218,7 @@ func TestOversizedInvocationRefusedFromItsHeader(t *testing.T) {
 		}
 	}
 	// The endpoint still serves.
-	if _, err := f.client.Invoke(f.ctx, Invocation{Endpoint: f.ep.ID(), Function: f.fns["echo"], Inputs: []invoke.Input{{Args: []byte(`[1]`)}}, Wait: true}); err != nil {
+	if _, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: f.fns["echo"], Inputs: []invoke.Input{{Args: []byte(`[1]`)}}, Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -225,20 +227,20 @@ func TestOversizedInvocationRefusedFromItsHeader(t *testing.T) {
 // then resets its stream leaves nothing following the task.
 func TestFollowerEndsWithItsStream(t *testing.T) {
 	f := newBoundsFixture(t, nil)
-	sub, err := f.client.Invoke(f.ctx, Invocation{Endpoint: f.ep.ID(), Function: f.fns["nap"], Inputs: []invoke.Input{{Args: []byte(`[30]`)}}})
+	sub, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: f.fns["nap"], Inputs: []invoke.Input{{Args: []byte(`[30]`)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), TaskProtocol)
+		s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), wire.TaskProtocol)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := invoke.WriteMsg(s, invoke.Query{TaskID: sub.TaskID, Wait: true}); err != nil {
+		if err := wire.WriteMsg(s, invoke.Query{TaskID: sub.TaskID, Wait: true}); err != nil {
 			t.Fatal(err)
 		}
 		var st invoke.Reply
-		if err := invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &st); err != nil || st.Type != invoke.ReplyStatus {
+		if err := wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &st); err != nil || st.Type != invoke.ReplyStatus {
 			t.Fatalf("status: %+v %v", st, err)
 		}
 		waitUntil(t, 5*time.Second, "the endpoint follows the task", func() bool { return f.ep.ep.tasks.Following(sub.TaskID) == 1 })
@@ -280,7 +282,7 @@ func TestSessionCallsBounded(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sub, err := f.client.Invoke(f.ctx, Invocation{Endpoint: f.ep.ID(), Function: f.fns["nap"], Inputs: []invoke.Input{{Args: []byte(`[0.2]`)}}, Wait: true})
+			sub, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: f.fns["nap"], Inputs: []invoke.Input{{Args: []byte(`[0.2]`)}}, Wait: true})
 			if err != nil || sub.Status.State != invoke.StateDone {
 				t.Errorf("call: %+v %v", sub, err)
 				failed.Add(1)
@@ -295,40 +297,6 @@ func TestSessionCallsBounded(t *testing.T) {
 	if failed.Load() > 0 {
 		t.Fatalf("%d calls failed", failed.Load())
 	}
-}
-
-// TestClientCallQueueBounded: replies for a call whose caller does not read
-// queue only up to callQueue; the session then waits for the caller.
-func TestClientCallQueueBounded(t *testing.T) {
-	c := &Client{done: make(chan struct{})}
-	defer close(c.done)
-	s := &session{c: c, calls: map[uint64]*sessionCall{}}
-	cl := &sessionCall{sess: s, id: 1, wake: make(chan struct{}, 1), room: make(chan struct{}, 1)}
-	s.calls[1] = cl
-	const n = 3 * callQueue
-	pushed := make(chan struct{})
-	go func() {
-		defer close(pushed)
-		for i := range n {
-			cl.push(invoke.Reply{Type: invoke.ReplyResult, Call: 1, Count: i})
-		}
-	}()
-	queued := func() int {
-		cl.mu.Lock()
-		defer cl.mu.Unlock()
-		return len(cl.q)
-	}
-	waitUntil(t, 5*time.Second, "replies queued", func() bool { return queued() >= callQueue })
-	for i := range n {
-		if q := queued(); q > callQueue {
-			t.Fatalf("%d replies queued for a caller that reads slowly, bound %d", q, callQueue)
-		}
-		rep, err := cl.next()
-		if err != nil || rep.Count != i {
-			t.Fatalf("reply %d: %+v %v", i, rep, err)
-		}
-	}
-	<-pushed
 }
 
 // TestLivenessForgetsSilentEndpoints: the table of heartbeats drops an

@@ -9,11 +9,10 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
-	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/wire"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // syncInterval is how often a node pulls the catalog from a random peer, on
@@ -53,7 +52,7 @@ func (n *Node) startCatalog() error {
 		return fmt.Errorf("node: start gossipsub: %w", err)
 	}
 	n.pubsub = ps
-	if err := ps.RegisterTopicValidator(catalog.TopicName, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if err := ps.RegisterTopicValidator(wire.CatalogTopic, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		if from == n.host.ID() {
 			return pubsub.ValidationAccept // Publish applied and checked it already
 		}
@@ -69,7 +68,7 @@ func (n *Node) startCatalog() error {
 	}); err != nil {
 		return fmt.Errorf("node: catalog validator: %w", err)
 	}
-	t, err := ps.Join(catalog.TopicName)
+	t, err := ps.Join(wire.CatalogTopic)
 	if err != nil {
 		return fmt.Errorf("node: join catalog topic: %w", err)
 	}
@@ -78,8 +77,8 @@ func (n *Node) startCatalog() error {
 		return fmt.Errorf("node: subscribe catalog topic: %w", err)
 	}
 	n.topic = &gossipTopic{t: t, sub: sub}
-	n.host.SetStreamHandler(protocol.ID(catalog.SyncProtocol), n.handleSync)
-	n.host.SetStreamHandler(CatalogProtocol, n.handleCatalog)
+	n.host.SetStreamHandler(wire.SyncProtocol, n.handleSync)
+	n.host.SetStreamHandler(wire.CatalogProtocol, n.handleCatalog)
 	n.syncNow = make(chan peer.ID, 64)
 	n.host.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
@@ -128,7 +127,7 @@ func (n *Node) syncLoop(lim catalog.Limits) {
 			p = peers[rand.IntN(len(peers))]
 		}
 		recent[p] = time.Now()
-		if ok, _ := n.host.Peerstore().SupportsProtocols(p, protocol.ID(catalog.SyncProtocol)); len(ok) == 0 {
+		if ok, _ := n.host.Peerstore().SupportsProtocols(p, wire.SyncProtocol); len(ok) == 0 {
 			continue // a light client, or identify has not finished
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, 20*time.Second)
@@ -154,7 +153,7 @@ func (sp *syncPeer) Sync(ctx context.Context, req *catalog.SyncRequest) (*catalo
 	if err != nil {
 		return nil, err
 	}
-	s, err := sp.n.host.NewStream(ctx, sp.p, protocol.ID(catalog.SyncProtocol))
+	s, err := sp.n.host.NewStream(ctx, sp.p, wire.SyncProtocol)
 	if err != nil {
 		return nil, err
 	}
@@ -162,12 +161,12 @@ func (sp *syncPeer) Sync(ctx context.Context, req *catalog.SyncRequest) (*catalo
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
 	}
-	if err := invoke.WriteFrame(s, b); err != nil {
+	if err := wire.WriteFrame(s, b); err != nil {
 		s.Reset()
 		return nil, err
 	}
 	_ = s.CloseWrite()
-	rb, err := invoke.ReadFrame(bufio.NewReader(s), catalog.DefaultLimits().MaxSyncBytes)
+	rb, err := wire.ReadFrame(bufio.NewReader(s), catalog.DefaultLimits().MaxSyncBytes)
 	if err != nil {
 		s.Reset()
 		return nil, err
@@ -194,7 +193,7 @@ func (n *Node) handleSync(s network.Stream) {
 		s.Reset()
 		return
 	}
-	if err := invoke.WriteFrame(s, resp); err != nil {
+	if err := wire.WriteFrame(s, resp); err != nil {
 		s.Reset()
 	}
 }

@@ -1,45 +1,25 @@
 package node
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/routing"
-	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // ClaimFile is the file in a node's directory that holds its owner's signed
-// claim (routing.SignOwnerClaim), as one line of base64.
+// claim (routing.SignOwnerClaim), as one line of routing.ClaimText.
 const ClaimFile = "owner.claim"
 
-// DefaultClaimTTL is how long an owner claim made by fxnode init, fxnode dev
-// or fx endpoint claim holds unless told otherwise: a year.
-const DefaultClaimTTL = 365 * 24 * time.Hour
-
-// EncodeClaim writes a signed claim as the one line of text that fx endpoint
-// claim prints and ClaimFile holds.
-func EncodeClaim(claim []byte) string { return base64.StdEncoding.EncodeToString(claim) }
-
-// DecodeClaim reads the text EncodeClaim writes; surrounding white space is
-// ignored.
-func DecodeClaim(text string) ([]byte, error) {
-	text = strings.TrimSpace(text)
-	if len(text) > base64.StdEncoding.EncodedLen(routing.MaxClaimBytes) {
-		return nil, fault.E(fault.TooLarge, "node: owner claim", "%d characters, limit %d", len(text), base64.StdEncoding.EncodedLen(routing.MaxClaimBytes))
-	}
-	b, err := base64.StdEncoding.DecodeString(text)
-	if err != nil {
-		return nil, fault.E(fault.Invalid, "node: owner claim", "not base64: %v", err)
-	}
-	return b, nil
-}
+// DefaultClaimTTL is how long an owner claim made by fxnode init or fxnode
+// dev holds unless told otherwise.
+const DefaultClaimTTL = routing.DefaultClaimTTL
 
 // ReadClaim reads DIR/owner.claim; a missing file gives nil and no error.
 func ReadClaim(dir string) ([]byte, error) {
@@ -51,7 +31,7 @@ func ReadClaim(dir string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: read %s: %w", path, err)
 	}
-	b, err := DecodeClaim(string(text))
+	b, err := routing.ParseClaimText(string(text))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -63,7 +43,7 @@ func WriteClaim(dir string, claim []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("node: write %s: %w", ClaimFile, err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ClaimFile), []byte(EncodeClaim(claim)+"\n"), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ClaimFile), []byte(routing.ClaimText(claim)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("node: write %s: %w", ClaimFile, err)
 	}
 	return nil
@@ -89,31 +69,6 @@ func checkClaim(claim []byte, id, owner string, now time.Time) string {
 	return ""
 }
 
-// SignClaim signs owner's claim on node, valid for ttl from now, and writes
-// it to DIR/owner.claim, when the user key in h is owner's: the common case
-// of an owner setting up their own endpoint. It reports whether it signed;
-// a home without owner's key is not an error.
-func (h Home) SignClaim(dir string, node peer.ID, owner string, now time.Time, ttl time.Duration) (bool, error) {
-	if owner == "" {
-		return false, nil
-	}
-	k, err := h.UserKey()
-	if fault.KindOf(err) == fault.NotFound {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if k.ID().String() != owner {
-		return false, nil
-	}
-	claim, err := routing.SignOwnerClaim(k, node, now.Add(ttl))
-	if err != nil {
-		return false, err
-	}
-	return true, WriteClaim(dir, claim)
-}
-
 // InstallClaim checks that text (as fx endpoint claim prints it) is a claim,
 // valid at now, by the owner DIR/config.yaml names on the node whose key is
 // DIR/node.key, and writes it to DIR/owner.claim.
@@ -129,7 +84,7 @@ func InstallClaim(dir, text string, now time.Time) (*routing.OwnerClaim, error) 
 	if err != nil {
 		return nil, fault.Wrap(fault.NotFound, "", fmt.Errorf("no node key in %s (run fxnode init first): %w", dir, err))
 	}
-	b, err := DecodeClaim(text)
+	b, err := routing.ParseClaimText(text)
 	if err != nil {
 		return nil, err
 	}

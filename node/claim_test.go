@@ -123,7 +123,7 @@ func sign(t *testing.T, owner, node *identity.Key, expires time.Time) []byte {
 func TestClaimText(t *testing.T) {
 	owner, _ := identity.GenerateKey()
 	claim := sign(t, owner, owner, time.Now().Add(time.Hour))
-	got, err := DecodeClaim("  " + EncodeClaim(claim) + "\n")
+	got, err := routing.ParseClaimText("  " + routing.ClaimText(claim) + "\n")
 	if err != nil || !bytes.Equal(got, claim) {
 		t.Fatalf("round trip: %v", err)
 	}
@@ -135,7 +135,7 @@ func TestClaimText(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if _, err := DecodeClaim(tc.text); err == nil {
+			if _, err := routing.ParseClaimText(tc.text); err == nil {
 				t.Fatal("accepted")
 			}
 		})

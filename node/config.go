@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/internal/atomicfile"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/multiformats/go-multiaddr"
 	"go.yaml.in/yaml/v3"
@@ -118,17 +121,17 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, a := range c.Bootstrap {
-		if _, err := parseAddrInfo(a); err != nil {
+		if _, err := p2p.ParseAddrInfo(a); err != nil {
 			errs = append(errs, fmt.Errorf("bootstrap %q: %w", a, err))
 		}
 	}
 	if c.Owner != "" {
-		if _, err := decodeID(c.Owner); err != nil {
+		if _, err := identity.ParseID(c.Owner); err != nil {
 			errs = append(errs, fmt.Errorf("owner: %w", err))
 		}
 	}
 	for _, a := range c.Allowed {
-		if _, err := decodeID(a); err != nil {
+		if _, err := identity.ParseID(a); err != nil {
 			errs = append(errs, fmt.Errorf("allowed: %w", err))
 		}
 	}
@@ -165,7 +168,7 @@ func (c *Config) recordTTL() time.Duration {
 }
 
 // maxPayload bounds max_input_bytes and max_output_bytes: a result, its
-// output and its envelope must fit one frame of the wire (invoke.MaxFrame).
+// output and its envelope must fit one frame of the wire (wire.MaxFrame).
 const maxPayload = 10 << 20
 
 func (c *Config) maxInput() int  { return orDefault(c.MaxInputBytes, maxPayload) }
@@ -241,35 +244,13 @@ func SaveConfig(dir string, c *Config) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
-	if err := writeFileAtomic(filepath.Join(dir, ConfigFile), buf.Bytes(), 0o644); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ConfigFile), buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
 	return nil
 }
 
-func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
-
 // writeMultiaddrs writes addrs one per line to DIR/multiaddrs.
 func writeMultiaddrs(dir string, addrs []string) error {
-	return writeFileAtomic(filepath.Join(dir, MultiaddrsFile), []byte(strings.Join(addrs, "\n")+"\n"), 0o644)
+	return atomicfile.Write(filepath.Join(dir, MultiaddrsFile), []byte(strings.Join(addrs, "\n")+"\n"), 0o644)
 }

@@ -1,10 +1,17 @@
-// Package node is the fxmesh daemon and the client side of its protocols: the
-// libp2p host, the Kademlia DHT under fxmesh's own protocol prefix, the
-// publishing of the node's signed endpoint record, the protocol handlers, and
-// the Client that the fx command uses to see the mesh. It is the one place
-// where identity, routing, catalog and exec meet the network.
+// Package node is the fxmesh daemon: the libp2p host of a bootstrap or an
+// endpoint (package p2p makes it), the Kademlia DHT, the publishing of the
+// node's signed endpoint record and capability keys, the catalog service
+// (gossip, sync and the catalog client protocol), heartbeats, and on an
+// endpoint the handlers of the invoke, session, task and status protocols,
+// which admit signed invocations and run them on the executors. It is the
+// one place where identity, routing, catalog, invoke and exec meet the
+// network on the serving side; package client is the other side.
 //
-// A node plays one of two roles: a bootstrap (the operators' well-known point
-// of contact: a DHT server and nothing else yet) or an endpoint (a DHT server
-// that advertises its capabilities and serves functions).
+// A node plays one of two roles: a bootstrap (the operators' well-known
+// point of contact: a DHT server and catalog archive) or an endpoint (a DHT
+// server that advertises its capabilities and serves functions).
+//
+// The endpoint's task store stays a sub-package (node/taskstore): only the
+// daemon keeps tasks, and the store is a component of its own, with its
+// own durability rules and tests, that no other package needs.
 package node

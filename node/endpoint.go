@@ -21,6 +21,7 @@ import (
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node/admission"
 	"github.com/fxmesh/fxmesh/node/taskstore"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -136,9 +137,9 @@ func (n *Node) startEndpoint() error {
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		callsPerSessionStream: defaultCallsPerSessionStream,
 	}
-	n.host.SetStreamHandler(InvokeProtocol, n.ep.handleInvoke)
-	n.host.SetStreamHandler(TaskProtocol, n.ep.handleTask)
-	n.host.SetStreamHandler(SessionProtocol, n.ep.handleSessionStream)
+	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
+	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
+	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSessionStream)
 	return nil
 }
 
@@ -152,9 +153,9 @@ func (e *endpoint) close() error {
 		s.Reset() // a caller that does not read must not hold up the close
 	}
 	e.mu.Unlock()
-	e.n.host.RemoveStreamHandler(InvokeProtocol)
-	e.n.host.RemoveStreamHandler(TaskProtocol)
-	e.n.host.RemoveStreamHandler(SessionProtocol)
+	e.n.host.RemoveStreamHandler(wire.InvokeProtocol)
+	e.n.host.RemoveStreamHandler(wire.TaskProtocol)
+	e.n.host.RemoveStreamHandler(wire.SessionProtocol)
 	xerr := e.executors.close()
 	e.running.Wait()
 	return errors.Join(xerr, e.tasks.Close())
@@ -181,7 +182,7 @@ const writeTimeout = 30 * time.Second
 // so that the answer reaches it; what it writes after is dropped.
 func refuse(w *bufio.Writer, s network.Stream, err error) {
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyError, Error: invoke.ErrorOf(err)})
+	_ = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyError, Error: invoke.ErrorOf(err)})
 	_ = w.Flush()
 	_ = s.Close()
 }
@@ -191,8 +192,8 @@ const requestWait = 30 * time.Second
 
 // frames reads the frames a peer sends on s, each of at most max bytes,
 // under the node's budget of bytes in unfinished frames.
-func (n *Node) frameReader(s network.Stream, max int) *invoke.FrameReader {
-	return &invoke.FrameReader{
+func (n *Node) frameReader(s network.Stream, max int) *wire.FrameReader {
+	return &wire.FrameReader{
 		R: bufio.NewReader(s), Max: max, Stream: s,
 		Budget: n.frames, Peer: s.Conn().RemotePeer().String(),
 	}
@@ -200,7 +201,7 @@ func (n *Node) frameReader(s network.Stream, max int) *invoke.FrameReader {
 
 // readRequest reads the one request of a stream. A stream that ends before
 // its request is invalid.
-func readRequest(fr *invoke.FrameReader) ([]byte, error) {
+func readRequest(fr *wire.FrameReader) ([]byte, error) {
 	b, err := fr.Next(requestWait)
 	if errors.Is(err, io.EOF) {
 		return nil, fault.E(fault.Invalid, "", "the stream ended before its request")
@@ -235,7 +236,7 @@ func (e *endpoint) accept(s network.Stream, gate bool, max int, v any) (*bufio.W
 	if err == nil {
 		var b []byte
 		if b, err = readRequest(e.n.frameReader(s, max)); err == nil {
-			err = invoke.DecodeMsg(b, v)
+			err = wire.DecodeMsg(b, v)
 		}
 	}
 	if err != nil {
@@ -267,7 +268,7 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 	// The task is admitted: it runs whatever happens to this stream.
 	inv := adm.Invocation
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	err = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: inv.TaskID, Count: len(inv.Inputs)})
+	err = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: inv.TaskID, Count: len(inv.Inputs)})
 	if err == nil {
 		err = w.Flush() // the caller fails over until it has this
 	}
@@ -517,7 +518,7 @@ func (e *endpoint) handleTask(s network.Stream) {
 		return
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: t.Status()}); err != nil {
+	if err := wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: t.Status()}); err != nil {
 		s.Reset()
 		return
 	}
@@ -532,13 +533,13 @@ func (e *endpoint) handleTask(s network.Stream) {
 		rs, err := e.tasks.Results(q.TaskID, q.From, 0)
 		if err == nil {
 			for i := range rs {
-				if invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &rs[i]}) != nil {
+				if wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &rs[i]}) != nil {
 					s.Reset()
 					return
 				}
 			}
 		}
-		_ = invoke.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: e.status(q.TaskID)})
+		_ = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyDone, Status: e.status(q.TaskID)})
 		_ = w.Flush()
 		_ = s.Close()
 	default:

@@ -7,18 +7,11 @@ import (
 
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 )
-
-// LoadTopic is the gossipsub topic endpoints beat on.
-const LoadTopic = "/fxmesh/load/1"
-
-// StatusProtocol answers with the endpoint's current load, encoded as a
-// heartbeat; a client measures the round trip as it asks.
-const StatusProtocol protocol.ID = "/fxmesh/status/1.0.0"
 
 // loadKind is the kind whose executor's workers a heartbeat reports: the
 // warm Python pool's.
@@ -63,7 +56,7 @@ type loadTracker struct {
 // startLoad joins the heartbeat topic: every full node follows it, and an
 // endpoint beats on it every routing.DefaultHeartbeatInterval.
 func (n *Node) startLoad() error {
-	if err := n.pubsub.RegisterTopicValidator(LoadTopic, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if err := n.pubsub.RegisterTopicValidator(wire.LoadTopic, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		l, err := routing.DecodeHeartbeat(m.Data)
 		if err != nil {
 			return pubsub.ValidationReject
@@ -77,7 +70,7 @@ func (n *Node) startLoad() error {
 	}); err != nil {
 		return err
 	}
-	t, err := n.pubsub.Join(LoadTopic)
+	t, err := n.pubsub.Join(wire.LoadTopic)
 	if err != nil {
 		return err
 	}
@@ -106,7 +99,7 @@ func (n *Node) startLoad() error {
 		}
 	}()
 	if n.ep != nil {
-		n.host.SetStreamHandler(StatusProtocol, n.ep.handleStatus)
+		n.host.SetStreamHandler(wire.StatusProtocol, n.ep.handleStatus)
 		n.wg.Add(1)
 		go n.beatLoop()
 	}

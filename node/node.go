@@ -12,14 +12,14 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
 // Role is what a node does in the mesh.
@@ -38,10 +38,6 @@ func (r Role) String() string {
 	}
 	return "endpoint"
 }
-
-// RecordProtocol serves a node's current signed endpoint record to whoever
-// asks; a client that gets an answer knows the endpoint is online.
-const RecordProtocol protocol.ID = "/fxmesh/endpoint/1.0.0"
 
 // The bytes a node holds in frames still arriving from its peers (requests
 // and catalog messages), in total and from one peer: a peer that announces
@@ -108,7 +104,7 @@ type Node struct {
 	syncNow chan peer.ID // peers to pull the catalog from
 	ep      *endpoint    // nil on a bootstrap
 	loads   *loadTracker
-	frames  *invoke.Budget // bytes in unfinished frames from peers
+	frames  *wire.Budget // bytes in unfinished frames from peers
 
 	claim []byte // the owner's claim on this node, as loaded
 
@@ -141,7 +137,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	boot, err := parseAddrInfos(cfg.Bootstrap)
+	boot, err := p2p.ParseAddrInfos(cfg.Bootstrap)
 	if err != nil {
 		return nil, err
 	}
@@ -153,11 +149,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if now == nil {
 		now = time.Now
 	}
-	h, err := newHost(opts.Key, cfg.listen())
+	h, err := p2p.NewHost(opts.Key, cfg.listen())
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDHT(h, true, boot)
+	d, err := p2p.NewDHT(h, true, boot)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -168,7 +164,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}),
-		frames: invoke.NewBudget(frameBudget, framePeerBudget),
+		frames: wire.NewBudget(frameBudget, framePeerBudget),
 	}
 	if err := n.startCatalog(); err != nil {
 		n.Close()
@@ -196,7 +192,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		return nil, fmt.Errorf("node: heartbeats: %w", err)
 	}
 	if n.role == RoleEndpoint {
-		h.SetStreamHandler(RecordProtocol, n.handleRecord)
+		h.SetStreamHandler(wire.RecordProtocol, n.handleRecord)
 		n.wg.Add(1)
 		go n.publishLoop()
 	}
@@ -216,7 +212,7 @@ func (n *Node) ID() peer.ID { return n.host.ID() }
 func (n *Node) Host() host.Host { return n.host }
 
 // Addrs are the node's dialable addresses, each ending in /p2p/ID.
-func (n *Node) Addrs() []string { return fullAddrs(n.host) }
+func (n *Node) Addrs() []string { return p2p.FullAddrs(n.host) }
 
 // Joined is closed once an endpoint's record is stored in the DHT.
 func (n *Node) Joined() <-chan struct{} { return n.joined }
@@ -225,8 +221,8 @@ func (n *Node) Joined() <-chan struct{} { return n.joined }
 func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		n.cancel()
-		n.host.RemoveStreamHandler(RecordProtocol)
-		n.host.RemoveStreamHandler(StatusProtocol)
+		n.host.RemoveStreamHandler(wire.RecordProtocol)
+		n.host.RemoveStreamHandler(wire.StatusProtocol)
 		var eerr, cerr error
 		if n.ep != nil {
 			eerr = n.ep.close()
@@ -251,7 +247,7 @@ func (n *Node) joinLoop(boot []peer.AddrInfo) {
 	}
 	backoff := 200 * time.Millisecond
 	for {
-		if got := connectAny(n.ctx, n.host, boot, 5*time.Second); len(got) > 0 {
+		if got := p2p.ConnectAny(n.ctx, n.host, boot, 5*time.Second); len(got) > 0 {
 			n.log.Info("joined mesh", "bootstrap_peers", len(got))
 			if err := n.dht.Bootstrap(n.ctx); err != nil {
 				n.log.Warn("dht bootstrap", "err", err)
@@ -320,9 +316,9 @@ func (n *Node) signRecord() error {
 // policy is the endpoint's access policy.
 func (n *Node) policy() identity.Policy {
 	p := identity.Policy{Public: n.cfg.Public}
-	p.Owner, _ = decodeID(n.cfg.Owner)
+	p.Owner, _ = identity.ParseID(n.cfg.Owner)
 	for _, a := range n.cfg.Allowed {
-		if id, err := decodeID(a); err == nil {
+		if id, err := identity.ParseID(a); err == nil {
 			p.Allowed = append(p.Allowed, id)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
 )
@@ -61,8 +62,8 @@ func TestEndpointsDiscoveredAndSurviveBootstrapLoss(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	list := func(entry []string) []EndpointInfo {
-		c, err := NewClient(ctx, ClientOptions{Bootstrap: entry, Logger: testLogger(t)})
+	list := func(entry []string) []client.EndpointInfo {
+		c, err := client.New(ctx, client.Options{Bootstrap: entry, Logger: testLogger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/peer"
 	corerouting "github.com/libp2p/go-libp2p/core/routing"
@@ -40,12 +42,12 @@ func TestBadRecordsNeverReplaceValidOnes(t *testing.T) {
 
 	// The attacker: a DHT server with fxmesh's prefix and no validation.
 	ak, _ := identity.GenerateKey()
-	ah, err := newHost(ak, []string{"/ip4/127.0.0.1/tcp/0"})
+	ah, err := p2p.NewHost(ak, []string{"/ip4/127.0.0.1/tcp/0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ah.Close()
-	ad, err := dht.New(ah, dht.Mode(dht.ModeServer), dht.ProtocolPrefix(ProtocolPrefix),
+	ad, err := dht.New(ah, dht.Mode(dht.ModeServer), dht.ProtocolPrefix(wire.DHTPrefix),
 		dht.Validator(acceptAll{}))
 	if err != nil {
 		t.Fatal(err)

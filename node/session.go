@@ -10,6 +10,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
@@ -108,7 +109,7 @@ func writeReplies(s network.Stream, out <-chan replyBatch, broken func()) {
 		_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
 		var err error
 		for _, rep := range reps {
-			if err = invoke.WriteMsg(w, rep); err != nil {
+			if err = wire.WriteMsg(w, rep); err != nil {
 				break
 			}
 		}
@@ -184,7 +185,7 @@ func (e *endpoint) handleSessionStream(s network.Stream) {
 			var req invoke.Request
 			b, err := fr.Next(sessionStreamIdle)
 			if err == nil {
-				err = invoke.DecodeMsg(b, &req)
+				err = wire.DecodeMsg(b, &req)
 			}
 			if err != nil {
 				if !errors.Is(err, io.EOF) {

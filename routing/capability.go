@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/fxmesh/fxmesh/require"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-multihash"
 )
@@ -50,8 +51,8 @@ func CapabilityKeys(rec *EndpointRecord) []string {
 	for _, g := range hw.GPUs {
 		add("gpu-model", strings.ToLower(g.Model))
 	}
-	add(KeyArch, normArch(hw.Arch))
-	add(KeyOS, normOS(hw.OS))
+	add(KeyArch, require.NormalizeArch(hw.Arch))
+	add(KeyOS, require.NormalizeOS(hw.OS))
 	for _, p := range sw.Python {
 		add(KeyPython, majorMinor(p))
 	}
@@ -72,7 +73,7 @@ func CapabilityKeys(rec *EndpointRecord) []string {
 // majorMinor returns "3.11" for "3.11.7", and "" for a version without two
 // parts.
 func majorMinor(s string) string {
-	v, ok := leadingVersion(s)
+	v, ok := require.LeadingVersion(s)
 	if !ok || len(v) < 2 {
 		return ""
 	}
@@ -94,8 +95,7 @@ func majorMinor(s string) string {
 // Every other requirement (!=, the other comparisons, cpus, memory) has
 // none, and ok is false.
 func KeyFor(req Requirement) (key string, ok bool) {
-	kind, err := req.kind()
-	if err != nil {
+	if _, err := req.form(); err != nil {
 		return "", false
 	}
 	if req.Op == OpEq {
@@ -105,32 +105,31 @@ func KeyFor(req Requirement) (key string, ok bool) {
 		case KeyContainer, KeyScheduler:
 			return req.Key + "=" + strings.ToLower(req.Value), true
 		case KeyArch:
-			return KeyArch + "=" + normArch(req.Value), true
+			return KeyArch + "=" + require.NormalizeArch(req.Value), true
 		case KeyOS:
-			return KeyOS + "=" + normOS(req.Value), true
+			return KeyOS + "=" + require.NormalizeOS(req.Value), true
 		case KeyPython:
-			if v, ok := parseVersion(req.Value); ok && len(v) >= 2 {
+			if v, ok := require.ParseVersion(req.Value); ok && len(v) >= 2 {
 				return fmt.Sprintf("%s=%d.%d", KeyPython, v[0], v[1]), true
 			}
 			return "", false
 		case KeyGPU, KeyGPUModel:
 			return KeyGPU, true
 		}
-		if kind == kindLabel {
-			k, _ := strings.CutPrefix(req.Key, KeyLabelPrefix)
+		if k, ok := require.Requirement(req).Label(); ok {
 			return KeyLabelPrefix + k + "=" + req.Value, true
 		}
 	}
 	var n uint64
 	switch req.Key {
 	case KeyGPUs:
-		v, ok := parseCount(req.Value)
+		v, ok := require.ParseCount(req.Value)
 		if !ok {
 			return "", false
 		}
 		n = v
 	case KeyGPUMemory:
-		v, ok := parseBytes(req.Value)
+		v, ok := require.ParseBytes(req.Value)
 		if !ok {
 			return "", false
 		}

@@ -2,8 +2,10 @@ package routing
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
@@ -43,6 +45,28 @@ type OwnerClaim struct {
 	// Owner is who signed the claim; it is the envelope's signer, not part
 	// of the payload.
 	Owner peer.ID `cbor:"-"`
+}
+
+// DefaultClaimTTL is how long an owner claim holds unless its owner says
+// otherwise: a year.
+const DefaultClaimTTL = 365 * 24 * time.Hour
+
+// ClaimText writes a signed claim as one line of text: what fx endpoint
+// claim prints and a node's owner.claim file holds.
+func ClaimText(claim []byte) string { return base64.StdEncoding.EncodeToString(claim) }
+
+// ParseClaimText reads the text ClaimText writes; surrounding white space
+// is ignored.
+func ParseClaimText(text string) ([]byte, error) {
+	text = strings.TrimSpace(text)
+	if max := base64.StdEncoding.EncodedLen(MaxClaimBytes); len(text) > max {
+		return nil, fault.Wrap(fault.TooLarge, "", fmt.Errorf("%w: %d characters, limit %d", ErrClaimTooLarge, len(text), max))
+	}
+	b, err := base64.StdEncoding.DecodeString(text)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: not base64: %v", ErrClaimMalformed, err))
+	}
+	return b, nil
 }
 
 // ExpiresAt is when the claim stops holding.

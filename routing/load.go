@@ -8,6 +8,7 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -69,16 +70,7 @@ func init() {
 	if hbEncMode, err = enc.EncMode(); err != nil {
 		panic(err)
 	}
-	if hbDecMode, err = (cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:   4,
-		MaxArrayElements:  16,
-		MaxMapPairs:       16,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}).DecMode(); err != nil {
-		panic(err)
-	}
+	hbDecMode = wire.Strict(wire.Bounds{Nesting: 4, Arrays: 16, MapPairs: 16})
 }
 
 // validate checks l's fields.

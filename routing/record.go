@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
-	"github.com/fxamacker/cbor/v2"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/require"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -74,29 +74,13 @@ func Key(id peer.ID) string { return "/" + Namespace + "/" + string(id) }
 // Namespace is the DHT namespace of endpoint records.
 const Namespace = "fxep"
 
+// Records and claims are encoded canonically and decoded strictly (package
+// wire).
 var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
+	encMode = wire.Canonical
+	decMode = wire.Strict(wire.Bounds{Nesting: 8, Arrays: 1024, MapPairs: 1024})
 )
 
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	if decMode, err = (cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  1024,
-		MaxMapPairs:       1024,
-		IndefLength:       cbor.IndefLengthForbidden,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}).DecMode(); err != nil {
-		panic(err)
-	}
-}
-
-var labelKey = regexp.MustCompile(`^[a-zA-Z0-9_.:/-]{1,64}$`)
 
 // validate checks the record's schema against now.
 func (r *EndpointRecord) validate(now time.Time) error {
@@ -121,7 +105,7 @@ func (r *EndpointRecord) validate(now time.Time) error {
 		return fmt.Errorf("%w: negative cpus", ErrInvalidField)
 	}
 	for k := range r.Labels {
-		if !labelKey.MatchString(k) {
+		if !require.ValidLabelKey(k) {
 			return fmt.Errorf("%w: label key %q", ErrInvalidField, k)
 		}
 	}

@@ -6,95 +6,50 @@ import (
 	"testing"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/require"
 )
 
-func TestParseRequirement(t *testing.T) {
+// TestParseRequirementIsRequires shows that routing parses by package
+// require's grammar: what require accepts, routing accepts alike, and what it
+// refuses, routing refuses with the very same error and message (which is
+// what catalog validation carries too).
+func TestParseRequirementIsRequires(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want Requirement
+		want error // nil when it parses
 	}{
-		{"count", "gpus>=1", Requirement{"gpus", ">=", "1"}},
-		{"bytes with binary unit", "memory>=64GiB", Requirement{"memory", ">=", "64GiB"}},
-		{"bytes with decimal unit", "gpu_memory>=80GB", Requirement{"gpu_memory", ">=", "80GB"}},
-		{"unit in lower case", "memory<1.5tib", Requirement{"memory", "<", "1.5tib"}},
-		{"plain bytes", "memory>68719476736", Requirement{"memory", ">", "68719476736"}},
-		{"version", "python>=3.10", Requirement{"python", ">=", "3.10"}},
-		{"version equal", "python=3.11", Requirement{"python", "=", "3.11"}},
-		{"less or equal", "cpus<=16", Requirement{"cpus", "<=", "16"}},
-		{"not equal", "arch!=arm64", Requirement{"arch", "!=", "arm64"}},
-		{"dataset", "dataset=cryo-2026", Requirement{"dataset", "=", "cryo-2026"}},
-		{"gpu model", "gpu_model=H200", Requirement{"gpu_model", "=", "H200"}},
-		{"label form", "label:site=aps", Requirement{"label:site", "=", "aps"}},
-		{"label key with capitals and slash", "label:Team/Owner=lab-7", Requirement{"label:Team/Owner", "=", "lab-7"}},
-		{"label compared", "label:tier>=2", Requirement{"label:tier", ">=", "2"}},
-		{"bare label", "site=aps", Requirement{"site", "=", "aps"}},
-		{"unknown key compared parses", "bogus>=3", Requirement{"bogus", ">=", "3"}},
-		{"value with symbols", "container=docker", Requirement{"container", "=", "docker"}},
+		{"count", "gpus>=1", nil},
+		{"bytes", "memory>=64GiB", nil},
+		{"version", "python>=3.10", nil},
+		{"word", "arch!=arm64", nil},
+		{"label", "label:tier>=2", nil},
+		{"bare label", "site=aps", nil},
+		{"no operator", "gpus", ErrNoOperator},
+		{"bad key", "GPUs>=1", ErrBadKey},
+		{"comparison on a word key", "arch>=5", ErrBadOperator},
+		{"count by name", "gpus=many", ErrBadValue},
+		{"version by name", "python=abc", ErrBadValue},
+		{"unknown unit", "memory>=64G", ErrBadValue},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseRequirement(tc.in)
-			if err != nil {
-				t.Fatalf("ParseRequirement(%q): %v", tc.in, err)
-			}
-			if got != tc.want {
-				t.Fatalf("got %#v, want %#v", got, tc.want)
-			}
-			if got.String() != tc.in {
-				t.Fatalf("String() = %q, want %q", got.String(), tc.in)
-			}
-		})
-	}
-}
-
-func TestParseRequirementErrors(t *testing.T) {
-	tests := []struct {
-		name string
-		in   string
-		want error
-		msg  string // a part of the message
-	}{
-		{"empty", "", ErrNoOperator, "want KEY=VALUE"},
-		{"no operator", "gpus", ErrNoOperator, "want KEY=VALUE"},
-		{"no key", ">=1", ErrBadKey, `key ""`},
-		{"capital key", "GPUs>=1", ErrBadKey, `key "GPUs"`},
-		{"space in key", "gpu s>=1", ErrBadKey, `key "gpu s"`},
-		{"long key", strings.Repeat("k", 65) + "=1", ErrBadKey, "1 to 64"},
-		{"bad label key", "label:a b=c", ErrBadKey, `label key "a b"`},
-		{"empty label key", "label:=c", ErrBadKey, `label key ""`},
-		{"lone bang", "arch!arm64", ErrBadOperator, "! must be followed by ="},
-		{"comparison on a string key", "arch>=3", ErrBadOperator, "arch takes only = and !="},
-		{"comparison on dataset", "dataset<x", ErrBadOperator, "dataset takes only"},
-		{"no value", "gpus>=", ErrBadValue, "1 to 128 bytes"},
-		{"long value", "site=" + strings.Repeat("v", 129), ErrBadValue, "1 to 128 bytes"},
-		{"double equals", "arch==amd64", ErrBadValue, "may hold only"},
-		{"space in value", "site=a b", ErrBadValue, "may hold only"},
-		{"fractional count", "gpus>=1.5", ErrBadValue, "gpus wants a whole number"},
-		{"count with unit", "cpus>=4GiB", ErrBadValue, "cpus wants a whole number"},
-		{"count by name", "cpus=many", ErrBadValue, "cpus wants a whole number"},
-		{"bytes without unit fraction", "memory>=1.5", ErrBadValue, "memory wants bytes"},
-		{"unknown unit", "memory>=64G", ErrBadValue, "memory wants bytes"},
-		{"bytes overflow", "memory>=99999999PiB", ErrBadValue, "memory wants bytes"},
-		{"negative", "cpus>=-1", ErrBadValue, "cpus wants a whole number"},
-		{"version with letters", "python>=3.10a", ErrBadValue, "python wants a dotted version"},
-		{"version with unit", "python>=3GB", ErrBadValue, "python wants a dotted version"},
-		{"version trailing dot", "python>=3.", ErrBadValue, "python wants a dotted version"},
-		{"label compared with word", "label:tier>=high", ErrBadValue, ">= wants a number"},
-		{"reversed operator", "cpus=>4", ErrBadValue, "cpus wants a whole number"},
-		{"angle pair", "site<>x", ErrBadValue, "< wants a number"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := ParseRequirement(tc.in)
-			if !errors.Is(err, tc.want) {
+			want, werr := require.Parse(tc.in)
+			if !errors.Is(err, tc.want) || (err == nil) != (tc.want == nil) {
 				t.Fatalf("ParseRequirement(%q) = %v, want %v", tc.in, err, tc.want)
 			}
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Fatalf("message %q does not say %q", err, tc.msg)
+			if err != nil {
+				if werr == nil || err.Error() != werr.Error() {
+					t.Fatalf("routing says %q, require says %v", err, werr)
+				}
+				if k := fault.KindOf(err); k != fault.Invalid {
+					t.Fatalf("kind = %s, want invalid", k)
+				}
+				return
 			}
-			if k := fault.KindOf(err); k != fault.Invalid {
-				t.Fatalf("kind = %s, want invalid", k)
+			if require.Requirement(got) != want || got.String() != tc.in {
+				t.Fatalf("got %#v (%s), require parses %#v", got, got, want)
 			}
 		})
 	}
@@ -113,37 +68,6 @@ func TestParseRequirements(t *testing.T) {
 	}
 	if rs, err := ParseRequirements(nil); err != nil || len(rs) != 0 {
 		t.Fatalf("none: %v, %v", rs, err)
-	}
-}
-
-func TestParseBytes(t *testing.T) {
-	tests := []struct {
-		in   string
-		want uint64
-	}{
-		{"0", 0},
-		{"512", 512},
-		{"512B", 512},
-		{"1KB", 1000},
-		{"1kb", 1000},
-		{"2KiB", 2048},
-		{"64GiB", 64 << 30},
-		{"64gib", 64 << 30},
-		{"80GB", 80_000_000_000},
-		{"1.5TiB", 3 << 39},
-		{"1TB", 1_000_000_000_000},
-		{"143771MiB", 143771 << 20},
-		{"0.5KiB", 512},
-		{"1.0001KB", 1000}, // a fractional byte is dropped
-		{"2PB", 2_000_000_000_000_000},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, ok := parseBytes(tc.in)
-			if !ok || got != tc.want {
-				t.Fatalf("parseBytes(%q) = %d, %v; want %d", tc.in, got, ok, tc.want)
-			}
-		})
 	}
 }
 
@@ -285,28 +209,6 @@ func TestMetOddInputs(t *testing.T) {
 			ok, why := tc.req.Met(tc.rec)
 			if ok || !strings.HasPrefix(why, tc.why) {
 				t.Fatalf("Met = %v, %q; want false, %q", ok, why, tc.why)
-			}
-		})
-	}
-}
-
-func TestCompareVersions(t *testing.T) {
-	tests := []struct {
-		a, b string
-		want int
-	}{
-		{"3.10", "3.9", 1},
-		{"3.9", "3.10", -1},
-		{"3.10", "3.10.0", 0},
-		{"3", "3.0.1", -1},
-		{"10", "9", 1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.a+" vs "+tc.b, func(t *testing.T) {
-			a, _ := parseVersion(tc.a)
-			b, _ := parseVersion(tc.b)
-			if got := compareVersions(a, b); got != tc.want {
-				t.Fatalf("got %d, want %d", got, tc.want)
 			}
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
 )
@@ -17,7 +18,7 @@ import (
 // benchFixture is one endpoint with two warm Python workers, a client with a
 // connection to it, and a no-op function. configure, when not nil, changes
 // the endpoint's config further.
-func benchFixture(b *testing.B, configure ...func(*node.Config)) (*fixture, *node.Function) {
+func benchFixture(b *testing.B, configure ...func(*node.Config)) (*fixture, *client.ResolvedFunction) {
 	node.TuneRuntime() // as fxnode runs
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -38,7 +39,7 @@ func benchFixture(b *testing.B, configure ...func(*node.Config)) (*fixture, *nod
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { c.Close() })
-	u := &node.UserCatalog{Key: owner, Mesh: c}
+	u := &client.UserCatalog{Key: owner, Mesh: c}
 	if _, err := u.Register(ctx, catalog.Function{Name: "noop", Kind: catalog.KindPython, Source: "def noop(*a, **k):\n    return None\n", Entry: "noop"}, catalog.Access{Public: true}); err != nil {
 		b.Fatal(err)
 	}
@@ -56,10 +57,10 @@ func benchFixture(b *testing.B, configure ...func(*node.Config)) (*fixture, *nod
 	return f, fn
 }
 
-func (f *fixture) invoke(fn *node.Function, n int) (int, error) {
+func (f *fixture) invoke(fn *client.ResolvedFunction, n int) (int, error) {
 	inputs := make([]invoke.Input, n)
 	got := 0
-	_, err := f.client.Invoke(f.ctx, node.Invocation{Endpoint: f.ep.ID(), Function: fn, Inputs: inputs, Wait: true,
+	_, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: fn, Inputs: inputs, Wait: true,
 		OnResult: func(r invoke.Result) {
 			if r.Error == nil {
 				got++
@@ -111,7 +112,7 @@ func BenchmarkInvokeParallel64SyncAdmissions(b *testing.B) {
 	parallel64(b, f, fn)
 }
 
-func parallel64(b *testing.B, f *fixture, fn *node.Function) {
+func parallel64(b *testing.B, f *fixture, fn *client.ResolvedFunction) {
 	var (
 		mu  sync.Mutex
 		lat = make([]time.Duration, 0, b.N)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
 )
@@ -23,7 +24,7 @@ func register(t *testing.T, ctx context.Context, user *identity.Key, n *node.Nod
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := node.NewClient(ctx, node.ClientOptions{Key: user, Bootstrap: n.Addrs()})
+	c, err := client.New(ctx, client.Options{Key: user, Bootstrap: n.Addrs()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestCatalogGossipReachesEveryNode(t *testing.T) {
 	register(t, ctx, user, m.Endpoints[0], publicFn("hello"), catalog.Access{Public: true})
 	took := waitFor(t, 5*time.Second, "every node lists the function", func() error {
 		for _, ep := range m.Endpoints[1:] {
-			c, err := node.NewClient(ctx, node.ClientOptions{Bootstrap: ep.Addrs()})
+			c, err := client.New(ctx, client.Options{Bootstrap: ep.Addrs()})
 			if err != nil {
 				return err
 			}

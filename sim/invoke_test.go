@@ -15,10 +15,12 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/wire"
 )
 
 const testSource = `
@@ -56,7 +58,7 @@ type fixture struct {
 	mesh   *Mesh
 	ep     *node.Node
 	owner  *identity.Key
-	client *node.Client
+	client *client.Client
 }
 
 func newFixture(t *testing.T, configure func(*node.Config)) *fixture {
@@ -84,9 +86,9 @@ func newFixture(t *testing.T, configure func(*node.Config)) *fixture {
 
 // register publishes a python function of f.owner's with entry and access
 // and returns it resolved.
-func (f *fixture) register(entry string, access catalog.Access) *node.Function {
+func (f *fixture) register(entry string, access catalog.Access) *client.ResolvedFunction {
 	f.t.Helper()
-	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
+	u := &client.UserCatalog{Key: f.owner, Mesh: f.client}
 	fn := catalog.Function{Name: entry, Kind: catalog.KindPython, Source: testSource, Entry: entry}
 	if _, err := u.Register(f.ctx, fn, access); err != nil {
 		f.t.Fatal(err)
@@ -99,7 +101,7 @@ func (f *fixture) register(entry string, access catalog.Access) *node.Function {
 }
 
 // run invokes fn with args and kwargs on the endpoint and waits.
-func (f *fixture) run(c *node.Client, fn *node.Function, args, kwargs string, timeout time.Duration) (*invoke.Result, error) {
+func (f *fixture) run(c *client.Client, fn *client.ResolvedFunction, args, kwargs string, timeout time.Duration) (*invoke.Result, error) {
 	var res *invoke.Result
 	in := invoke.Input{}
 	if args != "" {
@@ -108,7 +110,7 @@ func (f *fixture) run(c *node.Client, fn *node.Function, args, kwargs string, ti
 	if kwargs != "" {
 		in.Kwargs = []byte(kwargs)
 	}
-	_, err := c.Invoke(f.ctx, node.Invocation{Endpoint: f.ep.ID(), Function: fn, Inputs: []invoke.Input{in}, Timeout: timeout, Wait: true,
+	_, err := c.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: fn, Inputs: []invoke.Input{in}, Timeout: timeout, Wait: true,
 		OnResult: func(r invoke.Result) { res = &r }})
 	if err != nil {
 		return nil, err
@@ -215,7 +217,7 @@ func TestWorkerDeathFailsAlone(t *testing.T) {
 
 func TestShellValuesAreNeverInterpreted(t *testing.T) {
 	f := newFixture(t, nil)
-	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
+	u := &client.UserCatalog{Key: f.owner, Mesh: f.client}
 	if _, err := u.Register(f.ctx, catalog.Function{Name: "echo", Kind: catalog.KindShell, Command: "echo {msg}"}, catalog.Access{}); err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +272,7 @@ func TestAdmissionRefusesAndRunsNothing(t *testing.T) {
 		}
 		return env
 	}
-	send := func(c *node.Client, env []byte) error {
+	send := func(c *client.Client, env []byte) error {
 		_, err := c.Send(f.ctx, f.ep.ID(), env, true, nil)
 		return err
 	}
@@ -294,7 +296,7 @@ func TestAdmissionRefusesAndRunsNothing(t *testing.T) {
 
 	tests := []struct {
 		name   string
-		client *node.Client
+		client *client.Client
 		env    []byte
 		kind   fault.Kind
 	}{
@@ -354,7 +356,7 @@ func TestAdmissionRefusesAndRunsNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer again.Close()
-		c, err := node.NewClient(f.ctx, node.ClientOptions{Key: f.owner, Bootstrap: again.Addrs()})
+		c, err := client.New(f.ctx, client.Options{Key: f.owner, Bootstrap: again.Addrs()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +384,7 @@ func mustKey(tb testing.TB) *identity.Key {
 func TestStaleProofIsRefused(t *testing.T) {
 	f := newFixture(t, func(cfg *node.Config) { cfg.Public = true })
 	friend := mustKey(t)
-	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
+	u := &client.UserCatalog{Key: f.owner, Mesh: f.client}
 	fn := catalog.Function{Name: "compute", Kind: catalog.KindPython, Source: testSource, Entry: "compute"}
 	if _, err := u.Register(f.ctx, fn, catalog.Access{Users: []string{friend.ID().String()}}); err != nil {
 		t.Fatal(err)
@@ -414,7 +416,7 @@ func TestStaleProofIsRefused(t *testing.T) {
 		return nil
 	})
 	// The friend still holds the old proof and sends it along.
-	_, err = fc.Invoke(f.ctx, node.Invocation{Endpoint: f.ep.ID(), Function: shared, Inputs: inputs(1, `[1, 2]`), Wait: true, WithProof: true})
+	_, err = fc.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: shared, Inputs: inputs(1, `[1, 2]`), Wait: true, WithProof: true})
 	if fault.KindOf(err) != fault.Denied {
 		t.Fatalf("stale proof: err = %v, want denied", err)
 	}
@@ -436,18 +438,18 @@ func TestSlowReaderHoldsNoWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), node.InvokeProtocol)
+	s, err := f.client.Host().NewStream(f.ctx, f.ep.ID(), wire.InvokeProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Reset()
-	if err := invoke.WriteMsg(s, invoke.Request{Invocation: env, Wait: true}); err != nil {
+	if err := wire.WriteMsg(s, invoke.Request{Invocation: env, Wait: true}); err != nil {
 		t.Fatal(err)
 	}
 	// Never read s (but for the acknowledgement). Another task must still
 	// run at once, after the batch has run.
 	var ack invoke.Reply
-	if err := invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &ack); err != nil || ack.Type != invoke.ReplyAck {
+	if err := wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &ack); err != nil || ack.Type != invoke.ReplyAck {
 		t.Fatalf("ack: %+v %v", ack, err)
 	}
 	waitFor(t, 20*time.Second, "the batch done", func() error {
@@ -502,7 +504,7 @@ func TestRoutedTooLargeIsNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	u := &node.UserCatalog{Key: user, Mesh: c}
+	u := &client.UserCatalog{Key: user, Mesh: c}
 	if _, err := u.Register(ctx, catalog.Function{Name: "blob", Kind: catalog.KindPython, Source: testSource, Entry: "blob"}, catalog.Access{}); err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +514,7 @@ func TestRoutedTooLargeIsNotRetried(t *testing.T) {
 	}
 	big := fmt.Sprintf(`[1, %q]`, strings.Repeat("x", 2<<20))
 	for _, spread := range []bool{false, true} {
-		err := c.RunRouted(ctx, node.Run{RouteRequest: node.RouteRequest{Function: fn}, Inputs: []invoke.Input{{Args: []byte(big)}}, Spread: spread})
+		err := c.RunRouted(ctx, client.RunRequest{RouteRequest: client.RouteRequest{Function: fn}, Inputs: []invoke.Input{{Args: []byte(big)}}, Spread: spread})
 		if fault.KindOf(err) != fault.TooLarge {
 			t.Fatalf("spread %v: err = %v (kind %s), want too-large", spread, err, fault.KindOf(err))
 		}

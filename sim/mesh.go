@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
 	"github.com/fxmesh/fxmesh/routing"
@@ -129,6 +130,6 @@ func (m *Mesh) Close() error {
 }
 
 // Client dials the mesh through the bootstrap with key (nil: a fresh key).
-func (m *Mesh) Client(ctx context.Context, key *identity.Key) (*node.Client, error) {
-	return node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: m.Bootstrap.Addrs(), Logger: m.log})
+func (m *Mesh) Client(ctx context.Context, key *identity.Key) (*client.Client, error) {
+	return client.New(ctx, client.Options{Key: key, Bootstrap: m.Bootstrap.Addrs(), Logger: m.log})
 }

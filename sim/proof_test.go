@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
-	"github.com/fxmesh/fxmesh/node"
 )
 
 // TestProofFailsClosedWithoutCatalog: an endpoint whose catalog cannot
@@ -25,8 +25,8 @@ func TestProofFailsClosedWithoutCatalog(t *testing.T) {
 		b, _ := os.ReadFile(counter)
 		return len(b)
 	}
-	u := &node.UserCatalog{Key: f.owner, Mesh: f.client}
-	fns := map[string]*node.Function{}
+	u := &client.UserCatalog{Key: f.owner, Mesh: f.client}
+	fns := map[string]*client.ResolvedFunction{}
 	for name, access := range map[string]catalog.Access{
 		"count_private": {},             // known to the endpoint only by its proof
 		"count_public":  {Public: true}, // known to the endpoint's catalog too
@@ -41,8 +41,8 @@ func TestProofFailsClosedWithoutCatalog(t *testing.T) {
 		}
 		fns[name] = res
 	}
-	run := func(fn *node.Function) error {
-		_, err := f.client.Invoke(f.ctx, node.Invocation{Endpoint: f.ep.ID(), Function: fn,
+	run := func(fn *client.ResolvedFunction) error {
+		_, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: fn,
 			Inputs: inputs(1, fmt.Sprintf(`[%q]`, counter)), Wait: true, WithProof: true})
 		return err
 	}

@@ -13,11 +13,13 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -35,7 +37,7 @@ type routedMesh struct {
 	ctx    context.Context
 	mesh   *Mesh
 	user   *identity.Key
-	client *node.Client
+	client *client.Client
 	byName map[string]*node.Node
 	names  map[peer.ID]string
 }
@@ -80,9 +82,9 @@ func newRoutedMesh(t *testing.T) *routedMesh {
 	return rm
 }
 
-func (rm *routedMesh) function(name string, require ...string) *node.Function {
+func (rm *routedMesh) function(name string, require ...string) *client.ResolvedFunction {
 	rm.t.Helper()
-	u := &node.UserCatalog{Key: rm.user, Mesh: rm.client}
+	u := &client.UserCatalog{Key: rm.user, Mesh: rm.client}
 	fn := catalog.Function{Name: name, Kind: catalog.KindPython, Source: testSource, Entry: name, Requirements: require}
 	if _, err := u.Register(rm.ctx, fn, catalog.Access{Public: true}); err != nil {
 		rm.t.Fatal(err)
@@ -95,7 +97,7 @@ func (rm *routedMesh) function(name string, require ...string) *node.Function {
 }
 
 // run runs fn routed and returns where each input ran.
-func (rm *routedMesh) run(w node.Run) (map[int]string, error) {
+func (rm *routedMesh) run(w client.RunRequest) (map[int]string, error) {
 	var mu sync.Mutex
 	where := map[int]string{}
 	w.OnResult = func(ep peer.ID, r invoke.Result) {
@@ -146,7 +148,7 @@ func TestRoutingRules(t *testing.T) {
 
 	t.Run("gpus>=1 only ever lands on the GPU endpoint", func(t *testing.T) {
 		for i := 0; i < 5; i++ {
-			where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: gpuFn}, Inputs: inputs(1, `[0]`)})
+			where, err := rm.run(client.RunRequest{RouteRequest: client.RouteRequest{Function: gpuFn}, Inputs: inputs(1, `[0]`)})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -156,14 +158,14 @@ func TestRoutingRules(t *testing.T) {
 		}
 	})
 	t.Run("dataset=X lands where X is", func(t *testing.T) {
-		where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"dataset=cryo-2026"}}, Inputs: inputs(1, `[1, 2]`)})
+		where, err := rm.run(client.RunRequest{RouteRequest: client.RouteRequest{Function: compute, Require: []string{"dataset=cryo-2026"}}, Inputs: inputs(1, `[1, 2]`)})
 		if err != nil || where[0] != "data" {
 			t.Fatalf("ran on %q: %v", where[0], err)
 		}
 	})
 	t.Run("unmet requirement fails at once and names it", func(t *testing.T) {
 		start := time.Now()
-		_, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"gpus>=4"}}, Inputs: inputs(1, `[1, 2]`)})
+		_, err := rm.run(client.RunRequest{RouteRequest: client.RouteRequest{Function: compute, Require: []string{"gpus>=4"}}, Inputs: inputs(1, `[1, 2]`)})
 		if fault.KindOf(err) != fault.NotFound || !strings.Contains(err.Error(), "gpus>=4") {
 			t.Fatalf("err = %v", err)
 		}
@@ -176,7 +178,7 @@ func TestRoutingRules(t *testing.T) {
 		nap := rm.function("nap")
 		busy := make(chan error, 1)
 		go func() {
-			_, err := rm.run(node.Run{Endpoint: rm.byName["cpu-a"].ID(), RouteRequest: node.RouteRequest{Function: nap}, Inputs: inputs(3, `[3]`)})
+			_, err := rm.run(client.RunRequest{Endpoint: rm.byName["cpu-a"].ID(), RouteRequest: client.RouteRequest{Function: nap}, Inputs: inputs(3, `[3]`)})
 			busy <- err
 		}()
 		waitFor(t, 5*time.Second, "cpu-a busy", func() error {
@@ -189,7 +191,7 @@ func TestRoutingRules(t *testing.T) {
 			}
 			return nil
 		})
-		where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[1, 2]`)})
+		where, err := rm.run(client.RunRequest{RouteRequest: client.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[1, 2]`)})
 		if err != nil || where[0] != "cpu-b" {
 			t.Fatalf("cpu-a busy: ran on %q: %v", where[0], err)
 		}
@@ -199,7 +201,7 @@ func TestRoutingRules(t *testing.T) {
 	})
 	t.Run("explain shows each candidate", func(t *testing.T) {
 		var sb strings.Builder
-		_, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[1, 2]`), Explain: &sb})
+		_, err := rm.run(client.RunRequest{RouteRequest: client.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[1, 2]`), Explain: &sb})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,21 +218,21 @@ func TestRoutingRules(t *testing.T) {
 func TestFailoverBeforeAcknowledgement(t *testing.T) {
 	rm := newRoutedMesh(t)
 	compute := rm.function("compute")
-	rr := node.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}
+	rr := client.RouteRequest{Function: compute, Require: []string{"pool=cpu"}}
 	ranked, _, err := rm.client.Route(rm.ctx, rr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	first, second := ranked[0].Record.Name, ranked[1].Record.Name
 	// The first choice dies on every invocation before it acknowledges.
-	for _, p := range []protocol.ID{node.InvokeProtocol, node.SessionProtocol} {
+	for _, p := range []protocol.ID{wire.InvokeProtocol, wire.SessionProtocol} {
 		rm.byName[first].Host().SetStreamHandler(p, func(s network.Stream) {
 			var req invoke.Request
-			_ = invoke.ReadMsg(bufio.NewReader(s), invoke.MaxFrame, &req)
+			_ = wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &req)
 			s.Reset()
 		})
 	}
-	where, err := rm.run(node.Run{RouteRequest: rr, Inputs: inputs(1, `[1, 2]`)})
+	where, err := rm.run(client.RunRequest{RouteRequest: rr, Inputs: inputs(1, `[1, 2]`)})
 	if err != nil || where[0] != second {
 		t.Fatalf("first choice %s failed; ran on %q, want %s: %v", first, where[0], second, err)
 	}
@@ -242,7 +244,7 @@ func TestFailureAfterAcknowledgement(t *testing.T) {
 		nap := rm.function("nap")
 		go rm.closeWhereRunning()
 		start := time.Now()
-		_, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[30]`)})
+		_, err := rm.run(client.RunRequest{RouteRequest: client.RouteRequest{Function: nap, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[30]`)})
 		if fault.KindOf(err) != fault.System {
 			t.Fatalf("err = %v (kind %s)", err, fault.KindOf(err))
 		}
@@ -255,7 +257,7 @@ func TestFailureAfterAcknowledgement(t *testing.T) {
 		nap := rm.function("nap")
 		closed := make(chan string, 1)
 		go func() { closed <- rm.closeWhereRunning() }()
-		where, err := rm.run(node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[2]`), Retries: 1})
+		where, err := rm.run(client.RunRequest{RouteRequest: client.RouteRequest{Function: nap, Require: []string{"pool=cpu"}}, Inputs: inputs(1, `[2]`), Retries: 1})
 		lost := <-closed
 		if err != nil || len(where) != 1 || where[0] == lost || !strings.HasPrefix(where[0], "cpu-") {
 			t.Fatalf("results %v after losing %s: %v", where, lost, err)
@@ -266,23 +268,23 @@ func TestFailureAfterAcknowledgement(t *testing.T) {
 		nap := rm.function("nap")
 		ep := rm.byName["cpu-a"]
 		// Acknowledge, then say nothing, and answer no status request.
-		ep.Host().RemoveStreamHandler(node.StatusProtocol)
+		ep.Host().RemoveStreamHandler(wire.StatusProtocol)
 		silent := func(s network.Stream) {
 			r := bufio.NewReader(s)
 			var req invoke.Request
-			if invoke.ReadMsg(r, invoke.MaxFrame, &req) != nil {
+			if wire.ReadMsg(r, wire.MaxFrame, &req) != nil {
 				s.Reset()
 				return
 			}
 			inv, _ := invoke.Decode(req.Invocation, 0)
-			_ = invoke.WriteMsg(s, invoke.Reply{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: 1})
+			_ = wire.WriteMsg(s, invoke.Reply{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: 1})
 			<-rm.ctx.Done()
 			s.Reset()
 		}
-		ep.Host().SetStreamHandler(node.InvokeProtocol, silent)
-		ep.Host().SetStreamHandler(node.SessionProtocol, silent)
+		ep.Host().SetStreamHandler(wire.InvokeProtocol, silent)
+		ep.Host().SetStreamHandler(wire.SessionProtocol, silent)
 		start := time.Now()
-		_, err := rm.client.Invoke(rm.ctx, node.Invocation{Endpoint: ep.ID(), Function: nap, Inputs: inputs(1, `[1]`), Wait: true})
+		_, err := rm.client.Invoke(rm.ctx, client.InvokeRequest{Endpoint: ep.ID(), Function: nap, Inputs: inputs(1, `[1]`), Wait: true})
 		took := time.Since(start)
 		if fault.KindOf(err) != fault.System || !strings.Contains(err.Error(), "stopped answering") {
 			t.Fatalf("err = %v", err)
@@ -308,7 +310,7 @@ func TestBatchSpreadsAndSurvivesALostEndpoint(t *testing.T) {
 				got   int
 				once  sync.Once
 			)
-			w := node.Run{RouteRequest: node.RouteRequest{Function: nap, Require: []string{"gpus<1"}}, // data, cpu-a and cpu-b
+			w := client.RunRequest{RouteRequest: client.RouteRequest{Function: nap, Require: []string{"gpus<1"}}, // data, cpu-a and cpu-b
 				Inputs: inputs(n, `[0.002]`), Spread: true, MaxChunkBytes: 4 << 10, Retries: 1}
 			w.OnResult = func(ep peer.ID, r invoke.Result) {
 				mu.Lock()
@@ -365,7 +367,7 @@ func TestBatchLostEndpointAtMostOnce(t *testing.T) {
 		got    int
 		killed sync.Once
 	)
-	w := node.Run{RouteRequest: node.RouteRequest{Function: count, Require: []string{"gpus<1"}}, // data, cpu-a and cpu-b
+	w := client.RunRequest{RouteRequest: client.RouteRequest{Function: count, Require: []string{"gpus<1"}}, // data, cpu-a and cpu-b
 		Inputs: in, Spread: true, MaxChunkBytes: 8 << 10}
 	w.OnResult = func(ep peer.ID, r invoke.Result) {
 		mu.Lock()

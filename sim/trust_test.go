@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
@@ -47,16 +48,16 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 		}
 	}
 
-	client := func(trusted ...peer.ID) *node.Client {
-		c, err := node.NewClient(ctx, node.ClientOptions{Key: alice, Bootstrap: m.Bootstrap.Addrs(), TrustedOwners: trusted, Logger: m.log})
+	dial := func(trusted ...peer.ID) *client.Client {
+		c, err := client.New(ctx, client.Options{Key: alice, Bootstrap: m.Bootstrap.Addrs(), TrustedOwners: trusted, Logger: m.log})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
 		return c
 	}
-	plain := client()
-	u := &node.UserCatalog{Key: alice, Mesh: plain}
+	plain := dial()
+	u := &client.UserCatalog{Key: alice, Mesh: plain}
 	if _, err := u.Register(ctx, catalog.Function{Name: "compute", Kind: catalog.KindPython, Source: testSource, Entry: "compute"}, catalog.Access{Public: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +66,7 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 		t.Fatal(err)
 	}
 	// run runs fn once with c and returns where it ran.
-	run := func(c *node.Client, w node.Run) (string, error) {
+	run := func(c *client.Client, w client.RunRequest) (string, error) {
 		where := ""
 		w.RouteRequest.Function = fn
 		w.Inputs = []invoke.Input{{Args: []byte(`[1, 2]`)}}
@@ -97,7 +98,7 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 	})
 	t.Run("by default neither is used, and the error says what to do", func(t *testing.T) {
 		var explain strings.Builder
-		where, err := run(plain, node.Run{Explain: &explain})
+		where, err := run(plain, client.RunRequest{Explain: &explain})
 		if fault.KindOf(err) != fault.NotFound || where != "" {
 			t.Fatalf("ran on %q: %v", where, err)
 		}
@@ -114,9 +115,9 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 		t.Logf("explain:\n%s", explain.String())
 	})
 	t.Run("trusting bob uses his endpoint, never the one claiming alice", func(t *testing.T) {
-		c := client(bob.ID())
+		c := dial(bob.ID())
 		for range 3 {
-			where, err := run(c, node.Run{})
+			where, err := run(c, client.RunRequest{})
 			if err != nil || where != "bobs" {
 				t.Fatalf("ran on %q: %v", where, err)
 			}
@@ -125,7 +126,7 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 	t.Run("any owner uses either", func(t *testing.T) {
 		seen := map[string]bool{}
 		for _, exclude := range []string{forged.ID().String(), bobs.ID().String()} {
-			where, err := run(plain, node.Run{RouteRequest: node.RouteRequest{AnyOwner: true, Exclude: map[string]bool{exclude: true}}})
+			where, err := run(plain, client.RunRequest{RouteRequest: client.RouteRequest{AnyOwner: true, Exclude: map[string]bool{exclude: true}}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,7 +138,7 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 	})
 	t.Run("naming an endpoint states trust", func(t *testing.T) {
 		for _, ep := range []*node.Node{forged, bobs} {
-			where, err := run(plain, node.Run{Endpoint: ep.ID()})
+			where, err := run(plain, client.RunRequest{Endpoint: ep.ID()})
 			if err != nil || where != names[ep.ID()] {
 				t.Fatalf("ran on %q, want %s: %v", where, names[ep.ID()], err)
 			}
@@ -154,7 +155,7 @@ func TestRoutingTrustsOnlyVerifiedOwners(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal(ctx.Err())
 		}
-		where, err := run(plain, node.Run{})
+		where, err := run(plain, client.RunRequest{})
 		if err != nil || where != "mine" {
 			t.Fatalf("ran on %q: %v", where, err)
 		}

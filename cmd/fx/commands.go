@@ -8,10 +8,9 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/node"
-	"github.com/fxmesh/fxmesh/routing"
 	"github.com/spf13/cobra"
 )
 
@@ -49,7 +48,7 @@ func newIDCmd() *cobra.Command {
 		Short: "Create your user key in $FX_HOME and print your user ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := node.UserHome()
+			h, err := client.UserHome()
 			if err != nil {
 				return err
 			}
@@ -70,7 +69,7 @@ func newIDCmd() *cobra.Command {
 		Short: "Print your user ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := node.UserHome()
+			h, err := client.UserHome()
 			if err != nil {
 				return err
 			}
@@ -87,8 +86,8 @@ func newIDCmd() *cobra.Command {
 }
 
 // withClient dials the mesh with the user's key (or a fresh one) and runs f.
-func withClient(cmd *cobra.Command, f func(ctx context.Context, c *node.Client) error) error {
-	h, err := node.UserHome()
+func withClient(cmd *cobra.Command, f func(ctx context.Context, c *client.Client) error) error {
+	h, err := client.UserHome()
 	if err != nil {
 		return err
 	}
@@ -105,7 +104,7 @@ func withClient(cmd *cobra.Command, f func(ctx context.Context, c *node.Client) 
 	}
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
-	c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot})
+	c, err := client.New(ctx, client.Options{Key: key, Bootstrap: boot})
 	if err != nil {
 		return err
 	}
@@ -131,8 +130,8 @@ type endpointJSON struct {
 	Owner     string            `json:"owner"`
 	Addrs     []string          `json:"addrs"`
 	Online    bool              `json:"online"`
-	Hardware  routing.Hardware  `json:"hardware"`
-	Software  routing.Software  `json:"software"`
+	Hardware  client.Hardware   `json:"hardware"`
+	Software  client.Software   `json:"software"`
 	Labels    map[string]string `json:"labels"`
 	Datasets  []string          `json:"datasets"`
 	Public    bool              `json:"public"`
@@ -146,7 +145,7 @@ type endpointJSON struct {
 	OwnerUnverified string `json:"owner_unverified,omitempty"`
 }
 
-func toJSON(e node.EndpointInfo) endpointJSON {
+func toJSON(e client.EndpointInfo) endpointJSON {
 	r := e.Record
 	j := endpointJSON{
 		ID: r.ID, Name: r.Name, Owner: r.Owner, OwnerVerified: r.OwnerVerified, OwnerUnverified: r.OwnerUnverified,
@@ -160,7 +159,7 @@ func toJSON(e node.EndpointInfo) endpointJSON {
 	j.Software.Python = orEmpty(j.Software.Python)
 	j.Software.Containers = orEmpty(j.Software.Containers)
 	if j.Hardware.GPUs == nil {
-		j.Hardware.GPUs = []routing.GPU{}
+		j.Hardware.GPUs = []client.GPU{}
 	}
 	if j.Labels == nil {
 		j.Labels = map[string]string{}
@@ -182,24 +181,10 @@ func newEndpointsCmd() *cobra.Command {
 		Short: "List the endpoints of the mesh (those that meet every --require)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reqs, err := routing.ParseRequirements(require)
-			if err != nil {
-				return err
-			}
-			return withClient(cmd, func(ctx context.Context, c *node.Client) error {
-				all, err := c.Endpoints(ctx)
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				eps, err := c.EndpointsMeeting(ctx, require)
 				if err != nil {
 					return err
-				}
-				var eps []node.EndpointInfo
-			next:
-				for _, e := range all {
-					for _, r := range reqs {
-						if ok, _ := r.Met(e.Record); !ok {
-							continue next
-						}
-					}
-					eps = append(eps, e)
 				}
 				out := cmd.OutOrStdout()
 				if jsonFlag(cmd) {
@@ -244,26 +229,23 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 			if ttl <= 0 {
 				return fault.E(fault.Invalid, "", "--ttl must be positive")
 			}
-			h, err := node.UserHome()
+			h, err := client.UserHome()
 			if err != nil {
 				return err
 			}
-			k, err := h.UserKey()
+			now := time.Now()
+			until := now.Add(ttl)
+			text, err := h.ClaimText(id, now, ttl)
 			if err != nil {
 				return err
 			}
-			until := time.Now().Add(ttl)
-			b, err := routing.SignOwnerClaim(k, id, until)
-			if err != nil {
-				return fault.Wrap(fault.Invalid, "", err)
-			}
-			fmt.Fprintln(cmd.OutOrStdout(), node.EncodeClaim(b))
+			fmt.Fprintln(cmd.OutOrStdout(), text)
 			fmt.Fprintf(cmd.ErrOrStderr(), "fx: your claim on endpoint %s, valid until %s, is the line above; on the endpoint's machine run:\n  fxnode claim --dir DIR CLAIM\n",
 				id, until.UTC().Format(time.RFC3339))
 			return nil
 		},
 	}
-	claim.Flags().DurationVar(&ttl, "ttl", node.DefaultClaimTTL, "how long the claim holds")
+	claim.Flags().DurationVar(&ttl, "ttl", client.DefaultClaimTTL, "how long the claim holds")
 	ep.AddCommand(claim)
 	ep.AddCommand(&cobra.Command{
 		Use:   "show ID",
@@ -274,7 +256,7 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 			if err != nil {
 				return fault.Wrap(fault.Invalid, "", err)
 			}
-			return withClient(cmd, func(ctx context.Context, c *node.Client) error {
+			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
 				e, err := c.Endpoint(ctx, id)
 				if err != nil {
 					return err
@@ -293,7 +275,7 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 }
 
 // ownerCell shows a record's owner, marked when it is not verified.
-func ownerCell(r *routing.EndpointRecord) string {
+func ownerCell(r *client.EndpointRecord) string {
 	if r.Owner == "" || r.OwnerVerified {
 		return short(r.Owner)
 	}
@@ -323,7 +305,7 @@ func bytesHuman(b uint64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(b)/float64(div), "KMGTPE"[exp])
 }
 
-func gpuSummary(g []routing.GPU) string {
+func gpuSummary(g []client.GPU) string {
 	if len(g) == 0 {
 		return "-"
 	}

@@ -8,26 +8,24 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
-	"github.com/fxmesh/fxmesh/node"
-	"github.com/fxmesh/fxmesh/routing"
 	"github.com/spf13/cobra"
 )
 
 // withUserCatalog gives the user's catalog and, when a bootstrap is known,
 // the mesh; needMesh makes a missing mesh an error.
-func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Context, u *node.UserCatalog) error) error {
+func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Context, u *client.UserCatalog) error) error {
 	ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 	defer cancel()
-	return withUser(cmd, ctx, needMesh, func(u *node.UserCatalog) error { return f(ctx, u) })
+	return withUser(cmd, ctx, needMesh, func(u *client.UserCatalog) error { return f(ctx, u) })
 }
 
 // withUser loads the user's key and, when a bootstrap is known or needMesh,
 // dials the mesh; then it runs f. The user's catalog is opened only while f
 // reads or writes it, so that many fx commands of one user run at once.
-func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*node.UserCatalog) error) error {
-	h, err := node.UserHome()
+func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*client.UserCatalog) error) error {
+	h, err := client.UserHome()
 	if err != nil {
 		return err
 	}
@@ -40,9 +38,9 @@ func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*no
 	if err != nil {
 		return err
 	}
-	u := &node.UserCatalog{Key: key, Path: h.CatalogPath()}
+	u := &client.UserCatalog{Key: key, Path: h.CatalogPath()}
 	if len(boot) > 0 || needMesh {
-		c, err := node.NewClient(ctx, node.ClientOptions{Key: key, Bootstrap: boot, Home: h})
+		c, err := client.New(ctx, client.Options{Key: key, Bootstrap: boot, Home: h})
 		if err != nil {
 			return err
 		}
@@ -55,11 +53,11 @@ func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*no
 func newFunctionCmd() *cobra.Command {
 	fn := &cobra.Command{Use: "function", Aliases: []string{"fn"}, Short: "Register, list, show, share and delete functions"}
 	fn.AddCommand(newRegisterCmd(), newFunctionListCmd(), newFunctionShowCmd(),
-		newAccessCmd("share", "Let users run a function", func(a catalog.Access, users []string) catalog.Access {
+		newAccessCmd("share", "Let users run a function", func(a client.Access, users []string) client.Access {
 			a.Users = append(a.Users, users...)
 			return a
 		}, 1),
-		newAccessCmd("unshare", "Stop letting users run a function", func(a catalog.Access, users []string) catalog.Access {
+		newAccessCmd("unshare", "Stop letting users run a function", func(a client.Access, users []string) client.Access {
 			var keep []string
 			for _, u := range a.Users {
 				if !contains(users, u) {
@@ -69,11 +67,11 @@ func newFunctionCmd() *cobra.Command {
 			a.Users = keep
 			return a
 		}, 1),
-		newAccessCmd("public", "Let everybody run a function", func(a catalog.Access, _ []string) catalog.Access {
-			return catalog.Access{Public: true}
+		newAccessCmd("public", "Let everybody run a function", func(a client.Access, _ []string) client.Access {
+			return client.Access{Public: true}
 		}, 0),
-		newAccessCmd("private", "Let only yourself run a function", func(a catalog.Access, _ []string) catalog.Access {
-			return catalog.Access{}
+		newAccessCmd("private", "Let only yourself run a function", func(a client.Access, _ []string) client.Access {
+			return client.Access{}
 		}, 0),
 		newFunctionDeleteCmd())
 	return fn
@@ -99,7 +97,7 @@ func newRegisterCmd() *cobra.Command {
 		Short: "Register a function (a new version if NAME exists) and print its ID",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			f := catalog.Function{Name: args[0], Description: desc, Container: container, Requirements: require}
+			f := client.FunctionSpec{Name: args[0], Description: desc, Container: container, Requirements: require}
 			switch {
 			case pyFile != "" && shell != "":
 				return fault.E(fault.Invalid, "", "give --python or --shell, not both")
@@ -111,22 +109,20 @@ func newRegisterCmd() *cobra.Command {
 				if err != nil {
 					return fault.Wrap(fault.Invalid, "", err)
 				}
-				f.Kind, f.Source, f.Entry = catalog.KindPython, string(src), entry
+				f.Kind, f.Source, f.Entry = client.KindPython, string(src), entry
 			case shell != "":
-				f.Kind, f.Command = catalog.KindShell, shell
+				f.Kind, f.Command = client.KindShell, shell
 			default:
 				return fault.E(fault.Invalid, "", "give --python FILE --entry FUNC, or --shell TEMPLATE")
 			}
-			for _, r := range require {
-				if _, err := routing.ParseRequirement(r); err != nil {
-					return err
-				}
+			if err := client.CheckRequirements(require); err != nil {
+				return err
 			}
 			if public && len(share) > 0 {
 				return fault.E(fault.Invalid, "", "give --public or --share, not both")
 			}
-			access := catalog.Access{Public: public, Users: share}
-			return withUserCatalog(cmd, !access.Private(), func(ctx context.Context, u *node.UserCatalog) error {
+			access := client.Access{Public: public, Users: share}
+			return withUserCatalog(cmd, !access.Private(), func(ctx context.Context, u *client.UserCatalog) error {
 				r, err := u.Register(ctx, f, access)
 				if err != nil {
 					return err
@@ -146,7 +142,7 @@ func newRegisterCmd() *cobra.Command {
 	return cmd
 }
 
-func printRegistered(cmd *cobra.Command, r *node.Registered) error {
+func printRegistered(cmd *cobra.Command, r *client.Registered) error {
 	if jsonFlag(cmd) {
 		return printJSON(cmd.OutOrStdout(), map[string]any{
 			"id": r.ID.String(), "owner": r.Owner, "name": r.Name, "version": r.Version,
@@ -157,7 +153,7 @@ func printRegistered(cmd *cobra.Command, r *node.Registered) error {
 	return err
 }
 
-func accessString(a catalog.Access) string {
+func accessString(a client.Access) string {
 	switch {
 	case a.Public:
 		return "public"
@@ -177,7 +173,7 @@ func newFunctionListCmd() *cobra.Command {
 		Short: "List functions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withUserCatalog(cmd, false, func(ctx context.Context, u *node.UserCatalog) error {
+			return withUserCatalog(cmd, false, func(ctx context.Context, u *client.UserCatalog) error {
 				if mine {
 					owner = u.Key.ID().String()
 				}
@@ -187,7 +183,7 @@ func newFunctionListCmd() *cobra.Command {
 				}
 				if jsonFlag(cmd) {
 					if es == nil {
-						es = []catalog.Entry{}
+						es = []client.Entry{}
 					}
 					return printJSON(cmd.OutOrStdout(), es)
 				}
@@ -211,7 +207,7 @@ func newFunctionShowCmd() *cobra.Command {
 		Short: "Show a function: metadata, source, versions, access",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withUserCatalog(cmd, false, func(ctx context.Context, u *node.UserCatalog) error {
+			return withUserCatalog(cmd, false, func(ctx context.Context, u *client.UserCatalog) error {
 				f, err := u.Resolve(ctx, args[0])
 				if err != nil {
 					return err
@@ -245,7 +241,7 @@ func newFunctionShowCmd() *cobra.Command {
 				for _, v := range versions {
 					fmt.Fprintf(w, "version %v:   %v\n", v["version"], v["id"])
 				}
-				if fn.Kind == catalog.KindShell {
+				if fn.Kind == client.KindShell {
 					fmt.Fprintf(w, "command:     %s\n", fn.Command)
 				} else {
 					fmt.Fprintf(w, "entry:       %s\n--- source ---\n%s", fn.Entry, fn.Source)
@@ -256,7 +252,7 @@ func newFunctionShowCmd() *cobra.Command {
 	}
 }
 
-func newAccessCmd(name, short string, change func(catalog.Access, []string) catalog.Access, minUsers int) *cobra.Command {
+func newAccessCmd(name, short string, change func(client.Access, []string) client.Access, minUsers int) *cobra.Command {
 	use := name + " ID|NAME"
 	if minUsers > 0 {
 		use += " USERID..."
@@ -266,8 +262,8 @@ func newAccessCmd(name, short string, change func(catalog.Access, []string) cata
 		Short: short,
 		Args:  cobra.MinimumNArgs(1 + minUsers),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withUserCatalog(cmd, true, func(ctx context.Context, u *node.UserCatalog) error {
-				r, err := u.SetAccess(ctx, args[0], func(a catalog.Access) catalog.Access { return change(a, args[1:]) })
+			return withUserCatalog(cmd, true, func(ctx context.Context, u *client.UserCatalog) error {
+				r, err := u.SetAccess(ctx, args[0], func(a client.Access) client.Access { return change(a, args[1:]) })
 				if err != nil {
 					return err
 				}
@@ -283,7 +279,7 @@ func newFunctionDeleteCmd() *cobra.Command {
 		Short: "Delete a function (a signed tombstone)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withUserCatalog(cmd, true, func(ctx context.Context, u *node.UserCatalog) error {
+			return withUserCatalog(cmd, true, func(ctx context.Context, u *client.UserCatalog) error {
 				return u.Delete(ctx, args[0])
 			})
 		},

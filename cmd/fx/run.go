@@ -9,11 +9,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/invoke"
-	"github.com/fxmesh/fxmesh/node"
-	"github.com/fxmesh/fxmesh/routing"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -50,18 +48,18 @@ func (f *runFlags) add(cmd *cobra.Command, batch bool) {
 	cmd.Flags().StringVar(&f.kwargs, "kwargs", "", "keyword arguments, a JSON object")
 }
 
-// session is a user dialled into the mesh with a function resolved.
-type session struct {
-	client   *node.Client
-	user     *node.UserCatalog
-	function *node.Function
+// dialed is a user dialled into the mesh with a function resolved.
+type dialed struct {
+	client   *client.Client
+	user     *client.UserCatalog
+	function *client.ResolvedFunction
 	endpoint peer.ID
 }
 
 // withSession resolves fn and the endpoint and runs f.
-func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string, f func(*session) error) error {
-	return withUser(cmd, ctx, true, func(u *node.UserCatalog) error {
-		s := &session{client: u.Mesh, user: u}
+func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string, f func(*dialed) error) error {
+	return withUser(cmd, ctx, true, func(u *client.UserCatalog) error {
+		s := &dialed{client: u.Mesh, user: u}
 		var err error
 		if fnRef != "" {
 			if s.function, err = u.Resolve(ctx, fnRef); err != nil {
@@ -78,9 +76,9 @@ func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string
 }
 
 // routed runs inputs where routing (or --endpoint) says.
-func (s *session) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, inputs []invoke.Input, spread bool, onResult func(peer.ID, invoke.Result)) error {
-	w := node.Run{
-		RouteRequest: node.RouteRequest{Function: s.function, Require: f.require, AnyOwner: f.anyEndpoint},
+func (s *dialed) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, inputs []client.Input, spread bool, onResult func(peer.ID, client.Result)) error {
+	w := client.RunRequest{
+		RouteRequest: client.RouteRequest{Function: s.function, Require: f.require, AnyOwner: f.anyEndpoint},
 		Endpoint:     s.endpoint, Inputs: inputs, Timeout: f.timeout, Retries: f.retries,
 		OnResult: onResult, Spread: spread,
 	}
@@ -91,8 +89,8 @@ func (s *session) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, i
 }
 
 // input is one input from --args and --kwargs; the invocation checks them.
-func (f *runFlags) one() invoke.Input {
-	in := invoke.Input{}
+func (f *runFlags) one() client.Input {
+	in := client.Input{}
 	if f.args != "" {
 		in.Args = []byte(f.args)
 	}
@@ -120,9 +118,9 @@ func newRunCmd() *cobra.Command {
 			in := f.one()
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(f.timeout))
 			defer cancel()
-			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
-				var res *invoke.Result
-				if err := s.routed(cmd, ctx, &f, []invoke.Input{in}, false, func(_ peer.ID, r invoke.Result) { res = &r }); err != nil {
+			return withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
+				var res *client.Result
+				if err := s.routed(cmd, ctx, &f, []client.Input{in}, false, func(_ peer.ID, r client.Result) { res = &r }); err != nil {
 					return err
 				}
 				return printResult(cmd, "", nil, res)
@@ -135,16 +133,16 @@ func newRunCmd() *cobra.Command {
 
 // resultJSON is the stable JSON form of one result.
 type resultJSON struct {
-	TaskID   string          `json:"task_id,omitempty"`
-	Index    int             `json:"index"`
-	Value    json.RawMessage `json:"value"`
-	Stdout   string          `json:"stdout,omitempty"`
-	Stderr   string          `json:"stderr,omitempty"`
-	ExitCode int             `json:"exit_code,omitempty"`
-	Error    *invoke.Error   `json:"error,omitempty"`
+	TaskID   string              `json:"task_id,omitempty"`
+	Index    int                 `json:"index"`
+	Value    json.RawMessage     `json:"value"`
+	Stdout   string              `json:"stdout,omitempty"`
+	Stderr   string              `json:"stderr,omitempty"`
+	ExitCode int                 `json:"exit_code,omitempty"`
+	Error    *client.ResultError `json:"error,omitempty"`
 }
 
-func toResultJSON(taskID string, r invoke.Result) resultJSON {
+func toResultJSON(taskID string, r client.Result) resultJSON {
 	v := json.RawMessage(r.Value)
 	if len(v) == 0 {
 		v = json.RawMessage("null")
@@ -153,7 +151,7 @@ func toResultJSON(taskID string, r invoke.Result) resultJSON {
 }
 
 // printResult prints one task's single result and returns its error.
-func printResult(cmd *cobra.Command, taskID string, st *invoke.Status, res *invoke.Result) error {
+func printResult(cmd *cobra.Command, taskID string, st *client.Status, res *client.Result) error {
 	if res == nil {
 		if st != nil && st.Error != nil {
 			return st.Error.Err()
@@ -198,40 +196,26 @@ func newSubmitCmd() *cobra.Command {
 			in := f.one()
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
-			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
-				targets := []peer.ID{s.endpoint}
-				if s.endpoint == "" {
-					ranked, _, err := s.client.Route(ctx, node.RouteRequest{Function: s.function, Require: f.require, All: f.explain, AnyOwner: f.anyEndpoint})
-					if f.explain {
-						_ = routing.Explain(cmd.ErrOrStderr(), ranked)
-					}
-					if err != nil {
-						return err
-					}
-					targets = eligible(ranked)
+			return withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
+				r := client.SubmitRequest{
+					RouteRequest: client.RouteRequest{Function: s.function, Require: f.require, AnyOwner: f.anyEndpoint},
+					Endpoint:     s.endpoint, Input: in, Timeout: f.timeout,
 				}
-				var lastErr error
-				for _, ep := range targets {
-					sub, err := s.client.Invoke(ctx, node.Invocation{
-						Endpoint: ep, Function: s.function, Inputs: []invoke.Input{in}, Timeout: f.timeout, WithProof: true,
-					})
-					if err != nil {
-						lastErr = err
-						if k := fault.KindOf(err); k == fault.Overloaded || k == fault.Unavailable {
-							continue // refused or unreachable before accepting: next candidate
-						}
-						return err
-					}
-					if sub.NotRemembered != nil {
-						fmt.Fprintf(cmd.ErrOrStderr(), "fx: warning: %v; fx result will need --endpoint %s\n", sub.NotRemembered, ep)
-					}
-					if jsonFlag(cmd) {
-						return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": sub.TaskID, "endpoint": ep.String()})
-					}
-					_, err = fmt.Fprintln(cmd.OutOrStdout(), sub.TaskID)
+				if f.explain {
+					r.Explain = cmd.ErrOrStderr()
+				}
+				sub, err := s.client.Submit(ctx, r)
+				if err != nil {
 					return err
 				}
-				return lastErr
+				if sub.NotRemembered != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "fx: warning: %v; fx result will need --endpoint %s\n", sub.NotRemembered, sub.Endpoint)
+				}
+				if jsonFlag(cmd) {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": sub.TaskID, "endpoint": sub.Endpoint.String()})
+				}
+				_, err = fmt.Fprintln(cmd.OutOrStdout(), sub.TaskID)
+				return err
 			})
 		},
 	}
@@ -244,7 +228,7 @@ func taskEndpoint(flag, taskID string) (string, error) {
 	if flag != "" {
 		return flag, nil
 	}
-	h, err := node.UserHome()
+	h, err := client.UserHome()
 	if err != nil {
 		return "", err
 	}
@@ -268,7 +252,7 @@ func newStatusCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
 			defer cancel()
-			return withSession(cmd, ctx, "", ep, func(s *session) error {
+			return withSession(cmd, ctx, "", ep, func(s *dialed) error {
 				st, err := s.client.Task(ctx, s.endpoint, a[0], false, false, nil)
 				if err != nil {
 					return err
@@ -301,9 +285,9 @@ func newResultCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
 			defer cancel()
-			return withSession(cmd, ctx, "", ep, func(s *session) error {
-				var results []invoke.Result
-				st, err := s.client.Task(ctx, s.endpoint, a[0], true, wait, func(r invoke.Result) { results = append(results, r) })
+			return withSession(cmd, ctx, "", ep, func(s *dialed) error {
+				var results []client.Result
+				st, err := s.client.Task(ctx, s.endpoint, a[0], true, wait, func(r client.Result) { results = append(results, r) })
 				if err != nil {
 					return err
 				}
@@ -314,7 +298,7 @@ func newResultCmd() *cobra.Command {
 					return fault.E(fault.Unavailable, "", "task %s is %s; use --wait to wait for it", a[0], st.State)
 				}
 				if st.Count <= 1 {
-					var r *invoke.Result
+					var r *client.Result
 					if len(results) > 0 {
 						r = &results[0]
 					}
@@ -381,9 +365,9 @@ func newBatchCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
 			defer cancel()
-			return withSession(cmd, ctx, a[0], f.endpoint, func(s *session) error {
+			return withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
 				failed, lost := 0, 0
-				err := s.routed(cmd, ctx, &f, inputs, true, func(_ peer.ID, r invoke.Result) {
+				err := s.routed(cmd, ctx, &f, inputs, true, func(_ peer.ID, r client.Result) {
 					if r.Error != nil {
 						failed++
 						if r.Error.Kind == string(fault.System) {
@@ -416,13 +400,13 @@ func newBatchCmd() *cobra.Command {
 }
 
 // readInputs reads JSON lines of {"args": [...], "kwargs": {...}}.
-func readInputs(path string) ([]invoke.Input, error) {
+func readInputs(path string) ([]client.Input, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, "", err)
 	}
 	defer file.Close()
-	var out []invoke.Input
+	var out []client.Input
 	sc := bufio.NewScanner(file)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	line := 0
@@ -439,7 +423,7 @@ func readInputs(path string) ([]invoke.Input, error) {
 		if err := json.Unmarshal(b, &in); err != nil {
 			return nil, fault.E(fault.Invalid, "", "%s:%d: %v", path, line, err)
 		}
-		out = append(out, invoke.Input{Args: nullToEmpty(in.Args), Kwargs: nullToEmpty(in.Kwargs)})
+		out = append(out, client.Input{Args: nullToEmpty(in.Args), Kwargs: nullToEmpty(in.Kwargs)})
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fault.E(fault.Invalid, "", "%s: %v", path, err)
@@ -455,18 +439,4 @@ func nullToEmpty(b json.RawMessage) []byte {
 		return nil
 	}
 	return b
-}
-
-// eligible lists the endpoints routing found eligible, best first.
-func eligible(ranked []routing.Scored) []peer.ID {
-	var out []peer.ID
-	for _, s := range ranked {
-		if !s.Eligible {
-			continue
-		}
-		if id, err := peer.Decode(s.Record.ID); err == nil {
-			out = append(out, id)
-		}
-	}
-	return out
 }

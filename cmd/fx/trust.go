@@ -4,9 +4,9 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/node"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 )
@@ -53,7 +53,7 @@ fx trust manages that list: trusted_owners in $FX_HOME/config.yaml.
 			Short: "List the owners you trust besides yourself",
 			Args:  cobra.NoArgs,
 			RunE: func(cmd *cobra.Command, _ []string) error {
-				h, err := node.UserHome()
+				h, err := client.UserHome()
 				if err != nil {
 					return err
 				}
@@ -80,7 +80,7 @@ fx trust manages that list: trusted_owners in $FX_HOME/config.yaml.
 
 // updateTrust applies change to the trusted owners for each of args.
 func updateTrust(cmd *cobra.Command, args []string, change func([]peer.ID, peer.ID) []peer.ID) error {
-	h, err := node.UserHome()
+	h, err := client.UserHome()
 	if err != nil {
 		return err
 	}

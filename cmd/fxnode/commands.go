@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
@@ -116,7 +117,7 @@ and fx sends it no routed work until the owner claims it:
 // signClaim signs owner's claim on node id into dir when the user key in
 // $FX_HOME is owner's.
 func signClaim(dir, id, owner string) (bool, error) {
-	h, err := node.UserHome()
+	h, err := client.UserHome()
 	if err != nil {
 		return false, err
 	}
@@ -124,7 +125,11 @@ func signClaim(dir, id, owner string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return h.SignClaim(dir, nodeID, owner, time.Now(), node.DefaultClaimTTL)
+	claim, signed, err := h.SignClaim(nodeID, owner, time.Now(), client.DefaultClaimTTL)
+	if !signed || err != nil {
+		return false, err
+	}
+	return true, node.WriteClaim(dir, claim)
 }
 
 func newClaimCmd() *cobra.Command {
@@ -233,7 +238,7 @@ by the current user (whose key in $FX_HOME is created if missing). It prints
 the line to export so that fx finds the mesh, and runs until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := node.UserHome()
+			h, err := client.UserHome()
 			if err != nil {
 				return err
 			}

@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"context"
@@ -145,7 +145,7 @@ const nextTries = 16
 
 // errMoved: the own store's current update of a name changed between the
 // read that the next update was built on and its write.
-var errMoved = errors.New("node: changed meanwhile")
+var errMoved = errors.New("client: changed meanwhile")
 
 // next builds the user's next update of name on the current one (build's
 // prev, nil if none) and applies it. When another command of the user wrote
@@ -220,9 +220,9 @@ func (u *UserCatalog) ref(ref string) string {
 // (Client.ResolveFunction) and its update no older than the one the own
 // store knows for that name: a node that is behind, or replays an unshared
 // or deleted record, is refused (invalid, wrapping catalog.ErrStale).
-func (u *UserCatalog) Resolve(ctx context.Context, ref string) (*Function, error) {
+func (u *UserCatalog) Resolve(ctx context.Context, ref string) (*ResolvedFunction, error) {
 	ref = u.ref(ref)
-	var found *Function
+	var found *ResolvedFunction
 	err := u.view(func(st *catalog.Store) error {
 		r, err := st.Resolve(ref)
 		if err != nil {
@@ -234,7 +234,7 @@ func (u *UserCatalog) Resolve(ctx context.Context, ref string) (*Function, error
 		}
 		su, err := catalog.DecodeUpdate(head, catalog.Limits{})
 		if err == nil && (u.Mesh == nil || su.Update.Access.Private()) {
-			found = &Function{ID: r.ID, Function: r.Function, Update: su, Proof: &invoke.Proof{Head: head, Function: fn}}
+			found = &ResolvedFunction{ID: r.ID, Function: r.Function, Update: su, Proof: &invoke.Proof{Head: head, Function: fn}}
 		}
 		return nil
 	})
@@ -263,7 +263,7 @@ func (u *UserCatalog) Resolve(ctx context.Context, ref string) (*Function, error
 	case known.Update.Seq > f.Update.Update.Seq:
 		u.Mesh.log.Warn("catalog: a node answered with an out-of-date record", "peer", f.From, "ref", ref,
 			"seq", f.Update.Update.Seq, "known", known.Update.Seq)
-		return nil, fault.E(fault.Invalid, "node: resolve", "%s: node %s answered with seq %d of %s, older than seq %d known here: %w",
+		return nil, fault.E(fault.Invalid, "client: resolve", "%s: node %s answered with seq %d of %s, older than seq %d known here: %w",
 			ref, f.From, f.Update.Update.Seq, f.Function.Ref(), known.Update.Seq, catalog.ErrStale)
 	}
 	return f, nil

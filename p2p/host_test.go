@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 )
 
 // TestOnePeerMayHoldManyConnections: a user's fx processes all dial with
-// the user's key, from one address; a node lets peerConns of them in at
+// the user's key, from one address; a node lets PeerConns of them in at
 // once, handshakes and identify and all, and no more.
 func TestOnePeerMayHoldManyConnections(t *testing.T) {
 	for _, tc := range []struct{ name, addr string }{
@@ -37,15 +37,15 @@ func TestOnePeerMayHoldManyConnections(t *testing.T) {
 				return s, err
 			}
 			// All at once in their handshakes, then all of one peer.
-			scopes := make([]network.ConnManagementScope, peerConns)
+			scopes := make([]network.ConnManagementScope, PeerConns)
 			for i := range scopes {
 				if scopes[i], err = open(); err != nil {
-					t.Fatalf("connection %d of %d refused before its handshake: %v", i+1, peerConns, err)
+					t.Fatalf("connection %d of %d refused before its handshake: %v", i+1, PeerConns, err)
 				}
 			}
 			for i, s := range scopes {
 				if err := s.SetPeer(k.ID()); err != nil {
-					t.Fatalf("connection %d of %d of one peer refused: %v", i+1, peerConns, err)
+					t.Fatalf("connection %d of %d of one peer refused: %v", i+1, PeerConns, err)
 				}
 			}
 			// Each is identified, both ways, as it opens.
@@ -62,7 +62,7 @@ func TestOnePeerMayHoldManyConnections(t *testing.T) {
 						}
 					}
 					if err != nil {
-						t.Fatalf("identify (%s) of connection %d of %d refused: %v", dir, i+1, peerConns, err)
+						t.Fatalf("identify (%s) of connection %d of %d refused: %v", dir, i+1, PeerConns, err)
 					}
 				}
 			}
@@ -71,7 +71,7 @@ func TestOnePeerMayHoldManyConnections(t *testing.T) {
 				err = s.SetPeer(k.ID())
 			}
 			if err == nil {
-				t.Fatalf("connection %d of one peer admitted", peerConns+1)
+				t.Fatalf("connection %d of one peer admitted", PeerConns+1)
 			}
 		})
 	}

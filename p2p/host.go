@@ -1,4 +1,4 @@
-package node
+package p2p
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -20,12 +21,10 @@ import (
 	"github.com/multiformats/go-multiaddr"
 )
 
-// ProtocolPrefix puts fxmesh's DHT apart from the public IPFS DHT.
-const ProtocolPrefix = "/fxmesh"
-
-// newHost makes a libp2p host with key's identity listening on listen. An
-// empty listen makes a host that only dials out (a light client).
-func newHost(key *identity.Key, listen []string) (host.Host, error) {
+// NewHost makes a libp2p host with key's identity listening on listen,
+// under fxmesh's resource limits. An empty listen makes a host that only
+// dials out (a light client).
+func NewHost(key *identity.Key, listen []string) (host.Host, error) {
 	rm, err := newResourceManager()
 	if err != nil {
 		return nil, err
@@ -43,25 +42,25 @@ func newHost(key *identity.Key, listen []string) (host.Host, error) {
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("node: start host: %w", err)
+		return nil, fmt.Errorf("p2p: start host: %w", err)
 	}
 	return h, nil
 }
 
-// peerConns is how many connections one peer may hold to a node.
-const peerConns = 128
+// PeerConns is how many connections one peer may hold to a node.
+const PeerConns = 128
 
-// fromOneAddress lets peerConns connections come from one IP address (one
+// fromOneAddress lets PeerConns connections come from one IP address (one
 // user's fx processes on one machine, or many users behind one NAT), all at
-// once and then peerConns/8 new ones a second; libp2p allows 8 at once and
+// once and then PeerConns/8 new ones a second; libp2p allows 8 at once and
 // a new one every 5 seconds. Loopback is not limited. Each resource manager
 // needs its own: the rate limiter keeps state.
 func fromOneAddress() []rcmgr.Option {
-	perIP := rate.Limit{RPS: peerConns / 8, Burst: peerConns}
+	perIP := rate.Limit{RPS: PeerConns / 8, Burst: PeerConns}
 	return []rcmgr.Option{
 		rcmgr.WithLimitPerSubnet(
-			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: peerConns}},
-			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: peerConns}, {PrefixLength: 48, ConnCount: 8 * peerConns}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 32, ConnCount: PeerConns}},
+			[]rcmgr.ConnLimitPerSubnet{{PrefixLength: 56, ConnCount: PeerConns}, {PrefixLength: 48, ConnCount: 8 * PeerConns}},
 		),
 		rcmgr.WithConnRateLimiters(&rate.Limiter{
 			NetworkPrefixLimits: []rate.PrefixLimit{
@@ -91,24 +90,24 @@ func identifyEach(limits *rcmgr.ScalingLimitConfig) {
 		l.Memory = max(l.Memory, int64(n)*16<<10) // identify holds 8 KiB a message
 	}
 	l := limits.ServicePeerLimits[identify.ServiceName]
-	raise(&l.BaseLimit, peerConns)
+	raise(&l.BaseLimit, PeerConns)
 	limits.ServicePeerLimits[identify.ServiceName] = l
 	l = limits.ServiceLimits[identify.ServiceName]
-	raise(&l.BaseLimit, 2*peerConns)
+	raise(&l.BaseLimit, 2*PeerConns)
 	limits.ServiceLimits[identify.ServiceName] = l
 	for _, id := range []protocol.ID{identify.ID, identify.IDPush} {
 		l := limits.ProtocolPeerLimits[id]
-		raise(&l.BaseLimit, peerConns)
+		raise(&l.BaseLimit, PeerConns)
 		limits.ProtocolPeerLimits[id] = l
 		l = limits.ProtocolLimits[id]
-		raise(&l.BaseLimit, 2*peerConns)
+		raise(&l.BaseLimit, 2*PeerConns)
 		limits.ProtocolLimits[id] = l
 	}
 }
 
 // newResourceManager sets libp2p's resource limits for fxmesh. One user's
 // many concurrent fx processes are many connections of one peer (fx dials
-// with the user's key), so a peer may hold peerConns connections; what it
+// with the user's key), so a peer may hold PeerConns connections; what it
 // may hold in streams and memory stays bounded per peer and in total,
 // whatever the machine's size. A client's waited-for invocations to one
 // endpoint share one session stream, so 512 inbound streams per peer and
@@ -119,9 +118,9 @@ func newResourceManager() (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
 	// Connections still in their handshake count as transient.
-	limits.TransientBaseLimit.ConnsInbound = max(limits.TransientBaseLimit.ConnsInbound, peerConns)
-	limits.TransientBaseLimit.Conns = max(limits.TransientBaseLimit.Conns, peerConns)
-	limits.TransientBaseLimit.FD = max(limits.TransientBaseLimit.FD, peerConns)
+	limits.TransientBaseLimit.ConnsInbound = max(limits.TransientBaseLimit.ConnsInbound, PeerConns)
+	limits.TransientBaseLimit.Conns = max(limits.TransientBaseLimit.Conns, PeerConns)
+	limits.TransientBaseLimit.FD = max(limits.TransientBaseLimit.FD, PeerConns)
 	identifyEach(&limits)
 	cfg := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
@@ -129,7 +128,7 @@ func newResourceManager() (network.ResourceManager, error) {
 			Memory: 1 << 30,
 		},
 		PeerDefault: rcmgr.ResourceLimits{
-			Conns: peerConns, ConnsInbound: peerConns, ConnsOutbound: 64, FD: peerConns,
+			Conns: PeerConns, ConnsInbound: PeerConns, ConnsOutbound: 64, FD: PeerConns,
 			StreamsInbound: 512, StreamsOutbound: 1024, Streams: 1024,
 			Memory: 64 << 20,
 		},
@@ -138,31 +137,31 @@ func newResourceManager() (network.ResourceManager, error) {
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(cfg.Build(limits.AutoScale())), fromOneAddress()...)
 	if err != nil {
-		return nil, fmt.Errorf("node: resource manager: %w", err)
+		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}
 	return rm, nil
 }
 
-// newDHT starts the fxmesh DHT on h, as a server or a client.
-func newDHT(h host.Host, server bool, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
+// NewDHT starts the fxmesh DHT on h, as a server or a client.
+func NewDHT(h host.Host, server bool, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
 	mode := dht.ModeClient
 	if server {
 		mode = dht.ModeServer
 	}
 	d, err := dht.New(h,
 		dht.Mode(mode),
-		dht.ProtocolPrefix(ProtocolPrefix),
+		dht.ProtocolPrefix(wire.DHTPrefix),
 		dht.NamespacedValidator(routing.Namespace, routing.Validator{}),
 		dht.BootstrapPeers(bootstrap...),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("node: start dht: %w", err)
+		return nil, fmt.Errorf("p2p: start dht: %w", err)
 	}
 	return d, nil
 }
 
-// fullAddrs are h's dialable addresses, each ending in /p2p/ID.
-func fullAddrs(h host.Host) []string {
+// FullAddrs are h's dialable addresses, each ending in /p2p/ID.
+func FullAddrs(h host.Host) []string {
 	id, err := multiaddr.NewComponent("p2p", h.ID().String())
 	if err != nil {
 		return nil
@@ -174,7 +173,8 @@ func fullAddrs(h host.Host) []string {
 	return out
 }
 
-func parseAddrInfo(s string) (*peer.AddrInfo, error) {
+// ParseAddrInfo parses a multiaddr that ends in /p2p/ID.
+func ParseAddrInfo(s string) (*peer.AddrInfo, error) {
 	ma, err := multiaddr.NewMultiaddr(s)
 	if err != nil {
 		return nil, err
@@ -186,23 +186,22 @@ func parseAddrInfo(s string) (*peer.AddrInfo, error) {
 	return ai, nil
 }
 
-func parseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
+// ParseAddrInfos parses bootstrap addresses, each ending in /p2p/ID.
+func ParseAddrInfos(addrs []string) ([]peer.AddrInfo, error) {
 	var out []peer.AddrInfo
 	for _, a := range addrs {
-		ai, err := parseAddrInfo(a)
+		ai, err := ParseAddrInfo(a)
 		if err != nil {
-			return nil, fmt.Errorf("node: bootstrap address: %w", err)
+			return nil, fmt.Errorf("p2p: bootstrap address: %w", err)
 		}
 		out = append(out, *ai)
 	}
 	return out, nil
 }
 
-func decodeID(s string) (peer.ID, error) { return identity.ParseID(s) }
-
-// connectAny dials the given peers concurrently and returns those that
+// ConnectAny dials the given peers concurrently and returns those that
 // answered, in the order given.
-func connectAny(ctx context.Context, h host.Host, peers []peer.AddrInfo, timeout time.Duration) []peer.ID {
+func ConnectAny(ctx context.Context, h host.Host, peers []peer.AddrInfo, timeout time.Duration) []peer.ID {
 	ok := make([]bool, len(peers))
 	done := make(chan struct{}, len(peers))
 	for i, p := range peers {

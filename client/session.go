@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -38,7 +39,7 @@ type streamReplies struct {
 
 func (sr *streamReplies) next() (invoke.Reply, error) {
 	var rep invoke.Reply
-	err := invoke.ReadMsg(sr.r, invoke.MaxFrame, &rep)
+	err := wire.ReadMsg(sr.r, wire.MaxFrame, &rep)
 	return rep, err
 }
 func (sr *streamReplies) setDeadline(t time.Time) { _ = sr.s.SetReadDeadline(t) }
@@ -107,9 +108,9 @@ func (c *Client) openSession(ctx context.Context, ep peer.ID) (*session, bool, e
 		return s, true, nil
 	}
 	c.smu.Unlock()
-	st, err := c.stream(ctx, ep, SessionProtocol)
+	st, err := c.stream(ctx, ep, wire.SessionProtocol)
 	if err != nil {
-		if protos, _ := c.host.Peerstore().SupportsProtocols(ep, SessionProtocol); len(protos) == 0 && c.host.Network().Connectedness(ep) == network.Connected {
+		if protos, _ := c.host.Peerstore().SupportsProtocols(ep, wire.SessionProtocol); len(protos) == 0 && c.host.Network().Connectedness(ep) == network.Connected {
 			return nil, false, nil // an endpoint without sessions
 		}
 		return nil, true, err
@@ -144,7 +145,7 @@ func (s *session) call(env []byte) (*sessionCall, error) {
 	s.calls[cl.id] = cl
 	s.mu.Unlock()
 	var buf frameBuffer
-	if err := invoke.WriteMsg(&buf, invoke.Request{Invocation: env, Wait: true, Call: cl.id}); err != nil {
+	if err := wire.WriteMsg(&buf, invoke.Request{Invocation: env, Wait: true, Call: cl.id}); err != nil {
 		cl.close()
 		return nil, err
 	}
@@ -152,7 +153,7 @@ func (s *session) call(env []byte) (*sessionCall, error) {
 	case s.out <- buf:
 	case <-s.c.done:
 		cl.close()
-		return nil, fault.E(fault.Unavailable, "node: session", "client closed")
+		return nil, fault.E(fault.Unavailable, "client: session", "client closed")
 	}
 	return cl, nil
 }
@@ -176,7 +177,7 @@ func (s *session) writeLoop() {
 			err = w.Flush()
 		}
 		if err != nil {
-			s.fail(fault.Wrap(fault.Unavailable, "node: session", err))
+			s.fail(fault.Wrap(fault.Unavailable, "client: session", err))
 			return
 		}
 	}
@@ -186,9 +187,9 @@ func (s *session) readLoop() {
 	r := bufio.NewReader(s.s)
 	for {
 		var rep invoke.Reply
-		if err := invoke.ReadMsg(r, invoke.MaxFrame, &rep); err != nil {
+		if err := wire.ReadMsg(r, wire.MaxFrame, &rep); err != nil {
 			if fault.KindOf(err) == fault.Internal || errors.Is(err, context.Canceled) {
-				err = fault.Wrap(fault.Unavailable, "node: session", err)
+				err = fault.Wrap(fault.Unavailable, "client: session", err)
 			}
 			s.fail(err)
 			return
@@ -203,7 +204,7 @@ func (s *session) readLoop() {
 		cl := s.calls[rep.Call]
 		s.mu.Unlock()
 		if cl != nil && !cl.push(rep) {
-			s.fail(fault.E(fault.Unavailable, "node: session", "client closed"))
+			s.fail(fault.E(fault.Unavailable, "client: session", "client closed"))
 			return
 		}
 	}
@@ -307,7 +308,7 @@ func (cl *sessionCall) next() (invoke.Reply, error) {
 		case <-cl.wake:
 			t.Stop()
 		case <-t.C:
-			cl.fail(fault.E(fault.Unavailable, "node: session", "no reply from %s in time", cl.sess.ep))
+			cl.fail(fault.E(fault.Unavailable, "client: session", "no reply from %s in time", cl.sess.ep))
 		}
 	}
 }
@@ -320,7 +321,7 @@ func (cl *sessionCall) setDeadline(t time.Time) {
 }
 
 func (cl *sessionCall) abort() {
-	cl.fail(fault.E(fault.Unavailable, "node: session", "call aborted"))
+	cl.fail(fault.E(fault.Unavailable, "client: session", "call aborted"))
 }
 
 // close forgets the call; replies still on their way are dropped.
@@ -344,6 +345,6 @@ func (c *Client) closeSessions() {
 	}
 	c.smu.Unlock()
 	for _, s := range ss {
-		s.fail(fault.E(fault.Unavailable, "node: session", "client closed"))
+		s.fail(fault.E(fault.Unavailable, "client: session", "client closed"))
 	}
 }

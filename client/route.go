@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"context"
@@ -53,7 +53,7 @@ func (c *Client) candidate(ctx context.Context, id peer.ID) (*routing.Candidate,
 // RouteRequest is what routing needs to know of some work.
 type RouteRequest struct {
 	// Function is the function to run; its requirements apply.
-	Function *Function
+	Function *ResolvedFunction
 	// Require holds the invocation's own requirements (KEY=VALUE, KEY>=N…).
 	Require []string
 	// Exclude lists endpoints not to use.
@@ -76,7 +76,7 @@ func (r RouteRequest) requirements() ([]routing.Requirement, error) {
 	all = append(all, r.Require...)
 	reqs, err := routing.ParseRequirements(all)
 	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, "node: route", err)
+		return nil, fault.Wrap(fault.Invalid, "client: route", err)
 	}
 	return reqs, nil
 }
@@ -111,8 +111,8 @@ func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, r
 	return ranked, req, nil
 }
 
-// Run is work for RunRouted.
-type Run struct {
+// RunRequest is work for RunRouted.
+type RunRequest struct {
 	RouteRequest
 	// Endpoint, when set, is the only endpoint used: naming it states trust
 	// in it, so its owner is not checked.
@@ -149,7 +149,7 @@ type Run struct {
 // candidate within ctx's deadline; one that fails after acknowledging fails
 // its inputs (system), unless Retries allows sending them elsewhere. Every
 // result reaches OnResult once.
-func (c *Client) RunRouted(ctx context.Context, w Run) error {
+func (c *Client) RunRouted(ctx context.Context, w RunRequest) error {
 	var ranked []routing.Scored
 	if w.Endpoint == "" {
 		var err error
@@ -166,15 +166,7 @@ func (c *Client) RunRouted(ctx context.Context, w Run) error {
 	if w.Endpoint != "" {
 		return r.runOn(ctx, []peer.ID{w.Endpoint}, allIndexes(len(w.Inputs)))
 	}
-	var order []peer.ID
-	for _, s := range ranked {
-		if s.Eligible {
-			id, err := peer.Decode(s.Record.ID)
-			if err == nil {
-				order = append(order, id)
-			}
-		}
-	}
+	order := eligible(ranked)
 	if !w.Spread || len(order) == 1 {
 		return r.runOn(ctx, order, allIndexes(len(w.Inputs)))
 	}
@@ -219,10 +211,10 @@ func allIndexes(n int) []int {
 	return idx
 }
 
-// runner runs the inputs of one Run, remembering which have a result.
+// runner runs the inputs of one RunRequest, remembering which have a result.
 type runner struct {
 	c      *Client
-	w      Run
+	w      RunRequest
 	mu     sync.Mutex // guards done, resent, failed and calls of OnResult
 	done   []bool
 	resent []int // how often each input was sent again after a lost endpoint
@@ -320,9 +312,9 @@ func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 		}
 	}
 	if len(errs) == 0 {
-		return fault.E(fault.Unavailable, "node: run", "no endpoint left to try")
+		return fault.E(fault.Unavailable, "client: run", "no endpoint left to try")
 	}
-	return fault.Wrap(fault.KindOf(errs[len(errs)-1]), "node: run", errors.Join(errs...))
+	return fault.Wrap(fault.KindOf(errs[len(errs)-1]), "client: run", errors.Join(errs...))
 }
 
 // sendAll sends inputs idx to ep in as few signed requests as the size limit
@@ -349,7 +341,7 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int
 		for i, g := range part {
 			inputs[i] = r.w.Inputs[g]
 		}
-		sub, err := r.c.Invoke(ctx, Invocation{
+		sub, err := r.c.Invoke(ctx, InvokeRequest{
 			Endpoint: ep, Function: r.w.Function, Inputs: inputs, Timeout: r.w.Timeout,
 			TTL: time.Hour, Wait: true, WithProof: true, Retries: r.w.Retries,
 			OnResult: func(res invoke.Result) {
@@ -368,7 +360,7 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int
 					state += ": " + sub.Status.Error.Message
 				}
 			}
-			err = fault.E(fault.System, "node: run", "endpoint %s ended task %s without %d of its results (%s)", ep, sub.TaskID, missing, state)
+			err = fault.E(fault.System, "client: run", "endpoint %s ended task %s without %d of its results (%s)", ep, sub.TaskID, missing, state)
 		}
 		if err != nil {
 			left := r.undone(part)
@@ -383,4 +375,67 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int
 		idx = idx[n:]
 	}
 	return nil, nil
+}
+
+// SubmitRequest is one input to run without waiting for it.
+type SubmitRequest struct {
+	RouteRequest
+	// Endpoint, when set, is the only endpoint used.
+	Endpoint peer.ID
+	// Input is the arguments.
+	Input Input
+	// Timeout bounds the run; zero means the endpoint's default.
+	Timeout time.Duration
+	// Explain, when set, receives the ranking of the candidates.
+	Explain io.Writer
+}
+
+// Submit sends one input to run and returns once an endpoint has taken it
+// (acknowledged it): the named endpoint, or the best that routing finds,
+// passing over those that refuse as overloaded or cannot be reached before
+// they acknowledge. Submitted.Endpoint says which took it.
+func (c *Client) Submit(ctx context.Context, r SubmitRequest) (*Submitted, error) {
+	targets := []peer.ID{r.Endpoint}
+	if r.Endpoint == "" {
+		r.All = r.All || r.Explain != nil
+		ranked, _, err := c.Route(ctx, r.RouteRequest)
+		if r.Explain != nil {
+			_ = routing.Explain(r.Explain, ranked)
+		}
+		if err != nil {
+			return nil, err
+		}
+		targets = eligible(ranked)
+	}
+	var lastErr error
+	for _, ep := range targets {
+		sub, err := c.Invoke(ctx, InvokeRequest{
+			Endpoint: ep, Function: r.Function, Inputs: []Input{r.Input}, Timeout: r.Timeout, WithProof: true,
+		})
+		if err == nil {
+			return sub, nil
+		}
+		lastErr = err
+		if k := fault.KindOf(err); k != fault.Overloaded && k != fault.Unavailable {
+			return nil, err // another endpoint will not do better
+		}
+	}
+	if lastErr == nil {
+		lastErr = fault.E(fault.Unavailable, "client: submit", "no endpoint to try")
+	}
+	return nil, lastErr
+}
+
+// eligible lists the endpoints routing found eligible, best first.
+func eligible(ranked []routing.Scored) []peer.ID {
+	var out []peer.ID
+	for _, s := range ranked {
+		if !s.Eligible {
+			continue
+		}
+		if id, err := peer.Decode(s.Record.ID); err == nil {
+			out = append(out, id)
+		}
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"bufio"
@@ -14,20 +14,23 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 )
 
-// Invocation is what a client asks an endpoint to run.
-type Invocation struct {
+// InvokeRequest is what a client asks one endpoint to run.
+type InvokeRequest struct {
 	// Endpoint is the endpoint to run on.
 	Endpoint peer.ID
 	// Function is the resolved function.
-	Function *Function
+	Function *ResolvedFunction
 	// Inputs are the arguments: one, or a batch.
 	Inputs []invoke.Input
 	// Timeout bounds each input's run; zero means the endpoint's default.
@@ -54,6 +57,8 @@ type Invocation struct {
 type Submitted struct {
 	TaskID string
 	Count  int
+	// Endpoint is the endpoint that took the task.
+	Endpoint peer.ID
 	// Status is the final status, when the caller waited.
 	Status *invoke.Status
 	// NotRemembered says why the client could not note which endpoint holds
@@ -63,7 +68,7 @@ type Submitted struct {
 
 // Invoke signs inv with the client's key and sends it straight to the
 // endpoint. An endpoint's refusal comes back as an error of its kind.
-func (c *Client) Invoke(ctx context.Context, inv Invocation) (*Submitted, error) {
+func (c *Client) Invoke(ctx context.Context, inv InvokeRequest) (*Submitted, error) {
 	withProof := inv.WithProof || inv.Function.Update.Update.Access.Private()
 	sub, err := c.invoke(ctx, inv, withProof)
 	if sub == nil && !withProof && fault.KindOf(err) == fault.NotFound && inv.Function.Proof != nil {
@@ -74,7 +79,7 @@ func (c *Client) Invoke(ctx context.Context, inv Invocation) (*Submitted, error)
 	return sub, err
 }
 
-func (c *Client) invoke(ctx context.Context, inv Invocation, withProof bool) (*Submitted, error) {
+func (c *Client) invoke(ctx context.Context, inv InvokeRequest, withProof bool) (*Submitted, error) {
 	ttl := inv.TTL
 	if ttl <= 0 {
 		ttl = 5 * time.Minute
@@ -122,7 +127,7 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 		if fault.KindOf(err) == fault.Unavailable && c.admitted(ctx, endpoint, want) {
 			// The endpoint took the task before the stream broke: it is
 			// not free to send elsewhere.
-			return &Submitted{TaskID: want}, fault.E(fault.System, "node: invoke",
+			return &Submitted{TaskID: want}, fault.E(fault.System, "client: invoke",
 				"endpoint %s took task %s, then the stream broke: %v", endpoint, want, err)
 		}
 		return nil, err
@@ -133,11 +138,11 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 		src.abort() // whatever of the request is still being written
 		return nil, ack.Error.Err()
 	case ack.Type != invoke.ReplyAck:
-		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint answered with message type %d and no reason", ack.Type)
+		return nil, fault.E(fault.Invalid, "client: invoke", "endpoint answered with message type %d and no reason", ack.Type)
 	case ack.TaskID != want:
-		return nil, fault.E(fault.Invalid, "node: invoke", "endpoint acknowledged task %q, not %s", ack.TaskID, want)
+		return nil, fault.E(fault.Invalid, "client: invoke", "endpoint acknowledged task %q, not %s", ack.TaskID, want)
 	}
-	sub := &Submitted{TaskID: ack.TaskID, Count: ack.Count}
+	sub := &Submitted{TaskID: ack.TaskID, Count: ack.Count, Endpoint: endpoint}
 	sub.NotRemembered = c.home.rememberTask(ack.TaskID, endpoint)
 	if !wait {
 		return sub, nil
@@ -152,7 +157,7 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 		if silent {
 			why = "it stopped answering"
 		}
-		err = fault.E(fault.System, "node: invoke", "endpoint %s failed while running task %s: %s (%v)", endpoint, sub.TaskID, why, err)
+		err = fault.E(fault.System, "client: invoke", "endpoint %s failed while running task %s: %s (%v)", endpoint, sub.TaskID, why, err)
 	}
 	return sub, err
 }
@@ -179,12 +184,12 @@ func (c *Client) open(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 			return cl, nil
 		}
 	}
-	s, err := c.stream(ctx, endpoint, InvokeProtocol)
+	s, err := c.stream(ctx, endpoint, wire.InvokeProtocol)
 	if err != nil {
 		return nil, err
 	}
 	var frame frameBuffer
-	if err := invoke.WriteMsg(&frame, invoke.Request{Invocation: env, Wait: wait}); err != nil {
+	if err := wire.WriteMsg(&frame, invoke.Request{Invocation: env, Wait: wait}); err != nil {
 		s.Reset()
 		return nil, err
 	}
@@ -266,7 +271,7 @@ func (c *Client) admitted(ctx context.Context, endpoint peer.ID, id string) bool
 // Status asks an endpoint directly for its load, and measures the round trip.
 func (c *Client) Status(ctx context.Context, endpoint peer.ID) (routing.Load, time.Duration, error) {
 	start := time.Now()
-	s, err := c.stream(ctx, endpoint, StatusProtocol)
+	s, err := c.stream(ctx, endpoint, wire.StatusProtocol)
 	if err != nil {
 		return routing.Load{}, 0, err
 	}
@@ -277,7 +282,7 @@ func (c *Client) Status(ctx context.Context, endpoint peer.ID) (routing.Load, ti
 	b, err := io.ReadAll(io.LimitReader(s, routing.MaxHeartbeatBytes+1))
 	if err != nil {
 		s.Reset()
-		return routing.Load{}, 0, fault.Wrap(fault.Unavailable, "node: status", err)
+		return routing.Load{}, 0, fault.Wrap(fault.Unavailable, "client: status", err)
 	}
 	rtt := time.Since(start)
 	l, err := routing.DecodeHeartbeat(b)
@@ -285,7 +290,7 @@ func (c *Client) Status(ctx context.Context, endpoint peer.ID) (routing.Load, ti
 		return routing.Load{}, 0, err
 	}
 	if l.ID != endpoint.String() {
-		return routing.Load{}, 0, fault.E(fault.Invalid, "node: status", "%s answered for %s", endpoint, l.ID)
+		return routing.Load{}, 0, fault.E(fault.Invalid, "client: status", "%s answered for %s", endpoint, l.ID)
 	}
 	return l, rtt, nil
 }
@@ -306,11 +311,11 @@ func (c *Client) readResults(ctx context.Context, endpoint peer.ID, src replies,
 			return rep.Status, nil
 		case invoke.ReplyError:
 			if rep.Error == nil {
-				return nil, fault.E(fault.Invalid, "node: invoke", "endpoint sent an error without a reason")
+				return nil, fault.E(fault.Invalid, "client: invoke", "endpoint sent an error without a reason")
 			}
 			return nil, rep.Error.Err()
 		default:
-			return nil, fault.E(fault.Invalid, "node: invoke", "unexpected message type %d", rep.Type)
+			return nil, fault.E(fault.Invalid, "client: invoke", "unexpected message type %d", rep.Type)
 		}
 	}
 }
@@ -319,13 +324,13 @@ func (c *Client) readResults(ctx context.Context, endpoint peer.ID, src replies,
 // endpoint gone.
 func (c *Client) streamErr(ctx context.Context, endpoint peer.ID, err error) error {
 	if ctx.Err() != nil {
-		return fault.Wrap(fault.Timeout, "node: invoke", ctx.Err())
+		return fault.Wrap(fault.Timeout, "client: invoke", ctx.Err())
 	}
 	if errors.Is(err, io.EOF) {
-		return fault.E(fault.Unavailable, "node: invoke", "endpoint %s closed the stream", endpoint)
+		return fault.E(fault.Unavailable, "client: invoke", "endpoint %s closed the stream", endpoint)
 	}
 	if fault.KindOf(err) == fault.Internal {
-		return fault.Wrap(fault.Unavailable, "node: invoke", err)
+		return fault.Wrap(fault.Unavailable, "client: invoke", err)
 	}
 	return err
 }
@@ -338,13 +343,13 @@ func (c *Client) stream(ctx context.Context, endpoint peer.ID, proto protocol.ID
 		ai, err := c.dht.FindPeer(fctx, endpoint)
 		cancel()
 		if err != nil {
-			return nil, fault.E(fault.NotFound, "node: invoke", "endpoint %s not found in the mesh: %v", endpoint, err)
+			return nil, fault.E(fault.NotFound, "client: invoke", "endpoint %s not found in the mesh: %v", endpoint, err)
 		}
 		c.host.Peerstore().AddAddrs(ai.ID, ai.Addrs, time.Hour)
 	}
 	s, err := c.host.NewStream(ctx, endpoint, proto)
 	if err != nil {
-		return nil, fault.E(fault.Unavailable, "node: invoke", "cannot reach endpoint %s: %v", endpoint, err)
+		return nil, fault.E(fault.Unavailable, "client: invoke", "cannot reach endpoint %s: %v", endpoint, err)
 	}
 	return s, nil
 }
@@ -352,14 +357,14 @@ func (c *Client) stream(ctx context.Context, endpoint peer.ID, proto protocol.ID
 // Task asks endpoint for a task's status and, with results or wait, its
 // results (wait blocks until the task ends).
 func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, results, wait bool, onResult func(invoke.Result)) (*invoke.Status, error) {
-	s, err := c.stream(ctx, endpoint, TaskProtocol)
+	s, err := c.stream(ctx, endpoint, wire.TaskProtocol)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
 	stop := context.AfterFunc(ctx, func() { s.Reset() })
 	defer stop()
-	if err := invoke.WriteMsg(s, invoke.Query{TaskID: taskID, Wait: wait, Results: results}); err != nil {
+	if err := wire.WriteMsg(s, invoke.Query{TaskID: taskID, Wait: wait, Results: results}); err != nil {
 		return nil, c.streamErr(ctx, endpoint, err)
 	}
 	src := &streamReplies{s: s, r: bufio.NewReader(s)}
@@ -371,7 +376,7 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 		return nil, st.Error.Err()
 	}
 	if st.Type != invoke.ReplyStatus || st.Status == nil {
-		return nil, fault.E(fault.Invalid, "node: task", "unexpected message type %d", st.Type)
+		return nil, fault.E(fault.Invalid, "client: task", "unexpected message type %d", st.Type)
 	}
 	if !results && !wait {
 		return st.Status, nil
@@ -406,7 +411,7 @@ func (h Home) rememberTask(id string, endpoint peer.ID) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b, 0o600)
+	return atomicfile.Write(path, b, 0o600)
 }
 
 // TaskEndpoint returns the endpoint that holds a task this user submitted.
@@ -424,7 +429,7 @@ func (h Home) TaskEndpoint(id string) (peer.ID, error) {
 	}
 	var r taskRecord
 	if err := json.Unmarshal(b, &r); err != nil {
-		return "", fmt.Errorf("node: task record %s: %w", id, err)
+		return "", fmt.Errorf("client: task record %s: %w", id, err)
 	}
-	return decodeID(r.Endpoint)
+	return identity.ParseID(r.Endpoint)
 }

@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"context"
@@ -13,14 +13,16 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// ClientOptions configure NewClient.
-type ClientOptions struct {
+// Options configure New.
+type Options struct {
 	// Key is the user's identity; nil means a fresh key for this client.
 	Key *identity.Key
 	// Bootstrap lists multiaddrs (with /p2p/ID) of any nodes of the mesh;
@@ -60,20 +62,20 @@ type Client struct {
 	once     sync.Once
 }
 
-// joinWait bounds how long NewClient waits for a bootstrap peer to answer,
+// joinWait bounds how long New waits for a bootstrap peer to answer,
 // and then for its first routing table entry (without one the DHT finds
 // nothing): milliseconds on an idle machine, seconds on one that runs a
 // hundred fx commands at once.
 const joinWait = 15 * time.Second
 
-// NewClient dials the mesh through the bootstrap addresses.
-func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
+// New dials the mesh through the bootstrap addresses.
+func New(ctx context.Context, opts Options) (*Client, error) {
 	if len(opts.Bootstrap) == 0 {
-		return nil, fault.E(fault.Invalid, "node: client", "no bootstrap address: pass --bootstrap, set FX_BOOTSTRAP, or run fxnode dev")
+		return nil, fault.E(fault.Invalid, "client", "no bootstrap address: pass --bootstrap, set FX_BOOTSTRAP, or run fxnode dev")
 	}
-	boot, err := parseAddrInfos(opts.Bootstrap)
+	boot, err := p2p.ParseAddrInfos(opts.Bootstrap)
 	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, "node: client", err)
+		return nil, fault.Wrap(fault.Invalid, "client", err)
 	}
 	trusted := slices.Clone(opts.TrustedOwners)
 	if opts.Home.Dir != "" {
@@ -89,11 +91,11 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 			return nil, err
 		}
 	}
-	h, err := newHost(key, nil)
+	h, err := p2p.NewHost(key, nil)
 	if err != nil {
 		return nil, err
 	}
-	d, err := newDHT(h, false, boot)
+	d, err := p2p.NewDHT(h, false, boot)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -105,16 +107,16 @@ func NewClient(ctx context.Context, opts ClientOptions) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
-	if c.entry = connectAny(ctx, h, boot, joinWait); len(c.entry) == 0 {
+	if c.entry = p2p.ConnectAny(ctx, h, boot, joinWait); len(c.entry) == 0 {
 		c.Close()
-		return nil, fault.E(fault.Unavailable, "node: client", "no bootstrap peer answered (tried %d)", len(boot))
+		return nil, fault.E(fault.Unavailable, "client", "no bootstrap peer answered (tried %d)", len(boot))
 	}
 	// The routing table fills once identify has seen the peers' protocols.
 	for by := time.Now().Add(joinWait); d.RoutingTable().Size() == 0 && time.Now().Before(by); {
 		select {
 		case <-ctx.Done():
 			c.Close()
-			return nil, fault.Wrap(fault.Timeout, "node: client", ctx.Err())
+			return nil, fault.Wrap(fault.Timeout, "client", ctx.Err())
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
@@ -191,7 +193,31 @@ func collectProviders[T any](ctx context.Context, c *Client, key string, get fun
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, fault.Wrap(fault.Timeout, "node: find "+key, err)
+		return nil, fault.Wrap(fault.Timeout, "client: find "+key, err)
+	}
+	return out, nil
+}
+
+// EndpointsMeeting is Endpoints, only those that meet every requirement
+// of require (KEY=VALUE, KEY>=N…).
+func (c *Client) EndpointsMeeting(ctx context.Context, require []string) ([]EndpointInfo, error) {
+	reqs, err := routing.ParseRequirements(require)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", err)
+	}
+	all, err := c.Endpoints(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []EndpointInfo
+next:
+	for _, e := range all {
+		for _, r := range reqs {
+			if ok, _ := r.Met(e.Record); !ok {
+				continue next
+			}
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
@@ -208,11 +234,11 @@ func (c *Client) Endpoint(ctx context.Context, id peer.ID) (*EndpointInfo, error
 	defer cancel()
 	b, gerr := c.dht.GetValue(gctx, routing.Key(id))
 	if gerr != nil {
-		return nil, fault.E(fault.NotFound, "node: endpoint", "no record of endpoint %s: %v", id, gerr)
+		return nil, fault.E(fault.NotFound, "client: endpoint", "no record of endpoint %s: %v", id, gerr)
 	}
 	rec, gerr = routing.DecodeRecord(b, c.now())
 	if gerr != nil {
-		return nil, fmt.Errorf("node: endpoint %s: %w", id, gerr)
+		return nil, fmt.Errorf("client: endpoint %s: %w", id, gerr)
 	}
 	return &EndpointInfo{Record: rec, Online: false}, nil
 }
@@ -221,7 +247,7 @@ func (c *Client) Endpoint(ctx context.Context, id peer.ID) (*EndpointInfo, error
 func (c *Client) fetchRecord(ctx context.Context, id peer.ID) (*routing.EndpointRecord, error) {
 	sctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	s, err := c.host.NewStream(sctx, id, RecordProtocol)
+	s, err := c.host.NewStream(sctx, id, wire.RecordProtocol)
 	if err != nil {
 		return nil, err
 	}
@@ -237,7 +263,7 @@ func (c *Client) fetchRecord(ctx context.Context, id peer.ID) (*routing.Endpoint
 		return nil, err
 	}
 	if rec.ID != id.String() {
-		return nil, fault.E(fault.Invalid, "node: endpoint", "peer %s answered with the record of %s", id, rec.ID)
+		return nil, fault.E(fault.Invalid, "client: endpoint", "peer %s answered with the record of %s", id, rec.ID)
 	}
 	return rec, nil
 }

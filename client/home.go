@@ -1,4 +1,4 @@
-package node
+package client
 
 import (
 	"bytes"
@@ -8,9 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/internal/atomicfile"
+	"github.com/fxmesh/fxmesh/routing"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"go.yaml.in/yaml/v3"
 )
@@ -19,6 +22,9 @@ import (
 // user's key, the client's config.yaml and the client's own stores.
 type Home struct{ Dir string }
 
+// ConfigFile is the client's config in a Home.
+const ConfigFile = "config.yaml"
+
 // UserHome finds the user's Home.
 func UserHome() (Home, error) {
 	if d := os.Getenv("FX_HOME"); d != "" {
@@ -26,7 +32,7 @@ func UserHome() (Home, error) {
 	}
 	h, err := os.UserHomeDir()
 	if err != nil {
-		return Home{}, fmt.Errorf("node: no home directory; set FX_HOME: %w", err)
+		return Home{}, fmt.Errorf("client: no home directory; set FX_HOME: %w", err)
 	}
 	return Home{filepath.Join(h, ".fxmesh")}, nil
 }
@@ -43,8 +49,8 @@ func (h Home) UserKey() (*identity.Key, error) {
 	return k, err
 }
 
-// ClientConfig is $FX_HOME/config.yaml.
-type ClientConfig struct {
+// Config is $FX_HOME/config.yaml.
+type Config struct {
 	Bootstrap []string `yaml:"bootstrap"`
 	// TrustedOwners are the users, besides yourself, to whose endpoints fx
 	// sends routed work (fx trust add|remove|list); empty means yourself
@@ -53,8 +59,8 @@ type ClientConfig struct {
 }
 
 // Config reads $FX_HOME/config.yaml; a missing file gives the zero config.
-func (h Home) Config() (*ClientConfig, error) {
-	var c ClientConfig
+func (h Home) Config() (*Config, error) {
+	var c Config
 	f, err := os.Open(filepath.Join(h.Dir, ConfigFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return &c, nil
@@ -116,7 +122,7 @@ func (h Home) SetTrustedOwners(ids []peer.ID) error {
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
-		return fmt.Errorf("node: %w", err)
+		return fmt.Errorf("client: %w", err)
 	default:
 		if st, err := os.Stat(path); err == nil {
 			mode = st.Mode().Perm()
@@ -158,13 +164,57 @@ func (h Home) SetTrustedOwners(ids []peer.ID) error {
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
 	if err := enc.Encode(&doc); err != nil {
-		return fmt.Errorf("node: %s: %w", path, err)
+		return fmt.Errorf("client: %s: %w", path, err)
 	}
 	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
-		return fmt.Errorf("node: %w", err)
+		return fmt.Errorf("client: %w", err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes(), mode); err != nil {
-		return fmt.Errorf("node: write %s: %w", path, err)
+	if err := atomicfile.Write(path, buf.Bytes(), mode); err != nil {
+		return fmt.Errorf("client: write %s: %w", path, err)
 	}
 	return nil
+}
+
+// DefaultClaimTTL is how long an owner claim holds unless its owner says
+// otherwise: a year.
+const DefaultClaimTTL = routing.DefaultClaimTTL
+
+// SignClaim signs the claim of h's user on node as its owner, valid for ttl
+// from now, when owner is that user: the common case of an owner setting up
+// their own endpoint. It reports whether it signed; a home without owner's
+// key is not an error.
+func (h Home) SignClaim(node peer.ID, owner string, now time.Time, ttl time.Duration) (claim []byte, signed bool, err error) {
+	if owner == "" {
+		return nil, false, nil
+	}
+	k, err := h.UserKey()
+	if fault.KindOf(err) == fault.NotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if k.ID().String() != owner {
+		return nil, false, nil
+	}
+	claim, err = routing.SignOwnerClaim(k, node, now.Add(ttl))
+	if err != nil {
+		return nil, false, err
+	}
+	return claim, true, nil
+}
+
+// ClaimText signs, with h's user key, the claim that the user owns node,
+// valid for ttl from now, and returns it as the text an operator installs
+// (fxnode claim).
+func (h Home) ClaimText(node peer.ID, now time.Time, ttl time.Duration) (string, error) {
+	k, err := h.UserKey()
+	if err != nil {
+		return "", err
+	}
+	claim, err := routing.SignOwnerClaim(k, node, now.Add(ttl))
+	if err != nil {
+		return "", err
+	}
+	return routing.ClaimText(claim), nil
 }

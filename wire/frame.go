@@ -1,4 +1,4 @@
-package invoke
+package wire
 
 import (
 	"bufio"
@@ -75,11 +75,11 @@ const (
 )
 
 // ErrFrameTimeout is returned for a frame that did not arrive in time.
-var ErrFrameTimeout = errors.New("invoke: frame not complete in time")
+var ErrFrameTimeout = errors.New("wire: frame not complete in time")
 
 // ErrBudget is returned when a frame's size would put its peer, or the
 // node, over the bytes allowed in unfinished frames.
-var ErrBudget = errors.New("invoke: too many unfinished requests")
+var ErrBudget = errors.New("wire: too many unfinished requests")
 
 // Deadliner is the part of a stream that bounds reads in time.
 type Deadliner interface {
@@ -132,7 +132,7 @@ func (fr *FrameReader) Next(idle time.Duration) ([]byte, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, io.EOF
 		}
-		return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("invoke: frame header: %w", err))
+		return nil, fault.Wrap(fault.Unavailable, "", fmt.Errorf("wire: frame header: %w", err))
 	}
 	start := fr.now()
 	fr.deadline(start.Add(FrameGrace))
@@ -156,7 +156,7 @@ func (fr *FrameReader) Next(idle time.Duration) ([]byte, error) {
 	fr.deadline(start.Add(FrameGrace + time.Duration(n)*time.Second/MinFrameRate))
 	b, err := readBody(fr.R, int(n), fr.Budget != nil)
 	if err != nil {
-		return nil, fr.explain(fmt.Errorf("invoke: frame body: %w", err))
+		return nil, fr.explain(fmt.Errorf("wire: frame body: %w", err))
 	}
 	return b, nil
 }
@@ -215,10 +215,10 @@ func readHeader(r *bufio.Reader) (uint64, error) {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
 			}
-			return 0, fmt.Errorf("invoke: frame header: %w", err)
+			return 0, fmt.Errorf("wire: frame header: %w", err)
 		}
 		if shift >= 63 && c > 1 {
-			return 0, fault.Wrap(fault.Invalid, "", errors.New("invoke: frame header: length overflows 64 bits"))
+			return 0, fault.Wrap(fault.Invalid, "", errors.New("wire: frame header: length overflows 64 bits"))
 		}
 		n |= uint64(c&0x7f) << shift
 		if c < 0x80 {

@@ -1,0 +1,13 @@
+// Package client is the client side of fxmesh's protocols: a light libp2p
+// peer that dials the mesh (Client), finds endpoints and ranks them for
+// some work (Route), resolves functions in the catalog and checks every
+// record it gets (ResolveFunction, UserCatalog), signs invocations and
+// sends them straight to an endpoint (Invoke, Submit), runs work where
+// routing says with failover and spread batches (RunRouted), and reads
+// tasks back (Task). Home is the user's fx directory: key, config, trusted
+// owners, and the record of submitted tasks.
+//
+// It is what the fx command and the local API for the Python SDK are built
+// on; neither needs another package of fxmesh (types.go names the value
+// types they use). It imports no part of the daemon (package node).
+package client
