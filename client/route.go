@@ -355,7 +355,7 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int
 			// on it as a whole (it shut down, say).
 			state := "unknown"
 			if sub.Status != nil {
-				state = sub.Status.State
+				state = string(sub.Status.State)
 				if sub.Status.Error != nil {
 					state += ": " + sub.Status.Error.Message
 				}

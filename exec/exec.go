@@ -10,10 +10,14 @@ import (
 	"github.com/fxmesh/fxmesh/fault"
 )
 
-// The kinds of function.
+// Kind says which executor runs a function; an endpoint keeps one executor
+// per kind.
+type Kind string
+
+// The kinds of function. Their strings are catalog.Kind's.
 const (
-	KindPython = "python" // Entry, a function defined in Source
-	KindShell  = "shell"  // Command, a command template
+	KindPython Kind = "python" // Entry, a function defined in Source
+	KindShell  Kind = "shell"  // Command, a command template
 )
 
 // Function is what runs: a Python function or a command template.
@@ -24,7 +28,7 @@ type Function struct {
 	// a difference, at some cost).
 	ID string `json:"id"`
 	// Kind is KindPython or KindShell.
-	Kind string `json:"kind"`
+	Kind Kind `json:"kind"`
 	// Source is the text of a Python source file (KindPython). It may
 	// define helpers and import modules.
 	Source string `json:"source,omitempty"`

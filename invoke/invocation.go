@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/fxmesh/fxmesh/batchverify"
@@ -72,15 +71,11 @@ type Invocation struct {
 // MaxRetries bounds Invocation.Retries.
 const MaxRetries = 100
 
-// Errors of Decode and Admit; each has a fault kind as well.
+// Errors of Decode; each has a fault kind as well.
 var (
 	ErrMalformed    = errors.New("invoke: malformed invocation")
 	ErrBadSignature = errors.New("invoke: invalid signature")
 	ErrTooLarge     = errors.New("invoke: invocation too large")
-	ErrWrongTarget  = errors.New("invoke: invocation is for another endpoint")
-	ErrExpired      = errors.New("invoke: invocation expired")
-	ErrNotYetValid  = errors.New("invoke: invocation issued in the future")
-	ErrDenied       = errors.New("invoke: caller not allowed")
 )
 
 // An invocation is encoded canonically and decoded strictly (package wire),
@@ -176,7 +171,7 @@ type Signed struct {
 }
 
 // Decode checks an envelope's size, signature and schema. It does not check
-// freshness, target or policy: Admit does. An Ed25519 signature is checked
+// freshness, target or policy: an endpoint's admission does. An Ed25519 signature is checked
 // under batchverify's rule, alone; DecodeWith checks it in a batch.
 func Decode(b []byte, maxBytes int) (*Signed, error) {
 	return DecodeWith(nil, b, maxBytes)
@@ -238,120 +233,4 @@ func TaskID(caller peer.ID, payload []byte) string {
 	h.Write(payload)
 	mh, _ := multihash.Encode(h.Sum(nil), multihash.SHA2_256)
 	return cid.NewCidV1(cid.Raw, mh).String()
-}
-
-// Admission is what an endpoint knows when it admits an invocation.
-type Admission struct {
-	// Self is the endpoint's node ID.
-	Self peer.ID
-	// SelfText is Self as text, if the caller has it at hand; "" means
-	// Self.String().
-	SelfText string
-	// Now is the endpoint's clock reading.
-	Now time.Time
-	// Skew is the clock difference tolerated; zero means DefaultSkew.
-	Skew time.Duration
-	// MaxLifetime bounds Expires-IssuedAt; zero means 1 hour.
-	MaxLifetime time.Duration
-	// Policy says who may use the endpoint.
-	Policy identity.Policy
-	// Functions, when not empty, lists the only function IDs allowed here.
-	Functions []string
-}
-
-// DefaultSkew is the clock difference an Admission tolerates by default.
-const DefaultSkew = 30 * time.Second
-
-// EffectiveSkew is the clock difference a tolerates.
-func (a Admission) EffectiveSkew() time.Duration {
-	if a.Skew <= 0 {
-		return DefaultSkew
-	}
-	return a.Skew
-}
-
-// Admit makes the pure checks of admission: target, lifetime, freshness,
-// endpoint policy and function allowlist. Replay and the function's own
-// access are checked by the caller, which holds the stores.
-//
-// The invocation's times are the caller's to choose, anywhere in int64:
-// every sum and difference of them saturates instead of wrapping (see
-// addNanos), and the lifetime is computed exactly, so no choice of them
-// makes an old invocation look fresh or a long one short.
-func (a Admission) Admit(s *Signed) error {
-	self := a.SelfText
-	if self == "" {
-		self = a.Self.String()
-	}
-	if s.Endpoint != self {
-		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: %s", ErrWrongTarget, s.Endpoint))
-	}
-	skew := a.EffectiveSkew()
-	life := a.MaxLifetime
-	if life <= 0 {
-		life = time.Hour
-	}
-	if s.Expires <= s.IssuedAt {
-		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: expires before it was issued", ErrMalformed))
-	}
-	// Expires > IssuedAt, so their difference fits in a uint64 exactly.
-	if lifetime := uint64(s.Expires) - uint64(s.IssuedAt); lifetime > uint64(life) {
-		return fault.Wrap(fault.Invalid, "", fmt.Errorf("%w: lifetime %s over the limit of %s", ErrMalformed, durationText(lifetime), life))
-	}
-	now := a.Now.UnixNano()
-	if s.IssuedAt > addNanos(now, int64(skew)) {
-		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: issued %s ahead of this endpoint's clock", ErrNotYetValid, time.Duration(subNanos(s.IssuedAt, now))))
-	}
-	if now >= addNanos(s.Expires, int64(skew)) {
-		return fault.Wrap(fault.Expired, "", fmt.Errorf("%w: %s ago", ErrExpired, time.Duration(subNanos(now, s.Expires)).Round(time.Millisecond)))
-	}
-	if !a.Policy.Allows(s.Caller) {
-		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s may not use this endpoint", ErrDenied, s.Caller))
-	}
-	if len(a.Functions) > 0 {
-		ok := false
-		for _, f := range a.Functions {
-			if f == s.Function {
-				ok = true
-				break
-			}
-		}
-		if !ok {
-			return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: function %s is not offered here", ErrDenied, s.Function))
-		}
-	}
-	return nil
-}
-
-// addNanos returns a+b, saturated at the ends of int64 instead of wrapping.
-func addNanos(a, b int64) int64 {
-	sum := a + b
-	if (sum > a) != (b > 0) {
-		if b > 0 {
-			return math.MaxInt64
-		}
-		return math.MinInt64
-	}
-	return sum
-}
-
-// subNanos returns a-b, saturated at the ends of int64 instead of wrapping.
-func subNanos(a, b int64) int64 {
-	diff := a - b
-	if (diff < a) != (b > 0) {
-		if b > 0 {
-			return math.MinInt64
-		}
-		return math.MaxInt64
-	}
-	return diff
-}
-
-// durationText prints a span of d nanoseconds, which may be longer than
-// a time.Duration holds.
-func durationText(d uint64) string {
-	if d <= math.MaxInt64 {
-		return time.Duration(d).String()
-	}
-	return fmt.Sprintf("%.0fh", float64(d)/float64(time.Hour))
 }

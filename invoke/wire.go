@@ -58,7 +58,10 @@ type Reply struct {
 	Call uint64 `cbor:"7,keyasint,omitempty"`
 }
 
-// Result is one input's outcome.
+// Result is one input's outcome, as it crosses the wire and as an
+// endpoint's task store keeps it: the one form of a result after the
+// executor that produced it. Started and Finished are Unix nanoseconds, 0
+// for unknown.
 type Result struct {
 	Index    int    `cbor:"1,keyasint" json:"index"`
 	Value    []byte `cbor:"2,keyasint,omitempty" json:"-"`
@@ -70,8 +73,9 @@ type Result struct {
 	Finished int64  `cbor:"8,keyasint,omitempty" json:"-"`
 }
 
-// Error is a failure as it crosses the wire: a fault kind and, for a
-// function's own exception, its type and traceback.
+// Error is a failure as it crosses the wire and as the task store keeps
+// it, of one input (Result.Error) or of a whole task (Status.Error): a
+// fault kind and, for a function's own exception, its type and traceback.
 type Error struct {
 	Kind      string `cbor:"1,keyasint" json:"kind"`
 	Type      string `cbor:"2,keyasint,omitempty" json:"type,omitempty"`
@@ -99,9 +103,30 @@ func ErrorOf(err error) *Error {
 	return &Error{Kind: string(fault.KindOf(err)), Message: err.Error()}
 }
 
+// State is where a task is in its life. A task only moves forward:
+// received, then optionally queued and running, then done or failed. The
+// strings travel on the wire and appear in fx's JSON output; compare states
+// with the constants, never with string literals.
+type State string
+
+// The states.
+const (
+	StateReceived State = "received" // admitted; nothing has run yet
+	StateQueued   State = "queued"   // waiting for an executor slot
+	StateRunning  State = "running"  // executing
+	StateDone     State = "done"     // every input has a Result (some may hold errors)
+	StateFailed   State = "failed"   // the task as a whole failed; see Status.Error
+	// StateUnknown is no state of a task: the endpoint could not read the
+	// task's state (Status.Error says why).
+	StateUnknown State = "unknown"
+)
+
+// Finished reports whether s is final: done or failed.
+func (s State) Finished() bool { return s == StateDone || s == StateFailed }
+
 // Status is a task's state.
 type Status struct {
-	State    string           `cbor:"1,keyasint" json:"state"`
+	State    State            `cbor:"1,keyasint" json:"state"`
 	Function string           `cbor:"2,keyasint,omitempty" json:"function"`
 	Count    int              `cbor:"3,keyasint,omitempty" json:"count"`
 	Done     int              `cbor:"4,keyasint,omitempty" json:"done"`

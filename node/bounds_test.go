@@ -12,6 +12,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -135,7 +136,7 @@ func TestInvocationSignerMustBeTheSender(t *testing.T) {
 			t.Fatalf("relayed invocation (wait %v): err = %v, want denied", wait, err)
 		}
 	}
-	if st := f.ep.ep.python.Stats(); st.Running+st.Queued != 0 {
+	if st := f.ep.ep.pythonStats(t); st.Running+st.Queued != 0 {
 		t.Fatalf("pool busy after refusals: %+v", st)
 	}
 	id, _ := invoke.TaskIDOf(env)
@@ -146,6 +147,16 @@ func TestInvocationSignerMustBeTheSender(t *testing.T) {
 	if _, err := f.client.Send(f.ctx, f.ep.ID(), env, true, nil); err != nil {
 		t.Fatalf("signer's own send: %v", err)
 	}
+}
+
+// pythonStats is the load of the endpoint's Python executor.
+func (e *endpoint) pythonStats(t *testing.T) exec.Stats {
+	t.Helper()
+	x, ok := e.executors[exec.KindPython].(exec.Statser)
+	if !ok {
+		t.Fatal("the endpoint has no python executor that reports its load")
+	}
+	return x.Stats()
 }
 
 func mustGenerate(t *testing.T) *identity.Key {
@@ -246,13 +257,13 @@ func TestFollowerEndsWithItsStream(t *testing.T) {
 func TestSessionCallsBounded(t *testing.T) {
 	f := newBoundsFixture(t, nil)
 	const bound = 3
-	f.ep.ep.sessionCalls = bound
+	f.ep.ep.callsPerSessionStream = bound
 	stop := make(chan struct{})
 	peak := make(chan int)
 	go func() {
 		most := 0
 		for {
-			st := f.ep.ep.python.Stats()
+			st := f.ep.ep.pythonStats(t)
 			most = max(most, st.Running+st.Queued)
 			select {
 			case <-stop:
@@ -272,7 +283,7 @@ func TestSessionCallsBounded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			sub, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: f.fns["nap"], Inputs: []invoke.Input{{Args: []byte(`[0.2]`)}}, Wait: true})
-			if err != nil || sub.Status.State != "done" {
+			if err != nil || sub.Status.State != invoke.StateDone {
 				t.Errorf("call: %+v %v", sub, err)
 				failed.Add(1)
 			}

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,10 +18,9 @@ import (
 	"github.com/fxmesh/fxmesh/exec/python"
 	"github.com/fxmesh/fxmesh/exec/shell"
 	"github.com/fxmesh/fxmesh/fault"
-	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/node/admission"
 	"github.com/fxmesh/fxmesh/node/taskstore"
-	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
 )
@@ -32,22 +33,74 @@ const flushInterval = 20 * time.Millisecond
 
 // endpoint is the part of a node that runs functions.
 type endpoint struct {
-	n       *Node
-	tasks   *taskstore.Store
-	python  *python.Pool
-	shell   *shell.Executor
-	mu      sync.Mutex                  // guards closing and streams
-	closing bool                        // set by close: no handler or task may start
-	streams map[network.Stream]struct{} // results streams open, reset by close
-	running sync.WaitGroup              // handlers and tasks; Add only via begin or while holding one
-	cache   functionCache
-	policy  identity.Policy // the endpoint's, from its config
-	self    string          // the node's ID as text
-	workers *goPool         // runs admissions and tasks on reused goroutines
-	verify  *batchverify.Verifier
-	// sessionCalls bounds the calls of one session being admitted or run
-	// at once; the session reads no further request until one ends.
-	sessionCalls int
+	n         *Node
+	tasks     *taskstore.Store
+	executors executors                   // fixed once started
+	mu        sync.Mutex                  // guards closing and streams
+	closing   bool                        // set by close: no handler or task may start
+	streams   map[network.Stream]struct{} // results streams open, reset by close
+	running   sync.WaitGroup              // handlers and tasks; Add only via begin or while holding one
+	catalog   cachedCatalog               // the node's, as admission reads it
+	policy    admission.Policy            // the endpoint's, from its config
+	// goroutines runs admissions and tasks on reused goroutines; the
+	// executors' workers, which run the functions, are their own.
+	goroutines *goPool
+	verify     *batchverify.Verifier
+	// callsPerSessionStream bounds the calls of one session stream being
+	// admitted or run at once; the stream reads no further request until
+	// one ends.
+	callsPerSessionStream int
+}
+
+// executors holds an endpoint's executors by the kind of function each
+// runs: python and shell now, containers and batch schedulers next.
+type executors map[exec.Kind]exec.Executor
+
+var _ admission.Executors = executors(nil)
+
+// Queued reports whether an executor runs kind and, if it reports its load,
+// how many calls wait for it.
+func (xs executors) Queued(kind exec.Kind) (int, bool) {
+	x, ok := xs[kind]
+	if !ok {
+		return 0, false
+	}
+	if st, ok := x.(exec.Statser); ok {
+		return st.Stats().Queued, true
+	}
+	return 0, true
+}
+
+// load is what the executors report of their load, as one: the workers of
+// the executor of loadKind, with the calls waiting at every executor
+// counted as queued. An executor that does not report its load counts for
+// nothing.
+func (xs executors) load() exec.Stats {
+	var st exec.Stats
+	for kind, x := range xs {
+		s, ok := x.(exec.Statser)
+		if !ok {
+			continue
+		}
+		xst := s.Stats()
+		if kind == loadKind {
+			st.Workers, st.Idle, st.Running = xst.Workers, xst.Idle, xst.Running
+		}
+		st.Queued += xst.Queued
+	}
+	return st
+}
+
+// close closes every executor, in the order of their kinds, and waits for
+// each.
+func (xs executors) close() error {
+	var errs []error
+	for _, kind := range slices.Sorted(maps.Keys(xs)) {
+		if err := xs[kind].Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s executor: %w", kind, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (n *Node) startEndpoint() error {
@@ -60,22 +113,33 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	lim := exec.Limits{MaxResultBytes: n.cfg.maxOutput()}
+	xs := executors{}
 	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Workers: n.cfg.Workers, Limits: lim, Logger: n.log})
 	if err != nil {
 		tasks.Close()
 		return err
 	}
+	xs[exec.KindPython] = py
 	sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log})
 	if err != nil {
-		py.Close()
+		xs.close()
 		tasks.Close()
 		return err
 	}
-	n.ep = &endpoint{n: n, tasks: tasks, python: py, shell: sh, policy: n.policy(), self: n.ID().String(),
-		workers: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0), sessionCalls: sessionCalls}
+	xs[exec.KindShell] = sh
+	n.ep = &endpoint{
+		n: n, tasks: tasks, executors: xs,
+		catalog: cachedCatalog{Store: n.catalog},
+		policy: admission.Policy{
+			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
+			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
+		},
+		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
+		callsPerSessionStream: defaultCallsPerSessionStream,
+	}
 	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
-	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSession)
+	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSessionStream)
 	return nil
 }
 
@@ -92,10 +156,9 @@ func (e *endpoint) close() error {
 	e.n.host.RemoveStreamHandler(wire.InvokeProtocol)
 	e.n.host.RemoveStreamHandler(wire.TaskProtocol)
 	e.n.host.RemoveStreamHandler(wire.SessionProtocol)
-	perr := e.python.Close()
-	serr := e.shell.Close()
+	xerr := e.executors.close()
 	e.running.Wait()
-	return errors.Join(perr, serr, e.tasks.Close())
+	return errors.Join(xerr, e.tasks.Close())
 }
 
 // begin registers a handler or task goroutine with close; false means the
@@ -108,13 +171,6 @@ func (e *endpoint) begin() bool {
 	}
 	e.running.Add(1)
 	return true
-}
-
-func (e *endpoint) executor(kind catalog.Kind) exec.Executor {
-	if kind == catalog.KindShell {
-		return e.shell
-	}
-	return e.python
 }
 
 // writeTimeout bounds each write to a caller: one that stops reading loses
@@ -157,7 +213,7 @@ func readRequest(fr *wire.FrameReader) ([]byte, error) {
 // here: a peer it does not admit gets no more than a refusal, before any
 // of what it sends is read.
 func (e *endpoint) admits(s network.Stream) error {
-	if p := s.Conn().RemotePeer(); !e.policy.Allows(p) {
+	if p := s.Conn().RemotePeer(); !e.policy.Callers.Allows(p) {
 		return fault.E(fault.Denied, "", "%s may not use this endpoint", p)
 	}
 	return nil
@@ -193,7 +249,7 @@ func (e *endpoint) accept(s network.Stream, gate bool, max int, v any) (*bufio.W
 }
 
 // maxRequest bounds one request: the largest invocation and its framing.
-func (e *endpoint) maxRequest() int { return e.n.cfg.maxInput() + 64<<10 }
+func (e *endpoint) maxRequest() int { return e.policy.MaxInvocationBytes + 64<<10 }
 
 // handleInvoke admits one signed invocation and runs it.
 func (e *endpoint) handleInvoke(s network.Stream) {
@@ -203,206 +259,86 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		return
 	}
 	defer e.running.Done()
-	task, fn, err := e.admit(&req, s)
+	adm, err := e.admit(&req, s)
 	if err != nil {
 		e.n.log.Info("invocation refused", "peer", s.Conn().RemotePeer(), "err", err)
 		refuse(w, s, err)
 		return
 	}
 	// The task is admitted: it runs whatever happens to this stream.
+	inv := adm.Invocation
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	err = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: task.TaskID, Count: len(task.Inputs)})
+	err = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyAck, TaskID: inv.TaskID, Count: len(inv.Inputs)})
 	if err == nil {
 		err = w.Flush() // the caller fails over until it has this
 	}
 	if err != nil || !req.Wait {
-		e.runBehind(task, fn)
+		e.runBehind(adm)
 		_ = s.Close()
 		return
 	}
-	e.serveReplies(s, watchStream, func(ctx context.Context, out chan<- replyBatch) { e.runAndFollow(ctx, task, fn, 0, out) })
+	e.serveReplies(s, watchStream, func(ctx context.Context, out chan<- replyBatch) { e.runAndFollow(ctx, adm, 0, out) })
 }
 
-// admit decodes, checks and records an invocation; nothing runs before it
-// returns without error.
-func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*invoke.Signed, *compiled, error) {
-	inv, err := invoke.DecodeWith(e.verify, req.Invocation, e.n.cfg.maxInput())
+// admit decides on an invocation (see package admission) and records the
+// task; nothing runs before it returns without error.
+func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*admission.Admitted, error) {
+	e.n.mu.Lock()
+	offers := e.n.rec
+	e.n.mu.Unlock()
+	adm, err := admission.Decide(&admission.Input{
+		Envelope: req.Invocation, Sender: s.Conn().RemotePeer(), Now: e.n.now(),
+		Policy: &e.policy, Offers: offers,
+		Catalog: &e.catalog, Tasks: e.tasks, Executors: e.executors,
+		Verifier: e.verify,
+	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if p := s.Conn().RemotePeer(); inv.Caller != p {
-		// Results go back on this stream: only to the signer.
-		return nil, nil, fault.E(fault.Denied, "", "invocation signed by %s was sent by %s; callers send their own", inv.Caller, p)
-	}
-	adm := invoke.Admission{
-		Self: e.n.ID(), SelfText: e.self, Now: e.n.now(), Skew: e.n.cfg.ClockSkew,
-		Policy: e.policy, Functions: e.n.cfg.Functions,
-	}
-	if err := adm.Admit(inv); err != nil {
-		return nil, nil, err
-	}
-	fn, err := e.function(inv)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := e.n.meets(fn.require, inv.Require); err != nil {
-		return nil, nil, err
-	}
-	if st := e.executor(fn.catalog.Kind).(exec.Statser).Stats(); st.Queued+len(inv.Inputs) > e.n.cfg.maxQueue() {
-		return nil, nil, fault.E(fault.Overloaded, "", "endpoint queue is full (%d waiting)", st.Queued)
-	}
-	if err := e.tasks.Admit(storeTask(inv, adm.EffectiveSkew())); err != nil {
+	if err := e.tasks.Admit(adm.Task); err != nil {
 		if fault.KindOf(err) == fault.Internal {
 			// The endpoint cannot record tasks (a full disk, say): another
 			// endpoint can take the work.
-			return nil, nil, fault.Wrap(fault.Unavailable, "endpoint cannot record tasks", err)
+			return nil, fault.Wrap(fault.Unavailable, "endpoint cannot record tasks", err)
 		}
-		return nil, nil, err
+		return nil, err
 	}
-	return inv, fn, nil
+	return adm, nil
 }
 
-// storeTask is what the task store keeps of an admitted invocation. The
-// replay entry outlives the invocation's last valid moment (its expiry plus
-// the clock skew tolerated); the invocation may have been admitted as early
-// as its issue time less the skew, which the store holds against its
-// horizon. The times are the caller's, anywhere in int64: each sum
-// saturates, and lands within the times the store can keep.
-func storeTask(inv *invoke.Signed, skew time.Duration) taskstore.Task {
-	return taskstore.Task{
-		ID: inv.TaskID, Caller: inv.Caller.String(), Function: inv.Function,
-		Count:   len(inv.Inputs),
-		Expires: unixNanoTime(time.Unix(0, inv.Expires).Add(skew).Add(30 * time.Second)),
-		Issued:  unixNanoTime(time.Unix(0, inv.IssuedAt).Add(-skew)),
-	}
-}
-
-// unixNanoTime clamps t to the times Unix nanoseconds can hold (the years
-// 1677 to 2262), as the task store keeps them. time.Time's own sums
-// saturate too, but only far beyond.
-func unixNanoTime(t time.Time) time.Time {
-	if lo := time.Unix(0, -1<<63); t.Before(lo) {
-		return lo
-	}
-	if hi := time.Unix(0, 1<<63-1); t.After(hi) {
-		return hi
-	}
-	return t
-}
-
-// function finds the invoked function and checks that the caller may use it.
-// A function the catalog holds is checked against its current access; one
-// that only a proof carries (a private function) against the proof's.
-func (e *endpoint) function(inv *invoke.Signed) (*compiled, error) {
-	id, err := catalog.ParseID(inv.Function)
-	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, "", err)
-	}
-	var (
-		fn  *compiled
-		pol identity.Policy
-	)
-	// Only "not found" lets a proof stand in for the catalog: a catalog
-	// that cannot answer (closed, failing) might know a later record that
-	// withdraws the proof, so the invocation is refused, never run blind.
-	cannotCheck := func(err error) error {
-		return fault.E(fault.Unavailable, "", "the endpoint cannot check the record of function %s now: %w", id, err)
-	}
-	p, aerr := e.n.catalog.Access(id)
-	if aerr != nil && !errors.Is(aerr, catalog.ErrNotFound) {
-		return nil, cannotCheck(aerr)
-	}
-	if aerr == nil {
-		pol = p
-		if fn = e.cache.get(inv.Function); fn == nil {
-			f, err := e.n.catalog.Get(id)
-			if err != nil {
-				return nil, err
-			}
-			if fn, err = compile(inv.Function, f); err != nil {
-				return nil, err
-			}
-			e.cache.put(fn)
-		}
-	} else if inv.Proof != nil {
-		f, fid, su, verr := catalog.VerifyFunction(inv.Proof.Head, inv.Proof.Function, catalog.Limits{})
-		if verr != nil {
-			return nil, verr
-		}
-		if fid != id {
-			return nil, fault.E(fault.Invalid, "", "proof is for function %s, not %s", fid, id)
-		}
-		// A proof is only as good as it is recent: if this node knows a
-		// later record of the function (unshared, made private, deleted),
-		// the proof is stale.
-		head, herr := e.n.catalog.Head(f.Owner, f.Name)
-		switch {
-		case herr == nil:
-			cur := head.Update
-			if cur.Seq > su.Update.Seq || cur.Seq == su.Update.Seq && head.ID != su.ID || cur.Op == catalog.OpDelete {
-				return nil, fault.E(fault.Denied, "", "the record of %s that came with the invocation is out of date", f.Ref())
-			}
-		case !errors.Is(herr, catalog.ErrNotFound):
-			return nil, cannotCheck(herr)
-		}
-		if pol, err = su.Update.Access.Policy(f.Owner); err != nil {
-			return nil, err
-		}
-		if fn, err = compile(inv.Function, f); err != nil {
-			return nil, err
-		}
-	} else {
-		return nil, fault.E(fault.NotFound, "", "function %s is not known here", inv.Function)
-	}
-	if !pol.Allows(inv.Caller) {
-		return nil, fault.E(fault.Denied, "", "%s may not use function %s", inv.Caller, fn.catalog.Ref())
-	}
-	return fn, nil
-}
-
-// compiled is a function ready to run here: its record, what the executors
-// take, and its requirements parsed.
-type compiled struct {
-	catalog *catalog.Function
-	exec    exec.Function
-	require []routing.Requirement
-}
-
-func compile(id string, f *catalog.Function) (*compiled, error) {
-	reqs, err := routing.ParseRequirements(f.Requirements)
-	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, "", err)
-	}
-	return &compiled{
-		catalog: f,
-		exec:    exec.Function{ID: id, Kind: string(f.Kind), Source: f.Source, Entry: f.Entry, Command: f.Command, Container: f.Container},
-		require: reqs,
-	}, nil
-}
-
-// functionCache keeps compiled functions by ID; a function's content never
-// changes under its ID, so entries never go stale, and the cache is simply
-// emptied when full.
-type functionCache struct {
+// cachedCatalog is the node's catalog as admission reads it, with the
+// functions it returns kept by ID: a function's content never changes under
+// its ID, so entries never go stale, and the cache is simply emptied when
+// full. Access and Head always ask the catalog.
+type cachedCatalog struct {
+	*catalog.Store
 	mu sync.Mutex // guards m
-	m  map[string]*compiled
+	m  map[catalog.ID]*catalog.Function
 }
+
+var _ admission.Catalog = (*cachedCatalog)(nil)
 
 const functionCacheSize = 4096
 
-func (c *functionCache) get(id string) *compiled {
+// Get returns the function with ID id, from the cache if it holds it.
+func (c *cachedCatalog) Get(id catalog.ID) (*catalog.Function, error) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.m[id]
-}
-
-func (c *functionCache) put(f *compiled) {
+	f := c.m[id]
+	c.mu.Unlock()
+	if f != nil {
+		return f, nil
+	}
+	f, err := c.Store.Get(id)
+	if err != nil {
+		return nil, err
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil || len(c.m) >= functionCacheSize {
-		c.m = make(map[string]*compiled)
+		c.m = make(map[catalog.ID]*catalog.Function)
 	}
-	c.m[f.exec.ID] = f
+	c.m[id] = f
+	return f, nil
 }
 
 // runAndFollow runs an admitted task and sends its results, then Done,
@@ -410,50 +346,51 @@ func (c *functionCache) put(f *compiled) {
 // result travels with Done: no other goroutine is on the way of a single
 // call. The results of a batch come through the store's follower, so that
 // a caller that reads slowly holds up no worker.
-func (e *endpoint) runAndFollow(ctx context.Context, task *invoke.Signed, fn *compiled, call uint64, out chan<- replyBatch) {
-	if len(task.Inputs) != 1 {
-		e.runBehind(task, fn)
-		e.follow(ctx, task.TaskID, 0, len(task.Inputs), call, out)
+func (e *endpoint) runAndFollow(ctx context.Context, adm *admission.Admitted, call uint64, out chan<- replyBatch) {
+	inv := adm.Invocation
+	if len(inv.Inputs) != 1 {
+		e.runBehind(adm)
+		e.follow(ctx, inv.TaskID, 0, len(inv.Inputs), call, out)
 		return
 	}
 	var reps replyBatch
-	e.run(task, fn, func(r taskstore.Result) {
-		res := wireFromStore(r)
-		reps = append(reps, invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res})
+	e.run(adm, func(r invoke.Result) {
+		reps = append(reps, invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &r})
 	})
-	out <- append(reps, invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(task.TaskID)})
+	out <- append(reps, invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(inv.TaskID)})
 }
 
 // runBehind runs an admitted task on a goroutine of its own. The caller
 // is a handler, registered with close, so that close waits for the task.
-func (e *endpoint) runBehind(task *invoke.Signed, fn *compiled) {
+func (e *endpoint) runBehind(adm *admission.Admitted) {
 	e.running.Add(1) // safe: the caller's handler holds one
-	e.workers.Go(func() {
+	e.goroutines.Go(func() {
 		defer e.running.Done()
-		e.run(task, fn, nil)
+		e.run(adm, nil)
 	})
 }
 
 // run executes an admitted task and stores every result; the task always
 // ends done or failed. stored, when not nil, is given each result as it
 // was stored.
-func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.Result)) {
+func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 	ctx := e.n.ctx
+	inv, fn := adm.Invocation, adm.Function.Exec
 	id := inv.TaskID
-	_ = e.tasks.SetState(id, taskstore.StateRunning)
-	x := e.executor(fn.catalog.Kind)
+	_ = e.tasks.SetState(id, invoke.StateRunning)
+	x := e.executors[fn.Kind] // admission refuses a kind without one
 	var storeErr error
 	emit := func(i int, r exec.Result) {
-		sr := storeResult(wireResult(i, r))
-		err := e.tasks.PutResult(id, sr)
+		res := resultOf(i, r)
+		err := e.tasks.PutResult(id, res)
 		if err != nil {
 			// Keep the input's place with an error of its own, so that the
 			// task still ends; if even that fails, fail the task below.
 			e.n.log.Warn("store result", "task", id, "index", i, "err", err)
-			sr = taskstore.Result{Index: i, Error: &taskstore.Error{
-				Kind: fault.KindOf(err), Message: "the endpoint could not keep this result: " + err.Error(),
+			res = invoke.Result{Index: i, Error: &invoke.Error{
+				Kind: string(fault.KindOf(err)), Message: "the endpoint could not keep this result: " + err.Error(),
 			}}
-			if err = e.tasks.PutResult(id, sr); err != nil {
+			if err = e.tasks.PutResult(id, res); err != nil {
 				if storeErr == nil {
 					storeErr = err
 				}
@@ -461,7 +398,7 @@ func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.R
 			}
 		}
 		if stored != nil {
-			stored(sr)
+			stored(res)
 		}
 	}
 	timeout := e.n.cfg.capTimeout(time.Duration(inv.Timeout))
@@ -471,9 +408,9 @@ func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.R
 		for i, in := range inv.Inputs {
 			inputs[i] = exec.Input{Args: in.Args, Kwargs: in.Kwargs}
 		}
-		err = b.ExecuteBatch(ctx, fn.exec, inputs, emit)
+		err = b.ExecuteBatch(ctx, fn, inputs, emit)
 	} else {
-		err = e.runEach(ctx, x, fn.exec, inv, timeout, emit)
+		err = e.runEach(ctx, x, fn, inv, timeout, emit)
 	}
 	if err == nil && storeErr != nil {
 		err = storeErr
@@ -483,7 +420,7 @@ func (e *endpoint) run(inv *invoke.Signed, fn *compiled, stored func(taskstore.R
 		if errors.Is(err, exec.ErrClosed) || ctx.Err() != nil {
 			reason = fault.E(fault.System, "", "endpoint shut down while the task ran")
 		}
-		if ferr := e.tasks.Fail(id, *storeError(invoke.ErrorOf(reason))); ferr != nil {
+		if ferr := e.tasks.Fail(id, *invoke.ErrorOf(reason)); ferr != nil {
 			e.n.log.Error("fail task", "task", id, "err", ferr)
 		}
 	}
@@ -532,10 +469,13 @@ func (e *endpoint) runEach(ctx context.Context, x exec.Executor, fn exec.Functio
 	return firstErr
 }
 
-func wireResult(i int, r exec.Result) invoke.Result {
+// resultOf is what executor produced for input i, in the one form of a
+// result that the task store keeps and the wire carries: the only
+// conversion a result goes through.
+func resultOf(i int, r exec.Result) invoke.Result {
 	res := invoke.Result{
 		Index: i, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
-		Started: r.Started.UnixNano(), Finished: r.Finished.UnixNano(),
+		Started: unixNanos(r.Started), Finished: unixNanos(r.Finished),
 	}
 	if r.Error != nil {
 		res.Error = &invoke.Error{Kind: string(r.Error.Kind), Type: r.Error.Type, Message: r.Error.Message, Traceback: r.Error.Traceback}
@@ -543,13 +483,21 @@ func wireResult(i int, r exec.Result) invoke.Result {
 	return res
 }
 
+// unixNanos is t in Unix nanoseconds, 0 for the zero time.
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
 // status reads a task's state for the wire.
 func (e *endpoint) status(id string) *invoke.Status {
 	t, err := e.tasks.Get(id)
 	if err != nil {
-		return &invoke.Status{State: "unknown", Error: invoke.ErrorOf(err)}
+		return &invoke.Status{State: invoke.StateUnknown, Error: invoke.ErrorOf(err)}
 	}
-	return wireStatus(t)
+	return t.Status()
 }
 
 // handleTask answers a query for a task's state and results; only the task's
@@ -570,7 +518,7 @@ func (e *endpoint) handleTask(s network.Stream) {
 		return
 	}
 	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: wireStatus(t)}); err != nil {
+	if err := wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: t.Status()}); err != nil {
 		s.Reset()
 		return
 	}
@@ -584,9 +532,8 @@ func (e *endpoint) handleTask(s network.Stream) {
 	case q.Results:
 		rs, err := e.tasks.Results(q.TaskID, q.From, 0)
 		if err == nil {
-			for _, r := range rs {
-				res := wireFromStore(r)
-				if wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &res}) != nil {
+			for i := range rs {
+				if wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyResult, Result: &rs[i]}) != nil {
 					s.Reset()
 					return
 				}
@@ -599,44 +546,4 @@ func (e *endpoint) handleTask(s network.Stream) {
 		_ = w.Flush()
 		_ = s.Close()
 	}
-}
-
-// Conversions between the task store's types and the wire's.
-
-func wireStatus(t taskstore.Task) *invoke.Status {
-	st := &invoke.Status{State: string(t.State), Function: t.Function, Count: t.Count, Done: t.Completed, Times: map[string]int64{}}
-	for name, at := range map[string]time.Time{"received": t.Received, "queued": t.Queued, "started": t.Started, "finished": t.Finished} {
-		if !at.IsZero() {
-			st.Times[name] = at.UnixNano()
-		}
-	}
-	if t.Error != nil {
-		st.Error = &invoke.Error{Kind: string(t.Error.Kind), Type: t.Error.Type, Message: t.Error.Message, Traceback: t.Error.Traceback}
-	}
-	return st
-}
-
-func storeError(e *invoke.Error) *taskstore.Error {
-	if e == nil {
-		return nil
-	}
-	return &taskstore.Error{Kind: fault.Kind(e.Kind), Type: e.Type, Message: e.Message, Traceback: e.Traceback}
-}
-
-func storeResult(r invoke.Result) taskstore.Result {
-	return taskstore.Result{
-		Index: r.Index, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
-		Error: storeError(r.Error), Started: time.Unix(0, r.Started), Finished: time.Unix(0, r.Finished),
-	}
-}
-
-func wireFromStore(r taskstore.Result) invoke.Result {
-	res := invoke.Result{
-		Index: r.Index, Value: r.Value, Stdout: r.Stdout, Stderr: r.Stderr, ExitCode: r.ExitCode,
-		Started: r.Started.UnixNano(), Finished: r.Finished.UnixNano(),
-	}
-	if r.Error != nil {
-		res.Error = &invoke.Error{Kind: string(r.Error.Kind), Type: r.Error.Type, Message: r.Error.Message, Traceback: r.Error.Traceback}
-	}
-	return res
 }

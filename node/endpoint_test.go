@@ -1,30 +1,92 @@
 package node
 
 import (
+	"context"
+	"reflect"
 	"testing"
 	"time"
 
+	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
 )
 
-// TestStoreTask: the store is told the earliest moment an invocation could
-// have been admitted (so that a horizon refuses it), and keeps its replay
-// entry past the latest.
-func TestStoreTask(t *testing.T) {
-	issued := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	inv := &invoke.Signed{
-		Invocation: invoke.Invocation{Function: "bafyfn", Inputs: make([]invoke.Input, 3),
-			IssuedAt: issued.UnixNano(), Expires: issued.Add(time.Minute).UnixNano()},
-		TaskID: "bafytask",
+// TestResultOf: an executor's result becomes the form the task store keeps
+// and the wire carries in one step, whole: every field, its error's kind,
+// and its times in Unix nanoseconds, 0 for a time the executor did not set.
+func TestResultOf(t *testing.T) {
+	at := time.Unix(1_770_000_000, 5)
+	tests := []struct {
+		name string
+		in   exec.Result
+		want invoke.Result
+	}{
+		{"a value",
+			exec.Result{Value: []byte(`{"sum":3}`), Stdout: "out", Stderr: "err", Started: at, Finished: at.Add(time.Second)},
+			invoke.Result{Index: 2, Value: []byte(`{"sum":3}`), Stdout: "out", Stderr: "err", Started: at.UnixNano(), Finished: at.Add(time.Second).UnixNano()}},
+		{"an exception",
+			exec.Result{Error: &exec.TaskError{Kind: fault.User, Type: "ValueError", Message: "bad x", Traceback: "tb"}, Started: at, Finished: at},
+			invoke.Result{Index: 2, Error: &invoke.Error{Kind: "user", Type: "ValueError", Message: "bad x", Traceback: "tb"}, Started: at.UnixNano(), Finished: at.UnixNano()}},
+		{"a command's exit code",
+			exec.Result{Value: []byte(`{"returncode":3}`), ExitCode: 3, Started: at, Finished: at},
+			invoke.Result{Index: 2, Value: []byte(`{"returncode":3}`), ExitCode: 3, Started: at.UnixNano(), Finished: at.UnixNano()}},
+		{"no times",
+			exec.Result{Error: &exec.TaskError{Kind: fault.System, Message: "worker died"}},
+			invoke.Result{Index: 2, Error: &invoke.Error{Kind: "system", Message: "worker died"}}},
 	}
-	got := storeTask(inv, 30*time.Second)
-	if !got.Issued.Equal(issued.Add(-30 * time.Second)) {
-		t.Errorf("Issued = %v, want the issue time less the skew", got.Issued)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resultOf(2, tc.in); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("resultOf\n got  %+v (error %+v)\n want %+v (error %+v)", got, got.Error, tc.want, tc.want.Error)
+			}
+		})
 	}
-	if !got.Expires.After(issued.Add(time.Minute + 30*time.Second)) {
-		t.Errorf("Expires = %v, want after the expiry plus the skew", got.Expires)
+}
+
+// idleExecutor runs nothing and reports no load.
+type idleExecutor struct{}
+
+func (idleExecutor) Execute(context.Context, exec.Task) (exec.Result, error) {
+	return exec.Result{}, exec.ErrClosed
+}
+func (idleExecutor) Close() error { return nil }
+
+// loadedExecutor reports the load it holds.
+type loadedExecutor struct {
+	idleExecutor
+	stats exec.Stats
+}
+
+func (x loadedExecutor) Stats() exec.Stats { return x.stats }
+
+// TestExecutors: the registry answers admission's questions (does an
+// executor run this kind, how many calls wait for it) and the heartbeat's,
+// for executors that report their load and for those that do not.
+func TestExecutors(t *testing.T) {
+	xs := executors{
+		exec.KindPython: loadedExecutor{stats: exec.Stats{Workers: 4, Idle: 1, Running: 3, Queued: 2}},
+		exec.KindShell:  loadedExecutor{stats: exec.Stats{Workers: 8, Idle: 8, Queued: 5}},
+		"container":     idleExecutor{},
 	}
-	if got.ID != "bafytask" || got.Function != "bafyfn" || got.Count != 3 {
-		t.Errorf("task = %+v", got)
+	tests := []struct {
+		kind   exec.Kind
+		queued int
+		runs   bool
+	}{
+		{exec.KindPython, 2, true},
+		{exec.KindShell, 5, true},
+		{"container", 0, true},
+		{"slurm", 0, false},
+	}
+	for _, tc := range tests {
+		if queued, runs := xs.Queued(tc.kind); queued != tc.queued || runs != tc.runs {
+			t.Errorf("Queued(%s) = %d, %v; want %d, %v", tc.kind, queued, runs, tc.queued, tc.runs)
+		}
+	}
+	if got, want := xs.load(), (exec.Stats{Workers: 4, Idle: 1, Running: 3, Queued: 7}); got != want {
+		t.Errorf("load = %+v, want %+v: the python pool's workers, every executor's queue", got, want)
+	}
+	if got := (executors{exec.KindShell: idleExecutor{}}).load(); got != (exec.Stats{}) {
+		t.Errorf("load without a python executor = %+v, want nothing", got)
 	}
 }

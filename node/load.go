@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -12,11 +13,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// load is the endpoint's current load as a heartbeat: the warm Python pool's
-// workers, with the shell commands waiting counted as queued too.
+// loadKind is the kind whose executor's workers a heartbeat reports: the
+// warm Python pool's.
+const loadKind = exec.KindPython
+
+// load is the endpoint's current load as a heartbeat (see executors.load).
 func (e *endpoint) load() routing.Load {
-	st := e.python.Stats()
-	st.Queued += e.shell.Stats().Queued
+	st := e.executors.load()
 	now := e.n.now()
 	return routing.Load{
 		ID: e.n.ID().String(), Seq: uint64(now.UnixNano()),

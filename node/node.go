@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
-	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
@@ -324,30 +323,6 @@ func (n *Node) policy() identity.Policy {
 		}
 	}
 	return p
-}
-
-// meets checks requirements against the endpoint's own record: work the
-// endpoint cannot do is refused before it runs. extra are unparsed ones.
-func (n *Node) meets(reqs []routing.Requirement, extra []string) error {
-	if len(extra) > 0 {
-		more, err := routing.ParseRequirements(extra)
-		if err != nil {
-			return fault.Wrap(fault.Invalid, "", err)
-		}
-		reqs = append(append([]routing.Requirement{}, reqs...), more...)
-	}
-	if len(reqs) == 0 {
-		return nil
-	}
-	n.mu.Lock()
-	rec := n.rec
-	n.mu.Unlock()
-	for _, r := range reqs {
-		if ok, why := r.Met(rec); !ok {
-			return fault.E(fault.Invalid, "", "this endpoint does not meet %s: %s", r, why)
-		}
-	}
-	return nil
 }
 
 // Catalog is the node's catalog store.

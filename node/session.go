@@ -14,9 +14,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 )
 
-// sessionIdle is how long a session stream may carry nothing before the
-// endpoint closes it.
-const sessionIdle = 10 * time.Minute
+// sessionStreamIdle is how long a session stream may carry nothing before
+// the endpoint closes it.
+const sessionStreamIdle = 10 * time.Minute
 
 // replyBatch is what one reply writer takes at once: usually one reply; a
 // task's last result with its Done, so that both travel in one write.
@@ -143,8 +143,7 @@ func (e *endpoint) follow(ctx context.Context, id string, from, count int, call 
 		if r.Index < from {
 			continue
 		}
-		res := wireFromStore(r)
-		rep := invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &res}
+		rep := invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &r}
 		if sent++; sent >= count-from {
 			last = &rep
 			continue
@@ -159,13 +158,14 @@ func (e *endpoint) follow(ctx context.Context, id string, from, count int, call 
 	out <- replyBatch{done}
 }
 
-// sessionCalls is the default of endpoint.sessionCalls.
-const sessionCalls = 1024
+// defaultCallsPerSessionStream is the default of
+// endpoint.callsPerSessionStream.
+const defaultCallsPerSessionStream = 1024
 
-// handleSession serves a session stream: many invocations, each waited for,
-// whose replies share the stream. Only a peer the endpoint's policy admits
-// may open one.
-func (e *endpoint) handleSession(s network.Stream) {
+// handleSessionStream serves a session stream: many calls (invocations,
+// each waited for) whose replies share the stream. Only a peer the
+// endpoint's policy admits may open one.
+func (e *endpoint) handleSessionStream(s network.Stream) {
 	if !e.begin() {
 		s.Reset()
 		return
@@ -179,11 +179,11 @@ func (e *endpoint) handleSession(s network.Stream) {
 		ctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		var calls sync.WaitGroup
-		slots := make(chan struct{}, e.sessionCalls)
+		slots := make(chan struct{}, e.callsPerSessionStream)
 		fr := e.n.frameReader(s, e.maxRequest())
 		for {
 			var req invoke.Request
-			b, err := fr.Next(sessionIdle)
+			b, err := fr.Next(sessionStreamIdle)
 			if err == nil {
 				err = wire.DecodeMsg(b, &req)
 			}
@@ -207,24 +207,26 @@ func (e *endpoint) handleSession(s network.Stream) {
 				break
 			}
 			calls.Add(1)
-			e.workers.Go(func() {
+			e.goroutines.Go(func() {
 				defer calls.Done()
 				defer func() { <-slots }()
-				e.serveCall(ctx, s, &req, out)
+				e.serveSessionCall(ctx, s, &req, out)
 			})
 		}
 		calls.Wait()
 	})
 }
 
-// serveCall admits one request of a session, runs it and sends its replies.
-func (e *endpoint) serveCall(ctx context.Context, s network.Stream, req *invoke.Request, out chan<- replyBatch) {
-	task, fn, err := e.admit(req, s)
+// serveSessionCall admits one call of a session stream, runs it and sends
+// its replies.
+func (e *endpoint) serveSessionCall(ctx context.Context, s network.Stream, req *invoke.Request, out chan<- replyBatch) {
+	adm, err := e.admit(req, s)
 	if err != nil {
 		e.n.log.Info("invocation refused", "peer", s.Conn().RemotePeer(), "err", err)
 		out <- replyBatch{{Type: invoke.ReplyError, Call: req.Call, Error: invoke.ErrorOf(err)}}
 		return
 	}
-	out <- replyBatch{{Type: invoke.ReplyAck, Call: req.Call, TaskID: task.TaskID, Count: len(task.Inputs)}}
-	e.runAndFollow(ctx, task, fn, req.Call, out)
+	inv := adm.Invocation
+	out <- replyBatch{{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: len(inv.Inputs)}}
+	e.runAndFollow(ctx, adm, req.Call, out)
 }

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // reportLatency reports the 50th and 99th percentiles of ds.
@@ -97,10 +99,10 @@ func BenchmarkInvocationParallel64(b *testing.B) {
 		if err := s.Admit(task(id, 1, now)); err != nil {
 			return err
 		}
-		if err := s.SetState(id, StateRunning); err != nil {
+		if err := s.SetState(id, invoke.StateRunning); err != nil {
 			return err
 		}
-		return s.PutResult(id, Result{Index: 0, Value: []byte("null"), Started: now, Finished: now})
+		return s.PutResult(id, invoke.Result{Index: 0, Value: []byte("null"), Started: now.UnixNano(), Finished: now.UnixNano()})
 	})
 }
 
@@ -127,10 +129,10 @@ func BenchmarkInvocationPaced10k(b *testing.B) {
 				id := taskID(k)
 				err := s.Admit(task(id, 1, now))
 				if err == nil {
-					err = s.SetState(id, StateRunning)
+					err = s.SetState(id, invoke.StateRunning)
 				}
 				if err == nil {
-					err = s.PutResult(id, Result{Index: 0, Value: []byte("null"), Started: now, Finished: now})
+					err = s.PutResult(id, invoke.Result{Index: 0, Value: []byte("null"), Started: now.UnixNano(), Finished: now.UnixNano()})
 				}
 				if err != nil {
 					b.Error(err)
@@ -164,7 +166,7 @@ func BenchmarkPutResultBatch(b *testing.B) {
 		}
 		t0 := time.Now()
 		for j := range n {
-			r := Result{Index: j, Value: []byte(fmt.Sprintf(`{"sum":%d}`, j)), Stdout: "ok\n", Started: now, Finished: now}
+			r := invoke.Result{Index: j, Value: []byte(fmt.Sprintf(`{"sum":%d}`, j)), Stdout: "ok\n", Started: now.UnixNano(), Finished: now.UnixNano()}
 			if err := s.PutResult(id, r); err != nil {
 				b.Fatal(err)
 			}

@@ -11,6 +11,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // Bolt layout:
@@ -110,9 +111,9 @@ func recoverTx(tx *bolt.Tx, journaled []Task, now time.Time, retention time.Dura
 		if tomb || t.State.Finished() {
 			continue
 		}
-		t.State = StateFailed
+		t.State = invoke.StateFailed
 		t.Finished = now
-		t.Error = &Error{Kind: fault.System, Message: restartMessage}
+		t.Error = &invoke.Error{Kind: string(fault.System), Message: restartMessage}
 		if err := tasks.Put([]byte(id), encodeTask(&t, seq)); err != nil {
 			return folded, failed, err
 		}
@@ -132,7 +133,7 @@ type flushItem struct {
 	task      Task
 	writeTask bool // task changed since the last flush
 	wasStored bool // an earlier flush wrote the task, and its active key
-	results   []Result
+	results   []invoke.Result
 }
 
 // writeItems writes a flush in tx, and seq, the last one assigned. The
@@ -206,7 +207,7 @@ func lastSeq(tx *bolt.Tx) (uint64, error) {
 // storedResults appends to rs the results under seq from index from on,
 // at most limit of them (limit <= 0: all), skipping those in skip. Seq 0
 // has none.
-func storedResults(tx *bolt.Tx, seq uint64, from, limit int, skip func(int) bool, rs []Result) ([]Result, error) {
+func storedResults(tx *bolt.Tx, seq uint64, from, limit int, skip func(int) bool, rs []invoke.Result) ([]invoke.Result, error) {
 	if seq == 0 {
 		return rs, nil
 	}

@@ -7,13 +7,19 @@ import (
 	"math"
 	"time"
 
-	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // The on-disk records. Each starts with a tag byte (which also versions it)
 // and continues with uvarint-prefixed strings and varint numbers. Times are
-// Unix nanoseconds, 0 for the zero time. Decoders never panic and never
-// allocate more than their input justifies: a corrupt record is an error.
+// Unix nanoseconds, 0 for the zero time (a result's are invoke.Result's, as
+// they are). Decoders never panic and never allocate more than their input
+// justifies: a corrupt record is an error.
+//
+// Results and errors are kept in invoke's form, Result and Error, the one
+// the wire carries; the bytes are those the store wrote when it had types
+// of its own, so a store written by an earlier version reads unchanged
+// (testdata/v1-tasks.db pins it).
 //
 //	task:      tagTask seq caller function count expires state received
 //	           queued started finished completed error?
@@ -43,12 +49,15 @@ func appendTime(b []byte, t time.Time) []byte {
 	return binary.AppendVarint(b, t.UnixNano())
 }
 
-func appendError(b []byte, e *Error) []byte {
+// appendNanos appends Unix nanoseconds as appendTime does: 0 stays 0.
+func appendNanos(b []byte, ns int64) []byte { return binary.AppendVarint(b, ns) }
+
+func appendError(b []byte, e *invoke.Error) []byte {
 	if e == nil {
 		return append(b, 0)
 	}
 	b = append(b, 1)
-	b = appendString(b, string(e.Kind))
+	b = appendString(b, e.Kind)
 	b = appendString(b, e.Type)
 	b = appendString(b, e.Message)
 	return appendString(b, e.Traceback)
@@ -78,16 +87,16 @@ func encodeTombstone(expires time.Time) []byte {
 	return appendTime([]byte{tagTombstone}, expires)
 }
 
-func encodeResult(r *Result) []byte {
-	b := make([]byte, 0, 32+r.size())
+func encodeResult(r *invoke.Result) []byte {
+	b := make([]byte, 0, 32+resultSize(r))
 	b = append(b, tagResult)
 	b = binary.AppendUvarint(b, uint64(len(r.Value)))
 	b = append(b, r.Value...)
 	b = appendString(b, r.Stdout)
 	b = appendString(b, r.Stderr)
 	b = binary.AppendVarint(b, int64(r.ExitCode))
-	b = appendTime(b, r.Started)
-	b = appendTime(b, r.Finished)
+	b = appendNanos(b, r.Started)
+	b = appendNanos(b, r.Finished)
 	return appendError(b, r.Error)
 }
 
@@ -104,7 +113,7 @@ func encodeAdmit(t *Task) []byte {
 }
 
 // stateCode is s's index in states; an unknown state encodes as received.
-func stateCode(s State) byte {
+func stateCode(s invoke.State) byte {
 	for i, x := range states {
 		if x == s {
 			return byte(i)
@@ -203,13 +212,13 @@ func (d *decoder) time(what string) time.Time {
 	return time.Unix(0, v)
 }
 
-func (d *decoder) error(what string) *Error {
+func (d *decoder) error(what string) *invoke.Error {
 	switch d.byte(what) {
 	case 0:
 		return nil
 	case 1:
-		return &Error{
-			Kind:      fault.Kind(d.string(what + " kind")),
+		return &invoke.Error{
+			Kind:      d.string(what + " kind"),
 			Type:      d.string(what + " type"),
 			Message:   d.string(what + " message"),
 			Traceback: d.string(what + " traceback"),
@@ -266,12 +275,12 @@ func decodeTask(id string, b []byte) (t Task, seq uint64, tomb bool, err error) 
 }
 
 // decodeResult decodes the result of input index.
-func decodeResult(index int, b []byte) (Result, error) {
+func decodeResult(index int, b []byte) (invoke.Result, error) {
 	d := decoder{b: b}
 	if d.byte("tag") != tagResult {
-		return Result{}, fmt.Errorf("%w: unknown result tag", errCorrupt)
+		return invoke.Result{}, fmt.Errorf("%w: unknown result tag", errCorrupt)
 	}
-	r := Result{Index: index}
+	r := invoke.Result{Index: index}
 	r.Value = d.raw("value")
 	r.Stdout = d.string("stdout")
 	r.Stderr = d.string("stderr")
@@ -280,11 +289,11 @@ func decodeResult(index int, b []byte) (Result, error) {
 		d.fail("exit code")
 	}
 	r.ExitCode = int(code)
-	r.Started = d.time("started")
-	r.Finished = d.time("finished")
+	r.Started = d.varint("started")
+	r.Finished = d.varint("finished")
 	r.Error = d.error("error")
 	if err := d.end(); err != nil {
-		return Result{}, err
+		return invoke.Result{}, err
 	}
 	return r, nil
 }
@@ -295,7 +304,7 @@ func decodeAdmit(b []byte) (Task, error) {
 	if d.byte("tag") != tagAdmit {
 		return Task{}, fmt.Errorf("%w: unknown admission tag", errCorrupt)
 	}
-	t := Task{State: StateReceived}
+	t := Task{State: invoke.StateReceived}
 	t.ID = d.string("id")
 	t.Caller = d.string("caller")
 	t.Function = d.string("function")

@@ -7,22 +7,23 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 func sampleTask() Task {
 	at := time.Unix(1_770_000_000, 123456789)
 	return Task{
 		ID: taskID(1), Caller: "12D3KooWcaller", Function: "bafyfunction", Count: 3, Expires: at.Add(time.Hour),
-		State: StateFailed, Received: at, Queued: at.Add(1), Started: at.Add(2), Finished: at.Add(3), Completed: 2,
-		Error: &Error{Kind: fault.System, Type: "T", Message: restartMessage, Traceback: "tb"},
+		State: invoke.StateFailed, Received: at, Queued: at.Add(1), Started: at.Add(2), Finished: at.Add(3), Completed: 2,
+		Error: &invoke.Error{Kind: string(fault.System), Type: "T", Message: restartMessage, Traceback: "tb"},
 	}
 }
 
-func sampleResult() Result {
+func sampleResult() invoke.Result {
 	at := time.Unix(1_770_000_000, 5)
-	return Result{
+	return invoke.Result{
 		Index: 2, Value: []byte(`{"x":[1,2]}`), Stdout: "out", Stderr: "err", ExitCode: -3,
-		Error: &Error{Kind: fault.User, Type: "ValueError", Message: "m"}, Started: at, Finished: at.Add(time.Second),
+		Error: &invoke.Error{Kind: string(fault.User), Type: "ValueError", Message: "m"}, Started: at.UnixNano(), Finished: at.Add(time.Second).UnixNano(),
 	}
 }
 
@@ -31,7 +32,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		name string
 		task Task
 	}{
-		{"zero times", Task{ID: "a", Count: 1, State: StateReceived}},
+		{"zero times", Task{ID: "a", Count: 1, State: invoke.StateReceived}},
 		{"every field", sampleTask()},
 	}
 	for _, st := range states {
@@ -57,9 +58,9 @@ func TestCodecRoundTrip(t *testing.T) {
 	})
 	results := []struct {
 		name string
-		r    Result
+		r    invoke.Result
 	}{
-		{"empty", Result{Index: 0}},
+		{"empty", invoke.Result{Index: 0}},
 		{"every field", sampleResult()},
 	}
 	for _, tt := range results {
@@ -72,7 +73,7 @@ func TestCodecRoundTrip(t *testing.T) {
 	}
 	t.Run("admission", func(t *testing.T) {
 		want := sampleTask()
-		want.State, want.Queued, want.Started, want.Finished, want.Completed, want.Error = StateReceived, time.Time{}, time.Time{}, time.Time{}, 0, nil
+		want.State, want.Queued, want.Started, want.Finished, want.Completed, want.Error = invoke.StateReceived, time.Time{}, time.Time{}, time.Time{}, 0, nil
 		got, err := decodeAdmit(encodeAdmit(&want))
 		if err != nil || !taskEqual(got, want) {
 			t.Errorf("decoded %+v (%v), want %+v", got, err, want)

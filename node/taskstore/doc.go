@@ -1,14 +1,19 @@
 // Package taskstore is an endpoint's durable record of the tasks it has
 // accepted, and its replay cache: it refuses an invocation seen before,
 // tracks each task through its states, and keeps its results for later
-// retrieval (fx result TASK) until its retention has passed.
+// retrieval (fx result TASK) until its retention has passed. It keeps
+// results, errors and states in the form the wire carries (invoke.Result,
+// invoke.Error, invoke.State), so that nothing is converted between the
+// disk and the caller. It lives under node because only the daemon writes
+// tasks; a client reads them through the task protocol.
 //
 // # Life of a task
 //
 // The endpoint calls Admit with the task's ID (derived from the signed
 // invocation's bytes) before anything runs. Admit refuses an ID it has
 // seen, in this process or an earlier one, with ErrReplayed (kind
-// fault.Replayed). The task then moves forward through SetState (queued,
+// fault.Replayed); Seen asks the same without recording anything, for an
+// admission decision made before the task is recorded. The task then moves forward through SetState (queued,
 // running) and finishes when PutResult has stored a Result for every input
 // (done; the errors of single inputs live in their results) or when Fail
 // fails it as a whole. Get, Results, Wait and Follow read it, from memory

@@ -4,12 +4,14 @@ import (
 	"context"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // follower is one Follow's queue of results stored after it began. Its
 // fields but wake are guarded by Store.mu.
 type follower struct {
-	queue []Result
+	queue []invoke.Result
 	ended bool          // the task finished: nothing more will be queued
 	wake  chan struct{} // cap 1: queue grew, or ended was set
 }
@@ -25,14 +27,14 @@ const followPage = 256
 //
 // A follower that does not read holds up only itself: results queue in
 // memory for it until it does, or until ctx ends.
-func (s *Store) Follow(ctx context.Context, id string) (<-chan Result, error) {
+func (s *Store) Follow(ctx context.Context, id string) (<-chan invoke.Result, error) {
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return nil, closedErr("follow", id)
 	}
 	var f *follower
-	var mem []Result
+	var mem []invoke.Result
 	var count int
 	disk := true // whether results may be on disk already
 	e := s.live[id]
@@ -57,7 +59,7 @@ func (s *Store) Follow(ctx context.Context, id string) (<-chan Result, error) {
 		}
 		count = t.Count
 	}
-	ch := make(chan Result)
+	ch := make(chan invoke.Result)
 	go s.follow(ctx, id, e, f, disk, mem, count, ch)
 	return ch, nil
 }
@@ -65,14 +67,14 @@ func (s *Store) Follow(ctx context.Context, id string) (<-chan Result, error) {
 // follow feeds ch for Follow: stored results (unless disk says there are
 // none), those in memory when Follow began, then f's queue until the task
 // ends.
-func (s *Store) follow(ctx context.Context, id string, e *entry, f *follower, disk bool, mem []Result, count int, ch chan<- Result) {
+func (s *Store) follow(ctx context.Context, id string, e *entry, f *follower, disk bool, mem []invoke.Result, count int, ch chan<- invoke.Result) {
 	defer s.wg.Done()
 	defer close(ch)
 	if f != nil {
 		defer s.unfollow(e, f)
 	}
 	sent := make([]uint64, (count+63)/64)
-	send := func(r Result) bool {
+	send := func(r invoke.Result) bool {
 		if r.Index < 0 || r.Index >= count || sent[r.Index/64]&(1<<(r.Index%64)) != 0 {
 			return true
 		}
@@ -86,7 +88,7 @@ func (s *Store) follow(ctx context.Context, id string, e *entry, f *follower, di
 		return false
 	}
 	for from := 0; disk; {
-		var rs []Result
+		var rs []invoke.Result
 		err := s.db.View(func(tx *bolt.Tx) error {
 			_, seq, _, _, err := getTask(tx, id)
 			if err == nil {

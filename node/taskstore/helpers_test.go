@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // clock is a settable clock for Options.Now.
@@ -105,6 +107,6 @@ func task(id string, count int, now time.Time) Task {
 	return Task{ID: id, Caller: "12D3KooWcaller", Function: "bafyfunction", Count: count, Expires: now.Add(time.Hour), Issued: now}
 }
 
-func result(i int) Result {
-	return Result{Index: i, Value: []byte(fmt.Sprintf(`{"n":%d}`, i)), Stdout: fmt.Sprintf("out %d\n", i)}
+func result(i int) invoke.Result {
+	return invoke.Result{Index: i, Value: []byte(fmt.Sprintf(`{"n":%d}`, i)), Stdout: fmt.Sprintf("out %d\n", i)}
 }

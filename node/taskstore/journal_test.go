@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // journalOffsets returns where each record of the current epoch starts in
@@ -108,7 +109,7 @@ func TestJournalDamage(t *testing.T) {
 			got := 0
 			for i := range 3 {
 				switch tk, err := s.Get(taskID(i)); {
-				case err == nil && tk.State == StateFailed && tk.Error.Message == restartMessage:
+				case err == nil && tk.State == invoke.StateFailed && tk.Error.Message == restartMessage:
 					got++
 				case errors.Is(err, ErrNotFound):
 				default:
@@ -319,14 +320,14 @@ func TestKilledProcess(t *testing.T) {
 	s := reopen(t, path, Options{})
 	tests := []struct {
 		id   string
-		want State
+		want invoke.State
 		kind fault.Kind // of Task.Error
 	}{
-		{"received", StateFailed, fault.System},
-		{"running", StateFailed, fault.System},
-		{"done-flushed", StateDone, ""},
-		{"running-unflushed", StateFailed, fault.System},
-		{"done-unflushed", StateFailed, fault.System},
+		{"received", invoke.StateFailed, fault.System},
+		{"running", invoke.StateFailed, fault.System},
+		{"done-flushed", invoke.StateDone, ""},
+		{"running-unflushed", invoke.StateFailed, fault.System},
+		{"done-unflushed", invoke.StateFailed, fault.System},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -336,7 +337,7 @@ func TestKilledProcess(t *testing.T) {
 			}
 			var kind fault.Kind
 			if tk.Error != nil {
-				kind = tk.Error.Kind
+				kind = fault.Kind(tk.Error.Kind)
 			}
 			if tk.State != tt.want || kind != tt.kind {
 				t.Errorf("got %s (%q), want %s (%q)", tk.State, kind, tt.want, tt.kind)
@@ -364,12 +365,12 @@ func TestKilledProcessHelper(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.SetState("running", StateRunning)
+	s.SetState("running", invoke.StateRunning)
 	s.PutResult("done-flushed", result(0))
 	if err := s.flush(); err != nil {
 		t.Fatal(err)
 	}
-	s.SetState("running-unflushed", StateRunning)
+	s.SetState("running-unflushed", invoke.StateRunning)
 	s.PutResult("done-unflushed", result(0))
 	fmt.Println("ready")
 	select {}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // volume stands in for a file system with little free space, for
@@ -144,7 +145,7 @@ func TestJournalOnSmallVolume(t *testing.T) {
 			s.crash()
 			s = reopen(t, path, opts)
 			for i := range 3 {
-				if tk, err := s.Get(taskID(i)); err != nil || tk.State != StateFailed {
+				if tk, err := s.Get(taskID(i)); err != nil || tk.State != invoke.StateFailed {
 					t.Errorf("task %d after a crash: %+v, %v", i, tk, err)
 				}
 			}

@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 // The sentinel errors. The store wraps them in a *fault.Error that names the
@@ -65,16 +66,16 @@ type Store struct {
 type entry struct {
 	id        string
 	task      Task
-	admitted  bool          // durable; false while Admit is in flight
-	seq       uint64        // keys its results on disk; assigned by its first flush
-	stored    bool          // a flush wrote the task, and so its active key
-	onDisk    bool          // a flush wrote some of its results
-	taskDirty bool          // task changed since it was last handed to a flush
-	inDirty   bool          // in Store.dirty
-	pending   []Result      // results for the next flush
-	flushing  []Result      // results the flush in progress is writing
-	seen      []uint64      // bit i: input i has a result
-	done      chan struct{} // closed when the task finishes; made by Wait
+	admitted  bool            // durable; false while Admit is in flight
+	seq       uint64          // keys its results on disk; assigned by its first flush
+	stored    bool            // a flush wrote the task, and so its active key
+	onDisk    bool            // a flush wrote some of its results
+	taskDirty bool            // task changed since it was last handed to a flush
+	inDirty   bool            // in Store.dirty
+	pending   []invoke.Result // results for the next flush
+	flushing  []invoke.Result // results the flush in progress is writing
+	seen      []uint64        // bit i: input i has a result
+	done      chan struct{}   // closed when the task finishes; made by Wait
 	followers []*follower
 }
 
@@ -224,7 +225,7 @@ func (s *Store) Admit(t Task) error {
 		Function: t.Function,
 		Count:    t.Count,
 		Expires:  t.Expires,
-		State:    StateReceived,
+		State:    invoke.StateReceived,
 		Received: now,
 	}}
 	s.mu.Lock()
@@ -265,6 +266,34 @@ func (s *Store) Admit(t Task) error {
 		return &fault.Error{Kind: fault.Replayed, Op: "taskstore: admit " + t.ID, Err: ErrReplayed}
 	}
 	return nil
+}
+
+// Seen reports whether Admit would now refuse id as a replay: a task of
+// that ID is being admitted, is held, or has left a tombstone. It records
+// nothing, so that a decision can consult it before anything is written;
+// Admit checks again as it records.
+func (s *Store) Seen(id string) (bool, error) {
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return false, closedErr("seen", id)
+	case s.live[id] != nil:
+		s.mu.Unlock()
+		return true, nil
+	}
+	s.ops.Add(1)
+	s.mu.Unlock()
+	defer s.ops.Done()
+	seen := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		seen = tx.Bucket(bucketTasks).Get([]byte(id)) != nil
+		return nil
+	})
+	if err != nil {
+		return false, fault.Wrap(fault.Internal, "taskstore: seen "+id, err)
+	}
+	return seen, nil
 }
 
 // admitted marks a group of journaled admissions durable and queues them
@@ -327,13 +356,13 @@ func (s *Store) liveLocked(verb, id string) (*entry, error) {
 	return nil, fault.E(fault.Internal, "taskstore: "+verb+" "+id, "task is %s on disk but unknown in memory", t.State)
 }
 
-// SetState moves a task to StateQueued or StateRunning and records when.
-// Setting the state it is already in does nothing; moving back, or out of a
-// final state, is an error of kind fault.Invalid. A task finishes through
-// PutResult (done) or Fail (failed). The change is written behind: see the
-// package documentation.
-func (s *Store) SetState(id string, st State) error {
-	if st != StateQueued && st != StateRunning {
+// SetState moves a task to invoke.StateQueued or invoke.StateRunning and
+// records when. Setting the state it is already in does nothing; moving
+// back, or out of a final state, is an error of kind fault.Invalid. A task
+// finishes through PutResult (done) or Fail (failed). The change is written
+// behind: see the package documentation.
+func (s *Store) SetState(id string, st invoke.State) error {
+	if st != invoke.StateQueued && st != invoke.StateRunning {
 		return fault.E(fault.Invalid, "taskstore: set state "+id, "cannot set %q: a task finishes through PutResult or Fail", st)
 	}
 	s.mu.Lock()
@@ -348,12 +377,12 @@ func (s *Store) SetState(id string, st State) error {
 		return fault.E(fault.Invalid, "taskstore: set state "+id, "task is %s", cur)
 	case st == cur:
 		return nil
-	case st.rank() < cur.rank():
+	case rank(st) < rank(cur):
 		return fault.E(fault.Invalid, "taskstore: set state "+id, "cannot go back from %s to %s", cur, st)
 	}
 	now := s.opts.Now()
 	e.task.State = st
-	if st == StateQueued {
+	if st == invoke.StateQueued {
 		e.task.Queued = now
 	} else {
 		e.task.Started = now
@@ -365,13 +394,13 @@ func (s *Store) SetState(id string, st State) error {
 
 // PutResult stores the result of input r.Index; the store keeps r, whose
 // Value the caller must not change afterwards. A task not yet running moves
-// to StateRunning; once every input has a result, the task is done, even if
-// some results hold errors. Storing an index twice, or into a finished
-// task, is an error of kind fault.Invalid; a result over MaxResultBytes, of
-// kind fault.TooLarge. The result is written behind: see the package
+// to invoke.StateRunning; once every input has a result, the task is done,
+// even if some results hold errors. Storing an index twice, or into a
+// finished task, is an error of kind fault.Invalid; a result over
+// MaxResultBytes, of kind fault.TooLarge. The result is written behind: see the package
 // documentation.
-func (s *Store) PutResult(id string, r Result) error {
-	if n := r.size(); n > s.opts.MaxResultBytes {
+func (s *Store) PutResult(id string, r invoke.Result) error {
+	if n := resultSize(&r); n > s.opts.MaxResultBytes {
 		return fault.E(fault.TooLarge, "taskstore: put result "+id, "result %d of %d bytes, over %d", r.Index, n, s.opts.MaxResultBytes)
 	}
 	s.mu.Lock()
@@ -395,14 +424,14 @@ func (s *Store) PutResult(id string, r Result) error {
 		f.queue = append(f.queue, r)
 		signal(f.wake)
 	}
-	if e.task.State.rank() < StateRunning.rank() || e.task.Completed == e.task.Count {
+	if rank(e.task.State) < rank(invoke.StateRunning) || e.task.Completed == e.task.Count {
 		now := s.opts.Now()
-		if e.task.State.rank() < StateRunning.rank() {
-			e.task.State = StateRunning
+		if rank(e.task.State) < rank(invoke.StateRunning) {
+			e.task.State = invoke.StateRunning
 			e.task.Started = now
 		}
 		if e.task.Completed == e.task.Count {
-			s.finishLocked(e, StateDone, nil, now)
+			s.finishLocked(e, invoke.StateDone, nil, now)
 		}
 	}
 	e.taskDirty = true
@@ -414,9 +443,9 @@ func (s *Store) PutResult(id string, r Result) error {
 // input's: the executor is gone, the task timed out. An empty fe.Kind
 // becomes fault.Internal. Failing a finished task is an error of kind
 // fault.Invalid. Results already stored are kept.
-func (s *Store) Fail(id string, fe Error) error {
+func (s *Store) Fail(id string, fe invoke.Error) error {
 	if fe.Kind == "" {
-		fe.Kind = fault.Internal
+		fe.Kind = string(fault.Internal)
 	}
 	s.mu.Lock()
 	e, err := s.liveLocked("fail", id)
@@ -427,14 +456,14 @@ func (s *Store) Fail(id string, fe Error) error {
 	if e.task.State.Finished() {
 		return fault.E(fault.Invalid, "taskstore: fail "+id, "task is %s", e.task.State)
 	}
-	s.finishLocked(e, StateFailed, &fe, s.opts.Now())
+	s.finishLocked(e, invoke.StateFailed, &fe, s.opts.Now())
 	e.taskDirty = true
 	s.markDirtyLocked(e, 1)
 	return nil
 }
 
 // finishLocked moves e to its final state and wakes its waiters.
-func (s *Store) finishLocked(e *entry, st State, fe *Error, now time.Time) {
+func (s *Store) finishLocked(e *entry, st invoke.State, fe *invoke.Error, now time.Time) {
 	e.task.State = st
 	e.task.Finished = now
 	e.task.Error = fe
@@ -494,7 +523,7 @@ func (s *Store) load(verb, id string) (Task, error) {
 // index, at most limit of them (limit <= 0: all). Inputs without a result
 // yet are missing, so the indexes may have gaps; to read a large batch in
 // pages, call again from the last index plus one.
-func (s *Store) Results(id string, from, limit int) ([]Result, error) {
+func (s *Store) Results(id string, from, limit int) ([]invoke.Result, error) {
 	from = max(from, 0)
 	s.mu.Lock()
 	if s.closed {
@@ -505,9 +534,9 @@ func (s *Store) Results(id string, from, limit int) ([]Result, error) {
 	if e != nil && !e.admitted {
 		e = nil
 	}
-	var mem []Result
+	var mem []invoke.Result
 	if e != nil {
-		for _, rs := range [2][]Result{e.flushing, e.pending} {
+		for _, rs := range [2][]invoke.Result{e.flushing, e.pending} {
 			for _, r := range rs {
 				if r.Index >= from {
 					mem = append(mem, r)
@@ -527,7 +556,7 @@ func (s *Store) Results(id string, from, limit int) ([]Result, error) {
 		}
 		skip = func(i int) bool { _, ok := inMem[i]; return ok }
 	}
-	var rs []Result
+	var rs []invoke.Result
 	err := s.db.View(func(tx *bolt.Tx) error {
 		// A live task may have no record yet: then all its results are
 		// in mem.

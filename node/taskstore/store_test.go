@@ -15,6 +15,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
 func TestAdmitReplay(t *testing.T) {
@@ -57,6 +58,12 @@ func TestAdmitReplay(t *testing.T) {
 					t.Fatalf("Admit: %v", err)
 				}
 				s = tt.replay(t, s, path, opts)
+				if seen, err := s.Seen(tk.ID); err != nil || !seen {
+					t.Errorf("Seen of the admitted task = %v, %v; want true", seen, err)
+				}
+				if seen, err := s.Seen(taskID(2)); err != nil || seen {
+					t.Errorf("Seen of another task = %v, %v; want false", seen, err)
+				}
 				err := s.Admit(tk)
 				if !errors.Is(err, ErrReplayed) || fault.KindOf(err) != fault.Replayed {
 					t.Fatalf("second Admit = %v, want ErrReplayed of kind replayed", err)
@@ -139,26 +146,26 @@ func TestStates(t *testing.T) {
 		name  string
 		do    func() error
 		kind  fault.Kind // of the error do returns
-		state State
+		state invoke.State
 	}{
-		{"queued", func() error { return s.SetState(id, StateQueued) }, "", StateQueued},
-		{"queued again", func() error { return s.SetState(id, StateQueued) }, "", StateQueued},
-		{"running", func() error { return s.SetState(id, StateRunning) }, "", StateRunning},
-		{"back to queued", func() error { return s.SetState(id, StateQueued) }, fault.Invalid, StateRunning},
-		{"set done", func() error { return s.SetState(id, StateDone) }, fault.Invalid, StateRunning},
-		{"set received", func() error { return s.SetState(id, StateReceived) }, fault.Invalid, StateRunning},
-		{"first result", func() error { return s.PutResult(id, result(1)) }, "", StateRunning},
-		{"index twice", func() error { return s.PutResult(id, result(1)) }, fault.Invalid, StateRunning},
-		{"index out of range", func() error { return s.PutResult(id, result(2)) }, fault.Invalid, StateRunning},
-		{"negative index", func() error { return s.PutResult(id, result(-1)) }, fault.Invalid, StateRunning},
+		{"queued", func() error { return s.SetState(id, invoke.StateQueued) }, "", invoke.StateQueued},
+		{"queued again", func() error { return s.SetState(id, invoke.StateQueued) }, "", invoke.StateQueued},
+		{"running", func() error { return s.SetState(id, invoke.StateRunning) }, "", invoke.StateRunning},
+		{"back to queued", func() error { return s.SetState(id, invoke.StateQueued) }, fault.Invalid, invoke.StateRunning},
+		{"set done", func() error { return s.SetState(id, invoke.StateDone) }, fault.Invalid, invoke.StateRunning},
+		{"set received", func() error { return s.SetState(id, invoke.StateReceived) }, fault.Invalid, invoke.StateRunning},
+		{"first result", func() error { return s.PutResult(id, result(1)) }, "", invoke.StateRunning},
+		{"index twice", func() error { return s.PutResult(id, result(1)) }, fault.Invalid, invoke.StateRunning},
+		{"index out of range", func() error { return s.PutResult(id, result(2)) }, fault.Invalid, invoke.StateRunning},
+		{"negative index", func() error { return s.PutResult(id, result(-1)) }, fault.Invalid, invoke.StateRunning},
 		{"too large", func() error {
-			return s.PutResult(id, Result{Index: 0, Stdout: strings.Repeat("x", defaultMaxResultBytes+1)})
-		}, fault.TooLarge, StateRunning},
-		{"last result", func() error { return s.PutResult(id, result(0)) }, "", StateDone},
-		{"result after done", func() error { return s.PutResult(id, result(0)) }, fault.Invalid, StateDone},
-		{"running after done", func() error { return s.SetState(id, StateRunning) }, fault.Invalid, StateDone},
-		{"fail after done", func() error { return s.Fail(id, Error{Message: "late"}) }, fault.Invalid, StateDone},
-		{"unknown task", func() error { return s.SetState("nope", StateRunning) }, fault.NotFound, StateDone},
+			return s.PutResult(id, invoke.Result{Index: 0, Stdout: strings.Repeat("x", defaultMaxResultBytes+1)})
+		}, fault.TooLarge, invoke.StateRunning},
+		{"last result", func() error { return s.PutResult(id, result(0)) }, "", invoke.StateDone},
+		{"result after done", func() error { return s.PutResult(id, result(0)) }, fault.Invalid, invoke.StateDone},
+		{"running after done", func() error { return s.SetState(id, invoke.StateRunning) }, fault.Invalid, invoke.StateDone},
+		{"fail after done", func() error { return s.Fail(id, invoke.Error{Message: "late"}) }, fault.Invalid, invoke.StateDone},
+		{"unknown task", func() error { return s.SetState("nope", invoke.StateRunning) }, fault.NotFound, invoke.StateDone},
 	}
 	for i, st := range steps {
 		c.Advance(time.Second)
@@ -175,7 +182,7 @@ func TestStates(t *testing.T) {
 	}
 	want := Task{
 		ID: id, Caller: tk.Caller, Function: tk.Function, Count: 2, Expires: tk.Expires,
-		State:     StateDone,
+		State:     invoke.StateDone,
 		Received:  t0,
 		Queued:    t0.Add(1 * time.Second), // "queued again" changed nothing
 		Started:   t0.Add(3 * time.Second),
@@ -225,7 +232,7 @@ func TestFail(t *testing.T) {
 	if err := s.PutResult(id, result(0)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Fail(id, Error{Kind: fault.Timeout, Message: "deadline passed"}); err != nil {
+	if err := s.Fail(id, invoke.Error{Kind: string(fault.Timeout), Message: "deadline passed"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.PutResult(id, result(1)); fault.KindOf(err) != fault.Invalid {
@@ -237,7 +244,7 @@ func TestFail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.State != StateFailed || got.Error == nil || got.Error.Kind != fault.Timeout || got.Completed != 1 {
+	if got.State != invoke.StateFailed || got.Error == nil || got.Error.Kind != string(fault.Timeout) || got.Completed != 1 {
 		t.Errorf("got %+v (error %+v), want failed of kind timeout with 1 result", got, got.Error)
 	}
 	rs, err := s.Results(id, 0, 0)
@@ -259,16 +266,16 @@ func TestResults(t *testing.T) {
 			r := result(i)
 			if i == 4 {
 				r.Value, r.ExitCode = nil, 1
-				r.Error = &Error{Kind: fault.User, Type: "ValueError", Message: "bad", Traceback: "line 1"}
+				r.Error = &invoke.Error{Kind: string(fault.User), Type: "ValueError", Message: "bad", Traceback: "line 1"}
 			}
-			r.Started = c.Now()
-			r.Finished = c.Advance(time.Millisecond)
+			r.Started = c.Now().UnixNano()
+			r.Finished = c.Advance(time.Millisecond).UnixNano()
 			if err := s.PutResult(id, r); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	indexes := func(rs []Result) []int {
+	indexes := func(rs []invoke.Result) []int {
 		var is []int
 		for _, r := range rs {
 			is = append(is, r.Index)
@@ -370,12 +377,12 @@ func TestResultsAcrossRuns(t *testing.T) {
 	}
 }
 
-func resultEqual(a, b Result) bool {
+func resultEqual(a, b invoke.Result) bool {
 	if (a.Error == nil) != (b.Error == nil) || a.Error != nil && *a.Error != *b.Error {
 		return false
 	}
 	return a.Index == b.Index && string(a.Value) == string(b.Value) && a.Stdout == b.Stdout &&
-		a.Stderr == b.Stderr && a.ExitCode == b.ExitCode && a.Started.Equal(b.Started) && a.Finished.Equal(b.Finished)
+		a.Stderr == b.Stderr && a.ExitCode == b.ExitCode && a.Started == b.Started && a.Finished == b.Finished
 }
 
 func TestWait(t *testing.T) {
@@ -416,7 +423,7 @@ func TestWait(t *testing.T) {
 		}
 		s.PutResult(id, result(1))
 		for range 3 {
-			if tk := <-got; tk.State != StateDone {
+			if tk := <-got; tk.State != invoke.StateDone {
 				t.Errorf("Wait returned %s, want done", tk.State)
 			}
 		}
@@ -425,7 +432,7 @@ func TestWait(t *testing.T) {
 		if err := s.flush(); err != nil {
 			t.Fatal(err)
 		}
-		if tk, err := s.Wait(context.Background(), id); err != nil || tk.State != StateDone {
+		if tk, err := s.Wait(context.Background(), id); err != nil || tk.State != invoke.StateDone {
 			t.Errorf("Wait = %s, %v; want done", tk.State, err)
 		}
 	})
@@ -543,28 +550,28 @@ func TestCrashRecovery(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(s *Store, id string) error
-		want  State // after the crash
+		want  invoke.State // after the crash
 	}{
-		{"received", func(s *Store, id string) error { return nil }, StateFailed},
-		{"queued", func(s *Store, id string) error { return s.SetState(id, StateQueued) }, StateFailed},
-		{"running", func(s *Store, id string) error { return s.SetState(id, StateRunning) }, StateFailed},
+		{"received", func(s *Store, id string) error { return nil }, invoke.StateFailed},
+		{"queued", func(s *Store, id string) error { return s.SetState(id, invoke.StateQueued) }, invoke.StateFailed},
+		{"running", func(s *Store, id string) error { return s.SetState(id, invoke.StateRunning) }, invoke.StateFailed},
 		{"running and flushed", func(s *Store, id string) error {
-			s.SetState(id, StateRunning)
+			s.SetState(id, invoke.StateRunning)
 			return s.flush()
-		}, StateFailed},
+		}, invoke.StateFailed},
 		{"running, journal folded", func(s *Store, id string) error {
-			s.SetState(id, StateRunning)
+			s.SetState(id, invoke.StateRunning)
 			return s.checkpoint()
-		}, StateFailed},
-		{"done in memory only", func(s *Store, id string) error { return s.PutResult(id, result(0)) }, StateFailed},
+		}, invoke.StateFailed},
+		{"done in memory only", func(s *Store, id string) error { return s.PutResult(id, result(0)) }, invoke.StateFailed},
 		{"done and flushed", func(s *Store, id string) error {
 			s.PutResult(id, result(0))
 			return s.flush()
-		}, StateDone},
+		}, invoke.StateDone},
 		{"failed and flushed", func(s *Store, id string) error {
-			s.Fail(id, Error{Kind: fault.User, Message: "boom"})
+			s.Fail(id, invoke.Error{Kind: string(fault.User), Message: "boom"})
 			return s.flush()
-		}, StateFailed},
+		}, invoke.StateFailed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -589,8 +596,8 @@ func TestCrashRecovery(t *testing.T) {
 			if got.State != tt.want {
 				t.Fatalf("after the crash, %s, want %s", got.State, tt.want)
 			}
-			if tt.want == StateFailed && tt.name != "failed and flushed" {
-				if got.Error == nil || got.Error.Kind != fault.System || got.Error.Message != restartMessage || !got.Finished.Equal(restart) {
+			if tt.want == invoke.StateFailed && tt.name != "failed and flushed" {
+				if got.Error == nil || got.Error.Kind != string(fault.System) || got.Error.Message != restartMessage || !got.Finished.Equal(restart) {
 					t.Errorf("got %+v (error %+v), want failed at the restart, kind system, %q", got, got.Error, restartMessage)
 				}
 			}
@@ -622,7 +629,7 @@ func TestRetention(t *testing.T) {
 	s.PutResult(short.ID, result(0))
 	s.PutResult(short.ID, result(1))
 	s.PutResult(long.ID, result(0))
-	s.SetState(running.ID, StateRunning)
+	s.SetState(running.ID, invoke.StateRunning)
 
 	all := []string{short.ID, long.ID, running.ID}
 	steps := []struct {
@@ -656,6 +663,11 @@ func TestRetention(t *testing.T) {
 				if _, err := s.Results(tk.ID, 0, 0); !errors.Is(err, ErrNotFound) {
 					t.Errorf("%s: Results %s = %v, want ErrNotFound", st.name, tk.ID[len(tk.ID)-1:], err)
 				}
+			}
+		}
+		for _, tk := range []Task{short, long, running} {
+			if seen, err := s.Seen(tk.ID); err != nil || seen != slices.Contains(st.replay, tk.ID) {
+				t.Errorf("%s: Seen %s = %v, %v; want %v", st.name, tk.ID[len(tk.ID)-1:], seen, err, !seen)
 			}
 		}
 		for _, tk := range []Task{short, long, running} {
@@ -696,7 +708,7 @@ func TestConcurrent(t *testing.T) {
 				}
 				wg.Go(func() { // a client waiting for it
 					tk, err := s.Wait(context.Background(), id)
-					if err != nil || tk.State != StateDone {
+					if err != nil || tk.State != invoke.StateDone {
 						t.Errorf("Wait %s = %s, %v", id, tk.State, err)
 					}
 				})
@@ -716,8 +728,8 @@ func TestConcurrent(t *testing.T) {
 						}
 					})
 				}
-				s.SetState(id, StateQueued)
-				s.SetState(id, StateRunning)
+				s.SetState(id, invoke.StateQueued)
+				s.SetState(id, invoke.StateRunning)
 				for j := n - 1; j >= 0; j-- {
 					if err := s.PutResult(id, result(j)); err != nil {
 						t.Error(err)
@@ -739,7 +751,7 @@ func TestConcurrent(t *testing.T) {
 	s = reopen(t, path, opts)
 	for i := range workers * perWorker {
 		tk, err := s.Get(taskID(i))
-		if err != nil || tk.State != StateDone || tk.Completed != tk.Count {
+		if err != nil || tk.State != invoke.StateDone || tk.Completed != tk.Count {
 			t.Fatalf("task %d after reopen: %+v, %v", i, tk, err)
 		}
 		rs, err := s.Results(taskID(i), 0, 0)
@@ -765,9 +777,10 @@ func TestClose(t *testing.T) {
 		call func() error
 	}{
 		{"Admit", func() error { return s.Admit(task(taskID(2), 1, c.Now())) }},
-		{"SetState", func() error { return s.SetState(taskID(1), StateRunning) }},
+		{"SetState", func() error { return s.SetState(taskID(1), invoke.StateRunning) }},
 		{"PutResult", func() error { return s.PutResult(taskID(1), result(0)) }},
-		{"Fail", func() error { return s.Fail(taskID(1), Error{}) }},
+		{"Fail", func() error { return s.Fail(taskID(1), invoke.Error{}) }},
+		{"Seen", func() error { _, err := s.Seen(taskID(1)); return err }},
 		{"Get", func() error { _, err := s.Get(taskID(1)); return err }},
 		{"Results", func() error { _, err := s.Results(taskID(1), 0, 0); return err }},
 		{"Wait", func() error { _, err := s.Wait(context.Background(), taskID(1)); return err }},
@@ -856,7 +869,7 @@ func TestFlushFailure(t *testing.T) {
 	}
 	big := strings.Repeat("x", 512<<10)
 	for i := range 8 {
-		if err := s.PutResult(id, Result{Index: i, Stdout: big}); err != nil {
+		if err := s.PutResult(id, invoke.Result{Index: i, Stdout: big}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -866,7 +879,7 @@ func TestFlushFailure(t *testing.T) {
 	if err := s.Healthy(); err == nil {
 		t.Error("Healthy after a failed flush = nil")
 	}
-	if tk, err := s.Get(id); err != nil || tk.State != StateDone {
+	if tk, err := s.Get(id); err != nil || tk.State != invoke.StateDone {
 		t.Errorf("Get after a failed flush = %s, %v; want done, from memory", tk.State, err)
 	}
 	if rs, err := s.Results(id, 0, 0); err != nil || len(rs) != 8 {
@@ -881,7 +894,7 @@ func TestFlushFailure(t *testing.T) {
 	}
 	// The admission was journaled: it survives, failed by recovery.
 	s = reopen(t, path, Options{Now: c.Now})
-	if tk, err := s.Get(id); err != nil || tk.State != StateFailed {
+	if tk, err := s.Get(id); err != nil || tk.State != invoke.StateFailed {
 		t.Errorf("after reopen: %s, %v; want failed", tk.State, err)
 	}
 }
@@ -894,7 +907,7 @@ func TestCorruptRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.PutResult(id, result(0))
-	s.Fail(id, Error{Message: "x"})
+	s.Fail(id, invoke.Error{Message: "x"})
 	if err := s.flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -935,7 +948,7 @@ func TestErrorMessages(t *testing.T) {
 		want string
 	}{
 		{"not found", func() error { _, err := s.Get("x"); return err }(), "taskstore: get x: no such task"},
-		{"bad state", s.SetState("x", StateDone), `taskstore: set state x: cannot set "done": a task finishes through PutResult or Fail`},
+		{"bad state", s.SetState("x", invoke.StateDone), `taskstore: set state x: cannot set "done": a task finishes through PutResult or Fail`},
 		{"bad count", s.Admit(Task{ID: "x", Expires: c.Now().Add(time.Hour)}), "taskstore: admit x: count 0, want at least 1"},
 	}
 	for _, tt := range tests {

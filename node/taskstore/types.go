@@ -1,49 +1,34 @@
 package taskstore
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"os"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
 )
 
-// State is where a task is in its life. A task only moves forward:
-// received, then optionally queued and running, then done or failed.
-type State string
-
-// The states. Their strings appear in fx's JSON output.
-const (
-	StateReceived State = "received" // admitted; nothing has run yet
-	StateQueued   State = "queued"   // waiting for an executor slot
-	StateRunning  State = "running"  // executing
-	StateDone     State = "done"     // every input has a Result (some may hold errors)
-	StateFailed   State = "failed"   // the task as a whole failed; see Task.Error
-)
-
-// states lists the states in the order a task may move through them; a
+// The states of a task are invoke's, the same on the wire and on disk;
+// states lists them in the order a task may move through them, and a
 // state's index is its code on disk.
-var states = [...]State{StateReceived, StateQueued, StateRunning, StateDone, StateFailed}
+var states = [...]invoke.State{invoke.StateReceived, invoke.StateQueued, invoke.StateRunning, invoke.StateDone, invoke.StateFailed}
 
 // rank orders the states; 0 means unknown. Done and Failed rank equal.
-func (s State) rank() int {
+func rank(s invoke.State) int {
 	switch s {
-	case StateReceived:
+	case invoke.StateReceived:
 		return 1
-	case StateQueued:
+	case invoke.StateQueued:
 		return 2
-	case StateRunning:
+	case invoke.StateRunning:
 		return 3
-	case StateDone, StateFailed:
+	case invoke.StateDone, invoke.StateFailed:
 		return 4
 	}
 	return 0
 }
-
-// Finished reports whether s is final: done or failed.
-func (s State) Finished() bool { return s == StateDone || s == StateFailed }
 
 // Task is the record of one invocation: who sent it, where it is, and when
 // it got there. The zero time means "not yet".
@@ -59,38 +44,32 @@ type Task struct {
 	// Store.Horizon); it is not kept.
 	Issued time.Time
 
-	State     State
-	Received  time.Time // admitted
-	Queued    time.Time // entered StateQueued
-	Started   time.Time // entered StateRunning
-	Finished  time.Time // entered StateDone or StateFailed
-	Completed int       // inputs whose Result is stored
-	Error     *Error    // why the task as a whole failed; nil unless StateFailed
+	State     invoke.State
+	Received  time.Time     // admitted
+	Queued    time.Time     // entered StateQueued
+	Started   time.Time     // entered StateRunning
+	Finished  time.Time     // entered StateDone or StateFailed
+	Completed int           // inputs whose Result is stored
+	Error     *invoke.Error // why the task as a whole failed; nil unless StateFailed
 }
 
-// Error describes a failure, of one input (Result.Error) or of a whole task
-// (Task.Error).
-type Error struct {
-	Kind      fault.Kind // e.g. fault.User for the function's own exception, fault.System for a crash
-	Type      string     // the exception's type, e.g. "ValueError"; may be empty
-	Message   string
-	Traceback string
+// Status is the task's state as the wire carries it.
+func (t *Task) Status() *invoke.Status {
+	st := &invoke.Status{State: t.State, Function: t.Function, Count: t.Count, Done: t.Completed, Times: make(map[string]int64, 4)}
+	for _, at := range [...]struct {
+		name string
+		t    time.Time
+	}{{"received", t.Received}, {"queued", t.Queued}, {"started", t.Started}, {"finished", t.Finished}} {
+		if !at.t.IsZero() {
+			st.Times[at.name] = at.t.UnixNano()
+		}
+	}
+	st.Error = t.Error
+	return st
 }
 
-// Result is the outcome of one input of a task.
-type Result struct {
-	Index    int             // which input, from 0 to Task.Count-1
-	Value    json.RawMessage // the function's return value as JSON; nil if it failed
-	Stdout   string
-	Stderr   string
-	ExitCode int
-	Error    *Error // nil if the input succeeded
-	Started  time.Time
-	Finished time.Time
-}
-
-// size is what r costs to store, near enough, for the MaxResultBytes check.
-func (r *Result) size() int {
+// resultSize is what r costs to store, near enough, for the MaxResultBytes check.
+func resultSize(r *invoke.Result) int {
 	n := len(r.Value) + len(r.Stdout) + len(r.Stderr)
 	if r.Error != nil {
 		n += len(r.Error.Kind) + len(r.Error.Type) + len(r.Error.Message) + len(r.Error.Traceback)
