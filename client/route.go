@@ -353,7 +353,7 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int
 		if missing := len(r.undone(part)); err == nil && missing > 0 {
 			// The endpoint ended the task without every result: it gave up
 			// on it as a whole (it shut down, say).
-			state := "unknown"
+			state := string(invoke.StateUnknown)
 			if sub.Status != nil {
 				state = string(sub.Status.State)
 				if sub.Status.Error != nil {

@@ -32,6 +32,8 @@ type (
 	ResultError = invoke.Error
 	// Status is a task's state as its endpoint reports it.
 	Status = invoke.Status
+	// State is where a task stands: StateQueued … StateDone, StateFailed.
+	State = invoke.State
 
 	// EndpointRecord is what an endpoint says of itself, signed.
 	EndpointRecord = routing.EndpointRecord
@@ -47,6 +49,16 @@ type (
 const (
 	KindPython = catalog.KindPython
 	KindShell  = catalog.KindShell
+)
+
+// The states of a task.
+const (
+	StateReceived = invoke.StateReceived
+	StateQueued   = invoke.StateQueued
+	StateRunning  = invoke.StateRunning
+	StateDone     = invoke.StateDone
+	StateFailed   = invoke.StateFailed
+	StateUnknown  = invoke.StateUnknown
 )
 
 // CheckRequirements reports the first of reqs (KEY=VALUE, KEY>=N…) that is

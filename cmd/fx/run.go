@@ -294,7 +294,7 @@ func newResultCmd() *cobra.Command {
 				if st == nil {
 					return fault.E(fault.Internal, "", "no status for task %s", a[0])
 				}
-				if st.State != "done" && st.State != "failed" {
+				if !st.State.Finished() {
 					return fault.E(fault.Unavailable, "", "task %s is %s; use --wait to wait for it", a[0], st.State)
 				}
 				if st.Count <= 1 {
@@ -319,7 +319,7 @@ func newResultCmd() *cobra.Command {
 					return err
 				}
 				switch {
-				case st.State == "failed" && st.Error != nil:
+				case st.State == client.StateFailed && st.Error != nil:
 					return st.Error.Err()
 				case failed > 0:
 					return fault.E(fault.User, "", "%d of %d inputs failed", failed, st.Count)

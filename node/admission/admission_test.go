@@ -75,10 +75,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f := &fixture{alice: key(), bob: key(), carol: key(), ep: key(), other: key()}
 	open := func(opts catalog.Options) *catalog.Store {
-		s, err := catalog.Open("", opts)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := catalog.NewMemory(opts)
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
