@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io"
@@ -497,6 +498,22 @@ func TestArchitecture(t *testing.T) {
 			})
 		}
 	})
+	t.Run("task states", func(t *testing.T) {
+		for _, p := range pkgs {
+			if _, ours := ourRel(p.Path); !ours || p.Dir == "" {
+				continue
+			}
+			for _, f := range p.GoFiles {
+				src, err := os.ReadFile(filepath.Join(p.Dir, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, at := range stateLiterals(f, src) {
+					t.Errorf("%s: a task state compared with a string literal; use the invoke.State constants", filepath.Join(p.Dir, at))
+				}
+			}
+		}
+	})
 	t.Run("package docs", func(t *testing.T) {
 		for _, p := range pkgs {
 			rel, ours := ourRel(p.Path)
@@ -908,5 +925,57 @@ func TestListPackagesReportsErrors(t *testing.T) {
 		if !slices.ContainsFunc(loadErrs, func(e string) bool { return strings.Contains(e, want) }) {
 			t.Errorf("errors %q lack %q", loadErrs, want)
 		}
+	}
+}
+
+// stateLiterals returns the places (file:line) in src where something named
+// State, or a field .State, is compared (== or !=) with a string literal:
+// task states are typed constants (invoke.State), never raw strings.
+func stateLiterals(name string, src []byte) []string {
+	fset := token.NewFileSet()
+	f, err := parser.ParseFile(fset, name, src, 0)
+	if err != nil {
+		return []string{name + ": " + err.Error()}
+	}
+	isState := func(e ast.Expr) bool {
+		switch x := e.(type) {
+		case *ast.SelectorExpr:
+			return x.Sel.Name == "State"
+		case *ast.Ident:
+			return x.Name == "State" || x.Name == "state"
+		}
+		return false
+	}
+	isString := func(e ast.Expr) bool {
+		lit, ok := e.(*ast.BasicLit)
+		return ok && lit.Kind == token.STRING
+	}
+	var out []string
+	ast.Inspect(f, func(n ast.Node) bool {
+		be, ok := n.(*ast.BinaryExpr)
+		if !ok || be.Op != token.EQL && be.Op != token.NEQ {
+			return true
+		}
+		if isState(be.X) && isString(be.Y) || isState(be.Y) && isString(be.X) {
+			out = append(out, fmt.Sprintf("%s:%d", name, fset.Position(be.Pos()).Line))
+		}
+		return true
+	})
+	return out
+}
+
+// TestStateLiterals: the check above finds what it should and nothing else.
+func TestStateLiterals(t *testing.T) {
+	src := []byte(`package p
+func f() {
+	if st.State != "done" && st.State != invoke.StateFailed {}
+	if "failed" == t.Status.State {}
+	if state == "running" {}
+	if st.Name == "done" || st.State == s {}
+}`)
+	got := stateLiterals("p.go", src)
+	want := []string{"p.go:3", "p.go:4", "p.go:5"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("stateLiterals = %v, want %v", got, want)
 	}
 }
