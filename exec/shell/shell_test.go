@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -246,6 +247,11 @@ func TestTimeoutKillsGroup(t *testing.T) {
 	if _, err := fmt.Sscan(r.Stdout, &pid); err != nil {
 		t.Fatalf("stdout %q: %v", r.Stdout, err)
 	}
+	t.Cleanup(func() {
+		if alive(pid) { // the test failed: leave no hour-long sleep behind
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	deadline := time.Now().Add(5 * time.Second)
 	for alive(pid) {
 		if time.Now().After(deadline) {
