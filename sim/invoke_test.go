@@ -47,6 +47,12 @@ def count(path):
     with open(path, "a") as f:
         f.write("x")
     return "counted"
+
+def tally(path, seconds):
+    with open(path, "a") as f:
+        f.write("x")
+    time.sleep(seconds)
+    return "counted"
 `
 
 // fixture is one endpoint owned by owner, with a client for owner.
