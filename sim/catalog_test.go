@@ -71,7 +71,7 @@ func TestCatalogGossipReachesEveryNode(t *testing.T) {
 	defer m.Close()
 	user, _ := identity.GenerateKey()
 	register(t, ctx, user, m.Endpoints[0], publicFn("hello"), catalog.Access{Public: true})
-	took := waitFor(t, 5*time.Second, "every node lists the function", func() error {
+	took := waitFor(t, 30*time.Second, "every node lists the function", func() error {
 		for _, ep := range m.Endpoints[1:] {
 			c, err := node.NewClient(ctx, node.ClientOptions{Bootstrap: ep.Addrs()})
 			if err != nil {
