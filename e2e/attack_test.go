@@ -43,11 +43,12 @@ var plain struct {
 
 func plainFxnode(tb testing.TB) string {
 	tb.Helper()
+	processes(tb)
 	if !raceEnabled {
 		return bin.fxnode
 	}
 	plain.once.Do(func() {
-		plain.path = filepath.Join(filepath.Dir(bin.fxnode), "fxnode-plain")
+		plain.path = filepath.Join(bin.dir, "fxnode-plain")
 		out, err := exec.Command("go", "build", "-o", plain.path, "../cmd/fxnode").CombinedOutput()
 		if err != nil {
 			plain.err = fmt.Errorf("build plain fxnode: %v: %s", err, out)
@@ -107,7 +108,7 @@ func startAttackTarget(tb testing.TB, public bool) *attackTarget {
 	if err := node.SaveConfig(dir, cfg); err != nil {
 		tb.Fatal(err)
 	}
-	p := startNodeEnv(tb, plainFxnode(tb), []string{"GOGC=", "GOMEMLIMIT="}, 10*time.Second, dir, "run", "--dir", dir)
+	p := startNodeEnv(tb, plainFxnode(tb), []string{"GOGC=", "GOMEMLIMIT="}, dir, "run", "--dir", dir)
 	addr := p.addr()
 	id, err := peer.Decode(addr[strings.LastIndex(addr, "/")+1:])
 	if err != nil {
@@ -312,8 +313,11 @@ func runAttack(tb testing.TB, public bool, proto protocol.ID, announce, opens in
 	st := slowSend(tb, at.id, at.addr, proto, announce, 100, opens, stop)
 	// Let the attack reach the endpoint before the honest caller measures:
 	// every stream has sent what the endpoint let it send.
-	deadline := time.Now().Add(20 * time.Second)
-	for st.written.Load() < 100 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(time.Minute)
+	for st.written.Load() < 100 {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after a minute, %d of the 100 attacking streams have sent what they could", st.written.Load())
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	f.attacked = at.sequential(tb, 300)
@@ -360,9 +364,7 @@ var attackScenarios = []struct {
 const maxAttackRSS = 150e6
 
 func TestSlowSenderAttack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts endpoints and attacks them")
-	}
+	processes(t)
 	for _, sc := range attackScenarios {
 		if sc.opens > 1 {
 			continue // floods cost CPU: their figures are in make bench
@@ -390,6 +392,7 @@ func TestSlowSenderAttack(t *testing.T) {
 // memory, and an honest caller's latency alone and under the attack, in
 // one run.
 func BenchmarkSlowSenderAttack(b *testing.B) {
+	processes(b)
 	for _, sc := range attackScenarios {
 		b.Run(sc.name, func(b *testing.B) {
 			var f attackFigures
