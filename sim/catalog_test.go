@@ -92,6 +92,9 @@ func TestCatalogGossipReachesEveryNode(t *testing.T) {
 }
 
 func TestCatalogLateJoinerAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers 50 functions, one client each")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 2})
@@ -197,6 +200,9 @@ func (p *partition) crossing(nodes []*node.Node) int {
 // catalogs; cut apart, each learns only its own side's functions; once
 // they meet again, sync brings both to the union.
 func TestCatalogPartitionHeals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two meshes and cuts them apart")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	a, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 2})

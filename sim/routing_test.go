@@ -246,6 +246,9 @@ func TestFailoverBeforeAcknowledgement(t *testing.T) {
 }
 
 func TestFailureAfterAcknowledgement(t *testing.T) {
+	if testing.Short() {
+		t.Skip("three meshes, one waiting out the heartbeat timeout")
+	}
 	t.Run("without retries the task fails (system)", func(t *testing.T) {
 		rm := newRoutedMesh(t)
 		nap := rm.function("nap")
@@ -302,6 +305,9 @@ func TestFailureAfterAcknowledgement(t *testing.T) {
 }
 
 func TestBatchSpreadsAndSurvivesALostEndpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two batches of 2000 inputs over three endpoints")
+	}
 	for _, kill := range []bool{false, true} {
 		t.Run(fmt.Sprintf("kill=%v", kill), func(t *testing.T) {
 			// Inputs a lost endpoint had acknowledged move only with
@@ -379,6 +385,9 @@ func TestBatchSpreadsAndSurvivesALostEndpoint(t *testing.T) {
 // again: counted by the function's own side effect, no input runs twice,
 // and every input still has exactly one result.
 func TestBatchLostEndpointAtMostOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a batch of 1500 inputs over three endpoints")
+	}
 	rm := newRoutedMesh(t)
 	count := rm.function("count")
 	const n = 1500
