@@ -93,8 +93,19 @@ type attackTarget struct {
 }
 
 // startAttackTarget starts a plain fxnode endpoint (default settings but
-// two workers) owned by a fresh user; public admits every peer.
+// two workers) owned by a fresh user, with echo registered; public admits
+// every peer.
 func startAttackTarget(tb testing.TB, public bool) *attackTarget {
+	tb.Helper()
+	return startTarget(tb, public, catalog.Function{
+		Name: "echo", Kind: catalog.KindPython, Source: "def echo(x):\n    return x\n", Entry: "echo",
+	})
+}
+
+// startTarget starts a plain fxnode endpoint (default settings but two
+// workers) owned by a fresh user, whose client, in this process, registers
+// fn; public admits every peer.
+func startTarget(tb testing.TB, public bool, fn catalog.Function) *attackTarget {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "ep")
 	user, err := identity.GenerateKey()
@@ -121,20 +132,18 @@ func startAttackTarget(tb testing.TB, public bool) *attackTarget {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { c.Close() })
-	env, err := catalog.NewPublish(user, nil, catalog.Function{
-		Name: "echo", Kind: catalog.KindPython, Source: "def echo(x):\n    return x\n", Entry: "echo",
-	}, catalog.Access{Public: true}, time.Now())
+	env, err := catalog.NewPublish(user, nil, fn, catalog.Access{Public: true}, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if err := c.PublishUpdate(ctx, env); err != nil {
 		tb.Fatal(err)
 	}
-	fn, err := c.ResolveFunction(ctx, user.ID().String()+"/echo")
+	resolved, err := c.ResolveFunction(ctx, user.ID().String()+"/"+fn.Name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &attackTarget{proc: p, id: id, addr: addr, client: c, fn: fn}
+	return &attackTarget{proc: p, id: id, addr: addr, client: c, fn: resolved}
 }
 
 // sequential runs n invocations one after another and returns their
