@@ -17,8 +17,10 @@ test: ## run every test with the race detector
 test-short: ## unit tests only, no end-to-end processes
 	$(GO) test -race -short -count=1 $(PKGS)
 
-bench: ## run the benchmarks: end-to-end invocations, then the executor, stores and signatures (p50/p99; the raw pipe and crypto/ed25519 baselines are in the same run), then an endpoint under the slow-sender attack
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sim/ ./exec/python/ ./node/taskstore/ ./invoke/ ./batchverify/
+bench: ## run the benchmarks: end-to-end invocations (in one process, then from this one to an fxnode process), then the executor, stores and signatures (p50/p99; the raw pipe and crypto/ed25519 baselines are in the same run), then an endpoint under the slow-sender attack
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sim/
+	$(GO) test -run '^$$' -bench ProcessInvoke -benchtime $(BENCHTIME) ./e2e/
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./exec/python/ ./node/taskstore/ ./invoke/ ./batchverify/
 	$(GO) test -run '^$$' -bench SlowSenderAttack -benchtime 1x ./e2e/
 
 sim: ## run the in-memory simulations

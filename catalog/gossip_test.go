@@ -26,6 +26,7 @@ type member struct {
 	validate func([]byte) Verdict
 	seen     map[[32]byte]bool
 	verdicts map[Verdict]int
+	got      int // messages delivered to it
 }
 
 func newHub() *hub { return &hub{links: map[[2]*member]bool{}} }
@@ -85,6 +86,7 @@ func (m *member) receiveLocked(data []byte) {
 		return
 	}
 	m.h.n++
+	m.got++
 	m.ch <- data
 	m.forwardLocked(data)
 }
@@ -96,6 +98,15 @@ func (m *member) Next(ctx context.Context) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// received is how many messages the hub has delivered to m. The hub
+// delivers synchronously: once Publish returns, every member it reached
+// has received the message.
+func (m *member) received() int {
+	m.h.mu.Lock()
+	defer m.h.mu.Unlock()
+	return m.got
 }
 
 func (m *member) verdict(v Verdict) int {
@@ -218,13 +229,17 @@ func TestPartitionHealsBySync(t *testing.T) {
 	eventually(t, "b to learn f", func() bool { return b.s.Stats().Functions == 1 })
 
 	h.setLink(a.m, b.m, false)
+	gotA, gotB := a.m.received(), b.m.received()
 	if _, err := a.s.Publish(ctx, a.m, ca.publish(pyFunc("f", "v2"), Access{Public: true})); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.s.Publish(ctx, b.m, cb.publish(pyFunc("g", ""), Access{Public: true})); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Delivery is synchronous: whatever crossed the cut has arrived by now.
+	if a.m.received() != gotA || b.m.received() != gotB {
+		t.Fatalf("partition leaked: a received %d messages across it, b %d", a.m.received()-gotA, b.m.received()-gotB)
+	}
 	if snapshot(a.s) == snapshot(b.s) {
 		t.Fatal("partition did not separate the nodes")
 	}

@@ -45,11 +45,12 @@ var plain struct {
 
 func plainFxnode(tb testing.TB) string {
 	tb.Helper()
+	processes(tb)
 	if !raceEnabled {
 		return bin.fxnode
 	}
 	plain.once.Do(func() {
-		plain.path = filepath.Join(filepath.Dir(bin.fxnode), "fxnode-plain")
+		plain.path = filepath.Join(bin.dir, "fxnode-plain")
 		out, err := exec.Command("go", "build", "-o", plain.path, "../cmd/fxnode").CombinedOutput()
 		if err != nil {
 			plain.err = fmt.Errorf("build plain fxnode: %v: %s", err, out)
@@ -94,8 +95,19 @@ type attackTarget struct {
 }
 
 // startAttackTarget starts a plain fxnode endpoint (default settings but
-// two workers) owned by a fresh user; public admits every peer.
+// two workers) owned by a fresh user, with echo registered; public admits
+// every peer.
 func startAttackTarget(tb testing.TB, public bool) *attackTarget {
+	tb.Helper()
+	return startTarget(tb, public, catalog.Function{
+		Name: "echo", Kind: catalog.KindPython, Source: "def echo(x):\n    return x\n", Entry: "echo",
+	})
+}
+
+// startTarget starts a plain fxnode endpoint (default settings but two
+// workers) owned by a fresh user, whose client, in this process, registers
+// fn; public admits every peer.
+func startTarget(tb testing.TB, public bool, fn catalog.Function) *attackTarget {
 	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "ep")
 	user, err := identity.GenerateKey()
@@ -109,7 +121,7 @@ func startAttackTarget(tb testing.TB, public bool) *attackTarget {
 	if err := node.SaveConfig(dir, cfg); err != nil {
 		tb.Fatal(err)
 	}
-	p := startNodeEnv(tb, plainFxnode(tb), []string{"GOGC=", "GOMEMLIMIT="}, 10*time.Second, dir, "run", "--dir", dir)
+	p := startNodeEnv(tb, plainFxnode(tb), []string{"GOGC=", "GOMEMLIMIT="}, dir, "run", "--dir", dir)
 	addr := p.addr()
 	id, err := peer.Decode(addr[strings.LastIndex(addr, "/")+1:])
 	if err != nil {
@@ -122,20 +134,18 @@ func startAttackTarget(tb testing.TB, public bool) *attackTarget {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { c.Close() })
-	env, err := catalog.NewPublish(user, nil, catalog.Function{
-		Name: "echo", Kind: catalog.KindPython, Source: "def echo(x):\n    return x\n", Entry: "echo",
-	}, catalog.Access{Public: true}, time.Now())
+	env, err := catalog.NewPublish(user, nil, fn, catalog.Access{Public: true}, time.Now())
 	if err != nil {
 		tb.Fatal(err)
 	}
 	if err := c.PublishUpdate(ctx, env); err != nil {
 		tb.Fatal(err)
 	}
-	fn, err := c.ResolveFunction(ctx, user.ID().String()+"/echo")
+	resolved, err := c.ResolveFunction(ctx, user.ID().String()+"/"+fn.Name)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &attackTarget{proc: p, id: id, addr: addr, client: c, fn: fn}
+	return &attackTarget{proc: p, id: id, addr: addr, client: c, fn: resolved}
 }
 
 // sequential runs n invocations one after another and returns their
@@ -314,8 +324,11 @@ func runAttack(tb testing.TB, public bool, proto protocol.ID, announce, opens in
 	st := slowSend(tb, at.id, at.addr, proto, announce, 100, opens, stop)
 	// Let the attack reach the endpoint before the honest caller measures:
 	// every stream has sent what the endpoint let it send.
-	deadline := time.Now().Add(20 * time.Second)
-	for st.written.Load() < 100 && time.Now().Before(deadline) {
+	deadline := time.Now().Add(time.Minute)
+	for st.written.Load() < 100 {
+		if time.Now().After(deadline) {
+			tb.Fatalf("after a minute, %d of the 100 attacking streams have sent what they could", st.written.Load())
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	f.attacked = at.sequential(tb, 300)
@@ -362,9 +375,7 @@ var attackScenarios = []struct {
 const maxAttackRSS = 150e6
 
 func TestSlowSenderAttack(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts endpoints and attacks them")
-	}
+	processes(t)
 	for _, sc := range attackScenarios {
 		if sc.opens > 1 {
 			continue // floods cost CPU: their figures are in make bench
@@ -392,6 +403,7 @@ func TestSlowSenderAttack(t *testing.T) {
 // memory, and an honest caller's latency alone and under the attack, in
 // one run.
 func BenchmarkSlowSenderAttack(b *testing.B) {
+	processes(b)
 	for _, sc := range attackScenarios {
 		b.Run(sc.name, func(b *testing.B) {
 			var f attackFigures

@@ -60,9 +60,7 @@ func runsOf(t *testing.T, dir string, pid int) (all map[int]int, byPid int) {
 // endpoint had taken are reported failed (system); with --retries 1 every
 // input has exactly one result.
 func TestBatchKilledEndpointAtMostOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a mesh of three processes, twice")
-	}
+	processes(t)
 	for _, retries := range []int{0, 1} {
 		t.Run(fmt.Sprintf("retries=%d", retries), func(t *testing.T) {
 			root := t.TempDir()

@@ -51,11 +51,12 @@ var plainFx struct {
 // without -race).
 func plainFxBinary(t *testing.T) string {
 	t.Helper()
+	processes(t)
 	if !raceEnabled {
 		return bin.fx
 	}
 	plainFx.once.Do(func() {
-		plainFx.path = filepath.Join(filepath.Dir(bin.fx), "fx-plain")
+		plainFx.path = filepath.Join(bin.dir, "fx-plain")
 		out, err := exec.Command("go", "build", "-o", plainFx.path, "../cmd/fx").CombinedOutput()
 		if err != nil {
 			plainFx.err = fmt.Errorf("build plain fx: %w: %s", err, out)
@@ -124,7 +125,7 @@ func concurrentMesh(t *testing.T, workers int) (home, epID string, boot, ep *pro
 	if err != nil {
 		t.Fatal(err)
 	}
-	ep = startNodeWithin(t, time.Minute, dir, "run", "--dir", dir)
+	ep = startNode(t, dir, "run", "--dir", dir)
 	src := filepath.Join(root, "f.py")
 	if err := os.WriteFile(src, []byte(concurrentSource), 0o644); err != nil {
 		t.Fatal(err)
@@ -172,9 +173,7 @@ func cpuOf(p *proc) time.Duration {
 // The hundred clients are fx built without the race detector (see
 // plainFx); the nodes are built as the other tests build them.
 func TestConcurrentFxOfOneUser(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts 840 fx processes; skipped with -short")
-	}
+	processes(t)
 	const (
 		connect = 40
 		loops   = 8

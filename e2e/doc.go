@@ -1,4 +1,5 @@
 // Package e2e holds end-to-end tests: the real fxnode and fx binaries, built
-// once per run, started as processes on loopback, and driven as an operator
-// and a user would.
+// once per run by the first test that needs them, started as processes on
+// loopback, and driven as an operator and a user would. With -short every
+// test here skips and nothing is built.
 package e2e

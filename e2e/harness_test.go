@@ -17,8 +17,13 @@ import (
 	"time"
 )
 
-// bin holds the paths of the binaries built by TestMain.
-var bin struct{ fxnode, fx string }
+// bin holds the paths of the binaries: dir is made by TestMain, fxnode
+// and fx are built there by the first test that calls processes.
+var bin struct {
+	dir, fxnode, fx string
+	once            sync.Once
+	err             error
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "fxmesh-e2e-bin")
@@ -26,24 +31,41 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	bin.fxnode = filepath.Join(dir, "fxnode")
-	bin.fx = filepath.Join(dir, "fx")
-	for path, pkg := range map[string]string{bin.fxnode: "../cmd/fxnode", bin.fx: "../cmd/fx"} {
-		args := []string{"build", "-o", path}
-		if raceEnabled {
-			args = append(args, "-race")
-		}
-		cmd := exec.Command("go", append(args, pkg)...)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintln(os.Stderr, "build", pkg, err)
-			os.Exit(1)
-		}
-	}
+	bin.dir = dir
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// processes starts every test and benchmark here: it skips with -short,
+// and otherwise builds fxnode and fx, once.
+func processes(tb testing.TB) {
+	tb.Helper()
+	if testing.Short() {
+		tb.Skip("end-to-end: starts fxnode and fx processes; skipped with -short")
+	}
+	bin.once.Do(func() {
+		fxnode, fx := filepath.Join(bin.dir, "fxnode"), filepath.Join(bin.dir, "fx")
+		for path, pkg := range map[string]string{fxnode: "../cmd/fxnode", fx: "../cmd/fx"} {
+			args := []string{"build", "-o", path}
+			if raceEnabled {
+				args = append(args, "-race")
+			}
+			if out, err := exec.Command("go", append(args, pkg)...).CombinedOutput(); err != nil {
+				bin.err = fmt.Errorf("build %s: %w: %s", pkg, err, out)
+				return
+			}
+		}
+		bin.fxnode, bin.fx = fxnode, fx
+	})
+	if bin.err != nil {
+		tb.Fatal(bin.err)
+	}
+}
+
+// startTimeout bounds the wait for a node's DIR/multiaddrs: a node that
+// never gets there is stuck, not slow.
+const startTimeout = 2 * time.Minute
 
 // proc is a running fxnode.
 type proc struct {
@@ -71,23 +93,18 @@ func (l *lockedWriter) String() string {
 	return l.w.String()
 }
 
-// startNode runs `fxnode ARGS...` in dir and waits for DIR/multiaddrs.
+// startNode runs `fxnode ARGS...` in dir and waits for DIR/multiaddrs:
+// the node is then ready (an endpoint with a bootstrap is in the DHT).
 func startNode(t *testing.T, dir string, args ...string) *proc {
 	t.Helper()
-	return startNodeEnv(t, bin.fxnode, nil, 10*time.Second, dir, args...)
-}
-
-// startNodeWithin is startNode waiting up to d, for an endpoint that starts
-// many workers.
-func startNodeWithin(t *testing.T, d time.Duration, dir string, args ...string) *proc {
-	t.Helper()
-	return startNodeEnv(t, bin.fxnode, nil, d, dir, args...)
+	processes(t)
+	return startNodeEnv(t, bin.fxnode, nil, dir, args...)
 }
 
 // startNodeEnv runs binary ARGS... with env added to the test's
-// environment (an entry "K=" removes K) and waits up to d for
-// DIR/multiaddrs.
-func startNodeEnv(t testing.TB, binary string, env []string, d time.Duration, dir string, args ...string) *proc {
+// environment (an entry "K=" removes K) and waits for DIR/multiaddrs, or
+// for the process to exit.
+func startNodeEnv(t testing.TB, binary string, env []string, dir string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	if len(env) > 0 {
@@ -109,9 +126,13 @@ func startNodeEnv(t testing.TB, binary string, env []string, d time.Duration, di
 			t.Logf("fxnode %v output:\n%s", args, p.output())
 		}
 	})
-	deadline := time.Now().Add(d)
+	start := time.Now()
+	deadline := start.Add(startTimeout)
 	for {
 		if b, err := os.ReadFile(filepath.Join(dir, "multiaddrs")); err == nil && len(b) > 0 {
+			if d := time.Since(start); d > 10*time.Second {
+				t.Logf("fxnode %v ready after %s", args, d.Round(time.Millisecond))
+			}
 			return p
 		}
 		select {
@@ -120,7 +141,7 @@ func startNodeEnv(t testing.TB, binary string, env []string, d time.Duration, di
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fxnode %v wrote no multiaddrs in %s", args, d)
+			t.Fatalf("fxnode %v wrote no multiaddrs in %s", args, startTimeout)
 		}
 	}
 }
@@ -181,6 +202,9 @@ func fx(t *testing.T, home string, args ...string) (string, error) {
 // fxWithStderr is fx that returns stderr too.
 func fxWithStderr(t *testing.T, home string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
+	if bin.fx == "" {
+		return "", "", errors.New("e2e: fx is not built: the test must call processes first")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin.fx, args...)
@@ -261,6 +285,7 @@ var execCommand = exec.Command
 // user of that home sets up an endpoint, and returns what it printed.
 func fxnodeInit(t *testing.T, home, dir string, args ...string) string {
 	t.Helper()
+	processes(t)
 	cmd := execCommand(bin.fxnode, append([]string{"init", "--dir", dir}, args...)...)
 	cmd.Env = append(os.Environ(), "FX_HOME="+home)
 	out, err := cmd.CombinedOutput()

@@ -33,6 +33,7 @@ def nap(s):
 // endpoint process and its ID.
 func endpointMesh(t *testing.T) (home string, ep *proc, epID string, boot *proc) {
 	t.Helper()
+	processes(t)
 	root := t.TempDir()
 	home = filepath.Join(root, "home")
 	user, err := fx(t, home, "id", "init")
@@ -59,6 +60,7 @@ func endpointMesh(t *testing.T) (home string, ep *proc, epID string, boot *proc)
 }
 
 func TestRunAndExitCodes(t *testing.T) {
+	processes(t)
 	home, _, epID, boot := endpointMesh(t)
 	out, err := fx(t, home, "run", "add", "--args", "[40]", "--kwargs", `{"b": 2}`, "--endpoint", epID, "--bootstrap", boot.addr())
 	if err != nil || strings.TrimSpace(out) != "42" {
@@ -78,6 +80,7 @@ func TestRunAndExitCodes(t *testing.T) {
 }
 
 func TestResultSurvivesRestartAndKilledTaskFails(t *testing.T) {
+	processes(t)
 	home, ep, epID, boot := endpointMesh(t)
 	b := "--bootstrap=" + boot.addr()
 	task, err := fx(t, home, "submit", "add", "--args", "[1, 2]", "--endpoint", epID, b)
@@ -85,7 +88,7 @@ func TestResultSurvivesRestartAndKilledTaskFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	task = strings.TrimSpace(task)
-	eventually(t, 10*time.Second, "task done", func() error {
+	eventually(t, time.Minute, "task done", func() error {
 		out, err := fx(t, home, "status", task, b)
 		if err != nil {
 			return err
@@ -95,7 +98,8 @@ func TestResultSurvivesRestartAndKilledTaskFails(t *testing.T) {
 		}
 		return nil
 	})
-	// Stop and restart the endpoint; the result is still there.
+	// Stop and restart the endpoint; the result is still there, asked for
+	// as soon as the endpoint says it is ready.
 	ep.signal(syscall.SIGTERM)
 	<-ep.done
 	ep = startNode(t, ep.dir, "run", "--dir", ep.dir)
@@ -106,12 +110,12 @@ func TestResultSurvivesRestartAndKilledTaskFails(t *testing.T) {
 
 	// A task running when the endpoint is killed is failed (system) after
 	// the restart.
-	task, err = fx(t, home, "submit", "nap", "--args", "[30]", "--endpoint", epID, b)
+	task, err = fx(t, home, "submit", "nap", "--args", "[3600]", "--endpoint", epID, b)
 	if err != nil {
 		t.Fatal(err)
 	}
 	task = strings.TrimSpace(task)
-	eventually(t, 10*time.Second, "task running", func() error {
+	eventually(t, time.Minute, "task running", func() error {
 		out, err := fx(t, home, "status", task, b)
 		if err != nil {
 			return err
@@ -146,6 +150,7 @@ func TestResultSurvivesRestartAndKilledTaskFails(t *testing.T) {
 }
 
 func TestBatchOfTenThousand(t *testing.T) {
+	processes(t)
 	home, _, epID, boot := endpointMesh(t)
 	dir := t.TempDir()
 	in, out := filepath.Join(dir, "in.jsonl"), filepath.Join(dir, "out.jsonl")

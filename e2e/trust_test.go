@@ -17,6 +17,7 @@ import (
 // unverified until that user's claim is installed; fx run routes only to
 // verified, trusted owners, and --explain says why the rest were passed over.
 func TestOwnerClaimsAndTrust(t *testing.T) {
+	processes(t)
 	root := t.TempDir()
 	home, bobHome := filepath.Join(root, "home"), filepath.Join(root, "bob")
 	me, err := fx(t, home, "id", "init")
@@ -61,7 +62,7 @@ func TestOwnerClaimsAndTrust(t *testing.T) {
 	ids := map[string]string{}
 	verified := func(want map[string]bool) {
 		t.Helper()
-		eventually(t, 20*time.Second, fmt.Sprintf("endpoints listed, verified %v", want), func() error {
+		eventually(t, time.Minute, fmt.Sprintf("endpoints listed, verified %v", want), func() error {
 			eps, err := listEndpoints(t, home, boot.addr())
 			if err != nil {
 				return err

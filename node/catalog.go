@@ -12,6 +12,7 @@ import (
 	"github.com/fxmesh/fxmesh/catalog/boltstore"
 	"github.com/fxmesh/fxmesh/wire"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -83,15 +84,33 @@ func (n *Node) startCatalog() error {
 	n.host.SetStreamHandler(wire.SyncProtocol, n.handleSync)
 	n.host.SetStreamHandler(wire.CatalogProtocol, n.handleCatalog)
 	n.syncNow = make(chan peer.ID, 64)
-	n.host.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
+	// A new peer is pulled from once identify has told its protocols: a
+	// connection closed before that, or a light client, is no sync peer.
+	identified, err := n.host.EventBus().Subscribe(new(event.EvtPeerIdentificationCompleted))
+	if err != nil {
+		return fmt.Errorf("node: subscribe to identify: %w", err)
+	}
+	n.wg.Add(3)
+	go func() {
+		defer n.wg.Done()
+		defer identified.Close()
+		for {
 			select {
-			case n.syncNow <- c.RemotePeer():
-			default:
+			case <-n.ctx.Done():
+				return
+			case e, ok := <-identified.Out():
+				if !ok {
+					return
+				}
+				if ev, ok := e.(event.EvtPeerIdentificationCompleted); ok {
+					select {
+					case n.syncNow <- ev.Peer:
+					default:
+					}
+				}
 			}
-		},
-	})
-	n.wg.Add(2)
+		}
+	}()
 	go func() {
 		defer n.wg.Done()
 		_ = st.Follow(n.ctx, n.topic)
@@ -100,7 +119,7 @@ func (n *Node) startCatalog() error {
 	return nil
 }
 
-// syncLoop pulls from each newly connected peer and, every syncInterval,
+// syncLoop pulls from each newly identified peer and, every syncInterval,
 // from a random connected peer.
 func (n *Node) syncLoop(lim catalog.Limits) {
 	defer n.wg.Done()
@@ -113,12 +132,6 @@ func (n *Node) syncLoop(lim catalog.Limits) {
 		case <-n.ctx.Done():
 			return
 		case p = <-n.syncNow:
-			// Let identify finish so the peer's protocols are known.
-			select {
-			case <-n.ctx.Done():
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
 			if time.Since(recent[p]) < 2*time.Second {
 				continue
 			}

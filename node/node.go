@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -114,6 +116,7 @@ type Node struct {
 	seq     uint64
 	joined  chan struct{} // closed once the record is in the DHT
 	joinOne sync.Once
+	reached chan struct{} // closed once joinLoop reached a bootstrap peer
 
 	// claimProblem is what kept the claim out of the last record; "" when
 	// it was in (or none is needed). Guarded by mu.
@@ -123,9 +126,18 @@ type Node struct {
 // Start starts a node: its host, its DHT server, and for an endpoint the
 // publishing of its record. It returns once the node listens; joining the
 // mesh goes on in the background.
+//
+// DIR/multiaddrs says the node is ready: Start removes the one an earlier
+// run left, and the node writes it once it serves every protocol and, when
+// it has bootstrap peers, once the mesh can reach it (an endpoint's record
+// is in the DHT; another node has reached a bootstrap peer). A script that
+// waits for the file finds a node it can use at once.
 func Start(ctx context.Context, opts Options) (*Node, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
+	}
+	if err := os.Remove(filepath.Join(opts.Dir, MultiaddrsFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("node: remove the last run's %s: %w", MultiaddrsFile, err)
 	}
 	cfg := opts.Config
 	if cfg == nil {
@@ -163,7 +175,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		key: opts.Key, dir: opts.Dir, cfg: cfg, role: opts.Role,
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
-		joined: make(chan struct{}),
+		joined: make(chan struct{}), reached: make(chan struct{}),
 		frames: wire.NewBudget(frameBudget, framePeerBudget),
 	}
 	if err := n.startCatalog(); err != nil {
@@ -196,13 +208,35 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		n.wg.Add(1)
 		go n.publishLoop()
 	}
-	// Written last: a script that waits for this file finds a node that
-	// serves every protocol.
-	if err := writeMultiaddrs(opts.Dir, n.Addrs()); err != nil {
-		n.Close()
-		return nil, fmt.Errorf("node: write %s: %w", MultiaddrsFile, err)
+	// Written last, and with bootstrap peers only once the mesh can reach
+	// the node (see above).
+	if len(boot) == 0 {
+		if err := writeMultiaddrs(opts.Dir, n.Addrs()); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("node: write %s: %w", MultiaddrsFile, err)
+		}
+		return n, nil
 	}
+	ready := n.reached
+	if n.role == RoleEndpoint {
+		ready = n.joined
+	}
+	n.wg.Add(1)
+	go n.announceReady(ready)
 	return n, nil
+}
+
+// announceReady writes DIR/multiaddrs once ready is closed.
+func (n *Node) announceReady(ready <-chan struct{}) {
+	defer n.wg.Done()
+	select {
+	case <-n.ctx.Done():
+		return
+	case <-ready:
+	}
+	if err := writeMultiaddrs(n.dir, n.Addrs()); err != nil {
+		n.log.Error("write "+MultiaddrsFile, "err", err)
+	}
 }
 
 // ID is the node's peer ID.
@@ -252,6 +286,7 @@ func (n *Node) joinLoop(boot []peer.AddrInfo) {
 			if err := n.dht.Bootstrap(n.ctx); err != nil {
 				n.log.Warn("dht bootstrap", "err", err)
 			}
+			close(n.reached)
 			return
 		}
 		n.log.Warn("no bootstrap peer answered; retrying", "in", backoff)

@@ -60,9 +60,9 @@ func TestBadRecordsNeverReplaceValidOnes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := 0; i < 100 && ad.RoutingTable().Size() < 3; i++ {
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Every honest node must be in the attacker's routing table, or its
+	// puts would reach fewer than all of them and prove less.
+	waitUntil(t, 10*time.Second, "the attacker's routing table holds every node", func() bool { return ad.RoutingTable().Size() >= 3 })
 
 	other, _ := identity.GenerateKey()
 	older := *good

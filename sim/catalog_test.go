@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func publicFn(name string) catalog.Function {
@@ -68,7 +72,7 @@ func TestCatalogGossipReachesEveryNode(t *testing.T) {
 	defer m.Close()
 	user, _ := identity.GenerateKey()
 	register(t, ctx, user, m.Endpoints[0], publicFn("hello"), catalog.Access{Public: true})
-	took := waitFor(t, 5*time.Second, "every node lists the function", func() error {
+	took := waitFor(t, 30*time.Second, "every node lists the function", func() error {
 		for _, ep := range m.Endpoints[1:] {
 			c, err := client.New(ctx, client.Options{Bootstrap: ep.Addrs()})
 			if err != nil {
@@ -89,6 +93,9 @@ func TestCatalogGossipReachesEveryNode(t *testing.T) {
 }
 
 func TestCatalogLateJoinerAndRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("registers 50 functions, one client each")
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	m, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 2})
@@ -131,8 +138,73 @@ func TestCatalogLateJoinerAndRestart(t *testing.T) {
 	}
 }
 
+// partition keeps two groups of nodes apart while it is up: a connection
+// between the groups is closed as it opens, before either end accepts a
+// stream on it (libp2p tells a network's notifiees of a connection before
+// it accepts streams there), and cut closes those already open.
+type partition struct {
+	side    map[peer.ID]int // 1 or 2; written only by newPartition
+	up      atomic.Bool
+	refused atomic.Int64 // connections closed as they opened
+}
+
+func newPartition(one, two []*node.Node) *partition {
+	p := &partition{side: map[peer.ID]int{}}
+	for _, n := range one {
+		p.side[n.ID()] = 1
+	}
+	for _, n := range two {
+		p.side[n.ID()] = 2
+	}
+	for _, n := range append(slices.Clone(one), two...) {
+		n.Host().Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+			if p.up.Load() && p.across(c) {
+				p.refused.Add(1)
+				c.Close()
+			}
+		}})
+	}
+	return p
+}
+
+func (p *partition) across(c network.Conn) bool {
+	l, r := p.side[c.LocalPeer()], p.side[c.RemotePeer()]
+	return l != 0 && r != 0 && l != r
+}
+
+// cut puts the partition up and closes the connections across it.
+func (p *partition) cut(nodes []*node.Node) {
+	p.up.Store(true)
+	for _, n := range nodes {
+		for _, c := range n.Host().Network().Conns() {
+			if p.across(c) {
+				c.Close()
+			}
+		}
+	}
+}
+
+// crossing counts the open connections across the partition.
+func (p *partition) crossing(nodes []*node.Node) int {
+	k := 0
+	for _, n := range nodes {
+		for _, c := range n.Host().Network().Conns() {
+			if p.across(c) && !c.IsClosed() {
+				k++
+			}
+		}
+	}
+	return k
+}
+
+// TestCatalogPartitionHeals: two meshes, joined by one link, share their
+// catalogs; cut apart, each learns only its own side's functions; once
+// they meet again, sync brings both to the union.
 func TestCatalogPartitionHeals(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	if testing.Short() {
+		t.Skip("starts two meshes and cuts them apart")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	a, err := Start(ctx, Options{Dir: t.TempDir(), Endpoints: 2})
 	if err != nil {
@@ -144,29 +216,72 @@ func TestCatalogPartitionHeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
+	sideA := append([]*node.Node{a.Bootstrap}, a.Endpoints...)
+	sideB := append([]*node.Node{b.Bootstrap}, b.Endpoints...)
+	everyone := append(slices.Clone(sideA), sideB...)
+	p := newPartition(sideA, sideB)
 	user, _ := identity.GenerateKey()
-	for i := 0; i < 5; i++ {
-		register(t, ctx, user, a.Endpoints[0], publicFn(fmt.Sprintf("a%d", i)), catalog.Access{Public: true})
-		register(t, ctx, user, b.Endpoints[1], publicFn(fmt.Sprintf("b%d", i)), catalog.Access{Public: true})
+	owner := user.ID().String()
+	everywhere := func(what string, nodes []*node.Node, names ...string) time.Duration {
+		t.Helper()
+		return waitFor(t, 60*time.Second, what, func() error {
+			for _, n := range nodes {
+				if err := holds(n, owner, names...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
 	}
-	all := []string{"a0", "a1", "a2", "a3", "a4", "b0", "b1", "b2", "b3", "b4"}
-	if err := holds(b.Endpoints[0], user.ID().String(), "a0"); err == nil {
-		t.Fatal("partition leaked before it healed")
-	}
-	// Heal: one link between the groups.
-	ep := a.Endpoints[1]
-	if err := ep.Host().Connect(ctx, b.Endpoints[0].AddrInfo()); err != nil {
+
+	// Connected by one link: what one side publishes reaches the other.
+	if err := a.Endpoints[1].Host().Connect(ctx, b.Endpoints[0].AddrInfo()); err != nil {
 		t.Fatal(err)
 	}
-	took := waitFor(t, 10*time.Second, "both groups hold the union", func() error {
-		for _, n := range append(append([]*node.Node{a.Bootstrap, b.Bootstrap}, a.Endpoints...), b.Endpoints...) {
-			if err := holds(n, user.ID().String(), all...); err != nil {
-				return err
+	register(t, ctx, user, a.Endpoints[0], publicFn("before"), catalog.Access{Public: true})
+	everywhere("the function published before the cut on both sides", everyone, "before")
+
+	// Cut: each side learns only its own functions.
+	p.cut(everyone)
+	var mine, theirs []string
+	for i := 0; i < 5; i++ {
+		mine, theirs = append(mine, fmt.Sprintf("a%d", i)), append(theirs, fmt.Sprintf("b%d", i))
+		register(t, ctx, user, a.Endpoints[0], publicFn(mine[i]), catalog.Access{Public: true})
+		register(t, ctx, user, b.Endpoints[1], publicFn(theirs[i]), catalog.Access{Public: true})
+	}
+	everywhere("side a's functions on side a", sideA, mine...)
+	everywhere("side b's functions on side b", sideB, theirs...)
+	if k := p.crossing(everyone); k > 0 {
+		t.Fatalf("%d connections cross the partition", k)
+	}
+	for _, n := range sideA {
+		for _, name := range theirs {
+			if holds(n, owner, name) == nil {
+				t.Fatalf("partition leaked: %s of side a holds %s", n.ID(), name)
 			}
 		}
-		return nil
-	})
-	t.Logf("union everywhere after %s", took)
+	}
+	for _, n := range sideB {
+		for _, name := range mine {
+			if holds(n, owner, name) == nil {
+				t.Fatalf("partition leaked: %s of side b holds %s", n.ID(), name)
+			}
+		}
+	}
+
+	// Heal: the partition down, each node meets the other side again (a
+	// node that meets no peer of the other side would learn its functions
+	// only by the periodic sync with a random peer).
+	p.up.Store(false)
+	for _, n := range sideA {
+		for _, o := range sideB {
+			if err := n.Host().Connect(ctx, o.AddrInfo()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	took := everywhere("both sides hold the union", everyone, append(mine, theirs...)...)
+	t.Logf("union everywhere %s after the heal; %d connections refused while cut", took, p.refused.Load())
 }
 
 func TestPrivateFunctionStaysWithOwner(t *testing.T) {

@@ -123,6 +123,7 @@ func BenchmarkExecuteParallel64(b *testing.B) {
 	all := make([]time.Duration, 0, b.N)
 	b.SetParallelism((64 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.ReportAllocs()
+	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		var ds []time.Duration

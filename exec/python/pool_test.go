@@ -486,17 +486,3 @@ func TestLargeMessages(t *testing.T) {
 	// And a small one after, on the same worker.
 	wantValue(t, run(t, p, fn, `["ab", 1]`, ""), `{"len":2,"out":"y"}`)
 }
-
-// TestIdleDeath: a worker that dies between tasks costs the next task
-// nothing: it runs on a fresh worker.
-func TestIdleDeath(t *testing.T) {
-	p := newPool(t, Config{Workers: 1})
-	defer p.Close()
-	fn := pyFn("later", "import os, threading, time\ndef f():\n    threading.Thread(target=lambda: (time.sleep(0.05), os._exit(7))).start()\n    return 'ok'\n", "f")
-	wantValue(t, run(t, p, fn, "", ""), `"ok"`)
-	time.Sleep(300 * time.Millisecond)
-	wantValue(t, run(t, p, pyFn("next", "def f():\n    return 'next'\n", "f"), "", ""), `"next"`)
-	if n := p.nextID.Load(); n != 2 {
-		t.Errorf("%d workers started, want 2", n)
-	}
-}

@@ -51,6 +51,48 @@ func TestTimeoutKillsGroup(t *testing.T) {
 	}
 }
 
+// TestIdleDeath: a worker that dies between tasks costs the next task
+// nothing: it runs on a fresh worker.
+func TestIdleDeath(t *testing.T) {
+	p := newPool(t, Config{Workers: 1})
+	defer p.Close()
+	// The task returns its worker's pid and leaves a thread that ends the
+	// worker (status 7) once the file named go exists.
+	fn := pyFn("later", `import os, threading, time
+def f(go):
+    def wait():
+        while not os.path.exists(go):
+            time.sleep(0.005)
+        os._exit(7)
+    threading.Thread(target=wait, daemon=True).start()
+    return os.getpid()
+`, "f")
+	trigger := filepath.Join(t.TempDir(), "go")
+	args, _ := json.Marshal([]string{trigger})
+	r := run(t, p, fn, string(args), "")
+	if r.Error != nil {
+		t.Fatalf("Error = %+v, stderr %q", r.Error, r.Stderr)
+	}
+	pid, err := strconv.Atoi(string(r.Value))
+	if err != nil {
+		t.Fatalf("Value = %s, want a pid", r.Value)
+	}
+	if err := os.WriteFile(trigger, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the idle worker %d did not exit", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	wantValue(t, run(t, p, pyFn("next", "def f():\n    return 'next'\n", "f"), "", ""), `"next"`)
+	if n := p.nextID.Load(); n != 2 {
+		t.Errorf("%d workers started, want 2", n)
+	}
+}
+
 // alive reports whether pid runs: it exists and is no zombie (in a
 // container, nobody may reap the orphans of a killed worker).
 func alive(pid int) bool {

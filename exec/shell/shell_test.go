@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -215,24 +216,42 @@ func TestWorkDir(t *testing.T) {
 func TestTimeoutKillsGroup(t *testing.T) {
 	e := newExec(t, Config{})
 	defer e.Close()
-	start := time.Now()
-	r, err := e.Execute(context.Background(), exec.Task{
-		Function: shFn("t", `sh -c "sleep 60 & echo $!; wait"`),
-		Timeout:  2 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
+	// The background sleep never ends by itself, and holds the command's
+	// output open: Execute returns only if the timeout kills it too.
+	type outcome struct {
+		r   exec.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		r, err := e.Execute(context.Background(), exec.Task{
+			Function: shFn("t", `sh -c "sleep 3600 & echo $!; wait"`),
+			Timeout:  2 * time.Second,
+		})
+		done <- outcome{r, err}
+	}()
+	var r exec.Result
+	select {
+	case o := <-done:
+		if o.err != nil {
+			t.Fatal(o.err)
+		}
+		r = o.r
+	case <-time.After(time.Minute):
+		t.Fatal("Execute has not returned a minute after its 2s timeout: it waits for the background sleep")
 	}
 	if r.Error == nil || r.Error.Kind != fault.Timeout || r.ExitCode != 128+9 {
 		t.Fatalf("Error %+v, ExitCode %d; want a timeout and 137", r.Error, r.ExitCode)
-	}
-	if d := time.Since(start); d > 10*time.Second {
-		t.Fatalf("took %v", d)
 	}
 	var pid int
 	if _, err := fmt.Sscan(r.Stdout, &pid); err != nil {
 		t.Fatalf("stdout %q: %v", r.Stdout, err)
 	}
+	t.Cleanup(func() {
+		if alive(pid) { // the test failed: leave no hour-long sleep behind
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
 	deadline := time.Now().Add(5 * time.Second)
 	for alive(pid) {
 		if time.Now().After(deadline) {

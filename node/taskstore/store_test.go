@@ -416,6 +416,7 @@ func TestWait(t *testing.T) {
 			}()
 		}
 		s.PutResult(id, result(0))
+		// Nothing may happen here: a short look for a wrong early return.
 		select {
 		case tk := <-got:
 			t.Fatalf("Wait returned %s before the task finished", tk.State)
@@ -441,17 +442,40 @@ func TestWait(t *testing.T) {
 		if err := s.Admit(task(id, 1, c.Now())); err != nil {
 			t.Fatal(err)
 		}
+		// A Close that does not wake the waiter leaves it to this
+		// deadline, which it reports as a timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		errc := make(chan error)
 		go func() {
-			_, err := s.Wait(context.Background(), id)
+			_, err := s.Wait(ctx, id)
 			errc <- err
 		}()
-		time.Sleep(10 * time.Millisecond)
+		waiting(t, s, id)
 		s.Close()
 		if err := <-errc; !errors.Is(err, ErrClosed) || fault.KindOf(err) != fault.Unavailable {
 			t.Errorf("Wait = %v, want ErrClosed of kind unavailable", err)
 		}
 	})
+}
+
+// waiting waits until a Wait on id has begun to wait.
+func waiting(t *testing.T, s *Store, id string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s.mu.Lock()
+		e := s.live[id]
+		ok := e != nil && e.done != nil
+		s.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no Wait on %s began within 10s", id)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 func TestFollow(t *testing.T) {
