@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 BENCHTIME ?= 2s
 
-.PHONY: help build test test-short bench sim lint fuzz demo clean
+.PHONY: help build test test-short test-load bench sim lint fuzz demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -13,6 +13,9 @@ build: ## build fxnode and fx into bin/
 
 test: ## run every test with the race detector
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+test-load: ## the load test (840 fx processes of one user, 100 at a time): on a machine it has to itself
+	FXMESH_LOAD=1 $(GO) test -race -count=1 -timeout 20m -run 'TestConcurrentFxOfOneUser' -v ./e2e/
 
 test-short: ## unit tests only, no end-to-end processes
 	$(GO) test -race -short -count=1 $(PKGS)
