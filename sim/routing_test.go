@@ -391,21 +391,24 @@ func TestBatchLostEndpointAtMostOnce(t *testing.T) {
 		t.Skip("a batch of 1500 inputs over three endpoints")
 	}
 	rm := newRoutedMesh(t)
-	count := rm.function("count")
+	tally := rm.function("tally")
 	const n = 1500
 	dir := t.TempDir()
 	in := make([]invoke.Input, n)
 	for i := range in {
-		in[i] = invoke.Input{Args: []byte(fmt.Sprintf(`[%q]`, filepath.Join(dir, strconv.Itoa(i))))}
+		// 3 ms each: a request of cpu-b's is still running when cpu-b,
+		// having sent a few results, is closed.
+		in[i] = invoke.Input{Args: []byte(fmt.Sprintf(`[%q, 0.003]`, filepath.Join(dir, strconv.Itoa(i))))}
 	}
 	var (
 		mu     sync.Mutex
 		seen   = make([]int, n)
 		lost   int
-		got    int
+		fromB  int
 		killed sync.Once
 	)
-	w := client.RunRequest{RouteRequest: client.RouteRequest{Function: count, Require: []string{"gpus<1"}}, // data, cpu-a and cpu-b
+	victim := rm.byName["cpu-b"]
+	w := client.RunRequest{RouteRequest: client.RouteRequest{Function: tally, Require: []string{"gpus<1"}}, // data, cpu-a and cpu-b
 		Inputs: in, Spread: true, MaxChunkBytes: 8 << 10}
 	w.OnResult = func(ep peer.ID, r invoke.Result) {
 		mu.Lock()
@@ -417,8 +420,10 @@ func TestBatchLostEndpointAtMostOnce(t *testing.T) {
 			}
 			lost++
 		}
-		if got++; got == n/3 {
-			killed.Do(func() { go rm.byName["cpu-b"].Close() })
+		if ep == victim.ID() {
+			if fromB++; fromB == 10 {
+				killed.Do(func() { go victim.Close() })
+			}
 		}
 	}
 	if err := rm.client.RunRouted(rm.ctx, w); err != nil {
