@@ -45,7 +45,12 @@ type Function struct {
 // Task is one invocation of a function.
 type Task struct {
 	// ID identifies the task, for logs; executors do not interpret it.
-	ID       string   `json:"id,omitempty"`
+	ID string `json:"id,omitempty"`
+	// Tenant is whom the task runs for: the invocation's signer, as a user
+	// ID. An executor that isolates tenants never runs two tenants' tasks
+	// in one process or container. Empty is the endpoint's own work
+	// (warming, tests): a tenant of its own.
+	Tenant   string   `json:"tenant,omitempty"`
 	Function Function `json:"function"`
 	// Args are the positional arguments: empty, JSON null, or a JSON array.
 	Args json.RawMessage `json:"args,omitempty"`
@@ -201,15 +206,23 @@ type Warmer interface {
 // Batcher is an executor that runs many inputs of one function with fewer
 // round trips than one Execute each.
 type Batcher interface {
-	// ExecuteBatch runs fn on every input, each under the executor's
-	// default timeout, and calls emit once per input with its index and
-	// result, in no particular order and never concurrently. It returns
-	// nil when every input was emitted. It returns an error, without
-	// emitting the rest, when the executor closes or ctx ends (see
-	// Execute), or emits nothing and returns fault.Invalid when fn is not
-	// of a kind it runs. A malformed input fails alone, with a
-	// fault.Invalid Result.Error.
-	ExecuteBatch(ctx context.Context, fn Function, inputs []Input, emit func(i int, r Result)) error
+	// ExecuteBatch runs b.Function on every input of b, each under the
+	// executor's default timeout, for b.Tenant (see Task.Tenant), and
+	// calls emit once per input with its index and result, in no
+	// particular order and never concurrently. It returns nil when every
+	// input was emitted. It returns an error, without emitting the rest,
+	// when the executor closes or ctx ends (see Execute), or emits nothing
+	// and returns fault.Invalid when the function is not of a kind it
+	// runs. A malformed input fails alone, with a fault.Invalid
+	// Result.Error.
+	ExecuteBatch(ctx context.Context, b Batch, emit func(i int, r Result)) error
+}
+
+// Batch is many inputs of one function, run for one tenant.
+type Batch struct {
+	Tenant   string   // as Task.Tenant
+	Function Function // what runs
+	Inputs   []Input  // its arguments, one set per run
 }
 
 // ErrClosed is returned by executors that are closed, or that close while

@@ -376,7 +376,7 @@ func (e *endpoint) runBehind(adm *admission.Admitted) {
 func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 	ctx := e.n.ctx
 	inv, fn := adm.Invocation, adm.Function.Exec
-	id := inv.TaskID
+	id, tenant := inv.TaskID, inv.Caller.String()
 	_ = e.tasks.SetState(id, invoke.StateRunning)
 	x := e.executors[fn.Kind] // admission refuses a kind without one
 	var storeErr error
@@ -408,9 +408,9 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 		for i, in := range inv.Inputs {
 			inputs[i] = exec.Input{Args: in.Args, Kwargs: in.Kwargs}
 		}
-		err = b.ExecuteBatch(ctx, fn, inputs, emit)
+		err = b.ExecuteBatch(ctx, exec.Batch{Tenant: tenant, Function: fn, Inputs: inputs}, emit)
 	} else {
-		err = e.runEach(ctx, x, fn, inv, timeout, emit)
+		err = e.runEach(ctx, x, exec.Task{ID: id, Tenant: tenant, Function: fn, Timeout: timeout}, inv.Inputs, emit)
 	}
 	if err == nil && storeErr != nil {
 		err = storeErr
@@ -428,9 +428,10 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 
 // runEach runs the inputs one Execute each, as many at once as the executor
 // has workers.
-func (e *endpoint) runEach(ctx context.Context, x exec.Executor, fn exec.Function, inv *invoke.Signed, timeout time.Duration, emit func(int, exec.Result)) error {
-	if len(inv.Inputs) == 1 {
-		r, err := x.Execute(ctx, exec.Task{ID: inv.TaskID, Function: fn, Args: inv.Inputs[0].Args, Kwargs: inv.Inputs[0].Kwargs, Timeout: timeout})
+func (e *endpoint) runEach(ctx context.Context, x exec.Executor, task exec.Task, inputs []invoke.Input, emit func(int, exec.Result)) error {
+	if len(inputs) == 1 {
+		task.Args, task.Kwargs = inputs[0].Args, inputs[0].Kwargs
+		r, err := x.Execute(ctx, task)
 		if err != nil {
 			return err
 		}
@@ -447,13 +448,15 @@ func (e *endpoint) runEach(ctx context.Context, x exec.Executor, fn exec.Functio
 		wg       sync.WaitGroup
 		sem      = make(chan struct{}, par)
 	)
-	for i, in := range inv.Inputs {
+	for i, in := range inputs {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func(i int, in invoke.Input) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			r, err := x.Execute(ctx, exec.Task{ID: inv.TaskID, Function: fn, Args: in.Args, Kwargs: in.Kwargs, Timeout: timeout})
+			t := task
+			t.Args, t.Kwargs = in.Args, in.Kwargs
+			r, err := x.Execute(ctx, t)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

@@ -249,7 +249,7 @@ func Run(t *testing.T, newExec func(t *testing.T) exec.Executor, fx Fixtures) {
 			t.Fatalf("Execute after Close: err = %v, want exec.ErrClosed", err)
 		}
 		if b, ok := e.(exec.Batcher); ok {
-			err := b.ExecuteBatch(ctx, c.Function, []exec.Input{{Args: c.Args, Kwargs: c.Kwargs}}, func(int, exec.Result) {})
+			err := b.ExecuteBatch(ctx, exec.Batch{Function: c.Function, Inputs: []exec.Input{{Args: c.Args, Kwargs: c.Kwargs}}}, func(int, exec.Result) {})
 			if !errors.Is(err, exec.ErrClosed) {
 				t.Errorf("ExecuteBatch after Close: err = %v, want exec.ErrClosed", err)
 			}
@@ -337,7 +337,7 @@ func Run(t *testing.T, newExec func(t *testing.T) exec.Executor, fx Fixtures) {
 		inputs[17] = exec.Input{Args: json.RawMessage(`[1,`)}
 		seen := make([]int, n)
 		var inEmit sync.Mutex
-		err := b.ExecuteBatch(ctx, cases[0].Function, inputs, func(i int, r exec.Result) {
+		err := b.ExecuteBatch(ctx, exec.Batch{Function: cases[0].Function, Inputs: inputs}, func(i int, r exec.Result) {
 			if !inEmit.TryLock() {
 				t.Errorf("emit called concurrently")
 				return
@@ -367,15 +367,15 @@ func Run(t *testing.T, newExec func(t *testing.T) exec.Executor, fx Fixtures) {
 				t.Errorf("input %d emitted %d times", i, k)
 			}
 		}
-		if err := b.ExecuteBatch(ctx, cases[0].Function, nil, func(int, exec.Result) { t.Error("emit for no input") }); err != nil {
+		if err := b.ExecuteBatch(ctx, exec.Batch{Function: cases[0].Function}, func(int, exec.Result) { t.Error("emit for no input") }); err != nil {
 			t.Errorf("ExecuteBatch of no inputs: %v", err)
 		}
 		cctx, cancel := context.WithCancel(ctx)
 		cancel()
-		if err := b.ExecuteBatch(cctx, cases[0].Function, inputs, func(int, exec.Result) {}); !errors.Is(err, context.Canceled) {
+		if err := b.ExecuteBatch(cctx, exec.Batch{Function: cases[0].Function, Inputs: inputs}, func(int, exec.Result) {}); !errors.Is(err, context.Canceled) {
 			t.Errorf("ExecuteBatch with a cancelled context: err = %v, want context.Canceled", err)
 		}
-		err = b.ExecuteBatch(ctx, exec.Function{ID: "x", Kind: "no-such-kind"}, inputs, func(int, exec.Result) { t.Error("emit for an unknown kind") })
+		err = b.ExecuteBatch(ctx, exec.Batch{Function: exec.Function{ID: "x", Kind: "no-such-kind"}, Inputs: inputs}, func(int, exec.Result) { t.Error("emit for an unknown kind") })
 		if !fault.Is(err, fault.Invalid) {
 			t.Errorf("ExecuteBatch of an unknown kind: err = %v, want kind invalid", err)
 		}

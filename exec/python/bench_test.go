@@ -152,7 +152,7 @@ func BenchmarkBatchNoop(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	err := p.ExecuteBatch(context.Background(), noop, inputs, func(i int, r fxexec.Result) {
+	err := p.ExecuteBatch(context.Background(), fxexec.Batch{Function: noop, Inputs: inputs}, func(i int, r fxexec.Result) {
 		if r.Error != nil {
 			b.Error(r.Error)
 		}

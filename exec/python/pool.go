@@ -242,11 +242,12 @@ type single struct{ r exec.Result }
 
 func (s *single) emit(_ int, r exec.Result) { s.r = r }
 
-// ExecuteBatch runs fn on every input, in chunks spread over the workers:
+// ExecuteBatch runs b's function on every input, in chunks spread over the workers:
 // one request carries a chunk's inputs, and the worker answers each as it
 // finishes. An input that times out or crashes its worker fails alone; the
 // rest of its chunk runs on a fresh worker.
-func (p *Pool) ExecuteBatch(ctx context.Context, fn exec.Function, inputs []exec.Input, emit func(int, exec.Result)) error {
+func (p *Pool) ExecuteBatch(ctx context.Context, b exec.Batch, emit func(int, exec.Result)) error {
+	fn, inputs := b.Function, b.Inputs
 	if err := ctx.Err(); err != nil {
 		return exec.ContextError("exec/python: execute batch", err)
 	}

@@ -323,7 +323,7 @@ def f(i):
 	}
 	got := make([]fxexec.Result, n)
 	seen := make([]int, n)
-	err := p.ExecuteBatch(t.Context(), fn, inputs, func(i int, r fxexec.Result) {
+	err := p.ExecuteBatch(t.Context(), fxexec.Batch{Function: fn, Inputs: inputs}, func(i int, r fxexec.Result) {
 		got[i] = r
 		seen[i]++
 	})
@@ -358,7 +358,7 @@ func TestBatchLoadError(t *testing.T) {
 	defer p.Close()
 	inputs := make([]fxexec.Input, 10)
 	n := 0
-	err := p.ExecuteBatch(t.Context(), pyFn("broken", "def f(:\n", "f"), inputs, func(i int, r fxexec.Result) {
+	err := p.ExecuteBatch(t.Context(), fxexec.Batch{Function: pyFn("broken", "def f(:\n", "f"), Inputs: inputs}, func(i int, r fxexec.Result) {
 		n++
 		wantError(t, r, fault.User, "SyntaxError", "")
 	})
@@ -376,7 +376,7 @@ func TestCloseDuringBatch(t *testing.T) {
 	errc := make(chan error, 1)
 	started := make(chan struct{}, 100)
 	go func() {
-		errc <- p.ExecuteBatch(context.Background(), pyFn("slow", "import time\ndef f():\n    time.sleep(0.05)\n", "f"), inputs, func(int, fxexec.Result) { started <- struct{}{} })
+		errc <- p.ExecuteBatch(context.Background(), fxexec.Batch{Function: pyFn("slow", "import time\ndef f():\n    time.sleep(0.05)\n", "f"), Inputs: inputs}, func(int, fxexec.Result) { started <- struct{}{} })
 	}()
 	<-started
 	p.Close()
