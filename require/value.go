@@ -1,6 +1,7 @@
 package require
 
 import (
+	"cmp"
 	"math/big"
 	"regexp"
 	"strconv"
@@ -91,19 +92,9 @@ func CompareVersions(a, b []uint64) int {
 		if i < len(b) {
 			y = b[i]
 		}
-		if c := compareUint(x, y); c != 0 {
+		if c := cmp.Compare(x, y); c != 0 {
 			return c
 		}
-	}
-	return 0
-}
-
-func compareUint(x, y uint64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
 	}
 	return 0
 }
@@ -141,7 +132,7 @@ func (n Number) Compare(m Number) (c int, ok bool) {
 	if !ok1 || !ok2 {
 		return 0, false
 	}
-	return compareUint(x, y), true
+	return cmp.Compare(x, y), true
 }
 
 func (n Number) asBytes() (uint64, bool) {

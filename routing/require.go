@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
@@ -134,16 +135,6 @@ func holds(op require.Op, c int) bool {
 	return false
 }
 
-func compareUint(x, y uint64) int {
-	switch {
-	case x < y:
-		return -1
-	case x > y:
-		return 1
-	}
-	return 0
-}
-
 // Met reports whether rec meets r and, when it does not, why, in the form
 // "needs gpus>=1, has 0 GPUs" or "needs dataset=cryo-2026, holds [a b]". It
 // is a pure function of its arguments and never panics, even on a
@@ -228,7 +219,7 @@ func (r Requirement) compareCount(n uint64, have string) (bool, string) {
 	if !ok {
 		return false, "wants a whole number"
 	}
-	return holds(r.Op, compareUint(n, want)), have
+	return holds(r.Op, cmp.Compare(n, want)), have
 }
 
 func (r Requirement) compareBytes(n uint64, have string) (bool, string) {
@@ -236,7 +227,7 @@ func (r Requirement) compareBytes(n uint64, have string) (bool, string) {
 	if !ok {
 		return false, "wants bytes"
 	}
-	return holds(r.Op, compareUint(n, want)), have
+	return holds(r.Op, cmp.Compare(n, want)), have
 }
 
 // checkPython is met when any of versions meets r, each compared at r's
