@@ -410,20 +410,8 @@ func (p *Pool) runInputs(ctx context.Context, tenant string, fn *exec.Function, 
 	unsent := 0
 	for len(inputs) > 0 {
 		w, err := p.acquire(ctx, tenant)
-		var sf *startFailure
-		if errors.As(err, &sf) {
-			kind := fault.KindOf(sf.err)
-			if kind == fault.Internal {
-				kind = fault.System
-			}
-			now := time.Now()
-			for i := range inputs {
-				emit(base+i, exec.Result{Error: &exec.TaskError{Kind: kind, Type: "WorkerStart", Message: sf.err.Error()}, Started: now, Finished: now})
-			}
-			return nil
-		}
 		if err != nil {
-			return err
+			return p.failStart(err, inputs, base, emit)
 		}
 		p.running.Add(1)
 		done, f := w.run(ctx, fn, inputs, base, timeout, emit)
@@ -449,6 +437,24 @@ func (p *Pool) runInputs(ctx context.Context, tenant string, fn *exec.Function, 
 		emit(base+done, f.result())
 		done++
 		inputs, base = inputs[done:], base+done
+	}
+	return nil
+}
+
+// failStart ends runInputs on an error of acquire: inputs fail with the
+// reason no worker could start for them; other errors are returned.
+func (p *Pool) failStart(err error, inputs []exec.Input, base int, emit func(int, exec.Result)) error {
+	var sf *startFailure
+	if !errors.As(err, &sf) {
+		return err
+	}
+	kind := fault.KindOf(sf.err)
+	if kind == fault.Internal {
+		kind = fault.System
+	}
+	now := time.Now()
+	for i := range inputs {
+		emit(base+i, exec.Result{Error: &exec.TaskError{Kind: kind, Type: "WorkerStart", Message: sf.err.Error()}, Started: now, Finished: now})
 	}
 	return nil
 }
