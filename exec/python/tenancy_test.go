@@ -106,11 +106,12 @@ func waitDead(t *testing.T, pid int) {
 
 // TestTenantFairness: with the pool full of one tenant's tasks and more
 // of them queued, another tenant's task gets the first worker freed, not
-// the last.
+// the last. (Alice's last task starts about 2.4 s after the first worker
+// is freed: bob's fresh worker has that long to start.)
 func TestTenantFairness(t *testing.T) {
 	p := newPool(t, Config{Workers: 2})
 	defer p.Close()
-	slow := pyFn("slow", "import time\ndef f():\n    time.sleep(0.2)\n    return 0\n", "f")
+	slow := pyFn("slow", "import time\ndef f():\n    time.sleep(0.3)\n    return 0\n", "f")
 	const nA = 10
 	var (
 		mu      sync.Mutex
