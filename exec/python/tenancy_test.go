@@ -301,3 +301,31 @@ func TestIsolationConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchOfATenant: a batch runs on workers of its tenant alone.
+func TestBatchOfATenant(t *testing.T) {
+	p := newPool(t, Config{Workers: 2})
+	defer p.Close()
+	a := runProbe(t, p, "alice", "alice")
+	e := runProbe(t, p, "", "endpoint") // the endpoint's own work: a tenant too
+	inputs := make([]fxexec.Input, 40)
+	for i := range inputs {
+		inputs[i] = fxexec.Input{Args: raw(`["bob"]`)}
+	}
+	var mu sync.Mutex
+	err := p.ExecuteBatch(t.Context(), fxexec.Batch{Tenant: "bob", Function: probeFn, Inputs: inputs}, func(i int, r fxexec.Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		var pr probed
+		if r.Error != nil || json.Unmarshal(r.Value, &pr) != nil {
+			t.Errorf("input %d: %+v %s", i, r.Error, r.Value)
+			return
+		}
+		if pr.PID == a.PID || pr.PID == e.PID || pr.Prev != nil && *pr.Prev != "bob" {
+			t.Errorf("input %d of bob's batch ran in pid %d (prev %s); alice's worker is %d, the endpoint's %d", i, pr.PID, pr.prev(), a.PID, e.PID)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
