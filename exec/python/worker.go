@@ -42,9 +42,9 @@ const (
 // past is a deadline that has passed, to interrupt blocked pipe I/O.
 var past = time.Unix(1, 0)
 
-// worker is one Python process. Whoever holds it (the pool's idle channel,
-// or the goroutine that took it from there) is the only one to use it, but
-// for kill, which anyone may call.
+// worker is one Python process, serving one tenant. Whoever holds it (the
+// pool's idle lists, or the goroutine that took it from there) is the only
+// one to use it, but for kill, which anyone may call.
 type worker struct {
 	id        int64
 	tenant    string    // whom it serves, and only them
