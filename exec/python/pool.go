@@ -38,8 +38,8 @@ type Config struct {
 	// executable it reports as sys.executable, so that wrappers such as
 	// pyenv's shims (tens of milliseconds each) run once, not per worker.
 	Python string
-	// Workers is how many worker processes, and so tasks, run at once; 0
-	// means runtime.NumCPU().
+	// Workers is how many worker processes, and so tasks, run at once, of
+	// all tenants together; 0 means runtime.NumCPU().
 	Workers int
 	// DefaultTimeout is the walltime of tasks without their own, and of
 	// each input of a batch; 0 means DefaultTimeout.
@@ -50,6 +50,7 @@ type Config struct {
 	// Limits bound what tasks produce; zero fields mean exec's defaults.
 	Limits exec.Limits
 	// Dir is the workers' working directory; "" means this process's.
+	// Isolation.Dir, when set, gives each tenant its own instead.
 	Dir string
 	// Env is the workers' environment; nil means this process's.
 	Env []string
