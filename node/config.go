@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fxmesh/fxmesh/exec/python"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/p2p"
@@ -56,8 +57,22 @@ type Config struct {
 	// interpreter in software.python_paths, else python3. A virtualenv's
 	// bin/python works; shims are resolved to the real executable.
 	Python string `yaml:"python,omitempty"`
-	// Workers is the size of the warm Python pool; zero means the CPU count.
+	// Workers is the size of the warm Python pool, all users together; zero
+	// means the CPU count. A worker serves one user (the invocation's
+	// signer) all its life.
 	Workers int `yaml:"workers,omitempty"`
+	// WorkerUIDs, such as "200000-265535", is a range of unprivileged uids:
+	// the Python workers of each user without an account (see Users) run
+	// as a uid of the range of their own, in a working directory of their
+	// own (DIR/workers/tenants/, mode 0700). Needs fxnode to run as root.
+	// "" means workers run as fxnode's user.
+	WorkerUIDs string `yaml:"worker_uids,omitempty"`
+	// Users maps user IDs to local POSIX account names: the workers of a
+	// mapped user run as that account (its uid, gid and groups) in its
+	// home directory. Needs fxnode to run as root.
+	Users map[string]string `yaml:"users,omitempty"`
+	// RequireMapping denies every user that Users does not map.
+	RequireMapping bool `yaml:"require_mapping,omitempty"`
 	// Functions, if not empty, lists the only function IDs served here.
 	Functions []string `yaml:"functions,omitempty"`
 	// MaxQueue is how many inputs may wait for a worker before new
@@ -108,7 +123,11 @@ var fieldComments = map[string]string{
 	"software":   "Detected by fxnode init: Python interpreters, container runtimes, batch scheduler.",
 	"record_ttl": "How long the published endpoint record stays valid (default 30m).",
 	"python":     "Interpreter of the warm Python workers, e.g. /opt/venv/bin/python (default: first detected).",
-	"workers":    "Number of warm Python workers (default: CPU count).",
+	"workers":    "Number of warm Python workers, all users together (default: CPU count). A worker serves one user.",
+
+	"worker_uids":     "Range of unprivileged uids, e.g. 200000-265535: each user's workers run as a uid of its own (needs fxnode as root).",
+	"users":           "Map of user IDs to local account names: a mapped user's workers run as that account, in its home (needs root).",
+	"require_mapping": "true denies every user that users does not map to a local account.",
 
 	"catalog_owner_quota": "Catalog records kept for one owner: one per function name and one per version (default 10000).",
 }
@@ -146,6 +165,22 @@ func (c *Config) validate() error {
 	}
 	if c.CatalogOwnerQuota < 0 {
 		errs = append(errs, errors.New("catalog_owner_quota is negative"))
+	}
+	if c.WorkerUIDs != "" {
+		if _, err := python.ParseUIDRange(c.WorkerUIDs); err != nil {
+			errs = append(errs, fmt.Errorf("worker_uids: %w", err))
+		}
+	}
+	for id, account := range c.Users {
+		if _, err := identity.ParseID(id); err != nil {
+			errs = append(errs, fmt.Errorf("users: %w", err))
+		}
+		if account == "" || strings.ContainsAny(account, ":/\n") {
+			errs = append(errs, fmt.Errorf("users: %s maps to %q, not an account name", id, account))
+		}
+	}
+	if c.RequireMapping && len(c.Users) == 0 {
+		errs = append(errs, errors.New("require_mapping is true but users maps no one: every user would be denied"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node: config: %w", err)

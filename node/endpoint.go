@@ -114,7 +114,15 @@ func (n *Node) startEndpoint() error {
 	}
 	lim := exec.Limits{MaxResultBytes: n.cfg.maxOutput()}
 	xs := executors{}
-	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Workers: n.cfg.Workers, Limits: lim, Logger: n.log})
+	iso, err := n.cfg.isolation(n.dir)
+	if err != nil {
+		tasks.Close()
+		return err
+	}
+	if runsAsRoot() && iso.UIDs.IsZero() {
+		n.log.Warn("fxnode runs as root and worker_uids is not set: the Python workers of users without an account run as root")
+	}
+	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Isolation: iso})
 	if err != nil {
 		tasks.Close()
 		return err
@@ -133,6 +141,7 @@ func (n *Node) startEndpoint() error {
 		policy: admission.Policy{
 			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
 			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
+			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(),
 		},
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		callsPerSessionStream: defaultCallsPerSessionStream,

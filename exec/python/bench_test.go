@@ -173,7 +173,7 @@ func BenchmarkColdStart(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		t0 := time.Now()
-		w, err := p.startWorker(context.Background())
+		w, err := p.startWorker(context.Background(), "")
 		ds = append(ds, time.Since(t0))
 		if err != nil {
 			b.Fatal(err)

@@ -10,9 +10,61 @@
 // bounded captures that come back in the Result.
 //
 // A worker compiles each function's source once and keeps it by
-// Function.ID, so calls after the first send only arguments. Calls go to
-// free workers through a channel; with none free they wait, in order,
-// until one is free or their context ends.
+// Function.ID, so calls after the first send only arguments.
+//
+// # Tenants
+//
+// A worker serves one tenant (exec.Task.Tenant, the invocation's signer)
+// for its whole life. Config.Workers bounds the workers of all tenants
+// together. A call takes an idle worker of its own tenant (the warm path:
+// a tenant's second call finds the worker its first one left); else it
+// starts a fresh one in a free slot, or in the slot of the longest idle
+// worker of another tenant, which is killed: a worker is never handed from
+// one tenant to another. With none of these, the call waits. A worker that
+// a task frees goes to a waiting call of the tenant whose calls hold the
+// fewest workers (ties: its own tenant, else the one waiting longest);
+// given to another tenant, it is killed and a fresh one started in its
+// slot. So while other tenants wait, a tenant holding every worker gives
+// them up one per task that ends until all hold about as many, and no
+// tenant loses a warm worker to one that holds as many as it.
+//
+// Separate processes are not enough when they share a uid, so
+// Config.Isolation can go further (it needs this process to run as root):
+//
+//   - Isolation.UIDs: a tenant without an account runs as an unprivileged
+//     uid of its own from the range, with the group of the same number and
+//     no supplementary groups; the uid is the first free one from a hash
+//     of the tenant, kept in Isolation.Dir/uids.json so that it stays the
+//     tenant's across restarts, and never given to two tenants;
+//   - Isolation.Accounts: a mapped tenant runs as its local account (uid,
+//     gid, supplementary groups), in its home directory;
+//   - Isolation.RequireAccount: tasks of unmapped tenants fail as
+//     fault.Denied.
+//
+// An isolated worker starts in its tenant's working directory: the
+// account's home, or Isolation.Dir/tenants/t-HASH, made mode 0700 and
+// owned by the tenant's uid. It enters it through a descriptor (fchdir),
+// so it needs no right to the directories above, and the node's directory
+// stays closed to it. HOME names that directory (with an account, USER and
+// LOGNAME its name too), and the worker's umask is 077.
+//
+// What a tenant's code can see, then: what its uid may read like any local
+// user of the machine (the interpreter, /usr, world-readable files, /tmp,
+// the list of processes in /proc and their command lines), its own
+// working directory, and the environment Config.Env gives (nil: this
+// process's, whatever it holds). It cannot open another tenant's working
+// directory, the files of the node's directory (its key, task journal and
+// database, all readable by root alone), or anything of another tenant's
+// workers through /proc (their descriptors, memory or environment: other
+// uids), nor signal them. The interpreter must be one every worker uid may
+// run: New refuses one it cannot, saying which directory is in the way
+// (pyenv's under /root is; Debian's /usr/bin/python3 is not). Without
+// Isolation's uids every worker runs as this process's user: tenants
+// still never share a process, but one tenant's code could reach
+// another's workers through /proc, and the node's files.
+//
+// Calls wait, in order of arrival within a tenant, until they get a
+// worker or their context ends.
 //
 // What goes wrong, and what the caller sees:
 //
@@ -35,10 +87,8 @@
 // Workers are reused, which is what makes them fast: what a task leaves
 // behind (its module's globals, a changed working directory or
 // environment, threads still printing) stays in its worker for later
-// tasks. Workers share nothing, but a worker runs the functions of
-// whoever calls the pool, one after another: the pool isolates tasks from
-// the pool, not from each other. sys.stdout and sys.stderr are text-only:
-// code that writes bytes to sys.stdout.buffer fails.
+// tasks of the same tenant, and of no other. sys.stdout and sys.stderr
+// are text-only: code that writes bytes to sys.stdout.buffer fails.
 //
 // ExecuteBatch sends many inputs of one function in chunks, one request per
 // chunk, which spares most of the round trips of one Execute per input.

@@ -2,6 +2,7 @@ package python
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -37,8 +38,8 @@ type Config struct {
 	// executable it reports as sys.executable, so that wrappers such as
 	// pyenv's shims (tens of milliseconds each) run once, not per worker.
 	Python string
-	// Workers is how many worker processes, and so tasks, run at once; 0
-	// means runtime.NumCPU().
+	// Workers is how many worker processes, and so tasks, run at once, of
+	// all tenants together; 0 means runtime.NumCPU().
 	Workers int
 	// DefaultTimeout is the walltime of tasks without their own, and of
 	// each input of a batch; 0 means DefaultTimeout.
@@ -49,11 +50,15 @@ type Config struct {
 	// Limits bound what tasks produce; zero fields mean exec's defaults.
 	Limits exec.Limits
 	// Dir is the workers' working directory; "" means this process's.
+	// Isolation.Dir, when set, gives each tenant its own instead.
 	Dir string
 	// Env is the workers' environment; nil means this process's.
 	Env []string
 	// Logger receives the pool's events; nil discards them.
 	Logger *slog.Logger
+	// Isolation says how tenants are kept apart beyond their own
+	// processes; the zero value runs every worker as this process's user.
+	Isolation Isolation
 }
 
 func (c Config) validate() error {
@@ -64,6 +69,11 @@ func (c Config) validate() error {
 		return fault.E(fault.Invalid, "exec/python: config", "negative default timeout %v", c.DefaultTimeout)
 	case c.StartTimeout < 0:
 		return fault.E(fault.Invalid, "exec/python: config", "negative start timeout %v", c.StartTimeout)
+	case c.Isolation.switches() && !canSwitch():
+		return fault.E(fault.Invalid, "exec/python: config", "workers can run as other users (a uid range, or accounts) only when this process runs as root; it runs as uid %d", os.Geteuid())
+	}
+	if err := c.Isolation.validate(); err != nil {
+		return err
 	}
 	return c.Limits.Validate()
 }
@@ -88,26 +98,44 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// Pool runs Python functions on a fixed number of warm worker processes.
+// Pool runs Python functions on a bounded number of warm worker processes,
+// each serving one tenant.
 type Pool struct {
 	cfg      Config
 	python   string // the resolved interpreter
 	log      *slog.Logger
+	tenants  *tenants
 	ctx      context.Context // ends at Close; bounds worker starts
 	cancel   context.CancelFunc
-	idle     chan *worker  // free workers; capacity cfg.Workers
 	done     chan struct{} // closed by Close
 	warmSem  chan struct{} // one Warm at a time: it holds every worker
 	closed   atomic.Bool   // set under mu
 	calls    sync.WaitGroup
 	wg       sync.WaitGroup // replace goroutines
 	running  atomic.Int64
-	queued   atomic.Int64
 	nextID   atomic.Int64
 	closeOne sync.Once
 
-	mu      sync.Mutex           // guards workers, and orders closed with calls.Add and wg.Add
+	// mu guards the fields below, and orders closed with calls.Add and
+	// wg.Add. A slot is the right to one live or starting worker: there
+	// are cfg.Workers of them.
+	mu      sync.Mutex
 	workers map[*worker]struct{} // every live worker, idle or busy
+	total   int                  // slots taken: workers live or starting
+	held    map[string]int       // per tenant: workers its calls hold or start
+	idle    map[string][]*worker // per tenant: free workers, longest idle first
+	nidle   int                  // free workers of all tenants
+	waiting map[string][]*waiter // per tenant: calls waiting, first come first
+	nwait   int                  // calls waiting
+	seq     uint64               // numbers waiters
+}
+
+// waiter is a call waiting for a worker. It receives one of its tenant's
+// workers, or nil: a slot in which to start one.
+type waiter struct {
+	tenant string
+	seq    uint64
+	ch     chan *worker // buffered: the grant never blocks
 }
 
 var (
@@ -130,10 +158,12 @@ func New(cfg Config) (*Pool, error) {
 		log:     cfg.Logger,
 		ctx:     ctx,
 		cancel:  cancel,
-		idle:    make(chan *worker, cfg.Workers),
 		done:    make(chan struct{}),
 		warmSem: make(chan struct{}, 1),
 		workers: make(map[*worker]struct{}, cfg.Workers),
+		held:    make(map[string]int),
+		idle:    make(map[string][]*worker),
+		waiting: make(map[string][]*waiter),
 	}
 	python, err := resolvePython(ctx, cfg)
 	if err != nil {
@@ -141,6 +171,14 @@ func New(cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	p.python = python
+	if err := checkInterpreter(python, &cfg.Isolation); err != nil {
+		cancel()
+		return nil, err
+	}
+	if p.tenants, err = newTenants(cfg.Isolation); err != nil {
+		cancel()
+		return nil, err
+	}
 	type started struct {
 		w   *worker
 		err error
@@ -148,7 +186,7 @@ func New(cfg Config) (*Pool, error) {
 	ch := make(chan started, cfg.Workers)
 	for range cfg.Workers {
 		go func() {
-			w, err := p.startWorker(ctx)
+			w, err := p.startWorker(ctx, "")
 			ch <- started{w, err}
 		}()
 	}
@@ -160,7 +198,8 @@ func New(cfg Config) (*Pool, error) {
 			continue
 		}
 		p.workers[s.w] = struct{}{}
-		p.idle <- s.w
+		p.total++
+		p.putLocked(s.w) // no call can wait yet, nor share p
 	}
 	if firstErr != nil {
 		p.Close()
@@ -168,6 +207,22 @@ func New(cfg Config) (*Pool, error) {
 	}
 	p.log.Debug("python pool started", "python", python, "workers", cfg.Workers)
 	return p, nil
+}
+
+// checkInterpreter makes sure that workers running as other users can run
+// the interpreter, and says why not where they cannot.
+func checkInterpreter(python string, iso *Isolation) error {
+	if !iso.UIDs.IsZero() {
+		if err := checkUsable(python, &credential{uid: iso.UIDs.First, gid: iso.UIDs.First}); err != nil {
+			return err
+		}
+	}
+	for _, a := range iso.Accounts {
+		if err := checkUsable(python, &credential{a.UID, a.GID, a.Groups}); err != nil {
+			return fmt.Errorf("account %s: %w", a.Name, err)
+		}
+	}
+	return nil
 }
 
 // Python returns the interpreter the workers run.
@@ -230,7 +285,7 @@ func (p *Pool) Execute(ctx context.Context, t exec.Task) (exec.Result, error) {
 	}
 	var s single
 	in := [1]exec.Input{{Args: t.Args, Kwargs: t.Kwargs}}
-	err := p.runInputs(ctx, &t.Function, in[:], 0, timeout, s.emit)
+	err := p.runInputs(ctx, t.Tenant, &t.Function, in[:], 0, timeout, s.emit)
 	if err != nil {
 		return exec.Result{}, err
 	}
@@ -313,7 +368,7 @@ func (p *Pool) ExecuteBatch(ctx context.Context, b exec.Batch, emit func(int, ex
 					return
 				}
 				lo, hi := chunks[c][0], chunks[c][1]
-				if err := p.runInputs(ctx, &fn, valid[lo:hi], lo, p.cfg.DefaultTimeout, out); err != nil {
+				if err := p.runInputs(ctx, b.Tenant, &fn, valid[lo:hi], lo, p.cfg.DefaultTimeout, out); err != nil {
 					errOnce.Do(func() {
 						firstErr = err
 						cancel()
@@ -348,15 +403,16 @@ func chunk(inputs []exec.Input, workers int) [][2]int {
 	return chunks
 }
 
-// runInputs runs inputs on workers and calls emit(base+i, result) for each.
-// The inputs a dead worker left unrun go to a fresh one. It returns an
-// error only when ctx ends or the pool closes.
-func (p *Pool) runInputs(ctx context.Context, fn *exec.Function, inputs []exec.Input, base int, timeout time.Duration, emit func(int, exec.Result)) error {
+// runInputs runs inputs on workers of tenant and calls emit(base+i,
+// result) for each. The inputs a dead worker left unrun go to a fresh one;
+// when no worker can start for the tenant, they fail with the reason. It
+// returns an error only when ctx ends or the pool closes.
+func (p *Pool) runInputs(ctx context.Context, tenant string, fn *exec.Function, inputs []exec.Input, base int, timeout time.Duration, emit func(int, exec.Result)) error {
 	unsent := 0
 	for len(inputs) > 0 {
-		w, err := p.acquire(ctx)
+		w, err := p.acquire(ctx, tenant)
 		if err != nil {
-			return err
+			return p.failStart(err, inputs, base, emit)
 		}
 		p.running.Add(1)
 		done, f := w.run(ctx, fn, inputs, base, timeout, emit)
@@ -386,9 +442,27 @@ func (p *Pool) runInputs(ctx context.Context, fn *exec.Function, inputs []exec.I
 	return nil
 }
 
-// Warm compiles fn in every worker, so that no call of it waits for
-// compiling. It returns the error that loading fn raised, as a
-// *exec.TaskError.
+// failStart ends runInputs on an error of acquire: inputs fail with the
+// reason no worker could start for them; other errors are returned.
+func (p *Pool) failStart(err error, inputs []exec.Input, base int, emit func(int, exec.Result)) error {
+	var sf *startFailure
+	if !errors.As(err, &sf) {
+		return err
+	}
+	kind := fault.KindOf(sf.err)
+	if kind == fault.Internal {
+		kind = fault.System
+	}
+	now := time.Now()
+	for i := range inputs {
+		emit(base+i, exec.Result{Error: &exec.TaskError{Kind: kind, Type: "WorkerStart", Message: sf.err.Error()}, Started: now, Finished: now})
+	}
+	return nil
+}
+
+// Warm compiles fn in Config.Workers workers of the endpoint's own tenant
+// (""), so that no call of it by that tenant waits for compiling. It
+// returns the error that loading fn raised, as a *exec.TaskError.
 func (p *Pool) Warm(ctx context.Context, fn exec.Function) error {
 	if err := ctx.Err(); err != nil {
 		return exec.ContextError("exec/python: warm", err)
@@ -416,7 +490,11 @@ func (p *Pool) Warm(ctx context.Context, fn exec.Function) error {
 		}
 	}()
 	for deaths := 0; len(held) < p.cfg.Workers; {
-		w, err := p.acquire(ctx)
+		w, err := p.acquire(ctx, "")
+		var sf *startFailure
+		if errors.As(err, &sf) {
+			return sf.err
+		}
 		if err != nil {
 			return err
 		}
@@ -444,13 +522,16 @@ func (p *Pool) Warm(ctx context.Context, fn exec.Function) error {
 	return nil
 }
 
-// Stats reports the pool's load.
+// Stats reports the pool's load. Idle counts what a call of any tenant
+// could have at once: free workers, and slots no worker holds.
 func (p *Pool) Stats() exec.Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return exec.Stats{
 		Workers: p.cfg.Workers,
-		Idle:    len(p.idle),
+		Idle:    p.cfg.Workers - p.total + p.nidle,
 		Running: int(p.running.Load()),
-		Queued:  int(p.queued.Load()),
+		Queued:  p.nwait,
 	}
 }
 
@@ -472,16 +553,19 @@ func (p *Pool) Close() error {
 		}
 		p.calls.Wait()
 		p.wg.Wait()
-		for {
-			select {
-			case w := <-p.idle:
-				w.kill()
-				w.reap()
-			default:
-				p.log.Debug("python pool closed")
-				return
-			}
+		p.mu.Lock()
+		var idle []*worker
+		for _, ws := range p.idle {
+			idle = append(idle, ws...)
 		}
+		clear(p.idle)
+		p.nidle = 0
+		p.mu.Unlock()
+		for _, w := range idle {
+			w.kill()
+			w.reap()
+		}
+		p.log.Debug("python pool closed")
 	})
 	return nil
 }
@@ -498,40 +582,257 @@ func (p *Pool) begin() error {
 	return nil
 }
 
-// acquire takes a free worker, waiting for one.
-func (p *Pool) acquire(ctx context.Context) (*worker, error) {
-	select {
-	case w := <-p.idle:
-		return w, nil
-	default:
-	}
-	p.queued.Add(1)
-	defer p.queued.Add(-1)
-	select {
-	case w := <-p.idle:
-		return w, nil
-	case <-ctx.Done():
-		return nil, exec.ContextError("exec/python: wait for a worker", ctx.Err())
-	case <-p.done:
+// startFailure is a worker that could not start for a tenant: the
+// tenant's inputs fail with it.
+type startFailure struct{ err error }
+
+func (e *startFailure) Error() string { return e.err.Error() }
+func (e *startFailure) Unwrap() error { return e.err }
+
+// acquire takes a worker of tenant: a free one of its own; else a fresh
+// one, in a free slot or in the slot of the longest idle worker of another
+// tenant, which is killed (workers are never handed from one tenant to
+// another); else it waits for what release and retire give it.
+func (p *Pool) acquire(ctx context.Context, tenant string) (*worker, error) {
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
 		return nil, exec.ErrClosed
+	}
+	if ws := p.idle[tenant]; len(ws) > 0 {
+		w := ws[len(ws)-1]
+		ws[len(ws)-1] = nil
+		if ws = ws[:len(ws)-1]; len(ws) == 0 {
+			delete(p.idle, tenant)
+		} else {
+			p.idle[tenant] = ws
+		}
+		p.nidle--
+		p.held[tenant]++
+		p.mu.Unlock()
+		return w, nil
+	}
+	var victim *worker
+	switch {
+	case p.total < p.cfg.Workers:
+		p.total++
+	case p.nidle > 0:
+		victim = p.reclaimLocked()
+	default:
+		return p.wait(ctx, tenant) // unlocks
+	}
+	p.held[tenant]++
+	p.mu.Unlock()
+	if victim != nil {
+		p.log.Debug("python worker reclaimed", "worker", victim.id, "from", victim.tenant, "for", tenant)
+		victim.kill()
+		victim.reap()
+	}
+	return p.start(ctx, tenant)
+}
+
+// wait queues a call of tenant until release or retire gives it a worker
+// or a slot. Called with p.mu held; it unlocks it.
+func (p *Pool) wait(ctx context.Context, tenant string) (*worker, error) {
+	p.seq++
+	wt := &waiter{tenant: tenant, seq: p.seq, ch: make(chan *worker, 1)}
+	p.waiting[tenant] = append(p.waiting[tenant], wt)
+	p.nwait++
+	p.mu.Unlock()
+	var err error
+	select {
+	case w := <-wt.ch:
+		if w != nil {
+			return w, nil
+		}
+		return p.start(ctx, tenant)
+	case <-ctx.Done():
+		err = exec.ContextError("exec/python: wait for a worker", ctx.Err())
+	case <-p.done:
+		err = exec.ErrClosed
+	}
+	p.mu.Lock()
+	ws := p.waiting[tenant]
+	for i, o := range ws {
+		if o == wt {
+			p.dequeueLocked(tenant, i)
+			p.mu.Unlock()
+			return nil, err
+		}
+	}
+	p.mu.Unlock()
+	// Given something as it gave up: give it back.
+	if w := <-wt.ch; w != nil {
+		p.release(w)
+	} else {
+		p.freeSlot(tenant)
+	}
+	return nil, err
+}
+
+// dequeueLocked removes the i'th waiter of tenant.
+func (p *Pool) dequeueLocked(tenant string, i int) *waiter {
+	ws := p.waiting[tenant]
+	wt := ws[i]
+	ws = append(ws[:i], ws[i+1:]...)
+	if len(ws) == 0 {
+		delete(p.waiting, tenant)
+	} else {
+		p.waiting[tenant] = ws
+	}
+	p.nwait--
+	return wt
+}
+
+// nextLocked picks the tenant whose waiting call gets the next worker or
+// slot: of the tenants waiting, the one whose calls hold the fewest
+// workers; on a tie own (the tenant of the worker being freed), else the
+// one whose first call has waited longest. So a tenant that holds every
+// worker gives one up, as each of its tasks ends, to each other tenant
+// that waits, until all hold about as many; and a tenant never loses a
+// warm worker to one that holds as many as it.
+func (p *Pool) nextLocked(own string) (string, bool) {
+	best, found := "", false
+	for t, ws := range p.waiting {
+		switch {
+		case !found:
+		case p.held[t] < p.held[best]:
+		case p.held[t] == p.held[best] && best != own && (t == own || ws[0].seq < p.waiting[best][0].seq):
+		default:
+			continue
+		}
+		best, found = t, true
+	}
+	return best, found
+}
+
+// reclaimLocked takes the longest idle worker out of the pool; the caller
+// kills it and reuses its slot.
+func (p *Pool) reclaimLocked() *worker {
+	var oldest *worker
+	for _, ws := range p.idle {
+		if oldest == nil || ws[0].idleSince.Before(oldest.idleSince) {
+			oldest = ws[0]
+		}
+	}
+	ws := p.idle[oldest.tenant]
+	if ws = ws[1:]; len(ws) == 0 {
+		delete(p.idle, oldest.tenant)
+	} else {
+		p.idle[oldest.tenant] = ws
+	}
+	p.nidle--
+	delete(p.workers, oldest)
+	return oldest
+}
+
+// start starts a worker for tenant in a slot the caller took.
+func (p *Pool) start(ctx context.Context, tenant string) (*worker, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(p.ctx, cancel)
+	defer stop()
+	w, err := p.startWorker(ctx, tenant)
+	if err != nil {
+		p.freeSlot(tenant)
+		switch {
+		case p.closed.Load():
+			return nil, exec.ErrClosed
+		case ctx.Err() != nil:
+			return nil, exec.ContextError("exec/python: start a worker", ctx.Err())
+		}
+		return nil, &startFailure{err}
+	}
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		w.kill()
+		w.reap()
+		return nil, exec.ErrClosed
+	}
+	p.workers[w] = struct{}{}
+	p.mu.Unlock()
+	return w, nil
+}
+
+// freeSlot gives back a slot held for tenant that holds no worker.
+func (p *Pool) freeSlot(tenant string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.unholdLocked(tenant)
+	p.total--
+	p.grantSlotLocked()
+}
+
+func (p *Pool) unholdLocked(tenant string) {
+	if p.held[tenant]--; p.held[tenant] <= 0 {
+		delete(p.held, tenant)
 	}
 }
 
-// release returns a healthy worker to the idle channel.
-func (p *Pool) release(w *worker) {
+// grantSlotLocked gives a free slot to the next waiting call, if any.
+func (p *Pool) grantSlotLocked() {
 	if p.closed.Load() {
+		return
+	}
+	if t, ok := p.nextLocked(""); ok {
+		wt := p.dequeueLocked(t, 0)
+		p.held[t]++
+		p.total++
+		wt.ch <- nil
+	}
+}
+
+// putLocked gives a live worker that no call holds to the next waiting
+// call: itself if the call is of its tenant, else its slot, and the worker
+// is returned for the caller to kill. With no call waiting, the worker is
+// idle.
+func (p *Pool) putLocked(w *worker) (victim *worker) {
+	t, ok := p.nextLocked(w.tenant)
+	if !ok {
+		w.idleSince = time.Now()
+		p.idle[w.tenant] = append(p.idle[w.tenant], w)
+		p.nidle++
+		return nil
+	}
+	wt := p.dequeueLocked(t, 0)
+	p.held[t]++
+	if t == w.tenant {
+		wt.ch <- w
+		return nil
+	}
+	delete(p.workers, w)
+	wt.ch <- nil
+	return w
+}
+
+// release gives back a healthy worker.
+func (p *Pool) release(w *worker) {
+	p.mu.Lock()
+	p.unholdLocked(w.tenant)
+	if p.closed.Load() {
+		p.mu.Unlock()
 		w.kill()
 		w.reap()
 		return
 	}
-	p.idle <- w // never blocks: there are never more workers than room
+	victim := p.putLocked(w)
+	p.mu.Unlock()
+	if victim != nil {
+		p.log.Debug("python worker reclaimed", "worker", victim.id, "from", victim.tenant)
+		victim.kill()
+		victim.reap()
+	}
 }
 
-// retire forgets a dead worker and starts its replacement.
+// retire forgets a dead worker whose holder gives it up. Its slot goes to
+// a waiting call; with none, a replacement for its tenant starts in it.
 func (p *Pool) retire(w *worker, f *failure) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	delete(p.workers, w)
+	p.unholdLocked(w.tenant)
+	p.total--
 	if p.closed.Load() {
 		return
 	}
@@ -542,40 +843,43 @@ func (p *Pool) retire(w *worker, f *failure) {
 		reason = f.err.Error()
 	}
 	p.log.Debug("python worker replaced", "worker", w.id, "pid", w.pid, "reason", reason)
+	if p.nwait > 0 {
+		p.grantSlotLocked()
+		return
+	}
+	p.total++
 	p.wg.Add(1)
-	go p.replace()
+	go p.replace(w.tenant)
 }
 
-// replace starts a worker to replace a dead one, retrying with backoff
-// until it succeeds or the pool closes.
-func (p *Pool) replace() {
+// replace starts a worker for tenant in a slot taken for it, to replace a
+// dead one. If it cannot, the slot is freed: the next call of the tenant
+// tries again, and fails with the reason.
+func (p *Pool) replace(tenant string) {
 	defer p.wg.Done()
-	delay := 50 * time.Millisecond
-	for {
-		w, err := p.startWorker(p.ctx)
-		if err == nil {
-			p.mu.Lock()
-			if p.closed.Load() {
-				p.mu.Unlock()
-				w.kill()
-				w.reap()
-				return
-			}
-			p.workers[w] = struct{}{}
-			p.mu.Unlock()
-			p.idle <- w
-			return
+	w, err := p.startWorker(p.ctx, tenant)
+	p.mu.Lock()
+	if err != nil {
+		p.total--
+		p.grantSlotLocked()
+		p.mu.Unlock()
+		if p.ctx.Err() == nil {
+			p.log.Error("python worker start failed", "err", err)
 		}
-		if p.ctx.Err() != nil {
-			return
-		}
-		p.log.Error("python worker start failed", "err", err, "retry_in", delay)
-		select {
-		case <-p.ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, 30*time.Second)
+		return
+	}
+	if p.closed.Load() {
+		p.mu.Unlock()
+		w.kill()
+		w.reap()
+		return
+	}
+	p.workers[w] = struct{}{}
+	victim := p.putLocked(w)
+	p.mu.Unlock()
+	if victim != nil {
+		victim.kill()
+		victim.reap()
 	}
 }
 

@@ -266,9 +266,12 @@ func TestCompiledOnce(t *testing.T) {
 	wantValue(t, run(t, p, counter, "", ""), "1")
 
 	// A worker that lost a function it is believed to hold asks for it.
-	w := <-p.idle
+	w, err := p.acquire(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
 	w.fns["ghost"] = loaded{"def f():\n    return 'ghost'\n", "f"}
-	p.idle <- w
+	p.release(w)
 	wantValue(t, run(t, p, pyFn("ghost", "def f():\n    return 'ghost'\n", "f"), "", ""), `"ghost"`)
 }
 

@@ -42,11 +42,13 @@ const (
 // past is a deadline that has passed, to interrupt blocked pipe I/O.
 var past = time.Unix(1, 0)
 
-// worker is one Python process. Whoever holds it (the pool's idle channel,
-// or the goroutine that took it from there) is the only one to use it, but
-// for kill, which anyone may call.
+// worker is one Python process, serving one tenant. Whoever holds it (the
+// pool's idle lists, or the goroutine that took it from there) is the only
+// one to use it, but for kill, which anyone may call.
 type worker struct {
 	id        int64
+	tenant    string    // whom it serves, and only them
+	idleSince time.Time // when it last went idle; guarded by Pool.mu
 	cmd       *osexec.Cmd
 	pid       int
 	req       *os.File      // our end of the worker's fd 3
@@ -95,9 +97,22 @@ func (f *failure) result() exec.Result {
 	return exec.Result{Error: f.task, Stderr: f.stderr, Started: f.started, Finished: f.finished}
 }
 
-// startWorker starts a worker and waits until it is ready.
-func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
+// startWorker starts a worker for tenant and waits until it is ready.
+func (p *Pool) startWorker(ctx context.Context, tenant string) (*worker, error) {
+	run, err := p.tenants.run(tenant)
+	if err != nil {
+		return nil, err
+	}
 	id := p.nextID.Add(1)
+	// An isolated worker gets its working directory as fd 5 and enters it
+	// with fchdir, so it needs no right to the directories above it.
+	var dir *os.File
+	if run.dir != "" {
+		if dir, err = os.Open(run.dir); err != nil {
+			return nil, fmt.Errorf("exec/python: start worker: %w", err)
+		}
+		defer dir.Close()
+	}
 	reqR, reqW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("exec/python: start worker: %w", err)
@@ -109,13 +124,25 @@ func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 		return nil, fmt.Errorf("exec/python: start worker: %w", err)
 	}
 	out := &tail{log: p.log, id: id}
+	isolated := "0"
+	if dir != nil {
+		isolated = "1"
+	}
 	cmd := osexec.Command(p.python, "-u", "-c", workerSource,
-		strconv.Itoa(p.cfg.Limits.MaxOutputBytes), strconv.Itoa(p.cfg.Limits.MaxResultBytes))
+		strconv.Itoa(p.cfg.Limits.MaxOutputBytes), strconv.Itoa(p.cfg.Limits.MaxResultBytes), isolated)
 	cmd.ExtraFiles = []*os.File{reqR, respW}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = p.cfg.Dir
 	cmd.Env = p.cfg.Env
 	cmd.SysProcAttr = proc.SysProcAttr()
+	if dir != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, dir)
+		cmd.Dir = "/"
+		cmd.Env = tenantEnv(p.cfg.Env, run)
+	}
+	if run.cred != nil {
+		credentialAttr(cmd.SysProcAttr, run.cred)
+	}
 	cmd.WaitDelay = waitDelay
 	err = cmd.Start()
 	reqR.Close()
@@ -127,6 +154,7 @@ func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 	}
 	w := &worker{
 		id:       id,
+		tenant:   tenant,
 		cmd:      cmd,
 		pid:      cmd.Process.Pid,
 		req:      reqW,
@@ -163,10 +191,37 @@ func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			err = fmt.Errorf("not ready after %v", p.cfg.StartTimeout)
 		}
-		return nil, fmt.Errorf("exec/python: start worker %s: %w (%s)%s", p.python, err, w.exit(true), quote(w.out.since(0)))
+		as := ""
+		if run.cred != nil {
+			as = fmt.Sprintf(" as uid %d", run.cred.uid)
+		}
+		return nil, fmt.Errorf("exec/python: start worker %s%s: %w (%s)%s", p.python, as, err, w.exit(true), quote(w.out.since(0)))
 	}
-	p.log.Debug("python worker started", "worker", id, "pid", w.pid)
+	p.log.Debug("python worker started", "worker", id, "pid", w.pid, "tenant", tenant)
 	return w, nil
+}
+
+// tenantEnv is the environment of an isolated worker: env (nil: this
+// process's) with HOME, and for an account USER and LOGNAME, its own.
+func tenantEnv(env []string, run tenantRun) []string {
+	if env == nil {
+		env = os.Environ()
+	}
+	set := map[string]string{"HOME": run.home}
+	if run.account != "" {
+		set["USER"], set["LOGNAME"] = run.account, run.account
+	}
+	out := make([]string, 0, len(env)+len(set))
+	for _, kv := range env {
+		k, _, _ := strings.Cut(kv, "=")
+		if _, ok := set[k]; !ok {
+			out = append(out, kv)
+		}
+	}
+	for k, v := range set {
+		out = append(out, k+"="+v)
+	}
+	return out
 }
 
 // quote formats a worker's output for an error message.

@@ -1,6 +1,6 @@
 # The fxmesh Python worker, embedded in exec/python and run as
 #
-#     python -u -c <this file> MAX_OUTPUT_BYTES MAX_RESULT_BYTES
+#     python -u -c <this file> MAX_OUTPUT_BYTES MAX_RESULT_BYTES ISOLATED
 #
 # It reads requests on fd 3 and writes replies on fd 4, each a frame of a
 # 4-byte big-endian length and a JSON body (protocol.go describes them). The
@@ -20,7 +20,14 @@ import json
 import linecache
 import os
 
-REQ_FD, REP_FD = 3, 4
+REQ_FD, REP_FD, DIR_FD = 3, 4, 5
+
+# An isolated worker (ISOLATED is 1) gets its tenant's working directory as
+# fd 5: it enters it, closes it, and keeps what it creates to itself.
+if sys.argv[3:4] == ["1"]:
+    os.fchdir(DIR_FD)
+    os.close(DIR_FD)
+    os.umask(0o077)
 MAX_FUNCTIONS = 256  # compiled functions kept; protocol.go's maxCached
 SELF = sys._getframe().f_code.co_filename
 

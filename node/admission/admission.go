@@ -53,6 +53,11 @@ type Policy struct {
 	// MaxQueue bounds the inputs waiting at one executor, those of the
 	// invocation included; zero means no bound.
 	MaxQueue int
+	// RequireMapping denies callers that Mapped does not hold: on a
+	// facility that maps users to local accounts, only they run code.
+	RequireMapping bool
+	// Mapped holds the user IDs mapped to a local account.
+	Mapped map[string]bool
 }
 
 // EffectiveSkew is the clock difference p tolerates.
@@ -198,8 +203,8 @@ func Decide(in *Input) (*Admitted, error) {
 }
 
 // checkInvocation makes the checks of the invocation alone against the
-// policy: target, lifetime, freshness, endpoint access and function
-// allowlist.
+// policy: target, lifetime, freshness, endpoint access, account mapping
+// and function allowlist.
 //
 // The invocation's times are the caller's to choose, anywhere in int64:
 // every sum and difference of them saturates instead of wrapping (see
@@ -230,6 +235,9 @@ func checkInvocation(s *invoke.Signed, p *Policy, now time.Time) error {
 	}
 	if !p.Callers.Allows(s.Caller) {
 		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s may not use this endpoint", ErrDenied, s.Caller))
+	}
+	if p.RequireMapping && !p.Mapped[s.Caller.String()] {
+		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s has no local account on this endpoint, and one is required", ErrDenied, s.Caller))
 	}
 	if len(p.Functions) > 0 && !slices.Contains(p.Functions, s.Function) {
 		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: function %s is not offered here", ErrDenied, s.Function))

@@ -187,16 +187,22 @@ func TestDecide(t *testing.T) {
 		fn     catalog.ID
 		proof  *invoke.Proof
 		kind   exec.Kind
+		mapped bool // accounts are required, and the caller has one
 	}{
-		{"a public function", f.carol, f.public, nil, exec.KindPython},
-		{"a shared function, by a user it is shared with", f.bob, f.forBob, nil, exec.KindPython},
-		{"a shell function", f.carol, f.command, nil, exec.KindShell},
-		{"a private function with its proof, by its owner", f.alice, f.private, f.privateProof, exec.KindPython},
+		{"a public function", f.carol, f.public, nil, exec.KindPython, false},
+		{"a shared function, by a user it is shared with", f.bob, f.forBob, nil, exec.KindPython, false},
+		{"a shell function", f.carol, f.command, nil, exec.KindShell, false},
+		{"a private function with its proof, by its owner", f.alice, f.private, f.privateProof, exec.KindPython, false},
+		{"a mapped user, mapping required", f.carol, f.public, nil, exec.KindPython, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			env := f.envelope(t, tc.caller, tc.fn, func(inv *invoke.Invocation) { inv.Proof = tc.proof })
-			adm, err := Decide(f.input(env, tc.caller))
+			in := f.input(env, tc.caller)
+			if tc.mapped {
+				in.Policy.RequireMapping, in.Policy.Mapped = true, map[string]bool{tc.caller.ID().String(): true}
+			}
+			adm, err := Decide(in)
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
@@ -255,6 +261,9 @@ func TestDecideRefuses(t *testing.T) {
 			kind: fault.Expired, is: ErrExpired, says: "1m0s ago"},
 		{name: "policy", edit: func(in *Input) { in.Policy.Callers = identity.Policy{Owner: f.alice.ID()} },
 			kind: fault.Denied, is: ErrDenied, says: "may not use this endpoint"},
+		{name: "unmapped user, mapping required", edit: func(in *Input) {
+			in.Policy.RequireMapping, in.Policy.Mapped = true, map[string]bool{f.alice.ID().String(): true}
+		}, kind: fault.Denied, is: ErrDenied, says: "no local account"},
 		{name: "function not offered", edit: func(in *Input) { in.Policy.Functions = []string{f.forBob.String()} },
 			kind: fault.Denied, is: ErrDenied, says: "not offered here"},
 		{name: "function ID", env: invocation(f.public, func(inv *invoke.Invocation) {

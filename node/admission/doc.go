@@ -17,8 +17,9 @@
 //     Policy.MaxLifetime (invalid), the invocation is not issued ahead of
 //     the clock by more than the skew tolerated (expired) and has not
 //     expired (expired);
-//   - the endpoint's policy admits the caller (denied), and offers the
-//     function (denied);
+//   - the endpoint's policy admits the caller (denied), maps it to a local
+//     account where it requires one (denied), and offers the function
+//     (denied);
 //   - the function is known: from the catalog, or from the proof the
 //     invocation carries when the catalog does not hold it (not-found
 //     without either; unavailable when the catalog cannot answer); a proof

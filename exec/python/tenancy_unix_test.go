@@ -1,0 +1,236 @@
+//go:build unix
+
+package python
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"os/user"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	fxexec "github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/fault"
+)
+
+// needRoot skips tests that switch uids where this process cannot (CI
+// runs as root, so there they run).
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("running workers as other uids needs root; this test runs as uid " + strconv.Itoa(os.Geteuid()))
+	}
+}
+
+// sharedPython is an interpreter every uid may run: Debian's, as pyenv's
+// under /root is not.
+func sharedPython(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/python3", "/usr/local/bin/python3"} {
+		if err := checkUsable(p, &credential{uid: 65534, gid: 65534}); err == nil {
+			return p
+		}
+	}
+	t.Skip("no Python interpreter that every uid may run (/usr/bin/python3)")
+	return ""
+}
+
+// spyFn reports who and where it runs, and tries to reach another tenant's
+// worker (its fd 3), a key file and another tenant's directory.
+var spyFn = pyFn("spy", `
+import os
+
+def f(pid, key, other):
+    out = {"pid": os.getpid(), "uid": os.getuid(), "gid": os.getgid(),
+           "groups": sorted(os.getgroups()), "cwd": os.getcwd(),
+           "home": os.environ.get("HOME")}
+    tries = [("key", lambda: open(key, "rb").read())]
+    if pid:
+        tries.append(("fd", lambda: open("/proc/%d/fd/3" % pid, "rb")))
+    if other:
+        tries.append(("dir", lambda: os.listdir(other)))
+    tries.append(("own", lambda: os.listdir(".")))
+    for name, try_ in tries:
+        try:
+            try_()
+            out[name] = "opened"
+        except OSError as e:
+            out[name] = type(e).__name__
+    return out
+`, "f")
+
+type spied struct {
+	PID    int      `json:"pid"`
+	UID    uint32   `json:"uid"`
+	GID    uint32   `json:"gid"`
+	Groups []uint32 `json:"groups"`
+	Cwd    string   `json:"cwd"`
+	Home   string   `json:"home"`
+	Key    string   `json:"key"`
+	FD     string   `json:"fd"`
+	Dir    string   `json:"dir"`
+	Own    string   `json:"own"`
+}
+
+func runSpy(t *testing.T, p *Pool, tenant string, pid int, key, other string) (spied, fxexec.Result) {
+	t.Helper()
+	args, _ := json.Marshal([]any{pid, key, other})
+	r, err := p.Execute(t.Context(), fxexec.Task{Tenant: tenant, Function: spyFn, Args: args})
+	if err != nil {
+		t.Fatalf("Execute for %q: %v", tenant, err)
+	}
+	var s spied
+	if r.Error == nil {
+		if err := json.Unmarshal(r.Value, &s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return s, r
+}
+
+// TestTenantUIDs: tenants' workers run under uids of their own from the
+// range, never root nor this process's; one tenant cannot open another's
+// worker's fd 3, a key file of the node, or the other's directory; the
+// uids survive a restart.
+func TestTenantUIDs(t *testing.T) {
+	needRoot(t)
+	python := sharedPython(t)
+	root := t.TempDir()
+	key := filepath.Join(root, "node.key")
+	if err := os.WriteFile(key, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	iso := Isolation{Dir: filepath.Join(root, "node"), UIDs: UIDRange{200000, 265535}}
+	p := newPool(t, Config{Python: python, Workers: 2, Isolation: iso})
+	a, r := runSpy(t, p, "alice", 0, key, "")
+	if r.Error != nil {
+		t.Fatalf("alice: %+v %s", r.Error, r.Stderr)
+	}
+	b, r := runSpy(t, p, "bob", a.PID, key, a.Cwd)
+	if r.Error != nil {
+		t.Fatalf("bob: %+v %s", r.Error, r.Stderr)
+	}
+	for _, s := range []spied{a, b} {
+		if s.UID < 200000 || s.UID > 265535 || s.GID != s.UID || len(s.Groups) != 0 {
+			t.Errorf("a worker ran as uid %d gid %d groups %v; want a uid of the range, its own group, none else", s.UID, s.GID, s.Groups)
+		}
+		if s.Own != "opened" || s.Home != s.Cwd {
+			t.Errorf("a worker could not list its own directory %s (%s), or HOME is %q", s.Cwd, s.Own, s.Home)
+		}
+		if s.Key != "PermissionError" {
+			t.Errorf("a worker opening the node's key: %s", s.Key)
+		}
+	}
+	if a.UID == b.UID || a.PID == b.PID || a.Cwd == b.Cwd {
+		t.Fatalf("alice and bob share uid %d, pid %d or directory %s", a.UID, a.PID, a.Cwd)
+	}
+	if b.FD != "PermissionError" || b.Dir != "PermissionError" {
+		t.Fatalf("bob opening alice's worker's fd 3: %s; listing her directory: %s", b.FD, b.Dir)
+	}
+	if st, err := os.Stat(a.Cwd); err != nil || st.Mode().Perm() != 0o700 || !strings.HasPrefix(a.Cwd, iso.Dir) {
+		t.Fatalf("alice's directory %s: %v, %v", a.Cwd, st.Mode(), err)
+	}
+	p.Close()
+
+	p = newPool(t, Config{Python: python, Workers: 1, Isolation: iso})
+	defer p.Close()
+	a2, r := runSpy(t, p, "alice", 0, key, "")
+	if r.Error != nil || a2.UID != a.UID || a2.Cwd != a.Cwd {
+		t.Fatalf("after a restart alice runs as %d in %s (%v); before, %d in %s", a2.UID, a2.Cwd, r.Error, a.UID, a.Cwd)
+	}
+}
+
+// TestInterpreterUnusable: an interpreter that the workers' uids cannot
+// run is refused at New, saying why.
+func TestInterpreterUnusable(t *testing.T) {
+	needRoot(t)
+	python := sharedPython(t)
+	hidden := t.TempDir() // 0700, root's
+	link := filepath.Join(hidden, "python3")
+	if err := os.Symlink(python, link); err != nil {
+		t.Fatal(err)
+	}
+	_, err := New(Config{Python: link, Workers: 1, Isolation: Isolation{Dir: t.TempDir(), UIDs: UIDRange{200000, 200100}}})
+	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "cannot be used by worker uid 200000") || !strings.Contains(err.Error(), hidden) {
+		t.Fatalf("New with an interpreter under a 0700 directory: %v", err)
+	}
+}
+
+// newAccount creates a local account with a home under dir and a
+// supplementary group, and removes them when the test ends.
+func newAccount(t *testing.T, dir string) Account {
+	t.Helper()
+	for _, tool := range []string{"useradd", "groupadd", "userdel", "groupdel"} {
+		if _, err := osexec.LookPath(tool); err != nil {
+			t.Skip("no " + tool + " to create test accounts")
+		}
+	}
+	name := fmt.Sprintf("fxt%d", os.Getpid()%100000)
+	group := name + "g"
+	sh := func(args ...string) {
+		t.Helper()
+		if out, err := osexec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	_ = osexec.Command("userdel", name).Run() // a leftover of a killed run
+	_ = osexec.Command("groupdel", group).Run()
+	_ = osexec.Command("groupdel", name).Run()
+	sh("groupadd", group)
+	t.Cleanup(func() { _ = osexec.Command("groupdel", group).Run() })
+	home := filepath.Join(dir, name)
+	sh("useradd", "-m", "-d", home, "-U", "-G", group, "-s", "/bin/sh", name)
+	t.Cleanup(func() {
+		_ = osexec.Command("userdel", name).Run()
+		_ = osexec.Command("groupdel", name).Run()
+	})
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroup(group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	sup, _ := strconv.ParseUint(g.Gid, 10, 32)
+	return Account{Name: name, UID: uint32(uid), GID: uint32(gid), Groups: []uint32{uint32(gid), uint32(sup)}, Home: home}
+}
+
+// TestAccounts: a mapped tenant's workers run as its account, groups and
+// home included; with accounts required, an unmapped tenant is refused
+// as denied.
+func TestAccounts(t *testing.T) {
+	needRoot(t)
+	python := sharedPython(t)
+	root := t.TempDir()
+	acct := newAccount(t, root)
+	iso := Isolation{Dir: filepath.Join(root, "node"), UIDs: UIDRange{200000, 265535},
+		Accounts: map[string]Account{"alice": acct}, RequireAccount: true}
+	p := newPool(t, Config{Python: python, Workers: 1, Isolation: iso})
+	defer p.Close()
+	a, r := runSpy(t, p, "alice", 0, filepath.Join(root, "nothing"), "")
+	if r.Error != nil {
+		t.Fatalf("alice: %+v %s", r.Error, r.Stderr)
+	}
+	groups := slices.Clone(acct.Groups)
+	slices.Sort(groups)
+	if a.UID != acct.UID || a.GID != acct.GID || !slices.Equal(a.Groups, groups) || a.Cwd != acct.Home || a.Home != acct.Home {
+		t.Fatalf("alice ran as %d:%d %v in %s (HOME %s); want %+v", a.UID, a.GID, a.Groups, a.Cwd, a.Home, acct)
+	}
+	_, r = runSpy(t, p, "bob", 0, "", "")
+	if r.Error == nil || r.Error.Kind != fault.Denied || !strings.Contains(r.Error.Message, "no local account") {
+		t.Fatalf("bob, unmapped, with accounts required: %+v", r.Error)
+	}
+	// The endpoint's own work ("") runs under a uid of the range.
+	own, r := runSpy(t, p, "", 0, "", "")
+	if r.Error != nil || own.UID < 200000 || own.UID > 265535 {
+		t.Fatalf("the endpoint's own work ran as %d: %+v", own.UID, r.Error)
+	}
+}

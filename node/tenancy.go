@@ -1,0 +1,83 @@
+package node
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+
+	"github.com/fxmesh/fxmesh/exec/python"
+)
+
+// WorkersDir is the directory, inside a node's, of the Python workers'
+// working directories and uid table, when worker_uids or users is set.
+const WorkersDir = "workers"
+
+// isolation is the Python pool's Isolation that the config asks for:
+// worker_uids, and the accounts of users looked up in the system's user
+// database.
+func (c *Config) isolation(dir string) (python.Isolation, error) {
+	var iso python.Isolation
+	if c.WorkerUIDs == "" && len(c.Users) == 0 {
+		return iso, nil
+	}
+	iso.Dir = filepath.Join(dir, WorkersDir)
+	iso.RequireAccount = c.RequireMapping
+	if c.WorkerUIDs != "" {
+		r, err := python.ParseUIDRange(c.WorkerUIDs)
+		if err != nil {
+			return iso, fmt.Errorf("node: config worker_uids: %w", err)
+		}
+		iso.UIDs = r
+	}
+	if len(c.Users) > 0 {
+		iso.Accounts = make(map[string]python.Account, len(c.Users))
+	}
+	for id, name := range c.Users {
+		a, err := lookupAccount(name)
+		if err != nil {
+			return iso, fmt.Errorf("node: config users: %s: %w", id, err)
+		}
+		iso.Accounts[id] = a
+	}
+	return iso, nil
+}
+
+// mapped is the set of user IDs that users maps.
+func (c *Config) mapped() map[string]bool {
+	m := make(map[string]bool, len(c.Users))
+	for id := range c.Users {
+		m[id] = true
+	}
+	return m
+}
+
+// lookupAccount reads a local account: uid, gid, groups and home.
+func lookupAccount(name string) (python.Account, error) {
+	u, err := user.Lookup(name)
+	if err != nil {
+		return python.Account{}, err
+	}
+	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
+	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
+	if err1 != nil || err2 != nil {
+		return python.Account{}, fmt.Errorf("account %q has uid %q, gid %q: not numbers", name, u.Uid, u.Gid)
+	}
+	a := python.Account{Name: name, UID: uint32(uid), GID: uint32(gid), Home: u.HomeDir}
+	gids, err := u.GroupIds()
+	if err != nil {
+		return python.Account{}, fmt.Errorf("groups of account %q: %w", name, err)
+	}
+	for _, g := range gids {
+		n, err := strconv.ParseUint(g, 10, 32)
+		if err != nil {
+			return python.Account{}, fmt.Errorf("account %q is in group %q: not a number", name, g)
+		}
+		a.Groups = append(a.Groups, uint32(n))
+	}
+	return a, nil
+}
+
+// runsAsRoot reports whether fxnode runs as root.
+func runsAsRoot() bool { return os.Geteuid() == 0 }
