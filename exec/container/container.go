@@ -768,6 +768,7 @@ func (e *Executor) Close() error {
 		e.mu.Unlock()
 		for _, b := range idle {
 			b.retired = true
+			b.in.Close() // the worker ends on EOF, should the removal have failed
 			e.reap(b)
 		}
 		e.wg.Wait()
