@@ -3,9 +3,10 @@
 # in, locally, with no registry:
 #
 #   fxmesh-test/python:1   this machine's Python interpreter (PYTHON, default
-#                          /usr/bin/python3), its standard library and the
-#                          shared libraries ldd lists, plus /fxmesh/marker,
-#                          a file that exists only in the image
+#                          /usr/bin/python3, else python3 in PATH), its
+#                          standard library and the shared libraries ldd
+#                          lists, plus /fxmesh/marker, a file that exists
+#                          only in the image
 #   fxmesh-test/busybox:1  the static busybox of Debian's busybox-static
 #                          package (BUSYBOX, or fetched with apt-get
 #                          download), its applets linked in /bin, the same
@@ -13,12 +14,13 @@
 #
 # Each image is made by `docker import` of a root file system tarball. An
 # image that exists already is left alone (FORCE=1 rebuilds), so a second run
-# takes a fraction of a second. Needs docker (DOCKER=podman works too), tar,
+# takes a fraction of a second. Needs docker (DOCKER=podman is meant to work too; not tried), tar,
 # ldd, and for busybox either BUSYBOX or apt-get and dpkg-deb.
 set -eu
 
 DOCKER=${DOCKER:-docker}
 PYTHON=${PYTHON:-/usr/bin/python3}
+[ -x "$PYTHON" ] || PYTHON=$(command -v python3)
 PY_IMAGE=${PY_IMAGE:-fxmesh-test/python:1}
 BB_IMAGE=${BB_IMAGE:-fxmesh-test/busybox:1}
 FORCE=${FORCE:-}
@@ -87,7 +89,9 @@ build_busybox() {
 	fi
 	bb=${BUSYBOX:-}
 	if [ -z "$bb" ]; then
-		(cd "$work" && apt-get download busybox-static >/dev/null 2>&1) || {
+		# A fresh machine may have no package lists yet: update once.
+		(cd "$work" && { apt-get download busybox-static >/dev/null 2>&1 ||
+			{ apt-get update -qq >/dev/null 2>&1 && apt-get download busybox-static >/dev/null 2>&1; }; }) || {
 			echo "build-test-images: cannot fetch busybox-static (set BUSYBOX to a static busybox binary)" >&2
 			exit 1
 		}
