@@ -383,12 +383,15 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 	e.running.Add(1)
 	defer e.running.Add(-1)
 
-	k := key{image: fn.Container, tenant: t.Tenant, kind: fn.Kind, gpu: e.cfg.NeedsGPU != nil && e.cfg.NeedsGPU(*fn)}
+	k := e.keyOf(t)
 	g := e.group(k)
 	defer e.release(g)
 	b, err := e.get(ctx, g)
 	if err != nil {
 		if fault.Is(err, fault.System) {
+			e.mu.Lock()
+			delete(e.images, k.image) // it may have gone: look again next time
+			e.mu.Unlock()
 			now := time.Now()
 			return exec.Result{Error: &exec.TaskError{Kind: fault.System, Type: "ContainerStart", Message: err.Error()}, Started: now, Finished: now}, nil
 		}
@@ -431,6 +434,12 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 	msg := e.diagnose(b, err)
 	return exec.Result{Error: &exec.TaskError{Kind: fault.System, Type: "ContainerDied", Message: msg},
 		Stderr: b.stderr.String(), Started: deadline.Add(-timeout), Finished: time.Now()}, nil
+}
+
+// keyOf returns the group that runs t.
+func (e *Executor) keyOf(t exec.Task) key {
+	fn := &t.Function
+	return key{image: fn.Container, tenant: t.Tenant, kind: fn.Kind, gpu: e.cfg.GPUs != "" && e.cfg.NeedsGPU != nil && e.cfg.NeedsGPU(*fn)}
 }
 
 // command returns the argv of a shell task, as exec/shell expands it.

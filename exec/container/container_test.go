@@ -214,6 +214,23 @@ func TestRunsInImage(t *testing.T) {
 	}
 }
 
+// TestNoInterpreter: a Python function in an image without Python fails
+// with a message that says so, and the executor goes on.
+func TestNoInterpreter(t *testing.T) {
+	e := newExec(t, Config{})
+	defer e.Close()
+	fn := pyFn("one", "def f():\n    return 1\n")
+	fn.Container = bbImage
+	r := run(t, e, exec.Task{Function: fn})
+	if r.Error == nil || r.Error.Kind != fault.System || !strings.Contains(r.Error.Message, bbImage) || !strings.Contains(r.Error.Message, "python3") {
+		t.Fatalf("Result.Error = %+v, want kind system naming the image and python3", r.Error)
+	}
+	t.Logf("no python: %v", r.Error)
+	if got := value(t, e, pyFn("one", "def f():\n    return 1\n"), "[]"); got != "1" {
+		t.Fatalf("after: %s", got)
+	}
+}
+
 // TestIsolation: only lo, the user nobody, the allowed mount read-only,
 // nothing else of the host.
 func TestIsolation(t *testing.T) {
@@ -457,6 +474,13 @@ func TestRunArgs(t *testing.T) {
 			"--gpus all --label"},
 		{"podman", Podman(), key{image: "img", kind: exec.KindShell},
 			"--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -- img /bin/sh -c"},
+	}
+	e.cfg.NeedsGPU = func(fn exec.Function) bool { return strings.HasPrefix(fn.ID, "gpu-") }
+	if k := e.keyOf(exec.Task{Function: exec.Function{ID: "gpu-train"}}); !k.gpu {
+		t.Errorf("a function that needs GPUs: key %+v", k)
+	}
+	if k := e.keyOf(exec.Task{Function: exec.Function{ID: "cpu-only"}}); k.gpu {
+		t.Errorf("a function that needs none: key %+v", k)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -138,8 +138,11 @@ func (e *Executor) start(ctx context.Context, g *group) (*box, error) {
 		if e.closed.Load() {
 			return nil, exec.ErrClosed
 		}
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			err = fmt.Errorf("not ready after %v", e.cfg.StartTimeout)
+		switch {
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("its worker was not ready after %v", e.cfg.StartTimeout)
+		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+			err = errors.New("it ended before its worker was ready")
 		}
 		return nil, fault.E(fault.System, "exec/container", "start container of image %q: %v%s", g.key.image, err, quote(b.stderr.String()))
 	}
