@@ -11,6 +11,9 @@
 #                          package (BUSYBOX, or fetched with apt-get
 #                          download), its applets linked in /bin, the same
 #                          marker
+#   fxmesh-test/busybox-entrypoint:1
+#                          the same with ENTRYPOINT ["/bin/false"], as
+#                          images made to run one program have
 #
 # Each image is made by `docker import` of a root file system tarball. An
 # image that exists already is left alone (FORCE=1 rebuilds), so a second run
@@ -23,6 +26,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3)
 PY_IMAGE=${PY_IMAGE:-fxmesh-test/python:1}
 BB_IMAGE=${BB_IMAGE:-fxmesh-test/busybox:1}
+EP_IMAGE=${EP_IMAGE:-fxmesh-test/busybox-entrypoint:1}
 FORCE=${FORCE:-}
 MARKER="fxmesh test image"
 
@@ -42,10 +46,11 @@ skeleton() {
 	printf 'root:x:0:\nnogroup:x:65534:\n' >"$1/etc/group"
 }
 
-# import ROOT IMAGE: make IMAGE of the file system under ROOT.
+# import ROOT IMAGE [CHANGE]: make IMAGE of the file system under ROOT, with
+# a Dockerfile instruction CHANGE.
 import_root() {
 	tar -C "$1" --numeric-owner --owner=0 --group=0 -cf - . |
-		"$DOCKER" import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' - "$2" >/dev/null
+		"$DOCKER" import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' ${3:+--change "$3"} - "$2" >/dev/null
 	echo "built $2"
 }
 
@@ -83,8 +88,8 @@ build_python() {
 }
 
 build_busybox() {
-	if have_image "$BB_IMAGE"; then
-		echo "have $BB_IMAGE"
+	if have_image "$BB_IMAGE" && have_image "$EP_IMAGE"; then
+		echo "have $BB_IMAGE and $EP_IMAGE"
 		return
 	fi
 	bb=${BUSYBOX:-}
@@ -105,6 +110,7 @@ build_busybox() {
 		[ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
 	done
 	import_root "$root" "$BB_IMAGE"
+	import_root "$root" "$EP_IMAGE" 'ENTRYPOINT ["/bin/false"]'
 }
 
 build_python

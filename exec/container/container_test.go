@@ -28,6 +28,7 @@ import (
 const (
 	pyImage       = "fxmesh-test/python:1"
 	bbImage       = "fxmesh-test/busybox:1"
+	epImage       = "fxmesh-test/busybox-entrypoint:1" // ENTRYPOINT ["/bin/false"]
 	marker        = "fxmesh test image\n"
 	testMaxOutput = 1000
 )
@@ -70,7 +71,7 @@ func needImages(t testing.TB) {
 			return
 		}
 		have := true
-		for _, img := range []string{pyImage, bbImage} {
+		for _, img := range []string{pyImage, bbImage, epImage} {
 			if Docker().HasImage(ctx, img) != nil {
 				have = false
 			}
@@ -211,6 +212,13 @@ func TestRunsInImage(t *testing.T) {
 	want := marker + "busybox\n[two words; $(rm -rf /) %s \\ 'q' \"dq\"][-n]"
 	if r.Error != nil || r.Stdout != want {
 		t.Errorf("shell in busybox: Stdout %q, Error %+v; want %q", r.Stdout, r.Error, want)
+	}
+
+	// An image's entrypoint does not get in the way.
+	ep := shFn("ep", "cat /fxmesh/marker")
+	ep.Container = epImage
+	if r := run(t, e, exec.Task{Function: ep}); r.Error != nil || r.Stdout != marker {
+		t.Errorf("shell in an image with an entrypoint: Stdout %q, Error %+v", r.Stdout, r.Error)
 	}
 }
 
@@ -469,11 +477,11 @@ func TestRunArgs(t *testing.T) {
 		want string
 	}{
 		{"python", Docker(), key{image: "img", kind: exec.KindPython},
-			"docker run -i --name fxmesh-t-1 --log-driver none --cap-drop ALL --security-opt no-new-privileges --user 65534:65534 --network none --cpus 1 --memory 536870912 --memory-swap 536870912 --pids-limit 256 --tmpfs /tmp:rw,nosuid,nodev,mode=1777,size=67108864 --mount type=bind,source=" + dir + ",target=/data,readonly --label org.fxmesh.executor=fxmesh-t --label org.fxmesh.tenant=alice -- img python3 -u -B -c"},
+			"docker run -i --name fxmesh-t-1 --log-driver none --cap-drop ALL --security-opt no-new-privileges --user 65534:65534 --network none --cpus 1 --memory 536870912 --memory-swap 536870912 --pids-limit 256 --tmpfs /tmp:rw,nosuid,nodev,mode=1777,size=67108864 --mount type=bind,source=" + dir + ",target=/data,readonly --label org.fxmesh.executor=fxmesh-t --label org.fxmesh.tenant=alice --entrypoint python3 -- img -u -B -c"},
 		{"gpu", Docker(), key{image: "img", kind: exec.KindShell, gpu: true},
 			"--gpus all --label"},
 		{"podman", Podman(), key{image: "img", kind: exec.KindShell},
-			"--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 -- img /bin/sh -c"},
+			"--ulimit nofile=1024:1024 --ulimit nproc=1024:1024 --entrypoint /bin/sh -- img -c"},
 	}
 	e.cfg.NeedsGPU = func(fn exec.Function) bool { return strings.HasPrefix(fn.ID, "gpu-") }
 	if k := e.keyOf(exec.Task{Function: exec.Function{ID: "gpu-train"}}); !k.gpu {

@@ -43,7 +43,7 @@ type Runtime interface {
 type Spec struct {
 	Name    string            // the container's name, unique on the runtime
 	Image   string            // the image, present locally
-	Command []string          // what runs in it: the worker
+	Command []string          // what runs in it, the worker, in place of the image's entrypoint
 	User    string            // uid:gid; "" is the image's user
 	Network string            // "none", "bridge" or a network's name
 	CPUs    float64           // CPU limit in cores; 0 is none
@@ -173,8 +173,12 @@ func (c *CLI) runArgs(s Spec) []string {
 		a = append(a, "--label", k+"="+s.Labels[k])
 	}
 	a = append(a, c.RunArgs...)
-	a = append(a, "--", s.Image)
-	return append(a, s.Command...)
+	// The worker replaces the image's entrypoint, whatever it is.
+	if len(s.Command) > 0 {
+		a = append(a, "--entrypoint", s.Command[0], "--", s.Image)
+		return append(a, s.Command[1:]...)
+	}
+	return append(a, "--", s.Image)
 }
 
 // State runs "PROGRAM inspect".
