@@ -6,7 +6,8 @@
 // # Workers from the endpoint
 //
 // Nothing of fxmesh needs to be in an image. The worker program is this
-// package's own, passed on the container's command line: worker.py, run as
+// package's own, passed on the container's command line in place of the
+// image's entrypoint: worker.py, run as
 // "python3 -u -B -c WORKER", needs a Python 3.8 or later interpreter and
 // its standard library; worker.sh, run as "/bin/sh -c WORKER", needs a
 // POSIX sh and mkdir, rm, cp, cat and wc. Each speaks its protocol
