@@ -259,6 +259,7 @@ type Executor struct {
 	id      string        // this executor's label value, and its containers' name stem
 	run     chan struct{} // one token per running task; capacity Workers
 	done    chan struct{} // closed by Close
+	reaped  chan struct{} // closed when reapIdle returns
 	calls   sync.WaitGroup
 	wg      sync.WaitGroup // container waiters, removals, the idle reaper
 	closed  atomic.Bool    // set under mu
@@ -299,6 +300,7 @@ func New(cfg Config) (*Executor, error) {
 		id:     cfg.NamePrefix + hex.EncodeToString(id[:]),
 		run:    make(chan struct{}, cfg.Workers),
 		done:   make(chan struct{}),
+		reaped: make(chan struct{}),
 		groups: make(map[key]*group),
 		live:   make(map[*box]struct{}),
 		images: make(map[string]time.Time),
@@ -698,6 +700,7 @@ func (e *Executor) reap(b *box) {
 // reapIdle removes containers idle for longer than IdleTimeout.
 func (e *Executor) reapIdle() {
 	defer e.wg.Done()
+	defer close(e.reaped)
 	every := max(e.cfg.IdleTimeout/4, minIdleCheck)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -766,7 +769,9 @@ func (e *Executor) Close() error {
 		e.remove(ctx, names...)
 		cancel()
 		e.calls.Wait()
-		// Idle boxes remain in their groups: reap them.
+		<-e.reaped
+		// Idle boxes remain in their groups, and no one else takes them
+		// now: reap them.
 		e.mu.Lock()
 		var idle []*box
 		for _, g := range e.groups {
