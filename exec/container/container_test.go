@@ -465,6 +465,26 @@ func TestIdleTimeout(t *testing.T) {
 	}
 }
 
+// TestMaxContainers: at the bound, a new container replaces the idle one
+// unused the longest.
+func TestMaxContainers(t *testing.T) {
+	e := newExec(t, Config{Workers: 1, MaxContainers: 1})
+	defer e.Close()
+	fn := pyFn("host", "import socket\ndef f():\n    return socket.gethostname()\n")
+	for _, tenant := range []string{"alice", "bob"} {
+		if r := run(t, e, exec.Task{Tenant: tenant, Function: fn}); r.Error != nil {
+			t.Fatal(r.Error)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for n := len(e.Containers()); n != 1; n = len(e.Containers()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("containers %v, want one", e.Containers())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestRunArgs: the command line a container runs with, defaults and
 // options, GPUs included.
 func TestRunArgs(t *testing.T) {
