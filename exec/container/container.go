@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -450,8 +451,11 @@ func command(t exec.Task) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !exec.IsEmptyJSON(t.Args) && string(t.Args) != "[]" {
-		return nil, fault.E(fault.Invalid, "exec/container", "commands take keyword arguments only, not positional ones")
+	if !exec.IsEmptyJSON(t.Args) {
+		var args []json.RawMessage
+		if json.Unmarshal(t.Args, &args) == nil && len(args) > 0 {
+			return nil, fault.E(fault.Invalid, "exec/container", "commands take keyword arguments only, not %d positional ones", len(args))
+		}
 	}
 	values := map[string]string{}
 	if !exec.IsEmptyJSON(t.Kwargs) {

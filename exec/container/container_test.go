@@ -214,6 +214,13 @@ func TestRunsInImage(t *testing.T) {
 		t.Errorf("shell in busybox: Stdout %q, Error %+v; want %q", r.Stdout, r.Error, want)
 	}
 
+	for _, args := range []string{`[ ]`, `["x"]`} {
+		r := run(t, e, exec.Task{Function: shFn("args", "echo hi"), Args: raw(args)})
+		if wantErr := args != `[ ]`; (r.Error != nil) != wantErr || wantErr && r.Error.Kind != fault.Invalid {
+			t.Errorf("shell with args %s: Error %+v", args, r.Error)
+		}
+	}
+
 	// An image's entrypoint does not get in the way.
 	ep := shFn("ep", "cat /fxmesh/marker")
 	ep.Container = epImage
