@@ -463,7 +463,16 @@ func command(t exec.Task) ([]string, error) {
 			return nil, err
 		}
 	}
-	return tmpl.Expand(values)
+	argv, err := tmpl.Expand(values)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range argv {
+		if strings.IndexByte(w, 0) >= 0 {
+			return nil, fault.E(fault.Invalid, "exec/container", "an argument holds a NUL byte, which no argv can")
+		}
+	}
+	return argv, nil
 }
 
 // diagnose says why box b broke with err, from the container's end state,

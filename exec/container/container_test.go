@@ -564,6 +564,36 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+// TestCommand: a shell task's argv, or why it has none.
+func TestCommand(t *testing.T) {
+	tests := []struct {
+		name, command, args, kwargs string
+		want                        string // argv joined by |, or the error's text
+	}{
+		{"words", "echo {a} 'b c'", "", `{"a": "x y"}`, "echo|x y|b c"},
+		{"empty args", "echo", "[ ]", "", "echo"},
+		{"positional", "echo", `["x"]`, "", "not 1 positional ones"},
+		{"NUL", "echo {a}", "", `{"a": "x\u0000y"}`, "NUL byte"},
+		{"missing value", "echo {a}", "", "", `missing argument "a"`},
+		{"bad template", "echo {", "", "", "opens no {name} placeholder"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			argv, err := command(exec.Task{Function: exec.Function{Kind: exec.KindShell, Command: tc.command}, Args: raw(tc.args), Kwargs: raw(tc.kwargs)})
+			got := strings.Join(argv, "|")
+			if err != nil {
+				got = err.Error()
+				if !fault.Is(err, fault.Invalid) {
+					t.Errorf("error of kind %q, want invalid", fault.KindOf(err))
+				}
+			}
+			if !strings.Contains(got, tc.want) {
+				t.Errorf("command = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestShellWorkerOnHost runs worker.sh under the host's sh, to check the
 // escaping of words against a real shell without a container.
 func TestShellWorkerOnHost(t *testing.T) {
