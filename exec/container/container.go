@@ -463,16 +463,7 @@ func command(t exec.Task) ([]string, error) {
 			return nil, err
 		}
 	}
-	argv, err := tmpl.Expand(values)
-	if err != nil {
-		return nil, err
-	}
-	for _, w := range argv {
-		if strings.IndexByte(w, 0) >= 0 {
-			return nil, fault.E(fault.Invalid, "exec/container", "an argument holds a NUL byte, which no argv can")
-		}
-	}
-	return argv, nil
+	return tmpl.Expand(values) // which refuses NUL bytes, as no argv can hold one
 }
 
 // diagnose says why box b broke with err, from the container's end state,
