@@ -543,6 +543,7 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("identity"), Imports: []string{"crypto/rand", libp2pCore, "github.com/libp2p/go-libp2p/core/crypto"}, TestImports: []string{"testing", libp2pCore}},
 				{Path: ours("exec"), Imports: []string{"context", "os/exec", ours("fault")}, TestImports: []string{"testing"}},
 				{Path: ours("exec/python"), Imports: []string{"os/exec", ours("exec"), ours("fault")}, TestImports: []string{ours("exec/exectest"), "github.com/google/go-cmp/cmp"}},
+				{Path: ours("exec/container"), Imports: []string{"os/exec", ours("exec"), ours("exec/shell"), ours("fault")}, TestImports: []string{ours("exec/exectest"), ours("exec/python")}},
 				{Path: ours("routing"), Imports: []string{libp2pCore, ours("identity"), ours("fault")}},
 				{Path: ours("batchverify"), Imports: []string{"crypto/ed25519", "github.com/hdevalence/ed25519consensus"}, TestImports: []string{"filippo.io/edwards25519"}},
 				{Path: ours("catalog"), Imports: []string{"github.com/fxamacker/cbor/v2", "github.com/libp2p/go-libp2p/core", ours("identity"), ours("wire")}},
