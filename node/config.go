@@ -108,6 +108,11 @@ type Config struct {
 	// the peers that relay them. Zero means catalog.DefaultOwnerQuota
 	// (10,000).
 	CatalogOwnerQuota int `yaml:"catalog_owner_quota,omitempty"`
+	// Containers says how functions registered with a container image
+	// run: the runtime (detected when not named), and each container's
+	// network, limits, user, mounts and GPUs. The zero value detects the
+	// runtime and keeps every safe default (see ContainersConfig).
+	Containers ContainersConfig `yaml:"containers"`
 }
 
 var fieldComments = map[string]string{
@@ -130,6 +135,11 @@ var fieldComments = map[string]string{
 	"require_mapping": "true denies every user that users does not map to a local account.",
 
 	"catalog_owner_quota": "Catalog records kept for one owner: one per function name and one per version (default 10000).",
+
+	"containers": "Functions with a container image: runtime (docker, podman, none; default: detect), network (none|bridge, default none),\n" +
+		"cpus (default 1), memory (default 512m), user (uid:gid, default 65534:65534; image: the image's), mounts (the only host paths\n" +
+		"containers see: - {host: /data, container: /data, writable: false}), per_image (warm containers per image and user, default 2),\n" +
+		"idle_timeout (default 5m), gpus (for functions requiring GPUs: all, device=0,1, none; default all when hardware lists GPUs).",
 }
 
 func (c *Config) validate() error {
@@ -181,6 +191,9 @@ func (c *Config) validate() error {
 	}
 	if c.RequireMapping && len(c.Users) == 0 {
 		errs = append(errs, errors.New("require_mapping is true but users maps no one: every user would be denied"))
+	}
+	if err := c.Containers.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node: config: %w", err)

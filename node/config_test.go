@@ -3,10 +3,13 @@ package node
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/routing"
 )
 
 // TestTenancyConfig: worker_uids, users and require_mapping are read from
@@ -82,5 +85,110 @@ func TestIsolationOfConfig(t *testing.T) {
 	iso, err = (&Config{Users: map[string]string{"12D3KooWuser": "root"}}).isolation(dir)
 	if err != nil || iso.Accounts["12D3KooWuser"].Home != "/root" {
 		t.Fatalf("a user mapped to root's account: %+v, %v", iso, err)
+	}
+}
+
+// TestContainersConfig: the containers: block is read from config.yaml,
+// written back with its help, refused with a clear error when wrong, and
+// mapped onto exec/container's Config with its safe defaults kept.
+func TestContainersConfig(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		err        string // "" means valid
+	}{
+		{"empty", "containers: {}\n", ""},
+		{"everything", "containers:\n  runtime: docker\n  network: bridge\n  cpus: 2.5\n  memory: 1g\n  user: \"1000:1000\"\n" +
+			"  mounts:\n    - {host: /srv/data, container: /data}\n    - {host: /scratch, writable: true}\n" +
+			"  per_image: 3\n  idle_timeout: 30s\n  gpus: device=0\n", ""},
+		{"runtime none", "containers:\n  runtime: none\n", ""},
+		{"image user", "containers:\n  user: image\n", ""},
+		{"unknown runtime", "containers:\n  runtime: lxc\n", `runtime "lxc": want docker, podman, none`},
+		{"unknown network", "containers:\n  network: host\n", `network "host": want none or bridge`},
+		{"memory not a size", "containers:\n  memory: lots\n", `memory: "lots": want a positive number`},
+		{"memory zero", "containers:\n  memory: 0m\n", `memory: "0m"`},
+		{"user not numbers", "containers:\n  user: alice\n", `user "alice": want uid:gid`},
+		{"mount relative", "containers:\n  mounts:\n    - {host: data}\n", `mounts: "data" is not a clean absolute path`},
+		{"mount of nothing", "containers:\n  mounts:\n    - {container: /data}\n", `mounts: "" is not a clean absolute path`},
+		{"mount with a comma", "containers:\n  mounts:\n    - {host: \"/a,b\"}\n", `"/a,b" is not a clean absolute path without commas`},
+		{"negative per_image", "containers:\n  per_image: -1\n", "per_image and idle_timeout must not be negative"},
+		{"gpus flag", "containers:\n  gpus: --privileged\n", `gpus "--privileged"`},
+		{"unknown field", "containers:\n  pull: true\n", "field pull not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(tc.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c, err := LoadConfig(dir)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("LoadConfig = %v; want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := SaveConfig(dir, c); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+			again, err := LoadConfig(dir)
+			if err != nil || !reflect.DeepEqual(again.Containers, c.Containers) {
+				t.Fatalf("round trip: %+v, %v\n%s", again, err, b)
+			}
+			if !strings.Contains(string(b), "# Functions with a container image: runtime") {
+				t.Fatalf("containers written without its help:\n%s", b)
+			}
+		})
+	}
+}
+
+// TestContainersExecutorConfig: the block maps onto exec/container's
+// Config: zero values stay zero (the executor's safe defaults), mounts
+// are their own allowlist, and GPUs are all the endpoint's when its
+// hardware lists some, unless the operator says otherwise.
+func TestContainersExecutorConfig(t *testing.T) {
+	gpu := routing.Hardware{GPUs: []routing.GPU{{Model: "H200"}}}
+	c := ContainersConfig{}
+	cfg := c.executorConfig(nil, routing.Hardware{}, exec.Limits{}, 0, nil, nil)
+	if cfg.Network != "" || cfg.User != "" || cfg.CPUs != 0 || cfg.Memory != 0 || cfg.Mounts != nil || cfg.GPUs != "" {
+		t.Errorf("zero block maps to %+v, want zero fields (the executor's defaults)", cfg)
+	}
+	if got := c.executorConfig(nil, gpu, exec.Limits{}, 0, nil, nil).GPUs; got != "all" {
+		t.Errorf("gpus with detected GPUs = %q, want all", got)
+	}
+	c = ContainersConfig{Memory: "unlimited", GPUs: "none", Mounts: []MountConfig{{Host: "/srv/data", Container: "/data"}}}
+	cfg = c.executorConfig(nil, gpu, exec.Limits{}, 0, nil, nil)
+	if cfg.Memory != -1 || cfg.GPUs != "" || len(cfg.Mounts) != 1 || cfg.Mounts[0].Container != "/data" || !reflect.DeepEqual(cfg.AllowedHostPaths, []string{"/srv/data"}) {
+		t.Errorf("block %+v maps to %+v", c, cfg)
+	}
+	if got := (&ContainersConfig{Memory: "256m"}).executorConfig(nil, gpu, exec.Limits{}, 0, nil, nil).Memory; got != 256<<20 {
+		t.Errorf("memory 256m = %d bytes", got)
+	}
+	if got := (&ContainersConfig{GPUs: "device=1"}).executorConfig(nil, gpu, exec.Limits{}, 0, nil, nil).GPUs; got != "device=1" {
+		t.Errorf("gpus device=1 maps to %q", got)
+	}
+}
+
+// TestNeedsGPU: a requirement on gpus that an endpoint without GPUs does
+// not meet asks for GPUs; others do not.
+func TestNeedsGPU(t *testing.T) {
+	for reqs, want := range map[string]bool{
+		"gpus>=1": true, "gpus>0": true, "gpus=2": true, "gpus>=0": false, "gpus=0": false, "gpus<1": false,
+		"cpus>=2": false, "": false, "cpus>=1,gpus>=1": true,
+	} {
+		var ss []string
+		if reqs != "" {
+			ss = strings.Split(reqs, ",")
+		}
+		rs, err := routing.ParseRequirements(ss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := needsGPU(rs); got != want {
+			t.Errorf("needsGPU(%s) = %v, want %v", reqs, got, want)
+		}
 	}
 }

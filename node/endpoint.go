@@ -15,6 +15,7 @@ import (
 	"github.com/fxmesh/fxmesh/batchverify"
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/container"
 	"github.com/fxmesh/fxmesh/exec/python"
 	"github.com/fxmesh/fxmesh/exec/shell"
 	"github.com/fxmesh/fxmesh/fault"
@@ -42,6 +43,8 @@ type endpoint struct {
 	running   sync.WaitGroup              // handlers and tasks; Add only via begin or while holding one
 	catalog   cachedCatalog               // the node's, as admission reads it
 	policy    admission.Policy            // the endpoint's, from its config
+	images    images                      // the container runtime's, as admission reads them
+	gpuFns    gpuFunctions                // functions admitted with a requirement of GPUs
 	// goroutines runs admissions and tasks on reused goroutines; the
 	// executors' workers, which run the functions, are their own.
 	goroutines *goPool
@@ -53,15 +56,29 @@ type endpoint struct {
 }
 
 // executors holds an endpoint's executors by the kind of function each
-// runs: python and shell now, containers and batch schedulers next.
+// runs: python and shell on the host, and kindContainer, whatever its
+// kind, for a function with a container image; batch schedulers next.
 type executors map[exec.Kind]exec.Executor
+
+// kindContainer is the key of the container executor in executors: not a
+// kind of function, but where every function with a container runs.
+const kindContainer exec.Kind = "container"
 
 var _ admission.Executors = executors(nil)
 
-// Queued reports whether an executor runs kind and, if it reports its load,
+// keyOf is the key of the executor that runs fn: a function with a
+// container never runs on the host's executors.
+func keyOf(fn exec.Function) exec.Kind {
+	if fn.Container != "" {
+		return kindContainer
+	}
+	return fn.Kind
+}
+
+// Queued reports whether an executor runs fn and, if it reports its load,
 // how many calls wait for it.
-func (xs executors) Queued(kind exec.Kind) (int, bool) {
-	x, ok := xs[kind]
+func (xs executors) Queued(fn exec.Function) (int, bool) {
+	x, ok := xs[keyOf(fn)]
 	if !ok {
 		return 0, false
 	}
@@ -135,7 +152,7 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	xs[exec.KindShell] = sh
-	n.ep = &endpoint{
+	ep := &endpoint{
 		n: n, tasks: tasks, executors: xs,
 		catalog: cachedCatalog{Store: n.catalog},
 		policy: admission.Policy{
@@ -146,6 +163,22 @@ func (n *Node) startEndpoint() error {
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		callsPerSessionStream: defaultCallsPerSessionStream,
 	}
+	ep.images.now = n.now
+	rt, err := n.cfg.Containers.containerRuntime(n.ctx, n.log)
+	if err == nil && rt != nil {
+		var cx *container.Executor
+		cx, err = container.New(n.cfg.Containers.executorConfig(rt, n.cfg.Hardware, lim, n.cfg.Workers, ep.gpuFns.needs, n.log))
+		if err == nil {
+			xs[kindContainer] = cx
+			ep.images.rt = rt
+		}
+	}
+	if err != nil {
+		xs.close()
+		tasks.Close()
+		return err
+	}
+	n.ep = ep
 	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSessionStream)
@@ -299,7 +332,7 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*admission.Admi
 		Envelope: req.Invocation, Sender: s.Conn().RemotePeer(), Now: e.n.now(),
 		Policy: &e.policy, Offers: offers,
 		Catalog: &e.catalog, Tasks: e.tasks, Executors: e.executors,
-		Verifier: e.verify,
+		Containers: &e.images, Verifier: e.verify,
 	})
 	if err != nil {
 		return nil, err
@@ -312,6 +345,7 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*admission.Admi
 		}
 		return nil, err
 	}
+	e.gpuFns.note(adm)
 	return adm, nil
 }
 
@@ -387,7 +421,7 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 	inv, fn := adm.Invocation, adm.Function.Exec
 	id, tenant := inv.TaskID, inv.Caller.String()
 	_ = e.tasks.SetState(id, invoke.StateRunning)
-	x := e.executors[fn.Kind] // admission refuses a kind without one
+	x := e.executors[keyOf(fn)] // admission refuses a function without one
 	var storeErr error
 	emit := func(i int, r exec.Result) {
 		res := resultOf(i, r)

@@ -59,29 +59,37 @@ type loadedExecutor struct {
 
 func (x loadedExecutor) Stats() exec.Stats { return x.stats }
 
-// TestExecutors: the registry answers admission's questions (does an
-// executor run this kind, how many calls wait for it) and the heartbeat's,
-// for executors that report their load and for those that do not.
+// TestExecutors: the registry answers admission's questions (which
+// executor runs this function, how many calls wait for it) and the
+// heartbeat's, for executors that report their load and for those that do
+// not. A function with a container goes to the container executor whatever
+// its kind, and to none when there is none: never to the host's.
 func TestExecutors(t *testing.T) {
 	xs := executors{
 		exec.KindPython: loadedExecutor{stats: exec.Stats{Workers: 4, Idle: 1, Running: 3, Queued: 2}},
 		exec.KindShell:  loadedExecutor{stats: exec.Stats{Workers: 8, Idle: 8, Queued: 5}},
-		"container":     idleExecutor{},
+		kindContainer:   idleExecutor{},
 	}
+	boxed := func(kind exec.Kind) exec.Function { return exec.Function{Kind: kind, Container: "example/box:1"} }
 	tests := []struct {
-		kind   exec.Kind
+		fn     exec.Function
 		queued int
 		runs   bool
 	}{
-		{exec.KindPython, 2, true},
-		{exec.KindShell, 5, true},
-		{"container", 0, true},
-		{"slurm", 0, false},
+		{exec.Function{Kind: exec.KindPython}, 2, true},
+		{exec.Function{Kind: exec.KindShell}, 5, true},
+		{boxed(exec.KindPython), 0, true},
+		{boxed(exec.KindShell), 0, true},
+		{exec.Function{Kind: "slurm"}, 0, false},
 	}
 	for _, tc := range tests {
-		if queued, runs := xs.Queued(tc.kind); queued != tc.queued || runs != tc.runs {
-			t.Errorf("Queued(%s) = %d, %v; want %d, %v", tc.kind, queued, runs, tc.queued, tc.runs)
+		if queued, runs := xs.Queued(tc.fn); queued != tc.queued || runs != tc.runs {
+			t.Errorf("Queued(%+v) = %d, %v; want %d, %v", tc.fn, queued, runs, tc.queued, tc.runs)
 		}
+	}
+	delete(xs, kindContainer)
+	if _, runs := xs.Queued(boxed(exec.KindPython)); runs {
+		t.Errorf("a python function with a container runs on an endpoint without a container executor")
 	}
 	if got, want := xs.load(), (exec.Stats{Workers: 4, Idle: 1, Running: 3, Queued: 7}); got != want {
 		t.Errorf("load = %+v, want %+v: the python pool's workers, every executor's queue", got, want)

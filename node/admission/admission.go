@@ -25,6 +25,13 @@ var (
 	ErrExpired     = errors.New("admission: invocation expired")
 	ErrNotYetValid = errors.New("admission: invocation issued in the future")
 	ErrDenied      = errors.New("admission: caller not allowed")
+	// ErrNoContainerRuntime: the function runs in a container image and
+	// the endpoint has no container runtime (fault.Unavailable). Such a
+	// function is never run on the host instead.
+	ErrNoContainerRuntime = errors.New("admission: no container runtime on this endpoint")
+	// ErrImageAbsent: the function's container image is not present on
+	// the endpoint's runtime, which does not pull images (fault.NotFound).
+	ErrImageAbsent = errors.New("admission: container image not present")
 )
 
 // DefaultSkew is the clock difference tolerated when Policy.Skew is zero.
@@ -95,9 +102,21 @@ type Tasks interface {
 var _ Tasks = (*taskstore.Store)(nil)
 
 // Executors is what admission reads of the endpoint's executors: whether
-// one runs kind and, if so, how many inputs wait for it.
+// one runs fn (a function with a container goes to the container executor,
+// whatever its kind) and, if so, how many inputs wait for it.
 type Executors interface {
-	Queued(kind exec.Kind) (queued int, ok bool)
+	Queued(fn exec.Function) (queued int, ok bool)
+}
+
+// Containers is what admission reads of the endpoint's container runtime.
+type Containers interface {
+	// Runtime names the runtime that runs functions with a container
+	// image here ("docker"); "" when there is none.
+	Runtime() string
+	// HasImage reports whether image is present on the runtime: nil if
+	// so, a fault.NotFound error if not, another error (fault.Unavailable)
+	// when the runtime cannot tell.
+	HasImage(image string) error
 }
 
 // Input is everything a decision reads.
@@ -117,6 +136,9 @@ type Input struct {
 	Catalog   Catalog
 	Tasks     Tasks
 	Executors Executors
+	// Containers is the endpoint's container runtime, read only; nil
+	// means it has none.
+	Containers Containers
 	// Verifier checks the Ed25519 signature together with those of other
 	// goroutines deciding at the same time; nil checks it alone. The
 	// answer is the same either way.
@@ -179,7 +201,12 @@ func Decide(in *Input) (*Admitted, error) {
 	if err := meets(in.Offers, fn.Require, inv.Require); err != nil {
 		return nil, err
 	}
-	queued, ok := in.Executors.Queued(fn.Exec.Kind)
+	if img := fn.Exec.Container; img != "" {
+		if err := containerReady(in.Containers, img); err != nil {
+			return nil, err
+		}
+	}
+	queued, ok := in.Executors.Queued(fn.Exec)
 	if !ok {
 		return nil, fault.E(fault.Invalid, "", "this endpoint does not run functions of kind %q", fn.Exec.Kind)
 	}
@@ -329,4 +356,22 @@ func meets(rec *routing.EndpointRecord, reqs []routing.Requirement, extra []stri
 		}
 	}
 	return nil
+}
+
+// containerReady checks that the endpoint can run a function in image: it
+// has a container runtime, and the image is present on it.
+func containerReady(cs Containers, image string) error {
+	if cs == nil || cs.Runtime() == "" {
+		return fault.Wrap(fault.Unavailable, "", fmt.Errorf("%w: the function runs in container image %q, and is never run on the host instead", ErrNoContainerRuntime, image))
+	}
+	err := cs.HasImage(image)
+	switch {
+	case err == nil:
+		return nil
+	case fault.KindOf(err) == fault.NotFound:
+		return fault.Wrap(fault.NotFound, "", fmt.Errorf("%w: image %q is not present on runtime %s, and this endpoint does not pull images", ErrImageAbsent, image, cs.Runtime()))
+	case fault.KindOf(err) == fault.Invalid:
+		return err
+	}
+	return fault.Wrap(fault.Unavailable, "", fmt.Errorf("the endpoint cannot check container image %q now: %w", image, err))
 }

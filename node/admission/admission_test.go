@@ -29,10 +29,42 @@ type tasks struct {
 func (ts *tasks) Seen(id string) (bool, error) { return ts.seen[id], ts.err }
 func (ts *tasks) Horizon() time.Time           { return ts.horizon }
 
-// queues holds, for each kind an endpoint runs, the inputs waiting for it.
+// queues holds, for each kind an endpoint runs, the inputs waiting for it;
+// functions with a container count under kindContainer, whatever their
+// kind.
 type queues map[exec.Kind]int
 
-func (q queues) Queued(kind exec.Kind) (int, bool) { n, ok := q[kind]; return n, ok }
+const kindContainer exec.Kind = "container"
+
+func (q queues) Queued(fn exec.Function) (int, bool) {
+	k := fn.Kind
+	if fn.Container != "" {
+		k = kindContainer
+	}
+	n, ok := q[k]
+	return n, ok
+}
+
+// images is a container runtime's local images, in memory.
+type images struct {
+	runtime string
+	present map[string]bool
+	err     error // of every HasImage, when set
+}
+
+func (im images) Runtime() string { return im.runtime }
+func (im images) HasImage(image string) error {
+	switch {
+	case im.err != nil:
+		return im.err
+	case !im.present[image]:
+		return fault.E(fault.NotFound, "", "image %q is not present", image)
+	}
+	return nil
+}
+
+// boxImage is the image of alice/boxed, present on the fixture's runtime.
+const boxImage = "example/box:1"
 
 // brokenCatalog is a catalog that cannot answer, as a closed one.
 type brokenCatalog struct{}
@@ -54,6 +86,8 @@ type fixture struct {
 	forBob                       catalog.ID     // alice/forbob: bob may, carol may not
 	needsGPU                     catalog.ID     // alice/gpu: requires gpus>=1
 	command                      catalog.ID     // alice/cmd: a shell function
+	boxed                        catalog.ID     // alice/boxed: a python function in boxImage
+	boxedShell                   catalog.ID     // alice/boxedsh: a shell function in boxImage
 	private                      catalog.ID     // alice/private: not in the endpoint's catalog
 	privateProof                 *invoke.Proof
 	gone                         catalog.ID // alice/gone: private, then deleted
@@ -120,6 +154,8 @@ func newFixture(t *testing.T) *fixture {
 	f.forBob = publish(f.cat, catalog.Function{Name: "forbob"}, catalog.Access{Users: []string{f.bob.ID().String()}}).Update.Versions[0].ID
 	f.needsGPU = publish(f.cat, catalog.Function{Name: "gpu", Requirements: []string{"gpus>=1"}}, pub).Update.Versions[0].ID
 	f.command = publish(f.cat, catalog.Function{Name: "cmd", Kind: catalog.KindShell, Command: "echo {x}"}, pub).Update.Versions[0].ID
+	f.boxed = publish(f.cat, catalog.Function{Name: "boxed", Container: boxImage}, pub).Update.Versions[0].ID
+	f.boxedShell = publish(f.cat, catalog.Function{Name: "boxedsh", Kind: catalog.KindShell, Command: "echo {x}", Container: boxImage}, pub).Update.Versions[0].ID
 	f.private = publish(own, catalog.Function{Name: "private"}, catalog.Access{}).Update.Versions[0].ID
 	f.privateProof = proof(f.private)
 	gone := publish(own, catalog.Function{Name: "gone"}, catalog.Access{})
@@ -163,7 +199,8 @@ func (f *fixture) envelope(t *testing.T, k *identity.Key, fn catalog.ID, edit fu
 
 // input is what the endpoint would decide on when sender sends env a
 // second after t0: a public endpoint with a CPU and no GPU, that runs
-// python and shell functions, and has room in both queues.
+// python and shell functions, on the host and in containers of boxImage,
+// and has room in every queue.
 func (f *fixture) input(env []byte, sender *identity.Key) *Input {
 	return &Input{
 		Envelope: env, Sender: sender.ID(), Now: t0.Add(time.Second),
@@ -171,10 +208,11 @@ func (f *fixture) input(env []byte, sender *identity.Key) *Input {
 			Self: f.ep.ID(), Callers: identity.Policy{Public: true},
 			MaxInvocationBytes: 1 << 20, MaxQueue: 100,
 		},
-		Offers:    &routing.EndpointRecord{ID: f.ep.ID().String(), Hardware: routing.Hardware{CPUs: 1}},
-		Catalog:   f.cat,
-		Tasks:     &tasks{},
-		Executors: queues{exec.KindPython: 0, exec.KindShell: 0},
+		Offers:     &routing.EndpointRecord{ID: f.ep.ID().String(), Hardware: routing.Hardware{CPUs: 1}},
+		Catalog:    f.cat,
+		Tasks:      &tasks{},
+		Executors:  queues{exec.KindPython: 0, exec.KindShell: 0, kindContainer: 0},
+		Containers: images{runtime: "docker", present: map[string]bool{boxImage: true}},
 	}
 }
 
@@ -194,6 +232,8 @@ func TestDecide(t *testing.T) {
 		{"a shell function", f.carol, f.command, nil, exec.KindShell, false},
 		{"a private function with its proof, by its owner", f.alice, f.private, f.privateProof, exec.KindPython, false},
 		{"a mapped user, mapping required", f.carol, f.public, nil, exec.KindPython, true},
+		{"a python function in a container", f.carol, f.boxed, nil, exec.KindPython, false},
+		{"a shell function in a container", f.carol, f.boxedShell, nil, exec.KindShell, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -299,6 +339,17 @@ func TestDecideRefuses(t *testing.T) {
 			kind: fault.Invalid, says: "gpus>=many"},
 		{name: "no executor of the kind", env: invocation(f.command, nil), edit: func(in *Input) { delete(in.Executors.(queues), exec.KindShell) },
 			kind: fault.Invalid, says: `does not run functions of kind "shell"`},
+		{name: "container function, no container runtime", env: invocation(f.boxed, nil), edit: func(in *Input) { in.Containers = nil },
+			kind: fault.Unavailable, is: ErrNoContainerRuntime, says: `container image "example/box:1", and is never run on the host`},
+		{name: "container function, runtime none", env: invocation(f.boxedShell, nil), edit: func(in *Input) { in.Containers = images{} },
+			kind: fault.Unavailable, is: ErrNoContainerRuntime, says: "no container runtime"},
+		{name: "container image absent", env: invocation(f.boxed, nil), edit: func(in *Input) { in.Containers = images{runtime: "docker"} },
+			kind: fault.NotFound, is: ErrImageAbsent, says: `image "example/box:1" is not present on runtime docker`},
+		{name: "container image cannot be checked", env: invocation(f.boxed, nil), edit: func(in *Input) {
+			in.Containers = images{runtime: "docker", err: fault.E(fault.Unavailable, "", "engine down")}
+		}, kind: fault.Unavailable, says: "cannot check container image"},
+		{name: "container queue full", env: invocation(f.boxed, nil), edit: func(in *Input) { in.Executors.(queues)[kindContainer] = 100 },
+			kind: fault.Overloaded, says: "queue is full (100 waiting)"},
 		{name: "overloaded", edit: func(in *Input) { in.Executors.(queues)[exec.KindPython] = 100 },
 			kind: fault.Overloaded, says: "queue is full (100 waiting)"},
 		{name: "horizon", edit: func(in *Input) { in.Tasks = &tasks{horizon: t0} },

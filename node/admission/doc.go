@@ -2,7 +2,8 @@
 // decision is one pure function, Decide, of the invocation as it arrived
 // (its signed envelope and the peer that sent it), the endpoint's Policy,
 // read-only views of what the endpoint holds (its catalog, its task store's
-// replay record, its executors' queues, its own endpoint record), and the
+// replay record, its executors' queues, its container runtime's images, its
+// own endpoint record), and the
 // time. Decide writes nothing and starts nothing: it answers with the
 // invocation admitted, the function compiled for the executor of its kind
 // and the task the store is to record, or with a refusal whose fault kind
@@ -27,8 +28,14 @@
 //     invoked (invalid), or older than what the catalog knows (denied);
 //   - the function's access admits the caller (denied);
 //   - the endpoint meets the function's and the invocation's requirements
-//     (invalid), runs the function's kind (invalid), and has room in that
-//     executor's queue (overloaded);
+//     (invalid);
+//   - for a function with a container image: the endpoint has a container
+//     runtime (unavailable, ErrNoContainerRuntime; such a function never
+//     runs on the host) and the image is present on it (not-found,
+//     ErrImageAbsent; unavailable when the runtime cannot tell);
+//   - the endpoint runs the function (invalid), a function with a
+//     container on its container executor whatever its kind, and has room
+//     in that executor's queue (overloaded);
 //   - the task was not issued before the task store's horizon (expired),
 //     and was not seen before (replayed).
 //
