@@ -1,0 +1,267 @@
+package sim
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	osexec "os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/node"
+	"github.com/fxmesh/fxmesh/routing"
+)
+
+// The images of scripts/build-test-images.sh, and the marker each holds at
+// /fxmesh/marker (and the host does not).
+const (
+	pyImage     = "fxmesh-test/python:1"
+	bbImage     = "fxmesh-test/busybox:1"
+	imageMarker = "fxmesh test image\n"
+)
+
+// boxSource reads the image's marker, writes a file on a path it is
+// given, and reports its host name, waiting when asked.
+const boxSource = `
+import os, socket, time
+
+def marker():
+    try:
+        with open("/fxmesh/marker") as f:
+            return f.read()
+    except OSError as e:
+        return type(e).__name__
+
+def touch(path):
+    with open(path, "w") as f:
+        f.write("ran here")
+    return "touched"
+
+def host(flag, seconds):
+    if flag:
+        with open(flag, "w") as f:
+            f.write("started")
+    time.sleep(seconds)
+    return socket.gethostname()
+`
+
+var (
+	imagesOnce sync.Once
+	imagesErr  error
+)
+
+// needImages skips t unless docker runs containers here, and builds the
+// test images with scripts/build-test-images.sh, once, if they are absent.
+func needImages(t *testing.T) {
+	t.Helper()
+	if _, err := osexec.LookPath("docker"); err != nil {
+		t.Skip("docker is not installed: container tests need it")
+	}
+	imagesOnce.Do(func() {
+		if out, err := osexec.Command("docker", "version").CombinedOutput(); err != nil {
+			imagesErr = fmt.Errorf("docker is not usable: %v: %s", err, out)
+			return
+		}
+		if out, err := osexec.Command("../scripts/build-test-images.sh").CombinedOutput(); err != nil {
+			imagesErr = fmt.Errorf("the test images are absent and scripts/build-test-images.sh failed (run it by hand): %v\n%s", err, out)
+		}
+	})
+	if imagesErr != nil {
+		t.Skip(imagesErr)
+	}
+}
+
+// registerFunction publishes fn, public, as f.owner's and returns it
+// resolved.
+func (f *fixture) registerFunction(fn catalog.Function) *client.ResolvedFunction {
+	f.t.Helper()
+	u := &client.UserCatalog{Key: f.owner, Mesh: f.client}
+	if _, err := u.Register(f.ctx, fn, catalog.Access{Public: true}); err != nil {
+		f.t.Fatal(err)
+	}
+	res, err := u.Resolve(f.ctx, fn.Name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+// boxed is entry of boxSource as name, in image (on the host when "").
+func boxed(name, entry, image string) catalog.Function {
+	return catalog.Function{Name: name, Kind: catalog.KindPython, Source: boxSource, Entry: entry, Container: image}
+}
+
+// value runs fn with args and returns its value, failing t on any error.
+func (f *fixture) value(fn *client.ResolvedFunction, args string) string {
+	f.t.Helper()
+	res, err := f.run(f.client, fn, args, "", 0)
+	if err != nil {
+		f.t.Fatalf("%s: %v", fn.Function.Name, err)
+	}
+	if res.Error != nil {
+		f.t.Fatalf("%s: %+v", fn.Function.Name, res.Error)
+	}
+	var v string
+	if err := json.Unmarshal(res.Value, &v); err != nil {
+		return string(res.Value)
+	}
+	return v
+}
+
+// TestContainerFunctions (issue 11): a Python function registered with a
+// container image runs in it (it reads the image's marker) while the same
+// source without one runs on the host (no marker); a shell function with
+// a container runs in the busybox image.
+func TestContainerFunctions(t *testing.T) {
+	needImages(t)
+	f := newFixture(t, func(cfg *node.Config) { cfg.Containers.Runtime = node.RuntimeDocker })
+	inBox := f.registerFunction(boxed("marker-boxed", "marker", pyImage))
+	onHost := f.registerFunction(boxed("marker-host", "marker", ""))
+	if got := f.value(inBox, `[]`); got != imageMarker {
+		t.Errorf("python function in %s read %q at /fxmesh/marker, want the image's marker", pyImage, got)
+	}
+	if got := f.value(onHost, `[]`); got == imageMarker {
+		t.Errorf("python function without a container read the image's marker: it ran in a container")
+	}
+	sh := f.registerFunction(catalog.Function{Name: "marker-sh", Kind: catalog.KindShell, Command: "cat /fxmesh/marker", Container: bbImage})
+	res, err := f.run(f.client, sh, `[]`, "", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Error != nil || res.ExitCode != 0 || res.Stdout != imageMarker {
+		t.Errorf("shell function in %s: stdout %q, exit %d, error %+v; want the marker", bbImage, res.Stdout, res.ExitCode, res.Error)
+	}
+}
+
+// TestContainerRefusedWithoutRuntime (issue 11): on an endpoint whose
+// containers.runtime is none, a function with a container image is
+// refused at admission with its specific error, and never runs on the
+// host: it would write a file there.
+func TestContainerRefusedWithoutRuntime(t *testing.T) {
+	f := newFixture(t, func(cfg *node.Config) { cfg.Containers.Runtime = node.RuntimeNone })
+	proof := filepath.Join(t.TempDir(), "ran-on-host")
+	args, _ := json.Marshal([]string{proof})
+	for _, fn := range []catalog.Function{
+		boxed("touch-boxed", "touch", pyImage),
+		{Name: "touch-sh", Kind: catalog.KindShell, Command: "touch {path}", Container: bbImage},
+	} {
+		rf := f.registerFunction(fn)
+		in := string(args)
+		if fn.Kind == catalog.KindShell {
+			in = `{"path": "` + proof + `"}`
+		}
+		var err error
+		if fn.Kind == catalog.KindShell {
+			_, err = f.run(f.client, rf, "", in, 0)
+		} else {
+			_, err = f.run(f.client, rf, in, "", 0)
+		}
+		if fault.KindOf(err) != fault.Unavailable || !strings.Contains(err.Error(), "no container runtime") || !strings.Contains(err.Error(), "never run on the host") {
+			t.Errorf("%s: err = %v (kind %s), want unavailable: no container runtime", fn.Name, err, fault.KindOf(err))
+		}
+		if _, serr := os.Stat(proof); serr == nil {
+			t.Fatalf("%s ran on the host: it wrote %s", fn.Name, proof)
+		}
+	}
+	// The same function without a container runs, and writes the file:
+	// the proof above can fail.
+	host := f.registerFunction(boxed("touch-host", "touch", ""))
+	if got := f.value(host, string(args)); got != "touched" {
+		t.Fatalf("touch on the host = %q", got)
+	}
+	if _, err := os.Stat(proof); err != nil {
+		t.Fatalf("the host function did not write its file: %v", err)
+	}
+}
+
+// TestContainerImageAbsent (issue 11, acceptance 6): a function whose
+// image is not present is refused with not-found before anything is
+// queued; a task never exists for it.
+func TestContainerImageAbsent(t *testing.T) {
+	needImages(t)
+	f := newFixture(t, func(cfg *node.Config) { cfg.Containers.Runtime = node.RuntimeDocker })
+	fn := f.registerFunction(boxed("absent", "marker", "fxmesh-test/absent:0"))
+	sub, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: fn, Inputs: []invoke.Input{{}}, Wait: true})
+	if fault.KindOf(err) != fault.NotFound || !strings.Contains(err.Error(), `image "fxmesh-test/absent:0" is not present on runtime docker`) {
+		t.Fatalf("err = %v (kind %s), want not-found naming the image", err, fault.KindOf(err))
+	}
+	if sub != nil {
+		t.Fatalf("the invocation was acknowledged as task %+v: a task was queued", sub)
+	}
+}
+
+// TestContainerKilledMidTask (issue 11, acceptance 6): killing a
+// function's container while it runs fails that task with kind system
+// within a heartbeat, and the next call succeeds on a fresh container.
+// The function marks that it started in a directory mounted from the host
+// (containers.mounts), which the test waits for.
+func TestContainerKilledMidTask(t *testing.T) {
+	needImages(t)
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil { // the function runs as nobody
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1,
+			Mounts: []node.MountConfig{{Host: shared, Container: "/shared", Writable: true}}}
+	})
+	fn := f.registerFunction(boxed("host", "host", pyImage))
+	first := f.value(fn, `["", 0]`)
+	ids := func() []string {
+		out, err := osexec.Command("docker", "ps", "-q", "--no-trunc", "--filter", "label=org.fxmesh.tenant="+f.owner.ID().String()).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Fields(string(out))
+	}
+	if c := ids(); len(c) != 1 || !strings.HasPrefix(c[0], first) {
+		t.Fatalf("containers of the owner %v, want the one the first call ran in (%s)", c, first)
+	}
+	type outcome struct {
+		res *invoke.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := f.run(f.client, fn, `["/shared/started", 60]`, "", 0)
+		done <- outcome{res, err}
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(filepath.Join(shared, "started")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the task never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	killed := time.Now()
+	if out, err := osexec.Command("docker", "kill", first).CombinedOutput(); err != nil {
+		t.Fatalf("docker kill: %v: %s", err, out)
+	}
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the task still runs 20s after its container was killed")
+	}
+	took := time.Since(killed)
+	t.Logf("failed %v after the kill: %v %+v", took, o.err, o.res)
+	if o.err != nil || o.res == nil || o.res.Error == nil || o.res.Error.Kind != string(fault.System) {
+		t.Fatalf("killed task: result %+v, err %v; want a result failed with kind system", o.res, o.err)
+	}
+	if took > routing.DefaultHeartbeatInterval {
+		t.Errorf("the task failed %v after the kill, more than a heartbeat (%v)", took, routing.DefaultHeartbeatInterval)
+	}
+	if second := f.value(fn, `["", 0]`); second == first {
+		t.Errorf("the next call ran in %s, the killed container", second)
+	}
+}
