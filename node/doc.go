@@ -11,6 +11,13 @@
 // point of contact: a DHT server and catalog archive) or an endpoint (a DHT
 // server that advertises its capabilities and serves functions).
 //
+// An endpoint's executors are the warm Python pool and the shell runner,
+// for functions on the host, and, when it has a container runtime (the
+// containers: block of config.yaml, or detected), exec/container for every
+// function with a container image, whatever its kind. Such a function is
+// never run on the host: without a runtime, or with its image absent,
+// admission refuses it.
+//
 // The endpoint's task store stays a sub-package (node/taskstore): only the
 // daemon keeps tasks, and the store is a component of its own, with its
 // own durability rules and tests, that no other package needs.

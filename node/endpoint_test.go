@@ -9,6 +9,8 @@ import (
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/node/admission"
+	"github.com/fxmesh/fxmesh/routing"
 )
 
 // TestResultOf: an executor's result becomes the form the task store keeps
@@ -96,5 +98,38 @@ func TestExecutors(t *testing.T) {
 	}
 	if got := (executors{exec.KindShell: idleExecutor{}}).load(); got != (exec.Stats{}) {
 		t.Errorf("load without a python executor = %+v, want nothing", got)
+	}
+}
+
+// TestGPUFunctions: a function with a container gets GPUs when it, or an
+// invocation of it, was admitted with a requirement of GPUs; a function
+// on the host, or one that asks for none, does not.
+func TestGPUFunctions(t *testing.T) {
+	reqs := func(ss ...string) []routing.Requirement {
+		rs, err := routing.ParseRequirements(ss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rs
+	}
+	adm := func(id, image string, fnReqs []routing.Requirement, invReqs ...string) *admission.Admitted {
+		return &admission.Admitted{
+			Invocation: &invoke.Signed{Invocation: invoke.Invocation{Require: invReqs}},
+			Function:   &admission.Compiled{Exec: exec.Function{ID: id, Container: image}, Require: fnReqs},
+		}
+	}
+	var g gpuFunctions
+	for _, a := range []*admission.Admitted{
+		adm("own", "img", reqs("gpus>=1")),
+		adm("asked", "img", nil, "gpus>=2"),
+		adm("none", "img", reqs("cpus>=1"), "gpus>=0"),
+		adm("host", "", reqs("gpus>=1")),
+	} {
+		g.note(a)
+	}
+	for id, want := range map[string]bool{"own": true, "asked": true, "none": false, "host": false, "unseen": false} {
+		if got := g.needs(exec.Function{ID: id}); got != want {
+			t.Errorf("needs(%s) = %v, want %v", id, got, want)
+		}
 	}
 }
