@@ -1,13 +1,17 @@
 package node
 
 import (
+	"context"
+	"log/slog"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
 )
@@ -189,6 +193,34 @@ func TestNeedsGPU(t *testing.T) {
 		}
 		if got := needsGPU(rs); got != want {
 			t.Errorf("needsGPU(%s) = %v, want %v", reqs, got, want)
+		}
+	}
+}
+
+// TestContainerRuntime: containers.runtime none chooses none; a runtime
+// named but not usable is an error that names it; detection finds none
+// where neither docker nor podman is on PATH, and docker where it runs.
+func TestContainerRuntime(t *testing.T) {
+	ctx := context.Background()
+	log := slog.New(slog.DiscardHandler)
+	dockerWorks := osexec.Command("docker", "version").Run() == nil
+	if rt, err := (&ContainersConfig{Runtime: RuntimeNone}).containerRuntime(ctx, log); rt != nil || err != nil {
+		t.Errorf("runtime none: %v, %v; want none", rt, err)
+	}
+	if dockerWorks {
+		rt, err := (&ContainersConfig{}).containerRuntime(ctx, log)
+		if err != nil || rt == nil || rt.Name() != RuntimeDocker {
+			t.Errorf("detected where docker works: %v, %v; want docker", rt, err)
+		}
+	}
+	t.Setenv("PATH", t.TempDir()) // neither docker nor podman
+	if rt, err := (&ContainersConfig{}).containerRuntime(ctx, log); rt != nil || err != nil {
+		t.Errorf("detected without docker or podman: %v, %v; want none", rt, err)
+	}
+	for _, name := range []string{RuntimeDocker, RuntimePodman} {
+		_, err := (&ContainersConfig{Runtime: name}).containerRuntime(ctx, log)
+		if err == nil || !strings.Contains(err.Error(), "containers.runtime is "+name) || fault.KindOf(err) != fault.Unavailable {
+			t.Errorf("runtime %s named, not on PATH: %v; want unavailable naming it", name, err)
 		}
 	}
 }

@@ -185,7 +185,7 @@ func (c *ContainersConfig) containerRuntime(ctx context.Context, log *slog.Logge
 	}
 	switch c.Runtime {
 	case RuntimeNone:
-		log.Info("container runtime: none (containers.runtime is none): functions with a container are refused")
+		log.Info("container runtime", "runtime", RuntimeNone, "chosen", "configured", "note", "functions with a container image are refused")
 		return nil, nil
 	case RuntimeDocker, RuntimePodman:
 		rt := container.Docker()
@@ -195,18 +195,18 @@ func (c *ContainersConfig) containerRuntime(ctx context.Context, log *slog.Logge
 		if err := check(rt); err != nil {
 			return nil, fmt.Errorf("node: containers.runtime is %s: %w", c.Runtime, err)
 		}
-		log.Info("container runtime: " + c.Runtime + " (configured)")
+		log.Info("container runtime", "runtime", c.Runtime, "chosen", "configured")
 		return rt, nil
 	}
 	for _, rt := range []*container.CLI{container.Docker(), container.Podman()} {
 		err := check(rt)
 		if err == nil {
-			log.Info("container runtime: " + rt.Name() + " (detected)")
+			log.Info("container runtime", "runtime", rt.Name(), "chosen", "detected")
 			return rt, nil
 		}
 		log.Debug("container runtime not usable", "runtime", rt.Name(), "err", err)
 	}
-	log.Info("container runtime: none detected (neither docker nor podman runs containers): functions with a container are refused")
+	log.Info("container runtime", "runtime", RuntimeNone, "chosen", "detected: neither docker nor podman runs containers", "note", "functions with a container image are refused")
 	return nil, nil
 }
 
@@ -230,6 +230,7 @@ func needsGPU(reqs []routing.Requirement) bool {
 // calls costs one inspection. The zero value has no runtime.
 type images struct {
 	rt  container.Runtime // nil: none
+	ctx context.Context   // the node's: its end cuts a check short
 	now func() time.Time
 	mu  sync.Mutex            // guards m
 	m   map[string]imageCheck // by image
@@ -269,7 +270,7 @@ func (im *images) HasImage(image string) error {
 	if ok && (c.err == nil && now.Sub(c.at) < imagePresentTTL || c.err != nil && now.Sub(c.at) < imageAbsentTTL) {
 		return c.err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), imageCheckTimeout)
+	ctx, cancel := context.WithTimeout(im.ctx, imageCheckTimeout)
 	defer cancel()
 	err := im.rt.HasImage(ctx, image)
 	if err != nil && fault.KindOf(err) != fault.NotFound {

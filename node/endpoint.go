@@ -163,7 +163,7 @@ func (n *Node) startEndpoint() error {
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		callsPerSessionStream: defaultCallsPerSessionStream,
 	}
-	ep.images.now = n.now
+	ep.images.ctx, ep.images.now = n.ctx, n.now
 	rt, err := n.cfg.Containers.containerRuntime(n.ctx, n.log)
 	if err == nil && rt != nil {
 		var cx *container.Executor
