@@ -14,6 +14,7 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node"
 	"github.com/fxmesh/fxmesh/routing"
@@ -137,6 +138,39 @@ func TestContainerFunctions(t *testing.T) {
 	}
 	if res.Error != nil || res.ExitCode != 0 || res.Stdout != imageMarker {
 		t.Errorf("shell function in %s: stdout %q, exit %d, error %+v; want the marker", bbImage, res.Stdout, res.ExitCode, res.Error)
+	}
+}
+
+// TestContainerUsersApart (issue 11): through a real endpoint, a user's
+// second call finds the container its first one left warm, and another
+// user calling the same function never gets that container.
+func TestContainerUsersApart(t *testing.T) {
+	needImages(t)
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Public = true
+		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1}
+	})
+	fn := f.registerFunction(boxed("host", "host", pyImage))
+	first := f.value(fn, `["", 0]`)
+	if again := f.value(fn, `["", 0]`); again != first {
+		t.Errorf("the owner's second call ran in container %s, not the warm %s", again, first)
+	}
+	bobKey, _ := identity.GenerateKey()
+	bob, err := f.mesh.Client(f.ctx, bobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	res, err := f.run(bob, fn, `["", 0]`, "", 0)
+	if err != nil || res.Error != nil {
+		t.Fatalf("bob's call: %v %+v", err, res)
+	}
+	var theirs string
+	if err := json.Unmarshal(res.Value, &theirs); err != nil || theirs == "" {
+		t.Fatalf("bob's call returned %s", res.Value)
+	}
+	if theirs == first {
+		t.Fatalf("bob's call ran in the owner's container %s", first)
 	}
 }
 
