@@ -172,6 +172,19 @@ func TestContainerUsersApart(t *testing.T) {
 	if theirs == first {
 		t.Fatalf("bob's call ran in the owner's container %s", first)
 	}
+	// Closing the endpoint removes every container it started.
+	if err := f.ep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{first, theirs} {
+		out, err := osexec.Command("docker", "ps", "-aq", "--filter", "id="+id).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("container %s is left behind after the endpoint closed", id)
+		}
+	}
 }
 
 // TestContainerRefusedWithoutRuntime (issue 11): on an endpoint whose
