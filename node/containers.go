@@ -27,7 +27,9 @@ const (
 
 // ContainersConfig is the containers: block of config.yaml: how functions
 // registered with a container image run. Each zero value is a safe
-// default, documented at its field.
+// default, documented at its field. At most Config.Workers tasks run in
+// containers at once (the CPU count by default), with at most twice that
+// many containers, idle ones included.
 type ContainersConfig struct {
 	// Runtime is "docker", "podman" or "none"; "" detects: Docker if it
 	// runs containers, else Podman, else none. With none, a function with
