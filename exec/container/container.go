@@ -488,6 +488,8 @@ func (e *Executor) diagnose(b *box, err error) string {
 		return fmt.Sprintf("container %s ended while running the task (%v)", b.name, serr)
 	case st.OOMKilled:
 		return fmt.Sprintf("container %s ran out of memory (limit %d MiB) and was killed while running the task", b.name, e.cfg.Memory>>20)
+	case st.ExitCode == 137 && st.OOMUnknown && e.cfg.Memory > 0:
+		return fmt.Sprintf("container %s was killed (exit status 137) while running the task: perhaps it ran out of memory (limit %d MiB); runtime %s does not say", b.name, e.cfg.Memory>>20, e.rt.Name())
 	case st.ExitCode == 137:
 		return fmt.Sprintf("container %s was killed (exit status 137) while running the task", b.name)
 	}

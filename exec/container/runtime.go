@@ -66,6 +66,10 @@ type Mount struct {
 type State struct {
 	ExitCode  int
 	OOMKilled bool
+	// OOMUnknown says that the runtime does not report the
+	// out-of-memory killer (Podman 4.3 does not): OOMKilled false then
+	// means nothing.
+	OOMUnknown bool
 }
 
 // CLI is a Runtime driven through its command-line program: Docker, or
@@ -76,6 +80,13 @@ type CLI struct {
 	// RunArgs are added to every run command before the image, for
 	// what a runtime needs on this machine (Podman's ulimits).
 	RunArgs []string
+	// RemoveArgs are added to every rm command (Podman's "--time 0":
+	// its rm -f otherwise waits 10 s for a SIGTERM that a worker running
+	// as PID 1 ignores).
+	RemoveArgs []string
+	// NoOOMReport says that the runtime's inspect never reports the
+	// out-of-memory killer, whatever killed the container (Podman 4.3).
+	NoOOMReport bool
 }
 
 var _ Runtime = (*CLI)(nil)
@@ -85,10 +96,20 @@ func Docker() *CLI { return &CLI{Program: "docker"} }
 
 // Podman returns the Podman runtime, through the podman CLI. Its containers
 // get explicit nofile and nproc limits: rootful Podman on machines that cap
-// those below its defaults fails to start containers without them.
+// those below its defaults fails to start containers without them. Its
+// removals kill at once, as Docker's do. Its inspect says OOMKilled false
+// even of a container the out-of-memory killer ended, so its states say
+// OOMUnknown.
 func Podman() *CLI {
-	return &CLI{Program: "podman", RunArgs: []string{"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}}
+	return &CLI{Program: "podman",
+		RunArgs:     podmanUlimits,
+		RemoveArgs:  []string{"--time", "0"},
+		NoOOMReport: true}
 }
+
+// podmanUlimits are the limits Podman's containers need set explicitly
+// (rlimit types 7 and 6 are otherwise refused: "operation not permitted").
+var podmanUlimits = []string{"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}
 
 // Name returns the program's base name.
 func (c *CLI) Name() string {
@@ -195,7 +216,7 @@ func (c *CLI) State(ctx context.Context, name string) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("exec/container: inspect container %s: unexpected %q", name, out)
 	}
-	return State{ExitCode: code, OOMKilled: f[1] == "true"}, nil
+	return State{ExitCode: code, OOMKilled: f[1] == "true", OOMUnknown: c.NoOOMReport && f[1] != "true"}, nil
 }
 
 // Remove runs "PROGRAM rm -f NAME...".
@@ -203,7 +224,8 @@ func (c *CLI) Remove(ctx context.Context, names ...string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	out, err := c.output(ctx, append([]string{"rm", "-f", "--"}, names...)...)
+	args := append(append([]string{"rm", "-f"}, c.RemoveArgs...), "--")
+	out, err := c.output(ctx, append(args, names...)...)
 	if err != nil && !bytes.Contains(bytes.ToLower(out), []byte("no such container")) {
 		return fmt.Errorf("exec/container: remove containers: %w", err)
 	}
