@@ -40,7 +40,12 @@
 //     saying how the container ended, and the container is replaced by the
 //     next task that needs one;
 //   - the image is not present: Execute returns fault.NotFound naming the
-//     image before anything is queued (images are never pulled);
+//     image before anything is queued, unless Config.Pull is on (it is off
+//     by default); then the first task to find it absent pulls it, and the
+//     tasks that want it meanwhile wait for that one pull. A pull that
+//     fails is fault.NotFound when the registry has no such image,
+//     fault.Timeout past Config.PullTimeout, and fault.Unavailable
+//     otherwise; the next task tries again;
 //   - the runtime is missing or its engine is down: New returns
 //     fault.Unavailable naming the runtime.
 //

@@ -39,6 +39,14 @@ type Runtime interface {
 	Remove(ctx context.Context, names ...string) error
 }
 
+// Puller is a Runtime that can fetch images from a registry.
+type Puller interface {
+	// Pull fetches image so that HasImage finds it: fault.NotFound if
+	// the registry has no such image, fault.Unavailable if the pull
+	// fails otherwise, ctx's error if ctx ends first.
+	Pull(ctx context.Context, image string) error
+}
+
 // Spec is one container to run.
 type Spec struct {
 	Name    string            // the container's name, unique on the runtime
@@ -89,7 +97,10 @@ type CLI struct {
 	NoOOMReport bool
 }
 
-var _ Runtime = (*CLI)(nil)
+var (
+	_ Runtime = (*CLI)(nil)
+	_ Puller  = (*CLI)(nil)
+)
 
 // Docker returns the Docker runtime, through the docker CLI.
 func Docker() *CLI { return &CLI{Program: "docker"} }
@@ -143,9 +154,39 @@ func (c *CLI) HasImage(ctx context.Context, image string) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.As(err, &x):
-		return fault.E(fault.NotFound, "exec/container", "image %q is not present on runtime %s (the executor does not pull images)", image, c.Name())
+		return fault.E(fault.NotFound, "exec/container", "image %q is not present on runtime %s", image, c.Name())
 	}
 	return fault.E(fault.Unavailable, "exec/container", "runtime %s: inspect image %q: %v", c.Name(), image, err)
+}
+
+// Pull runs "PROGRAM pull IMAGE".
+func (c *CLI) Pull(ctx context.Context, image string) error {
+	if image == "" || strings.HasPrefix(image, "-") {
+		return fault.E(fault.Invalid, "exec/container", "image name %q", image)
+	}
+	out, err := c.output(ctx, "pull", "--quiet", "--", image)
+	var x *osexec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &x) && notFound(out):
+		return fault.E(fault.NotFound, "exec/container", "pull image %q on runtime %s: the registry has no such image: %v", image, c.Name(), err)
+	}
+	return fault.E(fault.Unavailable, "exec/container", "pull image %q on runtime %s: %v", image, c.Name(), err)
+}
+
+// notFound says whether a pull's stderr says that the image does not
+// exist, in the words of Docker's and Podman's registries.
+func notFound(stderr []byte) bool {
+	s := bytes.ToLower(stderr)
+	for _, w := range []string{"manifest unknown", "not found", "does not exist", "name unknown"} {
+		if bytes.Contains(s, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Command returns "PROGRAM run -i ... IMAGE COMMAND...".
