@@ -62,13 +62,18 @@
 // # Runtimes
 //
 // Runtime is the engine: Docker and Podman through their command-line
-// programs (CLI), and later Apptainer. Podman takes Docker's commands with
+// programs (CLI), and Apptainer or SingularityCE (Apptainer), one
+// "apptainer exec" process per container, its images SIF files. Podman takes Docker's commands with
 // three differences, which Podman() carries: its containers need explicit
 // nofile and nproc ulimits where the machine caps them, its rm -f needs
 // "--time 0" to kill at once, and it does not report the out-of-memory
 // killer (a container killed under a memory limit is then said to have
 // perhaps run out of memory). The tests run the conformance suite and the
-// key behaviours under both, skipping a runtime that is not usable here. The CLI rather than Docker's Go
+// key behaviours under both, skipping a runtime that is not usable here.
+// Apptainer is not packaged for the build machine: its commands are tested
+// against testdata/apptainer-standin.sh, a stand-in (not Apptainer) that
+// records its argv and runs the worker on the host; real runs need a
+// machine with Apptainer. The CLI rather than Docker's Go
 // client module: the CLI is what both Docker and Podman share (Podman
 // speaks Docker's commands, not all of its API), it keeps exec free of a
 // large dependency tree, and it leaves the engine's socket, credentials
