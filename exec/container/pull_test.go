@@ -77,7 +77,8 @@ func (c *countingCLI) Pull(ctx context.Context, image string) error {
 
 // TestPull: with pull off an image only a registry has is not found; with
 // it on, tasks that find it absent pull it once and run in it; an image the
-// registry lacks, or a registry that is not there, is a specific error.
+// registry lacks, a registry that is not there, or one that never answers,
+// is a specific error. On each runtime, from one registry.
 func TestPull(t *testing.T) {
 	bin, err := osexec.LookPath("docker-registry")
 	if err != nil {
@@ -96,16 +97,29 @@ func TestPull(t *testing.T) {
 	t.Cleanup(func() { osexec.Command("docker", "rmi", image).Run() })
 	docker("push", "--quiet", image)
 	docker("rmi", image)
+	forRuntimes(t, func(t *testing.T, rt *CLI) {
+		if rt.Program == "podman" {
+			// The test's registry speaks plain HTTP.
+			c := *rt
+			c.PullArgs = []string{"--tls-verify=false"}
+			rt = &c
+			t.Cleanup(func() { osexec.Command("podman", "rmi", image).Run() })
+		}
+		testPull(t, rt, addr, image)
+	})
+}
+
+func testPull(t *testing.T, cli *CLI, addr, image string) {
 	fn := shFn("marker", "cat /fxmesh/marker")
 	fn.Container = image
 
-	off := newExec(t, Config{})
+	off := newExec(t, Config{Runtime: cli})
 	defer off.Close()
 	if _, err := off.Execute(context.Background(), exec.Task{Function: fn}); !fault.Is(err, fault.NotFound) || !strings.Contains(err.Error(), image) {
 		t.Fatalf("pull off: %v (kind %q), want not-found naming %s", err, fault.KindOf(err), image)
 	}
 
-	rt := &countingCLI{CLI: Docker()}
+	rt := &countingCLI{CLI: cli}
 	on := newExec(t, Config{Runtime: rt, Pull: true, PullTimeout: time.Minute, Workers: 3, PerImage: 1})
 	defer on.Close()
 	var wg sync.WaitGroup
@@ -129,7 +143,7 @@ func TestPull(t *testing.T) {
 
 	absent := fn
 	absent.Container = addr + "/fxmesh-test/absent:1"
-	_, err = on.Execute(context.Background(), exec.Task{Function: absent})
+	_, err := on.Execute(context.Background(), exec.Task{Function: absent})
 	if !fault.Is(err, fault.NotFound) || !strings.Contains(err.Error(), absent.Container) {
 		t.Errorf("an image the registry lacks: %v (kind %q), want not-found naming it", err, fault.KindOf(err))
 	}
@@ -157,15 +171,21 @@ func TestPull(t *testing.T) {
 	}
 	defer mute.Close()
 	go func() {
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
 		for {
 			c, err := mute.Accept()
 			if err != nil {
 				return
 			}
-			defer c.Close()
+			conns = append(conns, c)
 		}
 	}()
-	short := newExec(t, Config{Pull: true, PullTimeout: 500 * time.Millisecond})
+	short := newExec(t, Config{Runtime: cli, Pull: true, PullTimeout: 500 * time.Millisecond})
 	defer short.Close()
 	hang := fn
 	hang.Container = mute.Addr().String() + "/fxmesh-test/pulled:1"

@@ -92,6 +92,10 @@ type CLI struct {
 	// its rm -f otherwise waits 10 s for a SIGTERM that a worker running
 	// as PID 1 ignores).
 	RemoveArgs []string
+	// PullArgs are added to every pull command (for a test's plain-HTTP
+	// registry on loopback, Podman's "--tls-verify=false"; Docker allows
+	// plain HTTP to 127.0.0.0/8 by itself).
+	PullArgs []string
 	// NoOOMReport says that the runtime's inspect never reports the
 	// out-of-memory killer, whatever killed the container (Podman 4.3).
 	NoOOMReport bool
@@ -164,7 +168,8 @@ func (c *CLI) Pull(ctx context.Context, image string) error {
 	if image == "" || strings.HasPrefix(image, "-") {
 		return fault.E(fault.Invalid, "exec/container", "image name %q", image)
 	}
-	out, err := c.output(ctx, "pull", "--quiet", "--", image)
+	args := append(append([]string{"pull", "--quiet"}, c.PullArgs...), "--", image)
+	out, err := c.output(ctx, args...)
 	var x *osexec.ExitError
 	switch {
 	case err == nil:
