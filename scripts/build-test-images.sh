@@ -15,13 +15,21 @@
 #                          the same with ENTRYPOINT ["/bin/false"], as
 #                          images made to run one program have
 #
-# Each image is made by `docker import` of a root file system tarball. An
-# image that exists already is left alone (FORCE=1 rebuilds), so a second run
-# takes a fraction of a second. Needs docker (DOCKER=podman is meant to work too; not tried), tar,
-# ldd, and for busybox either BUSYBOX or apt-get and dpkg-deb.
+# Each image is made by `docker import` of a root file system tarball, and
+# when podman is installed, by `podman import` of the same tarball, so that
+# the tests can run under both runtimes. ENGINES names the runtimes to build
+# for (default: docker, and podman when present; DOCKER=PROGRAM, the older
+# knob, means just that one). An image that every engine has already is left
+# alone (FORCE=1 rebuilds), so a second run takes a fraction of a second.
+# Needs docker and/or podman, tar, ldd, and for busybox either BUSYBOX or
+# apt-get and dpkg-deb.
 set -eu
 
-DOCKER=${DOCKER:-docker}
+if [ -n "${DOCKER:-}" ]; then
+	ENGINES=${ENGINES:-$DOCKER}
+else
+	ENGINES=${ENGINES:-docker$(command -v podman >/dev/null 2>&1 && echo ' podman')}
+fi
 PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3)
 PY_IMAGE=${PY_IMAGE:-fxmesh-test/python:1}
@@ -30,8 +38,12 @@ EP_IMAGE=${EP_IMAGE:-fxmesh-test/busybox-entrypoint:1}
 FORCE=${FORCE:-}
 MARKER="fxmesh test image"
 
+# have_image IMAGE: whether every engine has IMAGE (and FORCE is unset).
 have_image() {
-	[ -z "$FORCE" ] && "$DOCKER" image inspect "$1" >/dev/null 2>&1
+	[ -z "$FORCE" ] || return 1
+	for engine in $ENGINES; do
+		"$engine" image inspect "$1" >/dev/null 2>&1 || return 1
+	done
 }
 
 work=$(mktemp -d)
@@ -47,11 +59,17 @@ skeleton() {
 }
 
 # import ROOT IMAGE [CHANGE]: make IMAGE of the file system under ROOT, with
-# a Dockerfile instruction CHANGE.
+# a Dockerfile instruction CHANGE, in every engine, from one tarball.
 import_root() {
-	tar -C "$1" --numeric-owner --owner=0 --group=0 -cf - . |
-		"$DOCKER" import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' ${3:+--change "$3"} - "$2" >/dev/null
-	echo "built $2"
+	tar -C "$1" --numeric-owner --owner=0 --group=0 -cf "$work/root.tar" .
+	for engine in $ENGINES; do
+		"$engine" import --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin' ${3:+--change "$3"} "$work/root.tar" "$2" >/dev/null 2>"$work/import.err" || {
+			cat "$work/import.err" >&2
+			exit 1
+		}
+		echo "built $2 ($engine)"
+	done
+	rm -f "$work/root.tar"
 }
 
 # copy_libs ROOT FILE...: copy the shared libraries FILEs need (ldd), and the

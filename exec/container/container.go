@@ -36,6 +36,7 @@ const (
 	DefaultIdleTimeout    = 5 * time.Minute
 	DefaultTimeout        = 10 * time.Minute
 	DefaultStartTimeout   = time.Minute
+	DefaultPullTimeout    = 5 * time.Minute
 	DefaultNamePrefix     = "fxmesh-"
 	maxWorkers            = 4096
 	imageCheckTTL         = time.Minute // how long a present image is believed present
@@ -78,6 +79,12 @@ type Config struct {
 	// StartTimeout bounds a container's start, from run to its worker's
 	// ready message; 0 means DefaultStartTimeout.
 	StartTimeout time.Duration
+	// Pull says to pull an image that is not present, once, before its
+	// first container; the runtime must implement Puller. Off by
+	// default: an absent image is then fault.NotFound.
+	Pull bool
+	// PullTimeout bounds a pull; 0 means DefaultPullTimeout.
+	PullTimeout time.Duration
 	// Limits bound what tasks produce; zero fields mean exec's defaults.
 	Limits exec.Limits
 
@@ -127,7 +134,7 @@ func (c Config) validate() error {
 		return fault.E(fault.Invalid, op, "per-image %d out of range [0, %d]", c.PerImage, maxWorkers)
 	case c.MaxContainers < 0:
 		return fault.E(fault.Invalid, op, "negative max containers %d", c.MaxContainers)
-	case c.IdleTimeout < 0 || c.DefaultTimeout < 0 || c.StartTimeout < 0:
+	case c.IdleTimeout < 0 || c.DefaultTimeout < 0 || c.StartTimeout < 0 || c.PullTimeout < 0:
 		return fault.E(fault.Invalid, op, "negative timeout")
 	case strings.HasPrefix(c.Network, "-") || strings.ContainsAny(c.Network, " \t\n"):
 		return fault.E(fault.Invalid, op, "network %q", c.Network)
@@ -196,6 +203,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.PullTimeout == 0 {
+		c.PullTimeout = DefaultPullTimeout
 	}
 	if c.DefaultTimeout == 0 {
 		c.DefaultTimeout = DefaultTimeout
@@ -273,6 +283,7 @@ type Executor struct {
 	groups map[key]*group       // by key
 	live   map[*box]struct{}    // every container started and not yet removed
 	images map[string]time.Time // images found present, and when
+	pulls  map[string]*pull     // pulls under way, by image
 }
 
 var (
@@ -292,6 +303,9 @@ func New(cfg Config) (*Executor, error) {
 	if err := cfg.Runtime.Check(ctx); err != nil {
 		return nil, err
 	}
+	if _, ok := cfg.Runtime.(Puller); cfg.Pull && !ok {
+		return nil, fault.E(fault.Invalid, "exec/container: config", "pull is on but runtime %s cannot pull images", cfg.Runtime.Name())
+	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
 	e := &Executor{
@@ -305,6 +319,7 @@ func New(cfg Config) (*Executor, error) {
 		groups: make(map[key]*group),
 		live:   make(map[*box]struct{}),
 		images: make(map[string]time.Time),
+		pulls:  make(map[string]*pull),
 	}
 	e.wg.Add(1)
 	go e.reapIdle()
@@ -488,6 +503,8 @@ func (e *Executor) diagnose(b *box, err error) string {
 		return fmt.Sprintf("container %s ended while running the task (%v)", b.name, serr)
 	case st.OOMKilled:
 		return fmt.Sprintf("container %s ran out of memory (limit %d MiB) and was killed while running the task", b.name, e.cfg.Memory>>20)
+	case st.ExitCode == 137 && st.OOMUnknown && e.cfg.Memory > 0:
+		return fmt.Sprintf("container %s was killed (exit status 137) while running the task: perhaps it ran out of memory (limit %d MiB); runtime %s does not say", b.name, e.cfg.Memory>>20, e.rt.Name())
 	case st.ExitCode == 137:
 		return fmt.Sprintf("container %s was killed (exit status 137) while running the task", b.name)
 	}
@@ -533,7 +550,11 @@ func (e *Executor) checkImage(ctx context.Context, image string) error {
 	if ok && time.Since(at) < imageCheckTTL {
 		return nil
 	}
-	if err := e.rt.HasImage(ctx, image); err != nil {
+	err := e.rt.HasImage(ctx, image)
+	if err != nil && e.cfg.Pull && fault.Is(err, fault.NotFound) {
+		err = e.pull(ctx, image)
+	}
+	if err != nil {
 		if ctx.Err() != nil {
 			return exec.ContextError("exec/container: execute", ctx.Err())
 		}
@@ -543,6 +564,63 @@ func (e *Executor) checkImage(ctx context.Context, image string) error {
 	e.images[image] = time.Now()
 	e.mu.Unlock()
 	return nil
+}
+
+// pull is one image's pull, which the calls that need the image share.
+type pull struct {
+	done chan struct{} // closed when it ends
+	err  error         // then, its error
+}
+
+// pull pulls image, or waits for the pull under way. The pull runs for
+// PullTimeout or until Close, whatever happens to the ctx of the call
+// that started it; a failed pull is tried again by the next call.
+func (e *Executor) pull(ctx context.Context, image string) error {
+	e.mu.Lock()
+	p := e.pulls[image]
+	if p == nil {
+		p = &pull{done: make(chan struct{})}
+		e.pulls[image] = p
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			pctx, cancel := context.WithTimeout(context.Background(), e.cfg.PullTimeout)
+			defer cancel()
+			go func() {
+				select {
+				case <-e.done:
+					cancel()
+				case <-pctx.Done():
+				}
+			}()
+			start := time.Now()
+			e.log.Info("pulling image", "image", image, "runtime", e.rt.Name())
+			err := e.rt.(Puller).Pull(pctx, image)
+			switch {
+			case err == nil:
+				e.log.Info("pulled image", "image", image, "took", time.Since(start).Round(time.Millisecond))
+			case e.closed.Load():
+				err = exec.ErrClosed
+			case errors.Is(pctx.Err(), context.DeadlineExceeded):
+				err = fault.E(fault.Timeout, "exec/container", "pull image %q on runtime %s: timed out after %v", image, e.rt.Name(), e.cfg.PullTimeout)
+			}
+			if err != nil {
+				e.log.Warn("pull failed", "image", image, "err", err)
+			}
+			e.mu.Lock()
+			p.err = err
+			delete(e.pulls, image)
+			e.mu.Unlock()
+			close(p.done)
+		}()
+	}
+	e.mu.Unlock()
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		return exec.ContextError("exec/container: execute", ctx.Err())
+	}
 }
 
 // group returns k's group, held until release.

@@ -37,55 +37,79 @@ const (
 // TestMain finds any it leaves behind.
 var testPrefix = fmt.Sprintf("fxmesh-test-%d-", os.Getpid())
 
-// TestMain fails the run if a test left a container behind.
+// TestMain fails the run if a test left a container behind, on any runtime.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if _, err := osexec.LookPath("docker"); err == nil {
-		out, _ := osexec.Command("docker", "ps", "-aq", "--filter", "name="+testPrefix).Output()
+	for _, rt := range testRuntimes() {
+		if _, err := osexec.LookPath(rt.Program); err != nil {
+			continue
+		}
+		out, _ := osexec.Command(rt.Program, "ps", "-aq", "--filter", "name="+testPrefix).Output()
 		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: %d containers left behind: %v\n", len(ids), ids)
-			osexec.Command("docker", append([]string{"rm", "-f"}, ids...)...).Run()
+			fmt.Fprintf(os.Stderr, "FAIL: %d %s containers left behind: %v\n", len(ids), rt.Name(), ids)
+			osexec.Command(rt.Program, append([]string{"rm", "-f"}, ids...)...).Run()
 			code = 1
 		}
 	}
 	os.Exit(code)
 }
 
-var (
-	imagesOnce sync.Once
-	imagesErr  error
-)
+// testRuntimes are the runtimes the key tests run under: each test that
+// forRuntimes runs is a subtest per runtime.
+func testRuntimes() []*CLI { return []*CLI{Docker(), Podman()} }
 
-// needImages skips t unless docker runs containers here, and builds the
-// test images with the script, once, if they are absent.
-func needImages(t testing.TB) {
-	t.Helper()
-	if _, err := osexec.LookPath("docker"); err != nil {
-		t.Skip("docker is not installed: container tests need it")
+// forRuntimes runs f as a subtest for each runtime of testRuntimes,
+// skipping one that is not usable here, with the reason.
+func forRuntimes(t *testing.T, f func(t *testing.T, rt *CLI)) {
+	for _, rt := range testRuntimes() {
+		t.Run(rt.Name(), func(t *testing.T) {
+			needImages(t, rt)
+			f(t, rt)
+		})
 	}
-	imagesOnce.Do(func() {
+}
+
+var images sync.Map // runtime program -> *imagesOnce
+
+type imagesOnce struct {
+	once sync.Once
+	err  error
+}
+
+// needImages skips t unless rt runs containers here, and builds the test
+// images for it with the script, once, if they are absent.
+func needImages(t testing.TB, rt *CLI) {
+	t.Helper()
+	if _, err := osexec.LookPath(rt.Program); err != nil {
+		t.Skipf("%s is not installed: its container tests need it", rt.Name())
+	}
+	v, _ := images.LoadOrStore(rt.Program, &imagesOnce{})
+	o := v.(*imagesOnce)
+	o.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		if err := Docker().Check(ctx); err != nil {
-			imagesErr = fmt.Errorf("docker is not usable: %w", err)
+		if err := rt.Check(ctx); err != nil {
+			o.err = fmt.Errorf("%s is not usable: %w", rt.Name(), err)
 			return
 		}
 		have := true
 		for _, img := range []string{pyImage, bbImage, epImage} {
-			if Docker().HasImage(ctx, img) != nil {
+			if rt.HasImage(ctx, img) != nil {
 				have = false
 			}
 		}
 		if have {
 			return
 		}
-		out, err := osexec.Command("../../scripts/build-test-images.sh").CombinedOutput()
+		cmd := osexec.Command("../../scripts/build-test-images.sh")
+		cmd.Env = append(os.Environ(), "ENGINES="+rt.Program)
+		out, err := cmd.CombinedOutput()
 		if err != nil {
-			imagesErr = fmt.Errorf("the test images are absent and scripts/build-test-images.sh failed (run it by hand): %v\n%s", err, out)
+			o.err = fmt.Errorf("the test images are absent from %s and scripts/build-test-images.sh failed (run it by hand): %v\n%s", rt.Name(), err, out)
 		}
 	})
-	if imagesErr != nil {
-		t.Skip(imagesErr)
+	if o.err != nil {
+		t.Skip(o.err)
 	}
 }
 
@@ -97,9 +121,16 @@ func (w tWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// newExec returns an executor of cfg, on Docker unless cfg names another
+// runtime, with the test images present on a CLI runtime.
 func newExec(t testing.TB, cfg Config) *Executor {
 	t.Helper()
-	needImages(t)
+	if cfg.Runtime == nil {
+		cfg.Runtime = Docker()
+	}
+	if rt, ok := cfg.Runtime.(*CLI); ok {
+		needImages(t, rt)
+	}
 	if cfg.Workers == 0 {
 		cfg.Workers = 2
 	}
@@ -154,9 +185,11 @@ func value(t *testing.T, e exec.Executor, fn exec.Function, args string) string 
 	return string(r.Value)
 }
 
-func TestConformancePython(t *testing.T) {
+func TestConformancePython(t *testing.T) { forRuntimes(t, testConformancePython) }
+
+func testConformancePython(t *testing.T, rt *CLI) {
 	compute := pyFn("compute", "import os\ndef f(a, b=0):\n    return {'sum': a + b, 'uid': os.getuid()}\n")
-	exectest.Run(t, func(t *testing.T) exec.Executor { return newExec(t, Config{}) }, exectest.Fixtures{
+	exectest.Run(t, func(t *testing.T) exec.Executor { return newExec(t, Config{Runtime: rt}) }, exectest.Fixtures{
 		Compute: func(i int) exectest.Case {
 			return exectest.Case{Function: compute, Args: raw(fmt.Sprintf("[%d]", i)), Kwargs: raw(`{"b": 1}`),
 				Want: raw(fmt.Sprintf(`{"sum": %d, "uid": 65534}`, i+1))}
@@ -169,9 +202,11 @@ func TestConformancePython(t *testing.T) {
 	})
 }
 
-func TestConformanceShell(t *testing.T) {
+func TestConformanceShell(t *testing.T) { forRuntimes(t, testConformanceShell) }
+
+func testConformanceShell(t *testing.T, rt *CLI) {
 	echo := shFn("echo", "echo {n} and {word}")
-	exectest.Run(t, func(t *testing.T) exec.Executor { return newExec(t, Config{}) }, exectest.Fixtures{
+	exectest.Run(t, func(t *testing.T) exec.Executor { return newExec(t, Config{Runtime: rt}) }, exectest.Fixtures{
 		Compute: func(i int) exectest.Case {
 			return exectest.Case{Function: echo, Kwargs: raw(fmt.Sprintf(`{"n": %d, "word": "w%d"}`, i, i)),
 				Want: shellValue(0, fmt.Sprintf("%d and w%d\n", i, i), "")}
@@ -187,8 +222,10 @@ func TestConformanceShell(t *testing.T) {
 // TestRunsInImage: a Python function sees the image's marker file, and the
 // same source on the host's pool does not; a shell function runs in
 // busybox, words passed through untouched.
-func TestRunsInImage(t *testing.T) {
-	e := newExec(t, Config{})
+func TestRunsInImage(t *testing.T) { forRuntimes(t, testRunsInImage) }
+
+func testRunsInImage(t *testing.T, rt *CLI) {
+	e := newExec(t, Config{Runtime: rt})
 	defer e.Close()
 	src := "def f(path):\n    try:\n        return open(path).read()\n    except OSError as e:\n        return 'absent: ' + type(e).__name__\n"
 	fn := pyFn("marker", src)
@@ -248,7 +285,9 @@ func TestNoInterpreter(t *testing.T) {
 
 // TestIsolation: only lo, the user nobody, the allowed mount read-only,
 // nothing else of the host.
-func TestIsolation(t *testing.T) {
+func TestIsolation(t *testing.T) { forRuntimes(t, testIsolation) }
+
+func testIsolation(t *testing.T, rt *CLI) {
 	allowed, other := t.TempDir(), t.TempDir()
 	if err := os.WriteFile(filepath.Join(allowed, "shared"), []byte("shared data"), 0o644); err != nil {
 		t.Fatal(err)
@@ -258,7 +297,7 @@ func TestIsolation(t *testing.T) {
 	}
 	os.Chmod(allowed, 0o755)
 	os.Chmod(other, 0o755)
-	e := newExec(t, Config{Mounts: []Mount{{Host: allowed}}, AllowedHostPaths: []string{filepath.Dir(allowed)}})
+	e := newExec(t, Config{Runtime: rt, Mounts: []Mount{{Host: allowed}}, AllowedHostPaths: []string{filepath.Dir(allowed)}})
 	defer e.Close()
 	src := `import os
 def f(allowed, other):
@@ -289,7 +328,7 @@ def f(allowed, other):
 // TestNetwork: a sibling container on a network the test makes is out of
 // reach by default and in reach with that network configured.
 func TestNetwork(t *testing.T) {
-	needImages(t)
+	needImages(t, Docker())
 	ctx := context.Background()
 	net := fmt.Sprintf("fxmesh-test-%d", os.Getpid())
 	sibling := net + "-server"
@@ -337,8 +376,10 @@ def f(ip, patience):
 
 // TestMemoryLimit: allocating past the limit fails that task, clearly, and
 // the next call works.
-func TestMemoryLimit(t *testing.T) {
-	e := newExec(t, Config{Memory: 96 << 20, TmpSize: 8 << 20})
+func TestMemoryLimit(t *testing.T) { forRuntimes(t, testMemoryLimit) }
+
+func testMemoryLimit(t *testing.T, rt *CLI) {
+	e := newExec(t, Config{Runtime: rt, Memory: 96 << 20, TmpSize: 8 << 20})
 	defer e.Close()
 	hog := pyFn("hog", "def f(mib):\n    b = b'x' * (mib << 20)\n    return len(b)\n")
 	if got := value(t, e, hog, `[16]`); got != fmt.Sprint(16<<20) {
@@ -349,7 +390,10 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("400 MiB under a 96 MiB limit succeeded: %s", r.Value)
 	}
 	// The kernel kills the worker, or Python meets MemoryError first.
-	oom := r.Error.Kind == fault.System && strings.Contains(r.Error.Message, "ran out of memory (limit 96 MiB)")
+	// Podman does not report the out-of-memory killer: the message then
+	// says that the limit may have been the cause.
+	oom := r.Error.Kind == fault.System && strings.Contains(r.Error.Message, "ran out of memory (limit 96 MiB) and was killed") ||
+		rt.NoOOMReport && r.Error.Kind == fault.System && strings.Contains(r.Error.Message, "perhaps it ran out of memory (limit 96 MiB)")
 	memErr := r.Error.Kind == fault.User && r.Error.Type == "MemoryError"
 	if !oom && !memErr {
 		t.Fatalf("Result.Error = %+v, want out of memory", r.Error)
@@ -362,8 +406,10 @@ func TestMemoryLimit(t *testing.T) {
 
 // TestKilled: a container killed mid-task fails that task with
 // fault.System, promptly, and the next call runs on a new container.
-func TestKilled(t *testing.T) {
-	e := newExec(t, Config{Workers: 1, PerImage: 1})
+func TestKilled(t *testing.T) { forRuntimes(t, testKilled) }
+
+func testKilled(t *testing.T, rt *CLI) {
+	e := newExec(t, Config{Runtime: rt, Workers: 1, PerImage: 1})
 	defer e.Close()
 	fn := pyFn("host", "import socket, time\ndef f(s):\n    time.sleep(s)\n    return socket.gethostname()\n")
 	first := value(t, e, fn, `[0]`)
@@ -381,8 +427,8 @@ func TestKilled(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	start := time.Now()
-	if out, err := osexec.Command("docker", "kill", names[0]).CombinedOutput(); err != nil {
-		t.Fatalf("docker kill: %v: %s", err, out)
+	if out, err := osexec.Command(rt.Program, "kill", names[0]).CombinedOutput(); err != nil {
+		t.Fatalf("%s kill: %v: %s", rt.Name(), err, out)
 	}
 	var r exec.Result
 	select {

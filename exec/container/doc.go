@@ -40,7 +40,12 @@
 //     saying how the container ended, and the container is replaced by the
 //     next task that needs one;
 //   - the image is not present: Execute returns fault.NotFound naming the
-//     image before anything is queued (images are never pulled);
+//     image before anything is queued, unless Config.Pull is on (it is off
+//     by default); then the first task to find it absent pulls it, and the
+//     tasks that want it meanwhile wait for that one pull. A pull that
+//     fails is fault.NotFound when the registry has no such image,
+//     fault.Timeout past Config.PullTimeout, and fault.Unavailable
+//     otherwise; the next task tries again;
 //   - the runtime is missing or its engine is down: New returns
 //     fault.Unavailable naming the runtime.
 //
@@ -57,7 +62,18 @@
 // # Runtimes
 //
 // Runtime is the engine: Docker and Podman through their command-line
-// programs (CLI), and later Apptainer. The CLI rather than Docker's Go
+// programs (CLI), and Apptainer or SingularityCE (Apptainer), one
+// "apptainer exec" process per container, its images SIF files. Podman takes Docker's commands with
+// three differences, which Podman() carries: its containers need explicit
+// nofile and nproc ulimits where the machine caps them, its rm -f needs
+// "--time 0" to kill at once, and it does not report the out-of-memory
+// killer (a container killed under a memory limit is then said to have
+// perhaps run out of memory). The tests run the conformance suite and the
+// key behaviours under both, skipping a runtime that is not usable here.
+// Apptainer is not packaged for the build machine: its commands are tested
+// against testdata/apptainer-standin.sh, a stand-in (not Apptainer) that
+// records its argv and runs the worker on the host; real runs need a
+// machine with Apptainer. The CLI rather than Docker's Go
 // client module: the CLI is what both Docker and Podman share (Podman
 // speaks Docker's commands, not all of its API), it keeps exec free of a
 // large dependency tree, and it leaves the engine's socket, credentials

@@ -39,6 +39,14 @@ type Runtime interface {
 	Remove(ctx context.Context, names ...string) error
 }
 
+// Puller is a Runtime that can fetch images from a registry.
+type Puller interface {
+	// Pull fetches image so that HasImage finds it: fault.NotFound if
+	// the registry has no such image, fault.Unavailable if the pull
+	// fails otherwise, ctx's error if ctx ends first.
+	Pull(ctx context.Context, image string) error
+}
+
 // Spec is one container to run.
 type Spec struct {
 	Name    string            // the container's name, unique on the runtime
@@ -66,6 +74,10 @@ type Mount struct {
 type State struct {
 	ExitCode  int
 	OOMKilled bool
+	// OOMUnknown says that the runtime does not report the
+	// out-of-memory killer (Podman 4.3 does not): OOMKilled false then
+	// means nothing.
+	OOMUnknown bool
 }
 
 // CLI is a Runtime driven through its command-line program: Docker, or
@@ -76,19 +88,43 @@ type CLI struct {
 	// RunArgs are added to every run command before the image, for
 	// what a runtime needs on this machine (Podman's ulimits).
 	RunArgs []string
+	// RemoveArgs are added to every rm command (Podman's "--time 0":
+	// its rm -f otherwise waits 10 s for a SIGTERM that a worker running
+	// as PID 1 ignores).
+	RemoveArgs []string
+	// PullArgs are added to every pull command (for a test's plain-HTTP
+	// registry on loopback, Podman's "--tls-verify=false"; Docker allows
+	// plain HTTP to 127.0.0.0/8 by itself).
+	PullArgs []string
+	// NoOOMReport says that the runtime's inspect never reports the
+	// out-of-memory killer, whatever killed the container (Podman 4.3).
+	NoOOMReport bool
 }
 
-var _ Runtime = (*CLI)(nil)
+var (
+	_ Runtime = (*CLI)(nil)
+	_ Puller  = (*CLI)(nil)
+)
 
 // Docker returns the Docker runtime, through the docker CLI.
 func Docker() *CLI { return &CLI{Program: "docker"} }
 
 // Podman returns the Podman runtime, through the podman CLI. Its containers
 // get explicit nofile and nproc limits: rootful Podman on machines that cap
-// those below its defaults fails to start containers without them.
+// those below its defaults fails to start containers without them. Its
+// removals kill at once, as Docker's do. Its inspect says OOMKilled false
+// even of a container the out-of-memory killer ended, so its states say
+// OOMUnknown.
 func Podman() *CLI {
-	return &CLI{Program: "podman", RunArgs: []string{"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}}
+	return &CLI{Program: "podman",
+		RunArgs:     podmanUlimits,
+		RemoveArgs:  []string{"--time", "0"},
+		NoOOMReport: true}
 }
+
+// podmanUlimits are the limits Podman's containers need set explicitly
+// (rlimit types 7 and 6 are otherwise refused: "operation not permitted").
+var podmanUlimits = []string{"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}
 
 // Name returns the program's base name.
 func (c *CLI) Name() string {
@@ -122,9 +158,40 @@ func (c *CLI) HasImage(ctx context.Context, image string) error {
 	case ctx.Err() != nil:
 		return ctx.Err()
 	case errors.As(err, &x):
-		return fault.E(fault.NotFound, "exec/container", "image %q is not present on runtime %s (the executor does not pull images)", image, c.Name())
+		return fault.E(fault.NotFound, "exec/container", "image %q is not present on runtime %s", image, c.Name())
 	}
 	return fault.E(fault.Unavailable, "exec/container", "runtime %s: inspect image %q: %v", c.Name(), image, err)
+}
+
+// Pull runs "PROGRAM pull IMAGE".
+func (c *CLI) Pull(ctx context.Context, image string) error {
+	if image == "" || strings.HasPrefix(image, "-") {
+		return fault.E(fault.Invalid, "exec/container", "image name %q", image)
+	}
+	args := append(append([]string{"pull", "--quiet"}, c.PullArgs...), "--", image)
+	out, err := c.output(ctx, args...)
+	var x *osexec.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.As(err, &x) && notFound(out):
+		return fault.E(fault.NotFound, "exec/container", "pull image %q on runtime %s: the registry has no such image: %v", image, c.Name(), err)
+	}
+	return fault.E(fault.Unavailable, "exec/container", "pull image %q on runtime %s: %v", image, c.Name(), err)
+}
+
+// notFound says whether a pull's stderr says that the image does not
+// exist, in the words of Docker's and Podman's registries.
+func notFound(stderr []byte) bool {
+	s := bytes.ToLower(stderr)
+	for _, w := range []string{"manifest unknown", "not found", "does not exist", "name unknown"} {
+		if bytes.Contains(s, []byte(w)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Command returns "PROGRAM run -i ... IMAGE COMMAND...".
@@ -195,7 +262,7 @@ func (c *CLI) State(ctx context.Context, name string) (State, error) {
 	if err != nil {
 		return State{}, fmt.Errorf("exec/container: inspect container %s: unexpected %q", name, out)
 	}
-	return State{ExitCode: code, OOMKilled: f[1] == "true"}, nil
+	return State{ExitCode: code, OOMKilled: f[1] == "true", OOMUnknown: c.NoOOMReport && f[1] != "true"}, nil
 }
 
 // Remove runs "PROGRAM rm -f NAME...".
@@ -203,7 +270,8 @@ func (c *CLI) Remove(ctx context.Context, names ...string) error {
 	if len(names) == 0 {
 		return nil
 	}
-	out, err := c.output(ctx, append([]string{"rm", "-f", "--"}, names...)...)
+	args := append(append([]string{"rm", "-f"}, c.RemoveArgs...), "--")
+	out, err := c.output(ctx, append(args, names...)...)
 	if err != nil && !bytes.Contains(bytes.ToLower(out), []byte("no such container")) {
 		return fmt.Errorf("exec/container: remove containers: %w", err)
 	}
