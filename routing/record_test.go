@@ -226,11 +226,19 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(mustSign(f, k, testRecord(k, 1)))
 	f.Add(claimedRecord(f, k, owner, mustClaim(f, owner, k, t0.Add(time.Hour))))
 	f.Add(claimedRecord(f, k, owner, mustClaim(f, k, k, t0.Add(time.Hour))))
+	withImages := testRecord(k, 2)
+	withImages.Software.Containers = []string{"docker"}
+	withImages.Software.Images = []string{"fxmesh-test/python:1", "busybox@sha256:00ff"}
+	withImages.Software.PullImages = true
+	f.Add(mustSign(f, k, withImages))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeRecord(data, t0)
 		if err == nil && r.ID == "" {
 			t.Fatal("accepted record without ID")
+		}
+		if err == nil && len(r.Software.Images) > MaxImages {
+			t.Fatalf("accepted record with %d images", len(r.Software.Images))
 		}
 		if err != nil && fault.KindOf(err) == fault.Internal {
 			t.Fatalf("rejection without a kind: %v", err)

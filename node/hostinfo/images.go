@@ -60,6 +60,13 @@ func ParseImages(out []byte) []string {
 	}
 	slices.Sort(tagged)
 	slices.Sort(digested)
-	all := append(slices.Compact(tagged), slices.Compact(digested)...)
-	return all[:min(len(all), routing.MaxImages)]
+	var names []string
+	seen := map[string]bool{}
+	for _, im := range append(tagged, digested...) {
+		if !seen[im] && len(names) < routing.MaxImages {
+			seen[im] = true
+			names = append(names, im)
+		}
+	}
+	return names
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxmesh/fxmesh/require"
 	"github.com/fxmesh/fxmesh/routing"
 )
 
@@ -117,4 +118,25 @@ func TestImagesDocker(t *testing.T) {
 	if got, err = Images(ctx, Options{}, "docker"); err != nil || slices.Contains(got, name) {
 		t.Fatalf("after docker rmi: Images = %q, %v", got, err)
 	}
+}
+
+// FuzzParseImages: whatever a runtime prints, the names kept are ones a
+// record may hold, at most routing.MaxImages, once each.
+func FuzzParseImages(f *testing.F) {
+	f.Add("fxmesh-test/busybox\t1\t<none>\n<none>\t<none>\t<none>\n")
+	f.Add("busybox\tlatest\tsha256:00ff\r\nodd name\t1\n")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, out string) {
+		got := ParseImages([]byte(out))
+		if len(got) > routing.MaxImages {
+			t.Fatalf("%d images", len(got))
+		}
+		seen := map[string]bool{}
+		for _, im := range got {
+			if seen[im] || len(im) > routing.MaxImageBytes || !require.ValidWord(im) {
+				t.Fatalf("image %q kept (twice: %v)", im, seen[im])
+			}
+			seen[im] = true
+		}
+	})
 }
