@@ -144,6 +144,7 @@ func TestRecordMostImages(t *testing.T) {
 		t.Fatalf("image of %d bytes", len(r.Software.Images[0]))
 	}
 	b := mustSign(t, k, r)
+	t.Logf("a record with %d images of %d bytes: %d bytes signed, limit %d", MaxImages, MaxImageBytes, len(b), MaxRecordBytes)
 	if len(b) > MaxRecordBytes*3/4 {
 		t.Fatalf("record with the most images is %d bytes: too close to the limit %d", len(b), MaxRecordBytes)
 	}
