@@ -68,6 +68,9 @@ type RouteRequest struct {
 }
 
 // requirements parses the function's and the invocation's requirements.
+// A function with a container image needs, besides, an endpoint with a
+// container runtime that holds or may pull the image
+// (routing.ImageRequirement), so that it never goes where it cannot run.
 func (r RouteRequest) requirements() ([]routing.Requirement, error) {
 	var all []string
 	if r.Function != nil {
@@ -78,7 +81,24 @@ func (r RouteRequest) requirements() ([]routing.Requirement, error) {
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, "client: route", err)
 	}
+	if r.Function != nil && r.Function.Function.Container != "" {
+		reqs = append(reqs, routing.ImageRequirement(r.Function.Function.Container))
+	}
 	return reqs, nil
+}
+
+// image is the container image the work runs in: the function's, else
+// that of the invocation's first image= requirement; "" for none.
+func (r RouteRequest) image() string {
+	if r.Function != nil && r.Function.Function.Container != "" {
+		return r.Function.Function.Container
+	}
+	for _, s := range r.Require {
+		if q, err := routing.ParseRequirement(s); err == nil && q.Key == routing.KeyImage && q.Op == routing.OpEq {
+			return q.Value
+		}
+	}
+	return ""
 }
 
 // Route ranks the mesh's endpoints for some work, all of them: eligible
@@ -98,7 +118,7 @@ func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, r
 	if err != nil {
 		return nil, routing.Request{}, err
 	}
-	req := routing.Request{Requirements: reqs, Caller: c.ID(), Exclude: r.Exclude, TrustedOwners: c.trusted, AnyOwner: r.AnyOwner}
+	req := routing.Request{Requirements: reqs, Caller: c.ID(), Exclude: r.Exclude, TrustedOwners: c.trusted, AnyOwner: r.AnyOwner, Image: r.image()}
 	for _, q := range reqs {
 		if q.Key == routing.KeyDataset && q.Op == routing.OpEq {
 			req.Datasets = append(req.Datasets, q.Value)

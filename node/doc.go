@@ -16,7 +16,11 @@
 // containers: block of config.yaml, or detected), exec/container for every
 // function with a container image, whatever its kind. Such a function is
 // never run on the host: without a runtime, or with its image absent,
-// admission refuses it.
+// admission refuses it. The endpoint record lists that runtime (and no
+// other: the software of the config does not name runtimes there) and the
+// images it holds, listed afresh each time the record is signed, so that
+// clients route container functions where their image is
+// (Options.Containers can say otherwise).
 //
 // The endpoint's task store stays a sub-package (node/taskstore): only the
 // daemon keeps tasks, and the store is a component of its own, with its

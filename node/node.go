@@ -71,6 +71,13 @@ type Options struct {
 	// clients can verify the owner; nil means DIR/owner.claim, if any.
 	// Without a valid one the endpoint runs, its owner unverified.
 	OwnerClaim []byte
+	// Containers says what an endpoint can run container images with,
+	// asked each time its record is signed; nil means the runtime its
+	// containers: block chose (none: the record lists no runtime), the
+	// images that runtime lists, and no pulling. The record's container
+	// runtimes, images and pulling come from it alone, never from the
+	// software of the config.
+	Containers ContainerProbe
 }
 
 func (o *Options) validate() error {
@@ -109,6 +116,8 @@ type Node struct {
 	frames  *wire.Budget // bytes in unfinished frames from peers
 
 	claim []byte // the owner's claim on this node, as loaded
+
+	containers ContainerProbe // Options.Containers; nil: runtimeContainers
 
 	mu      sync.Mutex // guards record, rec, seq, claimProblem
 	record  []byte     // current signed endpoint record
@@ -176,7 +185,8 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}), reached: make(chan struct{}),
-		frames: wire.NewBudget(frameBudget, framePeerBudget),
+		frames:     wire.NewBudget(frameBudget, framePeerBudget),
+		containers: opts.Containers,
 	}
 	if err := n.startCatalog(); err != nil {
 		n.Close()
@@ -195,6 +205,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			return nil, err
 		}
 		if err := n.startEndpoint(); err != nil {
+			n.Close()
+			return nil, err
+		}
+		// Again, now that the endpoint's container runtime is known.
+		if err := n.signRecord(); err != nil {
 			n.Close()
 			return nil, err
 		}
@@ -301,6 +316,11 @@ func (n *Node) joinLoop(boot []peer.AddrInfo) {
 
 // signRecord makes a new signed endpoint record with a higher sequence.
 func (n *Node) signRecord() error {
+	n.mu.Lock()
+	last := n.rec
+	n.mu.Unlock()
+	sw := n.cfg.Software // its container fields are the probe's
+	n.containerSoftware(&sw, last)
 	now := n.now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -318,7 +338,7 @@ func (n *Node) signRecord() error {
 		Owner:    n.cfg.Owner,
 		Addrs:    n.Addrs(),
 		Hardware: n.cfg.Hardware,
-		Software: n.cfg.Software,
+		Software: sw,
 		Labels:   n.cfg.Labels,
 		Datasets: n.cfg.Datasets,
 		Seq:      seq,

@@ -27,6 +27,10 @@
 //   - python: a dotted version such as 3.10 (FormVersion).
 //   - gpu, gpu_model, arch, os, container, scheduler, dataset: a word of
 //     [A-Za-z0-9_.:+/@-], with = and != only (FormWord).
+//   - image: a container image reference, a word too, with = and != only
+//     (FormWord): fxmesh-test/python:1, 127.0.0.1:5000/x/y:tag,
+//     name@sha256:.... NormalizeImage says which references name the same
+//     image.
 //   - label:K: the endpoint's label K, K being 1 to 64 of [A-Za-z0-9_.:/-] as
 //     record label keys are. With = and != the value is a word; with a
 //     comparison it is a number, a number with a byte unit, or a dotted
@@ -45,5 +49,5 @@
 // that a signed record's bytes and ID do not depend on this package's
 // version. The comparisons of values (aliases of arch and os, units of
 // bytes, precision of versions) are made by normalising both sides when
-// matching.
+// matching (NormalizeArch, NormalizeOS, NormalizeImage).
 package require

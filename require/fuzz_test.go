@@ -17,6 +17,7 @@ func FuzzParse(f *testing.F) {
 		"dataset=cryo-2026", "label:tier>=2", "label:Team/Owner=lab-7", "site=aps", "bogus>=3",
 		"gpus=many", "arch>=5", "python=abc", "arch!arm64", "", "=", "!", "a<>b", "label:=x",
 		"memory>=99999999PiB", "cpus=>4", "label:cost<2.5", "label:disk>=1.5TiB",
+		"image=fxmesh-test/python:1", "image=127.0.0.1:5000/x/y:tag", "image>=1", "image=n@sha256:00ff",
 	} {
 		f.Add(s)
 	}

@@ -48,6 +48,7 @@ const (
 	KeyContainer = "container"
 	KeyScheduler = "scheduler"
 	KeyDataset   = "dataset"
+	KeyImage     = "image"
 	// KeyLabelPrefix starts the key of a label written in full, label:K.
 	KeyLabelPrefix = "label:"
 )
@@ -117,6 +118,7 @@ var forms = map[string]Form{
 	KeyContainer: FormWord,
 	KeyScheduler: FormWord,
 	KeyDataset:   FormWord,
+	KeyImage:     FormWord,
 }
 
 // knownKeys are forms' keys, sorted.
@@ -137,6 +139,11 @@ var (
 	labelKey = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{1,64}$`)
 	word     = regexp.MustCompile(`^[A-Za-z0-9_.:+/@-]{1,128}$`)
 )
+
+// ValidWord reports whether s is a word of the grammar: 1 to MaxValue of
+// [A-Za-z0-9_.:+/@-], as the value of a key of FormWord must be. Endpoint
+// records' image names follow it.
+func ValidWord(s string) bool { return word.MatchString(s) }
 
 // ValidLabelKey reports whether k may name a label: 1 to MaxLabelKey of
 // [A-Za-z0-9_.:/-]. Endpoint records' label keys and the K of label:K

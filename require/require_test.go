@@ -77,6 +77,15 @@ func TestParseEveryKey(t *testing.T) {
 			bad:  map[string]error{"dataset<x": ErrBadOperator, "dataset=a b": ErrBadValue, "dataset=" + strings.Repeat("d", 129): ErrBadValue},
 		},
 		{
+			key: KeyImage,
+			good: []string{"image=fxmesh-test/python:1", "image=127.0.0.1:5000/x/y:tag", "image!=busybox",
+				"image=name@sha256:" + strings.Repeat("0123456789abcdef", 4), "image=Registry.example/A_b/c-d.e:T+1"},
+			bad: map[string]error{
+				"image>=1": ErrBadOperator, "image<x": ErrBadOperator, "image=a b": ErrBadValue, "image=": ErrBadValue,
+				"image=x:%": ErrBadValue, "image=" + strings.Repeat("i", 129): ErrBadValue,
+			},
+		},
+		{
 			key:  "label:K",
 			good: []string{"label:site=aps", "label:Team/Owner=lab-7", "label:tier>=2", "label:cost<2.5", "label:disk>=1TB", "label:" + strings.Repeat("K", 64) + "=v"},
 			bad: map[string]error{
@@ -260,6 +269,7 @@ func TestForm(t *testing.T) {
 		{"python", FormVersion, ""},
 		{"arch", FormWord, ""},
 		{"dataset", FormWord, ""},
+		{"image", FormWord, ""},
 		{"label:site", FormLabel, "site"},
 		{"label:cpus", FormLabel, "cpus"},
 		{"site", FormLabel, "site"},
@@ -398,6 +408,28 @@ func TestNormalize(t *testing.T) {
 	for in, want := range map[string]string{"macOS": "darwin", "osx": "darwin", "Linux": "linux"} {
 		if got := NormalizeOS(in); got != want {
 			t.Errorf("NormalizeOS(%q) = %q, want %q", in, got, want)
+		}
+	}
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	for in, want := range map[string]string{
+		"busybox":                           "busybox:latest",
+		"busybox:1.36":                      "busybox:1.36",
+		"docker.io/library/busybox":         "busybox:latest",
+		"docker.io/busybox:1":               "busybox:1",
+		"index.docker.io/library/busybox:1": "busybox:1",
+		"library/busybox":                   "busybox:latest",
+		"docker.io/fxmesh-test/python:1":    "fxmesh-test/python:1",
+		"localhost/fxmesh-test/python:1":    "fxmesh-test/python:1",
+		"fxmesh-test/python:1":              "fxmesh-test/python:1",
+		"127.0.0.1:5000/x/y":                "127.0.0.1:5000/x/y:latest",
+		"127.0.0.1:5000/x/y:tag":            "127.0.0.1:5000/x/y:tag",
+		"name@" + digest:                    "name@" + digest,
+		"docker.io/library/name@" + digest:  "name@" + digest,
+		"name:1@" + digest:                  "name:1@" + digest,
+		"Reg.example/A:T":                   "Reg.example/A:T",
+	} {
+		if got := NormalizeImage(in); got != want {
+			t.Errorf("NormalizeImage(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

@@ -168,3 +168,28 @@ func NormalizeOS(s string) string {
 	}
 	return s
 }
+
+// NormalizeImage returns the name by which container runtimes know image
+// reference s, so that two references to one image compare equal: the
+// default registry is dropped (docker.io/library/busybox and
+// docker.io/busybox are busybox), so is the localhost/ under which Podman
+// keeps the images it imported or built (localhost/x/y:1 is x/y:1), and a
+// reference with neither tag nor digest gets the tag latest (busybox is
+// busybox:latest). Digests are kept as written.
+func NormalizeImage(s string) string {
+	name, digest, hasDigest := strings.Cut(s, "@")
+	for _, p := range []string{"docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/", "localhost/", "library/"} {
+		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" {
+			name = rest
+			break
+		}
+	}
+	if hasDigest {
+		return name + "@" + digest
+	}
+	last := name[strings.LastIndexByte(name, '/')+1:]
+	if !strings.Contains(last, ":") {
+		name += ":latest"
+	}
+	return name
+}

@@ -23,6 +23,7 @@ import (
 //   - arch=<arch>, os=<os>: lowercased, aliases mapped as requirements map
 //     them (x86_64 is amd64, aarch64 arm64, macos darwin);
 //   - python=<major.minor>: for each Python interpreter;
+//   - container: an endpoint with at least one container runtime;
 //   - container=<runtime>, scheduler=<name>: lowercased;
 //   - dataset=<name>: for each dataset held, exactly;
 //   - label:<k>=<v>: for each label, exactly.
@@ -56,6 +57,9 @@ func CapabilityKeys(rec *EndpointRecord) []string {
 	for _, p := range sw.Python {
 		add(KeyPython, majorMinor(p))
 	}
+	if len(sw.Containers) > 0 {
+		keys = append(keys, KeyContainer)
+	}
 	for _, c := range sw.Containers {
 		add(KeyContainer, strings.ToLower(c))
 	}
@@ -88,6 +92,8 @@ func majorMinor(s string) string {
 //   - container=, scheduler=, arch=, os=: the same key, normalised as in
 //     CapabilityKeys;
 //   - python=3.11 (or 3.11.7): python=3.11; python=3 has none;
+//   - image=X: container (only an endpoint with a runtime can run an
+//     image; held images have no keys, for there may be hundreds);
 //   - gpu= and gpu_model= (substring matches, so no model key fits them),
 //     gpus>=N and gpus=N with N >= 1, gpus>N, and gpu_memory>=N, gpu_memory=N
 //     with N >= 1 or gpu_memory>N: gpu.
@@ -115,6 +121,8 @@ func KeyFor(req Requirement) (key string, ok bool) {
 			return "", false
 		case KeyGPU, KeyGPUModel:
 			return KeyGPU, true
+		case KeyImage:
+			return KeyContainer, true
 		}
 		if k, ok := require.Requirement(req).Label(); ok {
 			return KeyLabelPrefix + k + "=" + req.Value, true

@@ -16,11 +16,11 @@ func TestCapabilityKeys(t *testing.T) {
 		want []string
 	}{
 		{"gpu box", gpuBox(t), []string{
-			"arch=amd64", "container=apptainer", "endpoint", "gpu", "gpu-model=nvidia h200",
+			"arch=amd64", "container", "container=apptainer", "endpoint", "gpu", "gpu-model=nvidia h200",
 			"label:site=alcf", "label:tier=2", "os=linux", "python=3.11", "python=3.12", "scheduler=slurm",
 		}},
 		{"cpu box", cpuBox(t), []string{
-			"arch=arm64", "container=docker", "container=podman", "endpoint", "label:site=home", "os=darwin", "python=3.9",
+			"arch=arm64", "container", "container=docker", "container=podman", "endpoint", "label:site=home", "os=darwin", "python=3.9",
 		}},
 		{"data box", dataBox(t), []string{
 			"arch=amd64", "dataset=cryo-2026", "dataset=tomo-raw", "endpoint", "label:cost=2.5", "label:site=aps",
@@ -52,6 +52,9 @@ func TestKeyFor(t *testing.T) {
 		{"python=3.11", "python=3.11"},
 		{"python=3.11.7", "python=3.11"},
 		{"python=3", ""},
+		{"image=busybox", "container"},
+		{"image=127.0.0.1:5000/x/y:tag", "container"},
+		{"image!=busybox", ""},
 		{"python>=3.10", ""},
 		{"gpu_model=H200", "gpu"},
 		{"gpu=h200", "gpu"},
@@ -93,6 +96,7 @@ func TestKeyForCovers(t *testing.T) {
 		"container=apptainer", "scheduler=slurm", "scheduler=pbs", "arch=x86_64", "arch=aarch64", "os=macos",
 		"os=linux", "python=3.11", "python=3.9.18", "python=3.10", "gpu_model=H200", "gpu=nvidia", "gpus>=1",
 		"gpus>1", "gpus=2", "gpu_memory>=80GB", "gpu_memory>1",
+		"image=busybox", "image=fxmesh-test/python:1", "image=other:1",
 	}
 	for _, s := range reqs {
 		r := mustReq(t, s)

@@ -34,7 +34,7 @@ func gpuBox(t testing.TB) *EndpointRecord {
 		Name: "gpu-box",
 		Hardware: Hardware{CPUs: 64, MemoryBytes: 512 << 30, Arch: "x86_64", OS: "linux",
 			GPUs: []GPU{{Model: "NVIDIA H200", MemoryBytes: 143771 << 20}, {Model: "NVIDIA H200", MemoryBytes: 143771 << 20}}},
-		Software: Software{Python: []string{"3.11.7", "3.12.1"}, Containers: []string{"apptainer"}, Scheduler: "slurm"},
+		Software: Software{Python: []string{"3.11.7", "3.12.1"}, Containers: []string{"apptainer"}, Scheduler: "slurm", PullImages: true},
 		Labels:   map[string]string{"site": "alcf", "tier": "2"},
 		Public:   true,
 		Owner:    testCaller(t).String(), OwnerVerified: true,
@@ -46,10 +46,11 @@ func cpuBox(t testing.TB) *EndpointRecord {
 		ID:       testPeer(t, 2).String(),
 		Name:     "cpu-box",
 		Hardware: Hardware{CPUs: 8, MemoryBytes: 32 << 30, Arch: "arm64", OS: "darwin"},
-		Software: Software{Python: []string{"3.9.18"}, Containers: []string{"Docker", "podman"}},
-		Labels:   map[string]string{"site": "home"},
-		Public:   true,
-		Owner:    testCaller(t).String(), OwnerVerified: true,
+		Software: Software{Python: []string{"3.9.18"}, Containers: []string{"Docker", "podman"},
+			Images: []string{"busybox:latest", "localhost/fxmesh-test/python:1"}},
+		Labels: map[string]string{"site": "home"},
+		Public: true,
+		Owner:  testCaller(t).String(), OwnerVerified: true,
 	}
 }
 

@@ -26,4 +26,19 @@ type Software struct {
 	Containers []string `cbor:"containers,omitempty" json:"containers" yaml:"containers"`
 	// Scheduler is the batch scheduler found ("slurm", "pbs") or "".
 	Scheduler string `cbor:"scheduler,omitempty" json:"scheduler" yaml:"scheduler"`
+	// Images lists the container images the endpoint's runtime holds, as
+	// the runtime names them ("busybox:latest", "localhost/x/y:1"): at most
+	// MaxImages, each a require word of at most MaxImageBytes. The node
+	// lists them each time it signs its record; they are not configured.
+	Images []string `cbor:"images,omitempty" json:"images,omitempty" yaml:"-"`
+	// PullImages says the endpoint's runtime may pull an image it does not
+	// hold, so that it can run any image. False by default.
+	PullImages bool `cbor:"pull_images,omitempty" json:"pull_images,omitempty" yaml:"-"`
 }
+
+// Bounds of Software.Images: with 256 names of 128 bytes (33 KB encoded),
+// a record stays well within MaxRecordBytes.
+const (
+	MaxImages     = 256
+	MaxImageBytes = 128
+)

@@ -39,6 +39,10 @@ type Request struct {
 	// Datasets are datasets the work reads: endpoints holding more of them
 	// rank first. Unlike a dataset= requirement, this is a preference.
 	Datasets []string
+	// Image is the container image the work runs in, "" for none:
+	// endpoints holding it rank before those that would pull it. Unlike an
+	// image= requirement, this is a preference.
+	Image string
 	// Exclude holds the IDs of endpoints already tried (and failed).
 	Exclude map[string]bool
 	// TrustedOwners are the owners, besides Caller, whose endpoints the
@@ -69,6 +73,10 @@ type Score struct {
 	// Locality is how many of the requested datasets the endpoint holds.
 	// More is better.
 	Locality int
+	// ImageHeld says the endpoint holds the requested image
+	// (Request.Image), so that it need not pull it. False when no image is
+	// requested.
+	ImageHeld bool
 	// FreeCapacity is the fraction of the endpoint's workers idle, and
 	// QueuePenalty the number of queued tasks per worker; their difference
 	// (Idle-Queued)/Workers is the free capacity compared. Both are zero
@@ -118,15 +126,18 @@ const CostLabel = "cost"
 // Eligible candidates are ordered by comparing, in turn:
 //
 //  1. Locality: more of req.Datasets held first.
-//  2. Free capacity: endpoints with free workers (Idle > Queued) first, by
+//  2. Image: when req.Image is set, endpoints holding it (HoldsImage)
+//     before those that would pull it: a pull costs seconds to minutes,
+//     more than any difference of load or RTT, but less than moving data.
+//  3. Free capacity: endpoints with free workers (Idle > Queued) first, by
 //     (Idle-Queued)/Workers, most first; then those whose load is unknown;
 //     then those with none free (Idle <= Queued), by the same measure, so the
 //     least overloaded first. Unknown sits between, because an endpoint not
 //     heard from may well be idle, while one known to be full is not.
-//  3. RTT: shorter first; an unknown RTT after every known one.
-//  4. Cost: the "cost" label as a number, lower first; missing, unparsable,
+//  4. RTT: shorter first; an unknown RTT after every known one.
+//  5. Cost: the "cost" label as a number, lower first; missing, unparsable,
 //     negative or not finite, it is 0.
-//  5. ID, ascending, so that the order is total.
+//  6. ID, ascending, so that the order is total.
 //
 // The order is lexicographic: a later component only breaks ties of the
 // earlier ones.
@@ -137,7 +148,7 @@ func Rank(cands []Candidate, req Request) []Scored {
 		s := Scored{Candidate: c}
 		s.Rejected = reject(c, req)
 		if s.Eligible = s.Rejected == ""; s.Eligible {
-			s.Score = score(c, wanted)
+			s.Score = score(c, wanted, req.Image)
 		}
 		out[i] = s
 	}
@@ -192,8 +203,9 @@ func trusts(req Request, owner string) bool {
 	return id == req.Caller || slices.Contains(req.TrustedOwners, id)
 }
 
-func score(c Candidate, wanted []string) Score {
+func score(c Candidate, wanted []string, image string) Score {
 	s := Score{RTT: c.RTT, Cost: cost(c.Record)}
+	s.ImageHeld = image != "" && HoldsImage(&c.Record.Software, image)
 	for _, d := range wanted {
 		if slices.Contains(c.Record.Datasets, d) {
 			s.Locality++
@@ -241,6 +253,12 @@ func compareScored(a, b Scored) int {
 	}
 	if c := cmp.Compare(b.Score.Locality, a.Score.Locality); c != 0 {
 		return c
+	}
+	if a.Score.ImageHeld != b.Score.ImageHeld {
+		if a.Score.ImageHeld {
+			return -1
+		}
+		return 1
 	}
 	if c := cmp.Compare(capacityClass(b.Load), capacityClass(a.Load)); c != 0 {
 		return c

@@ -183,6 +183,28 @@ func TestRank(t *testing.T) {
 			},
 		},
 		{
+			name:  "an endpoint holding the image ranks before a freer one that would pull it",
+			cands: []Candidate{up(gpu, load(8, 8, 0), time.Millisecond), up(cpu, load(4, 1, 0), 40*time.Millisecond), up(data, load(8, 8, 0), 0)},
+			req:   Request{Requirements: []Requirement{ImageRequirement("fxmesh-test/python:1")}, Image: "fxmesh-test/python:1", Caller: caller},
+			want:  []string{"cpu-box", "gpu-box"},
+			rejected: map[string]string{
+				"data-box": "needs image=fxmesh-test/python:1, has no container runtime",
+			},
+		},
+		{
+			name:  "without the preference, load decides between holding and pulling",
+			cands: []Candidate{up(gpu, load(8, 8, 0), time.Millisecond), up(cpu, load(4, 1, 0), 40*time.Millisecond)},
+			req:   Request{Requirements: []Requirement{ImageRequirement("fxmesh-test/python:1")}, Caller: caller},
+			want:  []string{"gpu-box", "cpu-box"},
+		},
+		{
+			name: "datasets held come before the image held",
+			cands: []Candidate{up(withDatasets(gpuBox(t), "cryo-2026"), load(1, 0, 5), 0), up(cpu, load(4, 4, 0), time.Millisecond),
+				up(box(t, 30, "also-holds"), load(1, 0, 9), 0)},
+			req:  Request{Requirements: mustReqs(t, "image=busybox"), Image: "busybox", Datasets: []string{"cryo-2026"}, Caller: caller},
+			want: []string{"gpu-box", "cpu-box", "also-holds"},
+		},
+		{
 			name: "no candidates",
 			req:  Request{Caller: caller},
 		},

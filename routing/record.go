@@ -103,6 +103,14 @@ func (r *EndpointRecord) validate(now time.Time) error {
 	if r.Hardware.CPUs < 0 {
 		return fmt.Errorf("%w: negative cpus", ErrInvalidField)
 	}
+	if len(r.Software.Images) > MaxImages {
+		return fmt.Errorf("%w: %d images, limit %d", ErrInvalidField, len(r.Software.Images), MaxImages)
+	}
+	for _, im := range r.Software.Images {
+		if len(im) > MaxImageBytes || !require.ValidWord(im) {
+			return fmt.Errorf("%w: image %q: want 1 to %d of [A-Za-z0-9_.:+/@-]", ErrInvalidField, im, MaxImageBytes)
+		}
+	}
 	for k := range r.Labels {
 		if !require.ValidLabelKey(k) {
 			return fmt.Errorf("%w: label key %q", ErrInvalidField, k)

@@ -3,6 +3,8 @@ package routing
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +76,23 @@ func TestDecodeRecord(t *testing.T) {
 	badPayload, _ := encMode.Marshal(badField)
 	badEnv, _ := identity.Seal(k, identity.DomainEndpoint, RecordCodec, badPayload)
 
+	sealed := func(r *EndpointRecord) []byte {
+		p, _ := encMode.Marshal(r)
+		env, _ := identity.Seal(k, identity.DomainEndpoint, RecordCodec, p)
+		return env
+	}
+	manyImages := testRecord(k, 10)
+	manyImages.Software.Containers = []string{"docker"}
+	for i := range MaxImages + 1 {
+		manyImages.Software.Images = append(manyImages.Software.Images, fmt.Sprintf("img%d:1", i))
+	}
+	longImage := testRecord(k, 11)
+	longImage.Software.Images = []string{strings.Repeat("i", MaxImageBytes+1)}
+	oddImage := testRecord(k, 12)
+	oddImage.Software.Images = []string{"busy box"}
+	emptyImage := testRecord(k, 13)
+	emptyImage.Software.Images = []string{""}
+
 	otherDomain, _ := identity.Seal(k, identity.DomainFunction, RecordCodec, payload)
 
 	tests := []struct {
@@ -89,6 +108,10 @@ func TestDecodeRecord(t *testing.T) {
 		{"random bytes", []byte("\x00\x01garbage"), ErrMalformed, fault.Invalid},
 		{"empty", nil, ErrMalformed, fault.Invalid},
 		{"bad label key", badEnv, ErrInvalidField, fault.Invalid},
+		{"too many images", sealed(manyImages), ErrInvalidField, fault.Invalid},
+		{"image too long", sealed(longImage), ErrInvalidField, fault.Invalid},
+		{"image with a space", sealed(oddImage), ErrInvalidField, fault.Invalid},
+		{"empty image", sealed(emptyImage), ErrInvalidField, fault.Invalid},
 		{"other domain", otherDomain, ErrBadSignature, fault.Invalid},
 	}
 	for _, tc := range tests {
@@ -101,6 +124,41 @@ func TestDecodeRecord(t *testing.T) {
 				t.Fatalf("kind = %s, want %s", k, tc.kind)
 			}
 		})
+	}
+}
+
+// TestRecordMostImages: a record with as many images as allowed, each as
+// long as allowed, and a full set of other fields, signs within
+// MaxRecordBytes and decodes as it was; one more image is refused by
+// SignRecord with a message that says the limit.
+func TestRecordMostImages(t *testing.T) {
+	k, _ := identity.GenerateKey()
+	r := testRecord(k, 1)
+	r.Software.Containers = []string{"docker", "podman"}
+	r.Software.PullImages = true
+	for i := range MaxImages {
+		name := fmt.Sprintf("127.0.0.1:5000/lab/%03d/", i)
+		r.Software.Images = append(r.Software.Images, name+strings.Repeat("x", MaxImageBytes-len(name)-4)+":tag")
+	}
+	if len(r.Software.Images[0]) != MaxImageBytes {
+		t.Fatalf("image of %d bytes", len(r.Software.Images[0]))
+	}
+	b := mustSign(t, k, r)
+	t.Logf("a record with %d images of %d bytes: %d bytes signed, limit %d", MaxImages, MaxImageBytes, len(b), MaxRecordBytes)
+	if len(b) > MaxRecordBytes*3/4 {
+		t.Fatalf("record with the most images is %d bytes: too close to the limit %d", len(b), MaxRecordBytes)
+	}
+	got, err := DecodeRecord(b, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Software.Images, r.Software.Images) || !got.Software.PullImages {
+		t.Fatalf("images did not survive: %d, pull %v", len(got.Software.Images), got.Software.PullImages)
+	}
+	r.Software.Images = append(r.Software.Images, "one:more")
+	_, err = SignRecord(k, r)
+	if !errors.Is(err, ErrInvalidField) || !strings.Contains(err.Error(), fmt.Sprintf("%d images, limit %d", MaxImages+1, MaxImages)) {
+		t.Fatalf("SignRecord with %d images: %v", MaxImages+1, err)
 	}
 }
 
@@ -169,11 +227,19 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(mustSign(f, k, testRecord(k, 1)))
 	f.Add(claimedRecord(f, k, owner, mustClaim(f, owner, k, t0.Add(time.Hour))))
 	f.Add(claimedRecord(f, k, owner, mustClaim(f, k, k, t0.Add(time.Hour))))
+	withImages := testRecord(k, 2)
+	withImages.Software.Containers = []string{"docker"}
+	withImages.Software.Images = []string{"fxmesh-test/python:1", "busybox@sha256:00ff"}
+	withImages.Software.PullImages = true
+	f.Add(mustSign(f, k, withImages))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeRecord(data, t0)
 		if err == nil && r.ID == "" {
 			t.Fatal("accepted record without ID")
+		}
+		if err == nil && len(r.Software.Images) > MaxImages {
+			t.Fatalf("accepted record with %d images", len(r.Software.Images))
 		}
 		if err != nil && fault.KindOf(err) == fault.Internal {
 			t.Fatalf("rejection without a kind: %v", err)

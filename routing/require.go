@@ -43,6 +43,12 @@ const (
 //     apptainer), ignoring case.
 //   - scheduler: the endpoint's batch scheduler (slurm, pbs), ignoring case.
 //   - dataset: the name of a dataset the endpoint holds, exactly.
+//   - image: a container image the endpoint can run: = is met when it has
+//     a container runtime (Software.Containers) and either holds the image
+//     (Software.Images, compared as require.NormalizeImage writes both:
+//     busybox is docker.io/library/busybox:latest) or may pull images
+//     (Software.PullImages); != when it cannot. An endpoint without a
+//     runtime meets image=X for no X, whatever images it lists.
 //   - label:K: the endpoint's label K, exactly. With >=, <=, > or < the label
 //     and the value are compared as numbers (require.Number: units allowed,
 //     or dotted versions); a missing or non-numeric label does not meet the
@@ -64,6 +70,7 @@ const (
 	KeyContainer   = require.KeyContainer
 	KeyScheduler   = require.KeyScheduler
 	KeyDataset     = require.KeyDataset
+	KeyImage       = require.KeyImage
 	KeyLabelPrefix = require.KeyLabelPrefix
 )
 
@@ -196,11 +203,55 @@ func (r Requirement) check(rec *EndpointRecord) (bool, string) {
 		return r.equal(sw.Scheduler != "" && strings.EqualFold(sw.Scheduler, r.Value), "has "+orNone(sw.Scheduler, "no scheduler"))
 	case KeyDataset:
 		return r.equal(slices.Contains(rec.Datasets, r.Value), "holds "+listOr(rec.Datasets, "no datasets"))
+	case KeyImage:
+		return r.equal(CanRunImage(sw, r.Value), imagesHave(sw))
 	}
 	if form != require.FormLabel {
 		return false, "is not a valid requirement"
 	}
 	return r.checkLabel(rec.Labels)
+}
+
+// ImageRequirement is the requirement a function with container image
+// implies: image=IMAGE, met by an endpoint that has a container runtime and
+// holds or may pull the image. It is built as written, not parsed: a
+// catalog record's image may be longer than a requirement's value, and is
+// still met by an endpoint that may pull it.
+func ImageRequirement(image string) Requirement {
+	return Requirement{Key: KeyImage, Op: OpEq, Value: image}
+}
+
+// HoldsImage reports whether sw lists image, both compared as
+// require.NormalizeImage writes them.
+func HoldsImage(sw *Software, image string) bool {
+	want := require.NormalizeImage(image)
+	return slices.ContainsFunc(sw.Images, func(im string) bool { return require.NormalizeImage(im) == want })
+}
+
+// CanRunImage reports whether sw can run image: it has a container runtime
+// and holds the image or may pull it.
+func CanRunImage(sw *Software, image string) bool {
+	return len(sw.Containers) > 0 && (sw.PullImages || HoldsImage(sw, image))
+}
+
+// maxImagesNamed bounds how many images a reason names.
+const maxImagesNamed = 4
+
+// imagesHave says what sw has to run images with, for Met's reason.
+func imagesHave(sw *Software) string {
+	if len(sw.Containers) == 0 {
+		return "has no container runtime"
+	}
+	named := sw.Images[:min(len(sw.Images), maxImagesNamed)]
+	held := listOr(named, "no images")
+	if len(sw.Images) > len(named) {
+		held = strings.TrimSuffix(held, "]") + fmt.Sprintf(" and %d more]", len(sw.Images)-len(named))
+	}
+	pull := "does not pull"
+	if sw.PullImages {
+		pull = "pulls"
+	}
+	return "holds " + held + ", " + pull
 }
 
 // equal applies = or != to whether the endpoint has r.Value.

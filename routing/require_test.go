@@ -99,6 +99,11 @@ func TestMet(t *testing.T) {
 	noPython.Software.Python = nil
 	rcPython := cpuBox(t)
 	rcPython.Software.Python = []string{"3.13.0rc1"}
+	// Images listed without a runtime (a record no node makes) run nowhere.
+	noRuntime := cpuBox(t)
+	noRuntime.Software.Containers = nil
+	manyImages := cpuBox(t)
+	manyImages.Software.Images = []string{"a:1", "b:1", "c:1", "d:1", "e:1", "f:1"}
 	tests := []struct {
 		name string
 		req  string
@@ -151,6 +156,19 @@ func TestMet(t *testing.T) {
 		{"container any case", "container=docker", cpu, true, ""},
 		{"container missing", "container=docker", gpu, false, "needs container=docker, has [apptainer]"},
 		{"container none", "container=docker", data, false, "needs container=docker, has no container runtime"},
+		{"image held", "image=localhost/fxmesh-test/python:1", cpu, true, ""},
+		{"image held, Podman's localhost/ dropped", "image=fxmesh-test/python:1", cpu, true, ""},
+		{"image held, default tag and registry", "image=docker.io/library/busybox", cpu, true, ""},
+		{"image held, other tag", "image=busybox:1.36", cpu, false, "needs image=busybox:1.36, holds [busybox:latest localhost/fxmesh-test/python:1], does not pull"},
+		{"image not held, no pulling", "image=127.0.0.1:5000/x/y:tag", cpu, false, "does not pull"},
+		{"image pulled", "image=127.0.0.1:5000/x/y:tag", gpu, true, ""},
+		{"image by digest pulled", "image=name@sha256:00ff", gpu, true, ""},
+		{"image without runtime", "image=busybox", data, false, "needs image=busybox, has no container runtime"},
+		{"image listed without runtime", "image=busybox", noRuntime, false, "has no container runtime"},
+		{"image reason bounded", "image=z:1", manyImages, false, "holds [a:1 b:1 c:1 d:1 and 2 more], does not pull"},
+		{"image not, held", "image!=busybox", cpu, false, "needs image!=busybox, holds"},
+		{"image not, absent", "image!=other:1", cpu, true, ""},
+		{"image not, no runtime", "image!=busybox", data, true, ""},
 		{"scheduler", "scheduler=slurm", gpu, true, ""},
 		{"scheduler other", "scheduler=slurm", data, false, "needs scheduler=slurm, has pbs"},
 		{"scheduler none", "scheduler=pbs", cpu, false, "needs scheduler=pbs, has no scheduler"},
@@ -186,6 +204,29 @@ func TestMet(t *testing.T) {
 				t.Fatalf("reason %q, want it to say %q", why, tc.why)
 			}
 		})
+	}
+}
+
+// TestImageRequirement: the requirement a container function implies is
+// image=IMAGE as written, even for an image no requirement could name,
+// which only an endpoint that pulls can then run.
+func TestImageRequirement(t *testing.T) {
+	r := ImageRequirement("fxmesh-test/python:1")
+	if r != mustReq(t, "image=fxmesh-test/python:1") {
+		t.Fatalf("ImageRequirement = %+v", r)
+	}
+	if ok, why := r.Met(cpuBox(t)); !ok {
+		t.Fatalf("not met on an endpoint holding it: %s", why)
+	}
+	long := ImageRequirement("registry.example/" + strings.Repeat("p/", 100) + "x:1")
+	if ok, _ := long.Met(cpuBox(t)); ok {
+		t.Fatal("an image not held met where images are not pulled")
+	}
+	if ok, why := long.Met(gpuBox(t)); !ok {
+		t.Fatalf("a long image not met where images are pulled: %s", why)
+	}
+	if ok, _ := long.Met(dataBox(t)); ok {
+		t.Fatal("met without a runtime")
 	}
 }
 

@@ -32,6 +32,10 @@ type Options struct {
 	Endpoints int
 	// Configure, if set, adjusts endpoint i's config before it starts.
 	Configure func(i int, cfg *node.Config)
+	// Containers, if set, gives endpoint i's node.Options.Containers: what
+	// its record says it can run container images with. nil (or a nil
+	// result) leaves it to the endpoint's runtime.
+	Containers func(i int) node.ContainerProbe
 	// Owner, if set, owns every endpoint and signs each one's owner claim,
 	// so that its clients route work there; nil leaves ownership to
 	// Configure, unclaimed.
@@ -51,7 +55,7 @@ func Start(ctx context.Context, opts Options) (*Mesh, error) {
 		}
 	}
 	m := &Mesh{Dir: dir, log: opts.Logger}
-	boot, err := m.start(ctx, "bootstrap", node.RoleBootstrap, &node.Config{}, nil)
+	boot, err := m.start(ctx, "bootstrap", node.RoleBootstrap, &node.Config{}, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +68,11 @@ func Start(ctx context.Context, opts Options) (*Mesh, error) {
 		if opts.Configure != nil {
 			opts.Configure(i, cfg)
 		}
-		if _, err := m.AddOwnedEndpoint(ctx, cfg, opts.Owner); err != nil {
+		var probe node.ContainerProbe
+		if opts.Containers != nil {
+			probe = opts.Containers(i)
+		}
+		if _, err := m.addEndpoint(ctx, cfg, opts.Owner, probe); err != nil {
 			m.Close()
 			return nil, err
 		}
@@ -90,7 +98,11 @@ func (m *Mesh) AddEndpoint(ctx context.Context, cfg *node.Config) (*node.Node, e
 // with owner's claim on it when owner is not nil; cfg.Owner is left as it
 // is, so that a test may make a claim that does not match.
 func (m *Mesh) AddOwnedEndpoint(ctx context.Context, cfg *node.Config, owner *identity.Key) (*node.Node, error) {
-	n, err := m.start(ctx, fmt.Sprintf("ep%d", len(m.Endpoints)), node.RoleEndpoint, cfg, owner)
+	return m.addEndpoint(ctx, cfg, owner, nil)
+}
+
+func (m *Mesh) addEndpoint(ctx context.Context, cfg *node.Config, owner *identity.Key, probe node.ContainerProbe) (*node.Node, error) {
+	n, err := m.start(ctx, fmt.Sprintf("ep%d", len(m.Endpoints)), node.RoleEndpoint, cfg, owner, probe)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +110,7 @@ func (m *Mesh) AddOwnedEndpoint(ctx context.Context, cfg *node.Config, owner *id
 	return n, nil
 }
 
-func (m *Mesh) start(ctx context.Context, name string, role node.Role, cfg *node.Config, owner *identity.Key) (*node.Node, error) {
+func (m *Mesh) start(ctx context.Context, name string, role node.Role, cfg *node.Config, owner *identity.Key, probe node.ContainerProbe) (*node.Node, error) {
 	dir := filepath.Join(m.Dir, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("sim: %w", err)
@@ -108,7 +120,7 @@ func (m *Mesh) start(ctx context.Context, name string, role node.Role, cfg *node
 		return nil, err
 	}
 	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
-	opts := node.Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: m.log}
+	opts := node.Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: m.log, Containers: probe}
 	if owner != nil {
 		if opts.OwnerClaim, err = routing.SignOwnerClaim(owner, key.ID(), time.Now().Add(time.Hour)); err != nil {
 			return nil, fmt.Errorf("sim: %w", err)

@@ -1,0 +1,175 @@
+package node
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/routing"
+)
+
+// startRecordNode starts a lone endpoint (no bootstrap) whose record tests
+// read; probe is Options.Containers.
+func startRecordNode(t *testing.T, cfg *Config, probe ContainerProbe) *Node {
+	t.Helper()
+	k, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Listen = []string{"/ip4/127.0.0.1/tcp/0"}
+	cfg.Workers = 1
+	n, err := Start(context.Background(), Options{Dir: t.TempDir(), Key: k, Config: cfg, Logger: testLogger(t), Containers: probe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// publishedSoftware decodes the node's current record's software.
+func publishedSoftware(t *testing.T, n *Node) routing.Software {
+	t.Helper()
+	rec, err := routing.DecodeRecord(n.currentRecord(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec.Software
+}
+
+// fakeProbe answers what it is set to. It stands for the container
+// runtime, which TestRecordDockerImages asks for real.
+type fakeProbe struct {
+	mu   sync.Mutex // guards info, err
+	info ContainerInfo
+	err  error
+}
+
+func (p *fakeProbe) set(info ContainerInfo, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.info, p.err = info, err
+}
+
+func (p *fakeProbe) probe(ctx context.Context) (ContainerInfo, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		return ContainerInfo{}, errors.New("probe asked without a deadline")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.info, p.err
+}
+
+// TestRecordContainers: the record's runtimes, images and pulling are the
+// probe's, bounded, asked afresh each time the record is signed (as each
+// refresh does); a failing probe keeps the images listed before; the
+// config's software never supplies them.
+func TestRecordContainers(t *testing.T) {
+	p := &fakeProbe{}
+	p.set(ContainerInfo{Runtimes: []string{"docker"}, Images: []string{"b:1", "a:1", "odd name", "b:1", strings.Repeat("x", routing.MaxImageBytes+1)}, PullImages: true}, nil)
+	cfg := &Config{Software: routing.Software{Python: []string{"3.11.7"}, Containers: []string{"apptainer"}}}
+	n := startRecordNode(t, cfg, p.probe)
+	sw := publishedSoftware(t, n)
+	if !slices.Equal(sw.Containers, []string{"docker"}) || !slices.Equal(sw.Images, []string{"b:1", "a:1"}) || !sw.PullImages {
+		t.Fatalf("published %+v; want runtime docker, images [b:1 a:1], pulling", sw)
+	}
+	if !slices.Equal(sw.Python, []string{"3.11.7"}) {
+		t.Fatalf("python %q: the config's other software is lost", sw.Python)
+	}
+
+	p.set(ContainerInfo{Runtimes: []string{"docker"}, Images: []string{"c:2"}}, nil)
+	if err := n.signRecord(); err != nil {
+		t.Fatal(err)
+	}
+	if sw = publishedSoftware(t, n); !slices.Equal(sw.Images, []string{"c:2"}) || sw.PullImages {
+		t.Fatalf("after a refresh: %+v; want images [c:2], no pulling", sw)
+	}
+
+	p.set(ContainerInfo{Runtimes: []string{"docker"}}, errors.New("docker images: daemon busy"))
+	if err := n.signRecord(); err != nil {
+		t.Fatal(err)
+	}
+	if sw = publishedSoftware(t, n); !slices.Equal(sw.Containers, []string{"docker"}) || !slices.Equal(sw.Images, []string{"c:2"}) {
+		t.Fatalf("after a failed listing: %+v; want the last images [c:2]", sw)
+	}
+
+	many := make([]string, routing.MaxImages+5)
+	for i := range many {
+		many[i] = fmt.Sprintf("img%03d:1", i)
+	}
+	p.set(ContainerInfo{Runtimes: []string{"docker"}, Images: many}, nil)
+	if err := n.signRecord(); err != nil {
+		t.Fatal(err)
+	}
+	if sw = publishedSoftware(t, n); len(sw.Images) != routing.MaxImages {
+		t.Fatalf("%d images listed, %d published; want %d", len(many), len(sw.Images), routing.MaxImages)
+	}
+
+	// Images without a runtime run nowhere: the record lists neither.
+	p.set(ContainerInfo{Images: []string{"a:1"}, PullImages: true}, nil)
+	if err := n.signRecord(); err != nil {
+		t.Fatal(err)
+	}
+	if sw = publishedSoftware(t, n); len(sw.Containers) != 0 || len(sw.Images) != 0 || sw.PullImages {
+		t.Fatalf("without a runtime: %+v; want no containers", sw)
+	}
+}
+
+// TestRecordNoRuntime: an endpoint whose containers: block says none lists
+// no runtime, whatever its config's software says.
+func TestRecordNoRuntime(t *testing.T) {
+	cfg := &Config{Software: routing.Software{Containers: []string{"docker", "podman"}}, Containers: ContainersConfig{Runtime: RuntimeNone}}
+	n := startRecordNode(t, cfg, nil)
+	if sw := publishedSoftware(t, n); len(sw.Containers) != 0 || len(sw.Images) != 0 || sw.PullImages {
+		t.Fatalf("published %+v; want no container runtime", sw)
+	}
+}
+
+// TestRecordDockerImages: with the real Docker as its runtime, the record
+// lists docker and its images, and an image imported after the start
+// appears in the next record.
+func TestRecordDockerImages(t *testing.T) {
+	if _, err := exec.LookPath("docker"); err != nil {
+		t.Skip("no docker on PATH")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := exec.CommandContext(ctx, "docker", "version").Run(); err != nil {
+		t.Skipf("docker does not answer: %v", err)
+	}
+	n := startRecordNode(t, &Config{Containers: ContainersConfig{Runtime: RuntimeDocker}}, nil)
+	if sw := publishedSoftware(t, n); !slices.Equal(sw.Containers, []string{"docker"}) || sw.PullImages {
+		t.Fatalf("published %+v; want runtime docker, no pulling", sw)
+	}
+	name := fmt.Sprintf("fxmesh-test/node-record:%d", time.Now().UnixNano())
+	var tarball bytes.Buffer
+	tw := tar.NewWriter(&tarball)
+	_ = tw.WriteHeader(&tar.Header{Name: "marker", Mode: 0o644, Size: 2})
+	_, _ = tw.Write([]byte("x\n"))
+	_ = tw.Close()
+	imp := exec.CommandContext(ctx, "docker", "import", "-", name)
+	imp.Stdin = &tarball
+	if out, err := imp.CombinedOutput(); err != nil {
+		t.Fatalf("docker import: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("docker", "rmi", name).CombinedOutput(); err != nil {
+			t.Errorf("docker rmi %s: %v: %s", name, err, out)
+		}
+	})
+	if err := n.signRecord(); err != nil {
+		t.Fatal(err)
+	}
+	sw := publishedSoftware(t, n)
+	if !slices.Contains(sw.Images, name) && len(sw.Images) < routing.MaxImages {
+		t.Fatalf("after importing %s: images %q", name, sw.Images)
+	}
+}
