@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fxmesh/fxmesh/exec/python"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/p2p"
@@ -167,7 +167,7 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("catalog_owner_quota is negative"))
 	}
 	if c.WorkerUIDs != "" {
-		if _, err := python.ParseUIDRange(c.WorkerUIDs); err != nil {
+		if _, err := tenant.ParseUIDRange(c.WorkerUIDs); err != nil {
 			errs = append(errs, fmt.Errorf("worker_uids: %w", err))
 		}
 	}
