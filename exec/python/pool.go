@@ -53,7 +53,7 @@ type Config struct {
 	// Limits bound what tasks produce; zero fields mean exec's defaults.
 	Limits exec.Limits
 	// Dir is the workers' working directory; "" means this process's.
-	// Isolation.Dir, when set, gives each tenant its own instead.
+	// Tenants, when it has a directory, gives each tenant its own instead.
 	Dir string
 	// Env is the workers' environment; nil means this process's.
 	Env []string
