@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -243,6 +245,44 @@ func TestShellRunsAsItsUser(t *testing.T) {
 	}
 	if !strings.Contains(a["key"], "Permission denied") {
 		t.Errorf("alice's shell command opening the node's key: %s", a["key"])
+	}
+}
+
+// TestOneUIDTable: an endpoint's Python pool and shell executor share one
+// table of uids. With a range of three (the endpoint's own workers hold
+// one, alice's another), bob is chosen so that his uid's hash names
+// alice's: a shell executor with a table of its own would run his command
+// as her uid; the shared one gives him the third.
+func TestOneUIDTable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("uids need fxnode to run as root; this test runs as uid %d (CI runs as root)", os.Geteuid())
+	}
+	const first, size = 200000, 3
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Public = true
+		cfg.Python = sharedPython(t)
+		cfg.WorkerUIDs = fmt.Sprintf("%d-%d", first, first+size-1)
+	})
+	spy := f.registerSource("spy", spySource)
+	sh := f.registerShell("shspy", shellSpy)
+	a := f.spy(f.client, spy, "alice", 0, "", "")
+	// The uid that bob's hash names first, as exec/tenant allocates.
+	hashed := func(id fmt.Stringer) uint32 {
+		h := sha256.Sum256([]byte(id.String()))
+		return first + uint32(binary.BigEndian.Uint64(h[:8])%size)
+	}
+	var bobKey *identity.Key
+	for bobKey == nil || hashed(bobKey.ID()) != a.UID {
+		bobKey, _ = identity.GenerateKey()
+	}
+	bob, err := f.mesh.Client(f.ctx, bobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	b := f.shellSpy(bob, sh, "", a.Cwd, a.PID)
+	if b["uid"] == fmt.Sprint(a.UID) || !strings.Contains(b["fds"], "Permission denied") {
+		t.Fatalf("bob's shell command ran as uid %s, alice's Python worker as %d; bob listing its descriptors: %s", b["uid"], a.UID, b["fds"])
 	}
 }
 

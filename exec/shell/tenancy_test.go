@@ -77,7 +77,11 @@ func sharedPython(t *testing.T) string {
 // commands run as the uid its Python workers have (one table for both), in
 // a fresh directory inside the same working directory; tenant B's command
 // cannot open the node's key file, list A's directory, or open A's Python
-// worker's fd 3.
+// worker's fd 3 or list its descriptors. (Two of these hold even for a
+// uid that B shared with A: the tenants' directories are in one that root
+// alone may search, and the worker's pipes are root's, mode 0600. That A
+// may list her worker's descriptors and B may not is what shows their uids
+// apart.)
 func TestTenantCredentials(t *testing.T) {
 	exectest.NeedRoot(t)
 	pyPath := sharedPython(t)
