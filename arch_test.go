@@ -86,6 +86,15 @@ func importRules() []importRule {
 			},
 		},
 		{
+			id:    "exec-tenant-leaf",
+			says:  "exec/tenant, which the executors share, imports only the standard library and fault",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "exec/tenant") },
+			forbid: func(imp string) bool {
+				return !isStd(imp) && !oursUnder(imp, "fault")
+			},
+		},
+		{
 			id:     "no-cmd",
 			says:   "nothing imports a command",
 			scope:  scopeBoth,
@@ -542,7 +551,8 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("fault"), Imports: []string{"errors", "fmt"}},
 				{Path: ours("identity"), Imports: []string{"crypto/rand", libp2pCore, "github.com/libp2p/go-libp2p/core/crypto"}, TestImports: []string{"testing", libp2pCore}},
 				{Path: ours("exec"), Imports: []string{"context", "os/exec", ours("fault")}, TestImports: []string{"testing"}},
-				{Path: ours("exec/python"), Imports: []string{"os/exec", ours("exec"), ours("fault")}, TestImports: []string{ours("exec/exectest"), "github.com/google/go-cmp/cmp"}},
+				{Path: ours("exec/python"), Imports: []string{"os/exec", ours("exec"), ours("exec/tenant"), ours("fault")}, TestImports: []string{ours("exec/exectest"), "github.com/google/go-cmp/cmp"}},
+				{Path: ours("exec/tenant"), Imports: []string{"os", "syscall", ours("fault")}, TestImports: []string{"testing", ours("fault")}},
 				{Path: ours("exec/container"), Imports: []string{"os/exec", ours("exec"), ours("exec/shell"), ours("fault")}, TestImports: []string{ours("exec/exectest"), ours("exec/python")}},
 				{Path: ours("routing"), Imports: []string{libp2pCore, ours("identity"), ours("fault")}},
 				{Path: ours("batchverify"), Imports: []string{"crypto/ed25519", "github.com/hdevalence/ed25519consensus"}, TestImports: []string{"filippo.io/edwards25519"}},
@@ -650,6 +660,14 @@ func TestImportRules(t *testing.T) {
 				"batchverify-leaf batchverify filippo.io/edwards25519",
 				"batchverify-leaf batchverify " + ours("identity"),
 				"batchverify-leaf batchverify " + libp2pCore,
+			},
+		},
+		{
+			name: "exec/tenant imports exec and an executor",
+			pkgs: []pkg{{Path: ours("exec/tenant"), Imports: []string{"os", ours("exec"), ours("exec/python")}}},
+			want: []string{
+				"exec-tenant-leaf exec/tenant " + ours("exec"),
+				"exec-tenant-leaf exec/tenant " + ours("exec/python"),
 			},
 		},
 		{

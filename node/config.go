@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fxmesh/fxmesh/exec/python"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/p2p"
@@ -62,13 +62,13 @@ type Config struct {
 	// signer) all its life.
 	Workers int `yaml:"workers,omitempty"`
 	// WorkerUIDs, such as "200000-265535", is a range of unprivileged uids:
-	// the Python workers of each user without an account (see Users) run
-	// as a uid of the range of their own, in a working directory of their
-	// own (DIR/workers/tenants/, mode 0700). Needs fxnode to run as root.
-	// "" means workers run as fxnode's user.
+	// the Python workers and shell commands of each user without an
+	// account (see Users) run as a uid of the range of their own, in a
+	// working directory of their own (DIR/workers/tenants/, mode 0700).
+	// Needs fxnode to run as root. "" means they run as fxnode's user.
 	WorkerUIDs string `yaml:"worker_uids,omitempty"`
-	// Users maps user IDs to local POSIX account names: the workers of a
-	// mapped user run as that account (its uid, gid and groups) in its
+	// Users maps user IDs to local POSIX account names: the workers and
+	// shell commands of a mapped user run as that account (its uid, gid and groups) in its
 	// home directory. Needs fxnode to run as root.
 	Users map[string]string `yaml:"users,omitempty"`
 	// RequireMapping denies every user that Users does not map.
@@ -130,7 +130,7 @@ var fieldComments = map[string]string{
 	"python":     "Interpreter of the warm Python workers, e.g. /opt/venv/bin/python (default: first detected).",
 	"workers":    "Number of warm Python workers, all users together (default: CPU count). A worker serves one user.",
 
-	"worker_uids":     "Range of unprivileged uids, e.g. 200000-265535: each user's workers run as a uid of its own (needs fxnode as root).",
+	"worker_uids":     "Range of unprivileged uids, e.g. 200000-265535: each user's workers and shell commands run as a uid of its own (needs fxnode as root).",
 	"users":           "Map of user IDs to local account names: a mapped user's workers run as that account, in its home (needs root).",
 	"require_mapping": "true denies every user that users does not map to a local account.",
 
@@ -177,7 +177,7 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("catalog_owner_quota is negative"))
 	}
 	if c.WorkerUIDs != "" {
-		if _, err := python.ParseUIDRange(c.WorkerUIDs); err != nil {
+		if _, err := tenant.ParseUIDRange(c.WorkerUIDs); err != nil {
 			errs = append(errs, fmt.Errorf("worker_uids: %w", err))
 		}
 	}

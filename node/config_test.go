@@ -31,7 +31,7 @@ func TestTenancyConfig(t *testing.T) {
 	}{
 		{"all three", "worker_uids: 200000-265535\nusers:\n  " + id + ": alice\nrequire_mapping: true\n", ""},
 		{"uids alone", "worker_uids: \"300000-300009\"\n", ""},
-		{"uids with root", "worker_uids: 0-100\n", "worker_uids: exec/python: uid range: \"0-100\" includes root"},
+		{"uids with root", "worker_uids: 0-100\n", "worker_uids: exec/tenant: uid range: \"0-100\" includes root"},
 		{"uids not a range", "worker_uids: lots\n", "not FIRST-LAST"},
 		{"uids backwards", "worker_uids: 10-5\n", "ends before it starts"},
 		{"user not an ID", "users:\n  bob: bob\n", "users: "},

@@ -18,6 +18,7 @@ import (
 	"github.com/fxmesh/fxmesh/exec/container"
 	"github.com/fxmesh/fxmesh/exec/python"
 	"github.com/fxmesh/fxmesh/exec/shell"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/node/admission"
@@ -137,15 +138,20 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	if runsAsRoot() && iso.UIDs.IsZero() {
-		n.log.Warn("fxnode runs as root and worker_uids is not set: the Python workers of users without an account run as root")
+		n.log.Warn("fxnode runs as root and worker_uids is not set: the Python workers and shell commands of users without an account run as root")
 	}
-	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Isolation: iso})
+	tenants, err := tenant.New(iso) // one table: a user has one uid and directory in every executor
+	if err != nil {
+		tasks.Close()
+		return fmt.Errorf("node: config: %w", err)
+	}
+	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Tenants: tenants})
 	if err != nil {
 		tasks.Close()
 		return err
 	}
 	xs[exec.KindPython] = py
-	sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log})
+	sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log, Tenants: tenants})
 	if err != nil {
 		xs.close()
 		tasks.Close()

@@ -7,32 +7,34 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/fxmesh/fxmesh/exec/python"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 )
 
-// WorkersDir is the directory, inside a node's, of the Python workers'
-// working directories and uid table, when worker_uids or users is set.
+// WorkersDir is the directory, inside a node's, of the tenants' working
+// directories and uid table (of Python workers and shell commands alike),
+// when worker_uids or users is set.
 const WorkersDir = "workers"
 
-// isolation is the Python pool's Isolation that the config asks for:
+// isolation is the tenants' Isolation that the config asks for:
 // worker_uids, and the accounts of users looked up in the system's user
-// database.
-func (c *Config) isolation(dir string) (python.Isolation, error) {
-	var iso python.Isolation
+// database. The endpoint makes one tenant.Table of it, which its Python
+// pool and shell executor share.
+func (c *Config) isolation(dir string) (tenant.Isolation, error) {
+	var iso tenant.Isolation
 	if c.WorkerUIDs == "" && len(c.Users) == 0 {
 		return iso, nil
 	}
 	iso.Dir = filepath.Join(dir, WorkersDir)
 	iso.RequireAccount = c.RequireMapping
 	if c.WorkerUIDs != "" {
-		r, err := python.ParseUIDRange(c.WorkerUIDs)
+		r, err := tenant.ParseUIDRange(c.WorkerUIDs)
 		if err != nil {
 			return iso, fmt.Errorf("node: config worker_uids: %w", err)
 		}
 		iso.UIDs = r
 	}
 	if len(c.Users) > 0 {
-		iso.Accounts = make(map[string]python.Account, len(c.Users))
+		iso.Accounts = make(map[string]tenant.Account, len(c.Users))
 	}
 	for id, name := range c.Users {
 		a, err := lookupAccount(name)
@@ -54,25 +56,25 @@ func (c *Config) mapped() map[string]bool {
 }
 
 // lookupAccount reads a local account: uid, gid, groups and home.
-func lookupAccount(name string) (python.Account, error) {
+func lookupAccount(name string) (tenant.Account, error) {
 	u, err := user.Lookup(name)
 	if err != nil {
-		return python.Account{}, err
+		return tenant.Account{}, err
 	}
 	uid, err1 := strconv.ParseUint(u.Uid, 10, 32)
 	gid, err2 := strconv.ParseUint(u.Gid, 10, 32)
 	if err1 != nil || err2 != nil {
-		return python.Account{}, fmt.Errorf("account %q has uid %q, gid %q: not numbers", name, u.Uid, u.Gid)
+		return tenant.Account{}, fmt.Errorf("account %q has uid %q, gid %q: not numbers", name, u.Uid, u.Gid)
 	}
-	a := python.Account{Name: name, UID: uint32(uid), GID: uint32(gid), Home: u.HomeDir}
+	a := tenant.Account{Name: name, UID: uint32(uid), GID: uint32(gid), Home: u.HomeDir}
 	gids, err := u.GroupIds()
 	if err != nil {
-		return python.Account{}, fmt.Errorf("groups of account %q: %w", name, err)
+		return tenant.Account{}, fmt.Errorf("groups of account %q: %w", name, err)
 	}
 	for _, g := range gids {
 		n, err := strconv.ParseUint(g, 10, 32)
 		if err != nil {
-			return python.Account{}, fmt.Errorf("account %q is in group %q: not a number", name, g)
+			return tenant.Account{}, fmt.Errorf("account %q is in group %q: not a number", name, g)
 		}
 		a.Groups = append(a.Groups, uint32(n))
 	}

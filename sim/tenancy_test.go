@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -153,9 +155,141 @@ func TestUsersNeverShareAWorker(t *testing.T) {
 	}
 }
 
+// shellSpy is a shell template that reports, a line key=value each, who
+// and where it runs, and what became of opening a key file, listing a
+// directory, opening a worker's fd 3 and listing its descriptors:
+// "opened", or the shell's error.
+const shellSpy = `sh -c '
+echo uid=$(id -u); echo gid=$(id -g); echo groups=$(id -G); echo cwd=$(pwd -P)
+echo key=$( (exec 9<"$1") 2>&1 && echo opened)
+echo dir=$(ls "$2" 2>&1 >/dev/null && echo opened)
+echo fd=$( (exec 9</proc/$3/fd/3) 2>&1 && echo opened)
+echo fds=$(ls /proc/$3/fd 2>&1 >/dev/null && echo opened)
+' sh {key} {other} {pid}`
+
+func (f *fixture) registerShell(name, command string) *client.ResolvedFunction {
+	f.t.Helper()
+	u := &client.UserCatalog{Key: f.owner, Mesh: f.client}
+	if _, err := u.Register(f.ctx, catalog.Function{Name: name, Kind: catalog.KindShell, Command: command}, catalog.Access{Public: true}); err != nil {
+		f.t.Fatal(err)
+	}
+	res, err := u.Resolve(f.ctx, name)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return res
+}
+
+// shellSpy runs the shell spy as c's user and returns its report.
+func (f *fixture) shellSpy(c *client.Client, fn *client.ResolvedFunction, key, other string, pid int) map[string]string {
+	f.t.Helper()
+	kw, _ := json.Marshal(map[string]any{"key": key, "other": other, "pid": pid})
+	res, err := f.run(c, fn, "", string(kw), 0)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var out struct{ Stdout, Stderr string }
+	if res.Error != nil || json.Unmarshal(res.Value, &out) != nil {
+		f.t.Fatalf("shell spy: %+v %s", res.Error, res.Value)
+	}
+	rep := map[string]string{}
+	for line := range strings.Lines(out.Stdout) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), "=")
+		rep[k] = v
+	}
+	return rep
+}
+
+// TestShellRunsAsItsUser (issue 11, shell functions): as root with
+// worker_uids, a user's shell command runs as the uid its Python workers
+// have, inside the same working directory; another user's command runs as
+// a uid of its own and cannot open the node's key, the first user's
+// directory, or her Python worker's fd 3 and descriptors.
+func TestShellRunsAsItsUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("shell commands run as users' uids only when fxnode runs as root; this test runs as uid %d (CI runs as root)", os.Geteuid())
+	}
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Public = true
+		cfg.Python = sharedPython(t)
+		cfg.WorkerUIDs = "200000-265535"
+	})
+	spy := f.registerSource("spy", spySource)
+	sh := f.registerShell("shspy", shellSpy)
+	bobKey, _ := identity.GenerateKey()
+	bob, err := f.mesh.Client(f.ctx, bobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	key := filepath.Join(f.mesh.Dir, "ep0", node.KeyFile)
+
+	py := f.spy(f.client, spy, "alice", 0, "", "")
+	a := f.shellSpy(f.client, sh, key, "/", py.PID)
+	b := f.shellSpy(bob, sh, key, py.Cwd, py.PID)
+	t.Logf("alice's Python: %+v\nalice's shell: %v\nbob's shell: %v", py, a, b)
+	if a["uid"] != fmt.Sprint(py.UID) || a["gid"] != fmt.Sprint(py.GID) || filepath.Dir(a["cwd"]) != py.Cwd {
+		t.Fatalf("alice's shell command ran as %s:%s in %s; her Python worker as %d:%d in %s", a["uid"], a["gid"], a["cwd"], py.UID, py.GID, py.Cwd)
+	}
+	if a["fds"] != "opened" {
+		t.Fatalf("alice's command listing her own worker's descriptors: %s", a["fds"])
+	}
+	var buid int
+	if _, err := fmt.Sscan(b["uid"], &buid); err != nil || buid < 200000 || buid > 265535 || b["uid"] == a["uid"] || b["gid"] != b["uid"] || b["groups"] != b["uid"] {
+		t.Fatalf("bob's shell command ran as %s:%s groups %s; alice's as %s", b["uid"], b["gid"], b["groups"], a["uid"])
+	}
+	for _, what := range []string{"key", "dir", "fd", "fds"} {
+		if !strings.Contains(b[what], "Permission denied") {
+			t.Errorf("bob's shell command, %s: %s", what, b[what])
+		}
+	}
+	if !strings.Contains(a["key"], "Permission denied") {
+		t.Errorf("alice's shell command opening the node's key: %s", a["key"])
+	}
+}
+
+// TestOneUIDTable: an endpoint's Python pool and shell executor share one
+// table of uids. With a range of three (the endpoint's own workers hold
+// one, alice's another), bob is chosen so that his uid's hash names
+// alice's: a shell executor with a table of its own would run his command
+// as her uid; the shared one gives him the third.
+func TestOneUIDTable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skipf("uids need fxnode to run as root; this test runs as uid %d (CI runs as root)", os.Geteuid())
+	}
+	const first, size = 200000, 3
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Public = true
+		cfg.Python = sharedPython(t)
+		cfg.WorkerUIDs = fmt.Sprintf("%d-%d", first, first+size-1)
+	})
+	spy := f.registerSource("spy", spySource)
+	sh := f.registerShell("shspy", shellSpy)
+	a := f.spy(f.client, spy, "alice", 0, "", "")
+	// The uid that bob's hash names first, as exec/tenant allocates.
+	hashed := func(id fmt.Stringer) uint32 {
+		h := sha256.Sum256([]byte(id.String()))
+		return first + uint32(binary.BigEndian.Uint64(h[:8])%size)
+	}
+	var bobKey *identity.Key
+	for bobKey == nil || hashed(bobKey.ID()) != a.UID {
+		bobKey, _ = identity.GenerateKey()
+	}
+	bob, err := f.mesh.Client(f.ctx, bobKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	b := f.shellSpy(bob, sh, "", a.Cwd, a.PID)
+	if b["uid"] == fmt.Sprint(a.UID) || !strings.Contains(b["fds"], "Permission denied") {
+		t.Fatalf("bob's shell command ran as uid %s, alice's Python worker as %d; bob listing its descriptors: %s", b["uid"], a.UID, b["fds"])
+	}
+}
+
 // TestMappedUsers (issue 11, acceptance 5): with users mapped to local
 // accounts (fxnode as root), a mapped user's function runs as the account;
-// with require_mapping, an unmapped user is refused as denied.
+// with require_mapping, an unmapped user is refused as denied; both hold
+// for shell functions too.
 func TestMappedUsers(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skipf("mapping users to accounts needs fxnode to run as root; this test runs as uid %d (CI runs as root)", os.Geteuid())
@@ -212,5 +346,17 @@ func TestMappedUsers(t *testing.T) {
 	_, err = f.run(bob, spy, `["unmapped", 0, "", ""]`, "", 0)
 	if fault.KindOf(err) != fault.Denied || !strings.Contains(err.Error(), "no local account") {
 		t.Fatalf("an unmapped user with require_mapping: %v", err)
+	}
+
+	// Shell functions too: the mapped user's command runs as the account,
+	// in its home; the unmapped user's is refused.
+	sh := f.registerShell("shspy", shellSpy)
+	s := f.shellSpy(c, sh, "/nothing", "/nothing", 0)
+	if s["uid"] != u.Uid || s["gid"] != u.Gid || filepath.Dir(s["cwd"]) != home {
+		t.Fatalf("the mapped user's shell command ran as %s:%s in %s; want %s:%s in %s", s["uid"], s["gid"], s["cwd"], u.Uid, u.Gid, home)
+	}
+	_, err = f.run(bob, sh, "", `{"key": "", "other": "", "pid": 0}`, 0)
+	if fault.KindOf(err) != fault.Denied || !strings.Contains(err.Error(), "no local account") {
+		t.Fatalf("an unmapped user's shell command with require_mapping: %v", err)
 	}
 }

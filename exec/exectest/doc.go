@@ -7,4 +7,7 @@
 // task, context deadlines, malformed tasks, Close (twice, and with tasks
 // running, without leaking goroutines), and, for executors that have them,
 // the optional abilities: exec.Statser, exec.Warmer and exec.Batcher.
+//
+// For the tests of tenancy it also makes local accounts (NewAccount) and
+// tenant tables (NewTable).
 package exectest

@@ -29,21 +29,24 @@
 // tenant loses a warm worker to one that holds as many as it.
 //
 // Separate processes are not enough when they share a uid, so
-// Config.Isolation can go further (it needs this process to run as root):
+// Config.Tenants, a tenant.Table that the endpoint's executors share, can
+// go further (it needs this process to run as root; see package
+// exec/tenant):
 //
-//   - Isolation.UIDs: a tenant without an account runs as an unprivileged
-//     uid of its own from the range, with the group of the same number and
-//     no supplementary groups; the uid is the first free one from a hash
-//     of the tenant, kept in Isolation.Dir/uids.json so that it stays the
-//     tenant's across restarts, and never given to two tenants;
-//   - Isolation.Accounts: a mapped tenant runs as its local account (uid,
-//     gid, supplementary groups), in its home directory;
-//   - Isolation.RequireAccount: tasks of unmapped tenants fail as
+//   - with a uid range, a tenant without an account runs as an
+//     unprivileged uid of its own from the range, with the group of the
+//     same number and no supplementary groups; the uid stays the tenant's
+//     across restarts, is never given to two tenants, and is the one its
+//     shell commands (exec/shell) run as too;
+//   - a tenant mapped to a local account runs as the account (uid, gid,
+//     supplementary groups), in its home directory;
+//   - with an account required, tasks of unmapped tenants fail as
 //     fault.Denied.
 //
 // An isolated worker starts in its tenant's working directory: the
-// account's home, or Isolation.Dir/tenants/t-HASH, made mode 0700 and
-// owned by the tenant's uid. It enters it through a descriptor (fchdir),
+// account's home, or the table's directory/tenants/t-HASH, made mode 0700
+// and owned by the tenant's uid (the directory its shell commands work in
+// too). It enters it through a descriptor (fchdir),
 // so it needs no right to the directories above, and the node's directory
 // stays closed to it. HOME names that directory (with an account, USER and
 // LOGNAME its name too), and the worker's umask is 077.
@@ -55,11 +58,13 @@
 // process's, whatever it holds). It cannot open another tenant's working
 // directory, the files of the node's directory (its key, task journal and
 // database, all readable by root alone), or anything of another tenant's
-// workers through /proc (their descriptors, memory or environment: other
-// uids), nor signal them. The interpreter must be one every worker uid may
+// workers or shell commands through /proc (their descriptors, memory or
+// environment: other uids), nor signal them. What it can see of its own
+// tenant is all of it: the same tenant's other workers and shell commands
+// run as the same uid. The interpreter must be one every worker uid may
 // run: New refuses one it cannot, saying which directory is in the way
 // (pyenv's under /root is; Debian's /usr/bin/python3 is not). Without
-// Isolation's uids every worker runs as this process's user: tenants
+// a uid range or accounts every worker runs as this process's user: tenants
 // still never share a process, but one tenant's code could reach
 // another's workers through /proc, and the node's files.
 //

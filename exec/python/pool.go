@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	osexec "os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
@@ -50,15 +53,17 @@ type Config struct {
 	// Limits bound what tasks produce; zero fields mean exec's defaults.
 	Limits exec.Limits
 	// Dir is the workers' working directory; "" means this process's.
-	// Isolation.Dir, when set, gives each tenant its own instead.
+	// Tenants, when it has a directory, gives each tenant its own instead.
 	Dir string
 	// Env is the workers' environment; nil means this process's.
 	Env []string
 	// Logger receives the pool's events; nil discards them.
 	Logger *slog.Logger
-	// Isolation says how tenants are kept apart beyond their own
-	// processes; the zero value runs every worker as this process's user.
-	Isolation Isolation
+	// Tenants says how tenants are kept apart beyond their own
+	// processes: the uid, gid and working directory of each tenant's
+	// workers; nil runs every worker as this process's user. Share one
+	// Table among an endpoint's executors.
+	Tenants *tenant.Table
 }
 
 func (c Config) validate() error {
@@ -69,11 +74,6 @@ func (c Config) validate() error {
 		return fault.E(fault.Invalid, "exec/python: config", "negative default timeout %v", c.DefaultTimeout)
 	case c.StartTimeout < 0:
 		return fault.E(fault.Invalid, "exec/python: config", "negative start timeout %v", c.StartTimeout)
-	case c.Isolation.switches() && !canSwitch():
-		return fault.E(fault.Invalid, "exec/python: config", "workers can run as other users (a uid range, or accounts) only when this process runs as root; it runs as uid %d", os.Geteuid())
-	}
-	if err := c.Isolation.validate(); err != nil {
-		return err
 	}
 	return c.Limits.Validate()
 }
@@ -104,7 +104,7 @@ type Pool struct {
 	cfg      Config
 	python   string // the resolved interpreter
 	log      *slog.Logger
-	tenants  *tenants
+	tenants  *tenant.Table
 	ctx      context.Context // ends at Close; bounds worker starts
 	cancel   context.CancelFunc
 	done     chan struct{} // closed by Close
@@ -171,14 +171,11 @@ func New(cfg Config) (*Pool, error) {
 		return nil, err
 	}
 	p.python = python
-	if err := checkInterpreter(python, &cfg.Isolation); err != nil {
+	if err := checkInterpreter(python, cfg.Tenants); err != nil {
 		cancel()
 		return nil, err
 	}
-	if p.tenants, err = newTenants(cfg.Isolation); err != nil {
-		cancel()
-		return nil, err
-	}
+	p.tenants = cfg.Tenants
 	type started struct {
 		w   *worker
 		err error
@@ -211,15 +208,11 @@ func New(cfg Config) (*Pool, error) {
 
 // checkInterpreter makes sure that workers running as other users can run
 // the interpreter, and says why not where they cannot.
-func checkInterpreter(python string, iso *Isolation) error {
-	if !iso.UIDs.IsZero() {
-		if err := checkUsable(python, &credential{uid: iso.UIDs.First, gid: iso.UIDs.First}); err != nil {
-			return err
-		}
-	}
-	for _, a := range iso.Accounts {
-		if err := checkUsable(python, &credential{a.UID, a.GID, a.Groups}); err != nil {
-			return fmt.Errorf("account %s: %w", a.Name, err)
+func checkInterpreter(python string, ts *tenant.Table) error {
+	creds := ts.Credentials()
+	for _, who := range slices.Sorted(maps.Keys(creds)) {
+		if err := tenant.CheckUsable(python, creds[who]); err != nil {
+			return fmt.Errorf("exec/python: interpreter for %s: %w; choose an interpreter every user can run, such as /usr/bin/python3", who, err)
 		}
 	}
 	return nil

@@ -2,18 +2,13 @@ package python
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	fxexec "github.com/fxmesh/fxmesh/exec"
-	"github.com/fxmesh/fxmesh/fault"
 )
 
 // probeFn reports the worker it runs in, and remembers the mark of the
@@ -192,114 +187,6 @@ func TestTenantsWaitForEachOther(t *testing.T) {
 	}
 	wg.Wait()
 	waitStats(t, p, func(st fxexec.Stats) bool { return st.Idle == 2 && st.Running == 0 && st.Queued == 0 })
-}
-
-func TestParseUIDRange(t *testing.T) {
-	tests := []struct {
-		in   string
-		want UIDRange
-		err  string
-	}{
-		{"200000-265535", UIDRange{200000, 265535}, ""},
-		{" 5 - 5 ", UIDRange{5, 5}, ""},
-		{"0-10", UIDRange{}, "includes root"},
-		{"10-5", UIDRange{}, "ends before"},
-		{"10", UIDRange{}, "FIRST-LAST"},
-		{"a-b", UIDRange{}, "FIRST-LAST"},
-		{"1-4294967296", UIDRange{}, "FIRST-LAST"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.in, func(t *testing.T) {
-			got, err := ParseUIDRange(tc.in)
-			if tc.err != "" {
-				if err == nil || fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), tc.err) {
-					t.Fatalf("ParseUIDRange(%q) = %v, %v; want an invalid error with %q", tc.in, got, err, tc.err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Fatalf("ParseUIDRange(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-			}
-		})
-	}
-}
-
-// TestUIDTable: tenants get distinct uids of the range, the same ones
-// after a restart, and a clear error when the range is full.
-func TestUIDTable(t *testing.T) {
-	dir := t.TempDir()
-	iso := Isolation{Dir: dir, UIDs: UIDRange{300000, 300002}}
-	ts, err := newTenants(iso)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]uint32{}
-	seen := map[uint32]string{}
-	for _, tenant := range []string{"", "alice", "bob"} {
-		uid, err := ts.allocateLocked(tenant)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if uid < 300000 || uid > 300002 {
-			t.Fatalf("%q got uid %d, outside the range", tenant, uid)
-		}
-		if o, ok := seen[uid]; ok {
-			t.Fatalf("%q and %q share uid %d", o, tenant, uid)
-		}
-		seen[uid], got[tenant] = tenant, uid
-	}
-	_, err = ts.allocateLocked("carol")
-	if fault.KindOf(err) != fault.Unavailable || !strings.Contains(err.Error(), "300000-300002") {
-		t.Fatalf("a fourth tenant in three uids: %v", err)
-	}
-	again, err := newTenants(iso)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for tenant, uid := range got {
-		if u, err := again.allocateLocked(tenant); err != nil || u != uid {
-			t.Fatalf("after a restart %q got %d, %v; want %d", tenant, u, err, uid)
-		}
-	}
-	if err := os.WriteFile(filepath.Join(dir, tableFile), []byte("{"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := newTenants(iso); fault.KindOf(err) != fault.Invalid {
-		t.Fatalf("a corrupt table: %v", err)
-	}
-}
-
-// TestIsolationConfig: isolation that cannot hold is refused, clearly:
-// a uid range without a directory, or where this process cannot switch
-// uids, accounts that are root or inside the range.
-func TestIsolationConfig(t *testing.T) {
-	dir := t.TempDir()
-	tests := []struct {
-		name string
-		iso  Isolation
-		want string
-	}{
-		{"no dir", Isolation{UIDs: UIDRange{200000, 200010}}, "Isolation.Dir"},
-		{"root account", Isolation{Dir: dir, Accounts: map[string]Account{"a": {Name: "root", Home: "/root"}}}, "never run as root"},
-		{"relative home", Isolation{Dir: dir, Accounts: map[string]Account{"a": {Name: "x", UID: 5, GID: 5, Home: "home"}}}, "absolute"},
-		{"account in range", Isolation{Dir: dir, UIDs: UIDRange{200000, 200010}, Accounts: map[string]Account{"a": {Name: "x", UID: 200001, GID: 5, Home: "/"}}}, "inside the worker uid range"},
-	}
-	if !canSwitch() {
-		tests = append(tests, struct {
-			name string
-			iso  Isolation
-			want string
-		}{"not root", Isolation{Dir: dir, UIDs: UIDRange{200000, 200010}}, "only when this process runs as root"})
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := New(Config{Workers: 1, Isolation: tc.iso})
-			var fe *fault.Error
-			if !errors.As(err, &fe) || fe.Kind != fault.Invalid || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("New = %v; want an invalid error with %q", err, tc.want)
-			}
-		})
-	}
 }
 
 // TestBatchOfATenant: a batch runs on workers of its tenant alone.

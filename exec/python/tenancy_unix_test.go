@@ -4,35 +4,26 @@ package python
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
-	osexec "os/exec"
-	"os/user"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 
 	fxexec "github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/exectest"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
-// needRoot skips tests that switch uids where this process cannot (CI
-// runs as root, so there they run).
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("running workers as other uids needs root; this test runs as uid " + strconv.Itoa(os.Geteuid()))
-	}
-}
+func needRoot(t *testing.T) { t.Helper(); exectest.NeedRoot(t) }
 
 // sharedPython is an interpreter every uid may run: Debian's, as pyenv's
 // under /root is not.
 func sharedPython(t *testing.T) string {
 	t.Helper()
 	for _, p := range []string{"/usr/bin/python3", "/usr/local/bin/python3"} {
-		if err := checkUsable(p, &credential{uid: 65534, gid: 65534}); err == nil {
+		if err := tenant.CheckUsable(p, &tenant.Credential{UID: 65534, GID: 65534}); err == nil {
 			return p
 		}
 	}
@@ -105,8 +96,8 @@ func TestTenantUIDs(t *testing.T) {
 	if err := os.WriteFile(key, []byte("secret"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	iso := Isolation{Dir: filepath.Join(root, "node"), UIDs: UIDRange{200000, 265535}}
-	p := newPool(t, Config{Python: python, Workers: 2, Isolation: iso})
+	iso := tenant.Isolation{Dir: filepath.Join(root, "node"), UIDs: tenant.UIDRange{First: 200000, Last: 265535}}
+	p := newPool(t, Config{Python: python, Workers: 2, Tenants: exectest.NewTable(t, iso)})
 	a, r := runSpy(t, p, "alice", 0, key, "")
 	if r.Error != nil {
 		t.Fatalf("alice: %+v %s", r.Error, r.Stderr)
@@ -137,7 +128,7 @@ func TestTenantUIDs(t *testing.T) {
 	}
 	p.Close()
 
-	p = newPool(t, Config{Python: python, Workers: 1, Isolation: iso})
+	p = newPool(t, Config{Python: python, Workers: 1, Tenants: exectest.NewTable(t, iso)})
 	defer p.Close()
 	a2, r := runSpy(t, p, "alice", 0, key, "")
 	if r.Error != nil || a2.UID != a.UID || a2.Cwd != a.Cwd {
@@ -155,52 +146,10 @@ func TestInterpreterUnusable(t *testing.T) {
 	if err := os.Symlink(python, link); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(Config{Python: link, Workers: 1, Isolation: Isolation{Dir: t.TempDir(), UIDs: UIDRange{200000, 200100}}})
-	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "cannot be used by worker uid 200000") || !strings.Contains(err.Error(), hidden) {
+	_, err := New(Config{Python: link, Workers: 1, Tenants: exectest.NewTable(t, tenant.Isolation{Dir: t.TempDir(), UIDs: tenant.UIDRange{First: 200000, Last: 200100}})})
+	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "interpreter for worker uid 200000") || !strings.Contains(err.Error(), hidden) {
 		t.Fatalf("New with an interpreter under a 0700 directory: %v", err)
 	}
-}
-
-// newAccount creates a local account with a home under dir and a
-// supplementary group, and removes them when the test ends.
-func newAccount(t *testing.T, dir string) Account {
-	t.Helper()
-	for _, tool := range []string{"useradd", "groupadd", "userdel", "groupdel"} {
-		if _, err := osexec.LookPath(tool); err != nil {
-			t.Skip("no " + tool + " to create test accounts")
-		}
-	}
-	name := fmt.Sprintf("fxt%d", os.Getpid()%100000)
-	group := name + "g"
-	sh := func(args ...string) {
-		t.Helper()
-		if out, err := osexec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-			t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-		}
-	}
-	_ = osexec.Command("userdel", name).Run() // a leftover of a killed run
-	_ = osexec.Command("groupdel", group).Run()
-	_ = osexec.Command("groupdel", name).Run()
-	sh("groupadd", group)
-	t.Cleanup(func() { _ = osexec.Command("groupdel", group).Run() })
-	home := filepath.Join(dir, name)
-	sh("useradd", "-m", "-d", home, "-U", "-G", group, "-s", "/bin/sh", name)
-	t.Cleanup(func() {
-		_ = osexec.Command("userdel", name).Run()
-		_ = osexec.Command("groupdel", name).Run()
-	})
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	g, err := user.LookupGroup(group)
-	if err != nil {
-		t.Fatal(err)
-	}
-	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
-	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
-	sup, _ := strconv.ParseUint(g.Gid, 10, 32)
-	return Account{Name: name, UID: uint32(uid), GID: uint32(gid), Groups: []uint32{uint32(gid), uint32(sup)}, Home: home}
 }
 
 // TestAccounts: a mapped tenant's workers run as its account, groups and
@@ -210,10 +159,10 @@ func TestAccounts(t *testing.T) {
 	needRoot(t)
 	python := sharedPython(t)
 	root := t.TempDir()
-	acct := newAccount(t, root)
-	iso := Isolation{Dir: filepath.Join(root, "node"), UIDs: UIDRange{200000, 265535},
-		Accounts: map[string]Account{"alice": acct}, RequireAccount: true}
-	p := newPool(t, Config{Python: python, Workers: 1, Isolation: iso})
+	acct := exectest.NewAccount(t, root)
+	iso := tenant.Isolation{Dir: filepath.Join(root, "node"), UIDs: tenant.UIDRange{First: 200000, Last: 265535},
+		Accounts: map[string]tenant.Account{"alice": acct}, RequireAccount: true}
+	p := newPool(t, Config{Python: python, Workers: 1, Tenants: exectest.NewTable(t, iso)})
 	defer p.Close()
 	a, r := runSpy(t, p, "alice", 0, filepath.Join(root, "nothing"), "")
 	if r.Error != nil {

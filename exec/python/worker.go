@@ -18,6 +18,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/exec/internal/proc"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
@@ -97,9 +98,9 @@ func (f *failure) result() exec.Result {
 	return exec.Result{Error: f.task, Stderr: f.stderr, Started: f.started, Finished: f.finished}
 }
 
-// startWorker starts a worker for tenant and waits until it is ready.
-func (p *Pool) startWorker(ctx context.Context, tenant string) (*worker, error) {
-	run, err := p.tenants.run(tenant)
+// startWorker starts a worker for owner, a tenant, and waits until it is ready.
+func (p *Pool) startWorker(ctx context.Context, owner string) (*worker, error) {
+	run, err := p.tenants.Identity(owner)
 	if err != nil {
 		return nil, err
 	}
@@ -107,8 +108,8 @@ func (p *Pool) startWorker(ctx context.Context, tenant string) (*worker, error) 
 	// An isolated worker gets its working directory as fd 5 and enters it
 	// with fchdir, so it needs no right to the directories above it.
 	var dir *os.File
-	if run.dir != "" {
-		if dir, err = os.Open(run.dir); err != nil {
+	if run.Dir != "" {
+		if dir, err = os.Open(run.Dir); err != nil {
 			return nil, fmt.Errorf("exec/python: start worker: %w", err)
 		}
 		defer dir.Close()
@@ -138,10 +139,10 @@ func (p *Pool) startWorker(ctx context.Context, tenant string) (*worker, error) 
 	if dir != nil {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, dir)
 		cmd.Dir = "/"
-		cmd.Env = tenantEnv(p.cfg.Env, run)
+		cmd.Env = tenant.Env(p.cfg.Env, run)
 	}
-	if run.cred != nil {
-		credentialAttr(cmd.SysProcAttr, run.cred)
+	if run.Cred != nil {
+		run.Cred.Apply(cmd.SysProcAttr)
 	}
 	cmd.WaitDelay = waitDelay
 	err = cmd.Start()
@@ -154,7 +155,7 @@ func (p *Pool) startWorker(ctx context.Context, tenant string) (*worker, error) 
 	}
 	w := &worker{
 		id:       id,
-		tenant:   tenant,
+		tenant:   owner,
 		cmd:      cmd,
 		pid:      cmd.Process.Pid,
 		req:      reqW,
@@ -192,36 +193,13 @@ func (p *Pool) startWorker(ctx context.Context, tenant string) (*worker, error) 
 			err = fmt.Errorf("not ready after %v", p.cfg.StartTimeout)
 		}
 		as := ""
-		if run.cred != nil {
-			as = fmt.Sprintf(" as uid %d", run.cred.uid)
+		if run.Cred != nil {
+			as = fmt.Sprintf(" as uid %d", run.Cred.UID)
 		}
 		return nil, fmt.Errorf("exec/python: start worker %s%s: %w (%s)%s", p.python, as, err, w.exit(true), quote(w.out.since(0)))
 	}
-	p.log.Debug("python worker started", "worker", id, "pid", w.pid, "tenant", tenant)
+	p.log.Debug("python worker started", "worker", id, "pid", w.pid, "tenant", owner)
 	return w, nil
-}
-
-// tenantEnv is the environment of an isolated worker: env (nil: this
-// process's) with HOME, and for an account USER and LOGNAME, its own.
-func tenantEnv(env []string, run tenantRun) []string {
-	if env == nil {
-		env = os.Environ()
-	}
-	set := map[string]string{"HOME": run.home}
-	if run.account != "" {
-		set["USER"], set["LOGNAME"] = run.account, run.account
-	}
-	out := make([]string, 0, len(env)+len(set))
-	for _, kv := range env {
-		k, _, _ := strings.Cut(kv, "=")
-		if _, ok := set[k]; !ok {
-			out = append(out, kv)
-		}
-	}
-	for k, v := range set {
-		out = append(out, k+"="+v)
-	}
-	return out
 }
 
 // quote formats a worker's output for an error message.

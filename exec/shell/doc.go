@@ -47,8 +47,9 @@
 //
 // # Running
 //
-// Each command runs in a fresh directory under Config.WorkDir, removed
-// afterwards, as the leader of its own process group, with stdout and
+// Each command runs in a fresh directory under Config.WorkDir (for a
+// tenant of Config.Tenants, under the tenant's working directory; see
+// Tenants), removed afterwards, as the leader of its own process group, with stdout and
 // stderr captured up to Limits.MaxOutputBytes each. At its timeout the
 // whole group is killed and the task fails with fault.Timeout. A non-zero
 // exit fails it with fault.User ("exit status 3"), and so does a signal
@@ -61,4 +62,39 @@
 //
 // with the same (bounded) output as Result.Stdout and Result.Stderr, and is
 // set for failed commands too.
+//
+// # Tenants
+//
+// Without Config.Tenants every command runs as this process's user, in a
+// directory under Config.WorkDir: commands of different tenants are
+// separate processes, but one tenant's command could read what this
+// process may (as root, everything: the node's key, other tenants'
+// directories, their processes through /proc).
+//
+// Config.Tenants, a tenant.Table (package exec/tenant) that the endpoint
+// shares with its Python pool, runs each command of tenant T as T: with
+// T's uid, gid and supplementary groups (a uid of the table's range, its
+// group and no other; or T's local account), and in a fresh directory,
+// made mode 0700 and owned by that uid, inside T's working directory (the
+// account's home, or the table's directory/tenants/t-HASH) — the uid and
+// directory T's Python workers have. The command enters it through a
+// descriptor of this process (/proc/self/fd/N), so it needs no right to
+// the directories above (on other systems than Linux it does). HOME names
+// T's working directory (with an account, USER and LOGNAME its name too),
+// and PWD the fresh one; the rest of the environment is Config.Env (nil:
+// this process's, whatever it holds); the umask is this process's. A
+// tenant that the table refuses (an account required, and T has none)
+// fails as fault.Denied, and nothing runs.
+//
+// What T's command can see, then: what its uid may read like any local
+// user of the machine (programs, /usr, world-readable files, /tmp, the
+// list of processes in /proc and their command lines), T's working
+// directory (files its Python workers leave there, and those of T's
+// commands running at the same time), and its environment. It cannot open
+// another tenant's working directory, the files of the node's directory
+// (its key, task journal and database, readable by root alone), or
+// anything of another tenant's processes through /proc (their
+// descriptors, memory or environment), nor signal them. The program must
+// be one the tenant's uid may run: one it may not fails the task at start
+// (fault.User, "StartError ... permission denied").
 package shell

@@ -15,6 +15,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/exec/internal/proc"
+	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
@@ -46,6 +47,12 @@ type Config struct {
 	Env []string
 	// Logger receives the executor's events; nil discards them.
 	Logger *slog.Logger
+	// Tenants, when not nil, runs each tenant's commands as the tenant:
+	// with its uid, gid and groups, in a fresh directory inside its
+	// working directory, with HOME that directory (see the package
+	// documentation). Share one Table among an endpoint's executors, so
+	// that a tenant has the same uid and directory in all of them.
+	Tenants *tenant.Table
 }
 
 func (c Config) validate() error {
@@ -141,6 +148,10 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 	defer e.calls.Done()
 
 	argv, err := command(t)
+	var id tenant.Identity
+	if err == nil {
+		id, err = e.cfg.Tenants.Identity(t.Tenant)
+	}
 	if err != nil {
 		now := time.Now()
 		return exec.Result{Error: &exec.TaskError{Kind: fault.KindOf(err), Message: err.Error()}, Started: now, Finished: now}, nil
@@ -153,7 +164,7 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 	if timeout == 0 {
 		timeout = e.cfg.DefaultTimeout
 	}
-	return e.run(ctx, argv, timeout)
+	return e.run(ctx, argv, timeout, id)
 }
 
 // command returns the argv a task runs.
@@ -177,13 +188,17 @@ func command(t exec.Task) ([]string, error) {
 	return tmpl.Expand(values)
 }
 
-// run runs argv in a fresh directory.
-func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration) (exec.Result, error) {
+// run runs argv in a fresh directory, as id.
+func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration, id tenant.Identity) (exec.Result, error) {
 	started := time.Now()
 	failed := func(kind fault.Kind, typ, msg string) (exec.Result, error) {
 		return exec.Result{Error: &exec.TaskError{Kind: kind, Type: typ, Message: msg}, Started: started, Finished: time.Now()}, nil
 	}
-	dir, err := os.MkdirTemp(e.cfg.WorkDir, "fxmesh-task-")
+	parent := e.cfg.WorkDir
+	if id.Dir != "" {
+		parent = id.Dir
+	}
+	dir, err := os.MkdirTemp(parent, "fxmesh-task-")
 	if err != nil {
 		return failed(fault.System, "", fmt.Sprintf("make a working directory: %v", err))
 	}
@@ -192,6 +207,11 @@ func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration
 			e.log.Warn("remove task directory", "dir", dir, "err", err)
 		}
 	}()
+	if id.Cred != nil {
+		if err := os.Lchown(dir, int(id.Cred.UID), int(id.Cred.GID)); err != nil {
+			return failed(fault.System, "", fmt.Sprintf("give the working directory to uid %d: %v", id.Cred.UID, err))
+		}
+	}
 
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -202,6 +222,21 @@ func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration
 	cmd.Env = e.cfg.Env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = proc.SysProcAttr()
+	if id.Dir != "" {
+		cmd.Env = append(tenant.Env(e.cfg.Env, id), "PWD="+dir)
+	}
+	if id.Cred != nil {
+		id.Cred.Apply(cmd.SysProcAttr)
+		// The child changes its uid before its directory, and the tenant's
+		// uid may not search the directories above its own: it enters it
+		// through a descriptor of this process instead.
+		f, err := os.Open(dir)
+		if err != nil {
+			return failed(fault.System, "", fmt.Sprintf("open the working directory: %v", err))
+		}
+		defer f.Close()
+		cmd.Dir = viaDescriptor(f, dir)
+	}
 	cmd.Cancel = func() error { return proc.KillGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = waitDelay
 	if err := e.start(cmd); err != nil {
