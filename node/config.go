@@ -139,7 +139,8 @@ var fieldComments = map[string]string{
 	"containers": "Functions with a container image: runtime (docker, podman, none; default: detect), network (none|bridge, default none),\n" +
 		"cpus (default 1), memory (default 512m), user (uid:gid, default 65534:65534; image: the image's), mounts (the only host paths\n" +
 		"containers see: - {host: /data, container: /data, writable: false}), per_image (warm containers per image and user, default 2),\n" +
-		"idle_timeout (default 5m), gpus (for functions requiring GPUs: all, device=0,1, none; default all when hardware lists GPUs).",
+		"idle_timeout (default 5m), gpus (for functions requiring GPUs: all, device=0,1, none; default all when hardware lists GPUs),\n" +
+		"pull (pull an absent image before its first container; default false: such a function is refused), pull_timeout (default 5m).",
 }
 
 func (c *Config) validate() error {

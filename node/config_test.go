@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/fault"
@@ -114,9 +115,11 @@ func TestContainersConfig(t *testing.T) {
 		{"mount relative", "containers:\n  mounts:\n    - {host: data}\n", `mounts: "data" is not a clean absolute path`},
 		{"mount of nothing", "containers:\n  mounts:\n    - {container: /data}\n", `mounts: "" is not a clean absolute path`},
 		{"mount with a comma", "containers:\n  mounts:\n    - {host: \"/a,b\"}\n", `"/a,b" is not a clean absolute path without commas`},
-		{"negative per_image", "containers:\n  per_image: -1\n", "per_image and idle_timeout must not be negative"},
+		{"negative per_image", "containers:\n  per_image: -1\n", "per_image, idle_timeout and pull_timeout must not be negative"},
 		{"gpus flag", "containers:\n  gpus: --privileged\n", `gpus "--privileged"`},
-		{"unknown field", "containers:\n  pull: true\n", "field pull not found"},
+		{"pull", "containers:\n  pull: true\n  pull_timeout: 2m\n", ""},
+		{"negative pull_timeout", "containers:\n  pull_timeout: -1s\n", "pull_timeout must not be negative"},
+		{"unknown field", "containers:\n  pulls: true\n", "field pulls not found"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,6 +176,9 @@ func TestContainersExecutorConfig(t *testing.T) {
 	}
 	if got := (&ContainersConfig{GPUs: "device=1"}).executorConfig(nil, gpu, exec.Limits{}, 0, nil, nil).GPUs; got != "device=1" {
 		t.Errorf("gpus device=1 maps to %q", got)
+	}
+	if cfg := (&ContainersConfig{Pull: true, PullTimeout: time.Minute}).executorConfig(nil, gpu, exec.Limits{}, 0, nil, nil); !cfg.Pull || cfg.PullTimeout != time.Minute {
+		t.Errorf("pull with a timeout of 1m maps to pull %v, timeout %v", cfg.Pull, cfg.PullTimeout)
 	}
 }
 

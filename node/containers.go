@@ -61,6 +61,13 @@ type ContainersConfig struct {
 	// Docker's --gpus takes it ("all", "device=0,1"); "" means "all" when
 	// hardware lists GPUs, and "none" gives GPUs to no container.
 	GPUs string `yaml:"gpus,omitempty"`
+	// Pull says to pull an image that is not present, once, before its
+	// first container; off by default, when a function whose image is
+	// absent is refused at admission (not-found). The endpoint's record
+	// says it pulls, so that routing may send it images it does not hold.
+	Pull bool `yaml:"pull,omitempty"`
+	// PullTimeout bounds one pull; 0 means 5 minutes.
+	PullTimeout time.Duration `yaml:"pull_timeout,omitempty"`
 }
 
 // MountConfig is one host path containers see.
@@ -104,8 +111,8 @@ func (c *ContainersConfig) validate() error {
 			}
 		}
 	}
-	if c.PerImage < 0 || c.IdleTimeout < 0 {
-		errs = append(errs, errors.New("containers: per_image and idle_timeout must not be negative"))
+	if c.PerImage < 0 || c.IdleTimeout < 0 || c.PullTimeout < 0 {
+		errs = append(errs, errors.New("containers: per_image, idle_timeout and pull_timeout must not be negative"))
 	}
 	if strings.HasPrefix(c.GPUs, "-") || strings.ContainsAny(c.GPUs, " \t\n") {
 		errs = append(errs, fmt.Errorf("containers: gpus %q: want all, device=N[,M...] or none", c.GPUs))
@@ -157,7 +164,7 @@ func (c *ContainersConfig) executorConfig(rt container.Runtime, hw routing.Hardw
 	cfg := container.Config{
 		Runtime: rt, Workers: workers, PerImage: c.PerImage, IdleTimeout: c.IdleTimeout,
 		Limits: lim, User: c.User, Network: c.Network, CPUs: c.CPUs, Memory: mem,
-		NeedsGPU: needsGPU, Logger: log,
+		NeedsGPU: needsGPU, Logger: log, Pull: c.Pull, PullTimeout: c.PullTimeout,
 	}
 	for _, m := range c.Mounts {
 		cfg.Mounts = append(cfg.Mounts, container.Mount{Host: m.Host, Container: m.Container, Writable: m.Writable})
@@ -231,11 +238,12 @@ func needsGPU(reqs []routing.Requirement) bool {
 // for imagePresentTTL, absent ones for imageAbsentTTL, so that a burst of
 // calls costs one inspection. The zero value has no runtime.
 type images struct {
-	rt  container.Runtime // nil: none
-	ctx context.Context   // the node's: its end cuts a check short
-	now func() time.Time
-	mu  sync.Mutex            // guards m
-	m   map[string]imageCheck // by image
+	rt   container.Runtime // nil: none
+	pull bool              // the executor pulls absent images
+	ctx  context.Context   // the node's: its end cuts a check short
+	now  func() time.Time
+	mu   sync.Mutex            // guards m
+	m    map[string]imageCheck // by image
 }
 
 type imageCheck struct {
@@ -259,6 +267,9 @@ func (im *images) Runtime() string {
 	}
 	return im.rt.Name()
 }
+
+// Pulls reports whether the executor pulls an image that is absent.
+func (im *images) Pulls() bool { return im.rt != nil && im.pull }
 
 // HasImage reports whether image is present on the runtime.
 func (im *images) HasImage(image string) error {

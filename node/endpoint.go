@@ -176,7 +176,7 @@ func (n *Node) startEndpoint() error {
 		cx, err = container.New(n.cfg.Containers.executorConfig(rt, n.cfg.Hardware, lim, n.cfg.Workers, ep.gpuFns.needs, n.log))
 		if err == nil {
 			xs[kindContainer] = cx
-			ep.images.rt = rt
+			ep.images.rt, ep.images.pull = rt, n.cfg.Containers.Pull
 		}
 	}
 	if err != nil {

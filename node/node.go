@@ -74,7 +74,7 @@ type Options struct {
 	// Containers says what an endpoint can run container images with,
 	// asked each time its record is signed; nil means the runtime its
 	// containers: block chose (none: the record lists no runtime), the
-	// images that runtime lists, and no pulling. The record's container
+	// images that runtime lists, and its containers.pull. The record's container
 	// runtimes, images and pulling come from it alone, never from the
 	// software of the config.
 	Containers ContainerProbe

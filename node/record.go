@@ -35,15 +35,15 @@ const containerProbeTimeout = 10 * time.Second
 
 // runtimeContainers is the ContainerProbe of an endpoint that has none
 // of its own (Options.Containers): the runtime its containers: block chose,
-// if any, the images "RUNTIME images" lists, and no pulling (the container
-// executor does not pull).
+// if any, the images "RUNTIME images" lists, and whether its containers:
+// block lets it pull the images it does not hold.
 func (n *Node) runtimeContainers(ctx context.Context) (ContainerInfo, error) {
 	if n.ep == nil || n.ep.images.rt == nil {
 		return ContainerInfo{}, nil
 	}
 	name := n.ep.images.rt.Name()
 	images, err := hostinfo.Images(ctx, hostinfo.Options{Timeout: containerProbeTimeout}, name)
-	return ContainerInfo{Runtimes: []string{name}, Images: images}, err
+	return ContainerInfo{Runtimes: []string{name}, Images: images, PullImages: n.ep.images.Pulls()}, err
 }
 
 // containerSoftware fills the container fields of sw, the software of the

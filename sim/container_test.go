@@ -6,6 +6,7 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -311,4 +312,45 @@ func TestContainerKilledMidTask(t *testing.T) {
 	if second := f.value(fn, `["", 0]`); second == first {
 		t.Errorf("the next call ran in %s, the killed container", second)
 	}
+}
+
+// TestContainerPullAdmits: with containers.pull, an absent image no longer
+// refuses the function at admission; the endpoint's record says it pulls,
+// and the task itself fails, naming the image, when the pull does (here
+// from a registry address on loopback where nothing listens).
+func TestContainerPullAdmits(t *testing.T) {
+	needImages(t)
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, Pull: true, PullTimeout: time.Minute}
+	})
+	info, err := f.client.Endpoint(f.ctx, f.ep.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sw := info.Record.Software; !sw.PullImages || !slices.Contains(sw.Containers, "docker") {
+		t.Fatalf("the endpoint's record says %+v, want runtime docker, pulling", sw)
+	}
+	const image = "127.0.0.1:1/fxmesh-test/absent:0"
+	fn := f.registerFunction(boxed("pulled", "marker", image))
+	var res *invoke.Result
+	sub, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: fn, Inputs: []invoke.Input{{}}, Wait: true,
+		OnResult: func(r invoke.Result) { res = &r }})
+	if sub == nil {
+		t.Fatalf("refused before a task was queued: %v (kind %s)", err, fault.KindOf(err))
+	}
+	why := ""
+	switch {
+	case err != nil:
+		why = err.Error()
+	case sub.Status != nil && sub.Status.Error != nil:
+		why = sub.Status.Error.Message
+	case res != nil && res.Error != nil:
+		why = res.Error.Message
+	default:
+		t.Fatalf("the task of an image that cannot be pulled succeeded: %+v", sub)
+	}
+	if !strings.Contains(why, image) || !strings.Contains(why, "pull") {
+		t.Fatalf("the task failed with %q, want the failed pull of %s", why, image)
+	}
+	t.Logf("the task failed: %s", why)
 }

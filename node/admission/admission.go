@@ -31,6 +31,8 @@ var (
 	ErrNoContainerRuntime = errors.New("admission: no container runtime on this endpoint")
 	// ErrImageAbsent: the function's container image is not present on
 	// the endpoint's runtime, which does not pull images (fault.NotFound).
+	// A runtime that pulls (Containers.Pulls) admits the function, and
+	// a failed pull fails its task.
 	ErrImageAbsent = errors.New("admission: container image not present")
 )
 
@@ -117,6 +119,9 @@ type Containers interface {
 	// so, a fault.NotFound error if not, another error (fault.Unavailable)
 	// when the runtime cannot tell.
 	HasImage(image string) error
+	// Pulls reports whether the runtime pulls an image that is absent
+	// before the function's first container.
+	Pulls() bool
 }
 
 // Input is everything a decision reads.
@@ -368,6 +373,8 @@ func containerReady(cs Containers, image string) error {
 	switch {
 	case err == nil:
 		return nil
+	case fault.KindOf(err) == fault.NotFound && cs.Pulls():
+		return nil // the executor pulls it; its failure fails the task
 	case fault.KindOf(err) == fault.NotFound:
 		return fault.Wrap(fault.NotFound, "", fmt.Errorf("%w: image %q is not present on runtime %s, and this endpoint does not pull images", ErrImageAbsent, image, cs.Runtime()))
 	case fault.KindOf(err) == fault.Invalid:

@@ -50,9 +50,11 @@ type images struct {
 	runtime string
 	present map[string]bool
 	err     error // of every HasImage, when set
+	pulls   bool
 }
 
 func (im images) Runtime() string { return im.runtime }
+func (im images) Pulls() bool     { return im.pulls }
 func (im images) HasImage(image string) error {
 	switch {
 	case im.err != nil:
@@ -226,14 +228,16 @@ func TestDecide(t *testing.T) {
 		proof  *invoke.Proof
 		kind   exec.Kind
 		mapped bool // accounts are required, and the caller has one
+		pulls  bool // the runtime holds no image and pulls absent ones
 	}{
-		{"a public function", f.carol, f.public, nil, exec.KindPython, false},
-		{"a shared function, by a user it is shared with", f.bob, f.forBob, nil, exec.KindPython, false},
-		{"a shell function", f.carol, f.command, nil, exec.KindShell, false},
-		{"a private function with its proof, by its owner", f.alice, f.private, f.privateProof, exec.KindPython, false},
-		{"a mapped user, mapping required", f.carol, f.public, nil, exec.KindPython, true},
-		{"a python function in a container", f.carol, f.boxed, nil, exec.KindPython, false},
-		{"a shell function in a container", f.carol, f.boxedShell, nil, exec.KindShell, false},
+		{"a public function", f.carol, f.public, nil, exec.KindPython, false, false},
+		{"a shared function, by a user it is shared with", f.bob, f.forBob, nil, exec.KindPython, false, false},
+		{"a shell function", f.carol, f.command, nil, exec.KindShell, false, false},
+		{"a private function with its proof, by its owner", f.alice, f.private, f.privateProof, exec.KindPython, false, false},
+		{"a mapped user, mapping required", f.carol, f.public, nil, exec.KindPython, true, false},
+		{"a python function in a container", f.carol, f.boxed, nil, exec.KindPython, false, false},
+		{"a shell function in a container", f.carol, f.boxedShell, nil, exec.KindShell, false, false},
+		{"a container function whose image is absent, on a runtime that pulls", f.carol, f.boxed, nil, exec.KindPython, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -241,6 +245,9 @@ func TestDecide(t *testing.T) {
 			in := f.input(env, tc.caller)
 			if tc.mapped {
 				in.Policy.RequireMapping, in.Policy.Mapped = true, map[string]bool{tc.caller.ID().String(): true}
+			}
+			if tc.pulls {
+				in.Containers = images{runtime: "docker", pulls: true}
 			}
 			adm, err := Decide(in)
 			if err != nil {
