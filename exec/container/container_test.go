@@ -37,16 +37,31 @@ const (
 // TestMain finds any it leaves behind.
 var testPrefix = fmt.Sprintf("fxmesh-test-%d-", os.Getpid())
 
-// TestMain fails the run if a test left a container behind, on any runtime.
+// TestMain fails the run if a test left a container behind, on any runtime,
+// and names them. A removal still in progress is no leak: a container
+// counts as left behind if it is still there leftBehindAfter later.
 func TestMain(m *testing.M) {
+	const leftBehindAfter = 30 * time.Second
 	code := m.Run()
 	for _, rt := range testRuntimes() {
 		if _, err := osexec.LookPath(rt.Program); err != nil {
 			continue
 		}
-		out, _ := osexec.Command(rt.Program, "ps", "-aq", "--filter", "name="+testPrefix).Output()
-		if ids := strings.Fields(string(out)); len(ids) > 0 {
-			fmt.Fprintf(os.Stderr, "FAIL: %d %s containers left behind: %v\n", len(ids), rt.Name(), ids)
+		list := func() []string {
+			out, _ := osexec.Command(rt.Program, "ps", "-aq", "--filter", "name="+testPrefix).Output()
+			return strings.Fields(string(out))
+		}
+		ids, start := list(), time.Now()
+		for len(ids) > 0 && time.Since(start) < leftBehindAfter {
+			time.Sleep(100 * time.Millisecond) // polls the runtime: nothing to wait on
+			ids = list()
+		}
+		if late := time.Since(start); len(ids) == 0 && late > time.Second {
+			fmt.Fprintf(os.Stderr, "note: %s removed this run's last containers %s after the tests ended\n", rt.Name(), late.Round(100*time.Millisecond))
+		}
+		if len(ids) > 0 {
+			info, _ := osexec.Command(rt.Program, "ps", "-a", "--format", "{{.Names}} {{.Status}} {{.Labels}}", "--filter", "name="+testPrefix).Output()
+			fmt.Fprintf(os.Stderr, "FAIL: %d %s containers left behind: %v\n%s", len(ids), rt.Name(), ids, info)
 			osexec.Command(rt.Program, append([]string{"rm", "-f"}, ids...)...).Run()
 			code = 1
 		}

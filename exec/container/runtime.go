@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	osexec "os/exec"
 	"slices"
 	"strconv"
@@ -194,9 +195,14 @@ func notFound(stderr []byte) bool {
 	return false
 }
 
-// Command returns "PROGRAM run -i ... IMAGE COMMAND...".
+// Command returns "PROGRAM run -i ... IMAGE COMMAND...". It runs in the
+// system's temporary directory, not in the caller's: Podman 4.3 leaves an
+// empty file named oom in its working directory when the kernel kills a
+// container for memory.
 func (c *CLI) Command(s Spec) *osexec.Cmd {
-	return osexec.Command(c.Program, c.runArgs(s)...)
+	cmd := osexec.Command(c.Program, c.runArgs(s)...)
+	cmd.Dir = os.TempDir()
+	return cmd
 }
 
 // runArgs returns the arguments of the run command for s.
@@ -276,6 +282,16 @@ func (c *CLI) Remove(ctx context.Context, names ...string) error {
 		return fmt.Errorf("exec/container: remove containers: %w", err)
 	}
 	return nil
+}
+
+// Labelled runs "PROGRAM ps -aq --filter label=KEY=VALUE": the IDs of the
+// containers, running or not, that carry the label.
+func (c *CLI) Labelled(ctx context.Context, key, value string) ([]string, error) {
+	out, err := c.output(ctx, "ps", "-aq", "--filter", "label="+key+"="+value)
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(string(out)), nil
 }
 
 // output runs the CLI with args and returns its stdout, or an error with
