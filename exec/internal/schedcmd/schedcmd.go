@@ -22,8 +22,8 @@ import (
 const DefaultTimeout = 30 * time.Second
 
 // Output limits: a scheduler's listing of a large cluster is megabytes;
-// more than this is not a listing we can use.
-const (
+// more than this is not a listing we can use. Variables for the tests.
+var (
 	maxStdout = 64 << 20
 	maxStderr = 64 << 10
 )
