@@ -161,3 +161,36 @@ func TestGone(t *testing.T) {
 		t.Fatal("another error is read as gone")
 	}
 }
+
+// FuzzParseQstat: whatever qstat prints, parsing neither panics nor
+// returns a job with a bad ID or an unmapped state.
+func FuzzParseQstat(f *testing.F) {
+	for _, name := range []string{"qstat-running.json", "qstat-states.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"Jobs":{"1.s":{"job_state":"F","Exit_status":"-29"}}}`))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		jobs, _, err := parseQstat(out)
+		if err != nil {
+			return
+		}
+		for id, j := range jobs {
+			if id != j.ID || !idRe.MatchString(id) {
+				t.Fatalf("job ID %q / %q", id, j.ID)
+			}
+			switch j.State {
+			case pilot.Pending, pilot.Running, pilot.Completing, pilot.Completed, pilot.Failed,
+				pilot.Timeout, pilot.NodeFail, pilot.Preempted, pilot.Cancelled, pilot.Unknown:
+			default:
+				t.Fatalf("state %q", j.State)
+			}
+		}
+		if id, err := parseQsub(out); err == nil && !idRe.MatchString(id) {
+			t.Fatalf("qsub ID %q", id)
+		}
+	})
+}

@@ -182,3 +182,38 @@ func isKind(err error, k fault.Kind) bool {
 	var fe *fault.Error
 	return errors.As(err, &fe) && fe.Kind == k
 }
+
+// FuzzParseSqueue: whatever squeue prints, parsing neither panics nor
+// returns a job without a valid ID or state.
+func FuzzParseSqueue(f *testing.F) {
+	f.Add([]byte("101|RUNNING|None|alice|fx-a-1\n102|PD|Priority|bob|fx|x\n"))
+	f.Add([]byte("CLUSTER: fxmesh\n103_4|COMPLETING|None|alice|\r\n"))
+	f.Add([]byte("7|fx-a|CANCELLED by 0\n"))
+	f.Add([]byte("slurm_load_jobs error: Invalid job id specified\n"))
+	f.Fuzz(func(t *testing.T, out []byte) {
+		jobs, err := parseSqueue(out)
+		if err != nil {
+			if jobs != nil {
+				t.Fatal("jobs with an error")
+			}
+		}
+		for _, j := range jobs {
+			if !jobIDRe.MatchString(j.ID) {
+				t.Fatalf("job ID %q", j.ID)
+			}
+			if j.State != parseState(j.Raw) {
+				t.Fatalf("state %s of %q", j.State, j.Raw)
+			}
+		}
+		for _, j := range parseSacct(out) {
+			if !jobIDRe.MatchString(j.ID) {
+				t.Fatalf("sacct job ID %q", j.ID)
+			}
+		}
+		if id, err := parseSbatch(out); err == nil {
+			if _, _, err := splitID(id); err != nil {
+				t.Fatalf("sbatch ID %q: %v", id, err)
+			}
+		}
+	})
+}
