@@ -217,3 +217,18 @@ func FuzzParseSqueue(f *testing.F) {
 		}
 	})
 }
+
+// TestOnlyGone: scancel's complaints about jobs that ended or that Slurm
+// forgot are no error (as scancel -v prints them; newer versions exit 1).
+func TestOnlyGone(t *testing.T) {
+	gone := "scancel: error: Kill job error on job id 99999991: Invalid job id specified\n" +
+		"scancel: error: Kill job error on job id 12: Job/step already completing or completed\n"
+	if !onlyGone(gone) {
+		t.Fatal("ended and unknown jobs read as an error")
+	}
+	for _, other := range []string{"", "scancel: error: Kill job error on job id 12: Access/permission denied", gone + "scancel: error: Unable to contact slurm controller"} {
+		if onlyGone(other) {
+			t.Errorf("%q read as gone", other)
+		}
+	}
+}
