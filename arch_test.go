@@ -258,6 +258,18 @@ func importRules() []importRule {
 				return !isStd(imp) && !oursUnder(imp, "fault") && !oursUnder(imp, "require")
 			},
 		},
+		{
+			id:    "exec-schedulers-apart",
+			says:  "the scheduler providers (exec/slurm, exec/pbs) and the command runner they share import, of fxmesh, only fault, exec, exec/pilot and exec/internal/schedcmd",
+			scope: scopeCode,
+			from: func(rel string) bool {
+				return under(rel, "exec/slurm") || under(rel, "exec/pbs") || under(rel, "exec/internal/schedcmd")
+			},
+			forbid: func(imp string) bool {
+				rel, ours := ourRel(imp)
+				return ours && rel != "exec" && !oursUnder(imp, "fault") && !oursUnder(imp, "exec/pilot") && !oursUnder(imp, "exec/internal/schedcmd")
+			},
+		},
 	}
 }
 
@@ -682,6 +694,17 @@ func TestImportRules(t *testing.T) {
 				"exec-tests exec/slurm " + ours("node") + " (test)",
 				"exec-tests exec/slurm github.com/libp2p/go-libp2p (test)",
 				"node-private exec/slurm " + ours("node") + " (test)",
+			},
+		},
+		{
+			name: "a scheduler provider imports another, and an executor",
+			pkgs: []pkg{
+				{Path: ours("exec/slurm"), Imports: []string{ours("exec/pilot"), ours("exec/internal/schedcmd"), ours("fault"), ours("exec/pbs")}},
+				{Path: ours("exec/internal/schedcmd"), Imports: []string{"os/exec", ours("exec/tenant")}},
+			},
+			want: []string{
+				"exec-schedulers-apart exec/slurm " + ours("exec/pbs"),
+				"exec-schedulers-apart exec/internal/schedcmd " + ours("exec/tenant"),
 			},
 		},
 		{
