@@ -4,7 +4,6 @@ import (
 	"context"
 	"os"
 	"os/user"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -47,26 +46,11 @@ func (p *Provider) Submit(ctx context.Context, job pilot.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var as *schedcmd.Account
-	if job.User != "" {
-		if as, err = schedcmd.LookupAccount("pbs", job.User); err != nil {
-			return "", err
-		}
+	out, err := p.runner().Submit(ctx, job, ScriptName, script, "qsub")
+	if err != nil {
+		return "", err
 	}
-	path := filepath.Join(job.Dir, ScriptName)
-	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
-		return "", fault.E(fault.Invalid, "pbs: job script", "%v", err)
-	}
-	if as != nil {
-		if err := schedcmd.GiveDir("pbs", job.Dir, as); err != nil {
-			return "", err
-		}
-	}
-	res := p.runner().Run(ctx, schedcmd.Cmd{Name: "qsub", Args: []string{path}, Dir: job.Dir, As: as})
-	if res.Err != nil {
-		return "", res.Err
-	}
-	return parseQsub(res.Stdout)
+	return parseQsub(out)
 }
 
 // Status asks qstat -x -f -F json about ids, finished jobs included; those

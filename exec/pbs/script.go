@@ -21,33 +21,11 @@ var walltimeRe = regexp.MustCompile(`^[0-9]+(:[0-9]+){0,2}$`)
 // QoS: a job with one is refused, as are values that could break a
 // directive's line or word.
 func Script(job pilot.Job) (string, error) {
-	const op = "pbs: job"
-	switch {
-	case job.Name == "":
-		return "", fault.E(fault.Invalid, op, "no name")
-	case !filepath.IsAbs(job.Dir):
-		return "", fault.E(fault.Invalid, op, "directory %q is not an absolute path", job.Dir)
-	case strings.TrimSpace(job.Command) == "":
-		return "", fault.E(fault.Invalid, op, "no command")
-	case job.Nodes < 0 || job.CPUsPerNode < 0:
-		return "", fault.E(fault.Invalid, op, "%d nodes of %d CPUs", job.Nodes, job.CPUsPerNode)
-	case job.Walltime != "" && !walltimeRe.MatchString(job.Walltime):
-		return "", fault.E(fault.Invalid, op, "walltime %q is not HH:MM:SS", job.Walltime)
-	case job.QoS != "":
-		return "", fault.E(fault.Invalid, op, "qos %q: PBS has no quality of service; use a queue", job.QoS)
+	if err := schedcmd.CheckJob("pbs: job", job, walltimeRe); err != nil {
+		return "", err
 	}
-	for _, w := range []struct{ what, v string }{
-		{"name", job.Name}, {"directory", job.Dir}, {"queue", job.Partition},
-		{"account", job.Account}, {"user", job.User},
-	} {
-		if err := schedcmd.CheckWord(op, w.what, w.v); err != nil {
-			return "", err
-		}
-	}
-	for _, o := range job.Options {
-		if err := schedcmd.CheckLine(op, "scheduler option", o); err != nil {
-			return "", err
-		}
+	if job.QoS != "" {
+		return "", fault.E(fault.Invalid, "pbs: job", "qos %q: PBS has no quality of service; use a queue", job.QoS)
 	}
 	var b strings.Builder
 	d := func(flag, v string) {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/fxmesh/fxmesh/exec/internal/schedcmd"
 	"github.com/fxmesh/fxmesh/exec/pilot"
-	"github.com/fxmesh/fxmesh/fault"
 )
 
 // walltimeRe is a time limit as sbatch --time takes it: MM, MM:SS,
@@ -21,31 +20,8 @@ var walltimeRe = regexp.MustCompile(`^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$`)
 // files in Dir), job.Options verbatim, WorkerInit, then Command. Values
 // that could break a directive's line or word are refused as invalid.
 func Script(job pilot.Job) (string, error) {
-	const op = "slurm: job"
-	switch {
-	case job.Name == "":
-		return "", fault.E(fault.Invalid, op, "no name")
-	case !filepath.IsAbs(job.Dir):
-		return "", fault.E(fault.Invalid, op, "directory %q is not an absolute path", job.Dir)
-	case strings.TrimSpace(job.Command) == "":
-		return "", fault.E(fault.Invalid, op, "no command")
-	case job.Nodes < 0 || job.CPUsPerNode < 0:
-		return "", fault.E(fault.Invalid, op, "%d nodes of %d CPUs", job.Nodes, job.CPUsPerNode)
-	case job.Walltime != "" && !walltimeRe.MatchString(job.Walltime):
-		return "", fault.E(fault.Invalid, op, "walltime %q is not HH:MM:SS", job.Walltime)
-	}
-	for _, w := range []struct{ what, v string }{
-		{"name", job.Name}, {"directory", job.Dir}, {"partition", job.Partition},
-		{"account", job.Account}, {"qos", job.QoS}, {"user", job.User},
-	} {
-		if err := schedcmd.CheckWord(op, w.what, w.v); err != nil {
-			return "", err
-		}
-	}
-	for _, o := range job.Options {
-		if err := schedcmd.CheckLine(op, "scheduler option", o); err != nil {
-			return "", err
-		}
+	if err := schedcmd.CheckJob("slurm: job", job, walltimeRe); err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	d := func(k, v string) {

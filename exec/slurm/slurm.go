@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/fxmesh/fxmesh/exec/internal/schedcmd"
 	"github.com/fxmesh/fxmesh/exec/pilot"
-	"github.com/fxmesh/fxmesh/fault"
 )
 
 // Provider submits and follows blocks' jobs on Slurm. The zero value is
@@ -53,26 +51,11 @@ func (p *Provider) Submit(ctx context.Context, job pilot.Job) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var as *schedcmd.Account
-	if job.User != "" {
-		if as, err = schedcmd.LookupAccount("slurm", job.User); err != nil {
-			return "", err
-		}
+	out, err := p.runner().Submit(ctx, job, ScriptName, script, "sbatch", "--parsable")
+	if err != nil {
+		return "", err
 	}
-	path := filepath.Join(job.Dir, ScriptName)
-	if err := os.WriteFile(path, []byte(script), 0o700); err != nil {
-		return "", fault.E(fault.Invalid, "slurm: job script", "%v", err)
-	}
-	if as != nil {
-		if err := schedcmd.GiveDir("slurm", job.Dir, as); err != nil {
-			return "", err
-		}
-	}
-	res := p.runner().Run(ctx, schedcmd.Cmd{Name: "sbatch", Args: []string{"--parsable", path}, Dir: job.Dir, As: as})
-	if res.Err != nil {
-		return "", res.Err
-	}
-	return parseSbatch(res.Stdout)
+	return parseSbatch(out)
 }
 
 // Status asks squeue about ids (jobs that ended stay listed for Slurm's
