@@ -46,12 +46,29 @@ func newMetrics(role Role) *metrics {
 	m.duration = f.histogramVec(prometheus.HistogramOpts{Name: "fxmesh_task_duration_seconds", Help: "Time from a task's admission to its end, by outcome.",
 		Buckets: taskDurationBuckets}, "outcome")
 	m.running = f.gauge(prometheus.GaugeOpts{Name: "fxmesh_tasks_running", Help: "Tasks admitted and not finished."})
-	m.gossip = f.counterVec(prometheus.CounterOpts{Name: "fxmesh_gossip_messages_total", Help: "Gossip messages received, by topic (catalog, load) and verdict (accepted, rejected, ignored)."}, "topic", "result")
+	m.gossip = f.counterVec(prometheus.CounterOpts{Name: "fxmesh_gossip_messages_total", Help: "Gossip messages validated (the node's own included), by topic (catalog, load) and verdict (accepted, rejected, ignored)."}, "topic", "result")
 	m.dhtLookups = f.counterVec(prometheus.CounterOpts{Name: "fxmesh_dht_lookups_total", Help: "DHT operations this node started, by operation and result (ok, error)."}, "op", "result")
 	m.dhtDuration = f.histogramVec(prometheus.HistogramOpts{Name: "fxmesh_dht_lookup_duration_seconds", Help: "Time of the DHT operations this node started, by operation.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, "op")
 	m.recordsKnown = f.gaugeVec(prometheus.GaugeOpts{Name: "fxmesh_endpoints_known", Help: "Endpoints the web view knows of, by state (online, offline); only while http_listen is set."}, "state")
 	m.blocks = f.gaugeVec(prometheus.GaugeOpts{Name: "fxmesh_blocks", Help: "Batch scheduler blocks, by state; none without a scheduler."}, "state")
+	// The series every node has, at zero until something happens, so that
+	// rates and alerts see them from the start.
+	for _, o := range []string{"done", "failed"} {
+		m.finished.WithLabelValues(o)
+		m.duration.WithLabelValues(o)
+	}
+	for _, topic := range []string{"catalog", "load"} {
+		for _, r := range []string{"accepted", "rejected", "ignored"} {
+			m.gossip.WithLabelValues(topic, r)
+		}
+	}
+	for _, op := range []string{"put_record", "provide", "find_providers", "get_record"} {
+		for _, r := range []string{"ok", "error"} {
+			m.dhtLookups.WithLabelValues(op, r)
+		}
+		m.dhtDuration.WithLabelValues(op)
+	}
 	return m
 }
 
