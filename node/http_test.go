@@ -1,0 +1,62 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/fxmesh/fxmesh/identity"
+)
+
+// TestHTTPConfig: http_listen on loopback needs no token; anywhere else
+// it needs one, and Start refuses to start without, saying so.
+func TestHTTPConfig(t *testing.T) {
+	const tok = "0123456789abcdef"
+	tests := []struct {
+		listen, token string
+		wantErr       string // "" for none
+	}{
+		{"", "", ""},
+		{"127.0.0.1:8080", "", ""},
+		{"127.0.0.1:0", "", ""},
+		{"localhost:8080", "", ""},
+		{"[::1]:8080", "", ""},
+		{"127.0.0.1:8080", tok, ""},
+		{"0.0.0.0:8080", tok, ""},
+		{"10.1.2.3:8080", tok, ""},
+		{"0.0.0.0:8080", "", "not a loopback address, and http_token is not set"},
+		{":8080", "", "not a loopback address"},
+		{"[::]:8080", "", "not a loopback address"},
+		{"gpu-box.example.org:8080", "", "not a loopback address"},
+		{"10.1.2.3:8080", "", "not a loopback address"},
+		{"127.0.0.1", "", "want HOST:PORT"},
+		{"127.0.0.1:http", "", "is not a number"},
+		{"127.0.0.1:70000", "", "is not a number"},
+		{"0.0.0.0:8080", "short", "at least 16 characters"},
+		{"", tok, "http_listen is not"},
+	}
+	for _, tc := range tests {
+		cfg := Config{HTTPListen: tc.listen, HTTPToken: tc.token}
+		err := cfg.validate()
+		switch {
+		case tc.wantErr == "" && err != nil:
+			t.Errorf("listen %q token %q: %v", tc.listen, tc.token, err)
+		case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+			t.Errorf("listen %q token %q: %v, want an error saying %q", tc.listen, tc.token, err, tc.wantErr)
+		}
+	}
+	k, _ := identity.GenerateKey()
+	_, err := Start(context.Background(), Options{Dir: t.TempDir(), Key: k, Config: &Config{HTTPListen: "0.0.0.0:0"}})
+	if err == nil || !strings.Contains(err.Error(), "http_token") {
+		t.Fatalf("Start with http_listen 0.0.0.0:0 and no token: %v, want a refusal naming http_token", err)
+	}
+}
+
+// TestLogFormatConfig: log_format is text or json.
+func TestLogFormatConfig(t *testing.T) {
+	for format, ok := range map[string]bool{"": true, "text": true, "json": true, "yaml": false} {
+		if err := (&Config{LogFormat: format}).validate(); (err == nil) != ok {
+			t.Errorf("log_format %q: %v", format, err)
+		}
+	}
+}
