@@ -260,10 +260,10 @@ func importRules() []importRule {
 			},
 		},
 		{
-			id:    "audit-leaf",
-			says:  "node/audit, the audit log, imports only the standard library",
-			scope: scopeCode,
-			from:  func(rel string) bool { return under(rel, "node/audit") },
+			id:     "audit-leaf",
+			says:   "node/audit, the audit log, imports only the standard library",
+			scope:  scopeCode,
+			from:   func(rel string) bool { return under(rel, "node/audit") },
 			forbid: func(imp string) bool { return !isStd(imp) },
 		},
 		{
