@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -169,7 +171,7 @@ var fieldComments = map[string]string{
 // that does not set them, so that an operator finds them.
 var optionalSettings = []struct{ key, example string }{
 	{"http_listen", "127.0.0.1:8080"},
-	{"http_token", "a-long-random-string"},
+	{"http_token", ""}, // a fresh random token, see SaveConfig
 	{"audit_log", "audit.log"},
 	{"log_format", "text"},
 }
@@ -327,7 +329,11 @@ func SaveConfig(dir string, c *Config) error {
 	var unset []string
 	for _, o := range optionalSettings {
 		if !set[o.key] {
-			unset = append(unset, "# "+fieldComments[o.key], "# "+o.key+": "+o.example)
+			example := o.example
+			if o.key == "http_token" {
+				example = randomToken()
+			}
+			unset = append(unset, "# "+fieldComments[o.key], "# "+o.key+": "+example)
 		}
 	}
 	if len(unset) > 0 {
@@ -352,4 +358,12 @@ func SaveConfig(dir string, c *Config) error {
 // writeMultiaddrs writes addrs one per line to DIR/multiaddrs.
 func writeMultiaddrs(dir string, addrs []string) error {
 	return atomicfile.Write(filepath.Join(dir, MultiaddrsFile), []byte(strings.Join(addrs, "\n")+"\n"), 0o644)
+}
+
+// randomToken is a fresh token of 32 hex digits, for the commented-out
+// http_token that SaveConfig writes.
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
 }

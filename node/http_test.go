@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -58,5 +61,47 @@ func TestLogFormatConfig(t *testing.T) {
 		if err := (&Config{LogFormat: format}).validate(); (err == nil) != ok {
 			t.Errorf("log_format %q: %v", format, err)
 		}
+	}
+}
+
+// TestSaveConfigWritesOptionalSettings: a config.yaml that does not set
+// http_listen, http_token, audit_log and log_format names each of them,
+// commented out with its explanation (the token a fresh random one); it
+// still loads as the same config, and one that sets them writes them
+// plainly, once.
+func TestSaveConfigWritesOptionalSettings(t *testing.T) {
+	dir := t.TempDir()
+	if err := SaveConfig(dir, &Config{Name: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	for _, want := range []string{"\n# http_listen: 127.0.0.1:8080\n", "\n# http_token: ", "\n# audit_log: audit.log\n", "\n# log_format: text\n", "# HOST:PORT of the web view"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("config.yaml lacks %q:\n%s", want, text)
+		}
+	}
+	tok := regexp.MustCompile(`\n# http_token: ([0-9a-f]+)\n`).FindStringSubmatch(text)
+	if len(tok) != 2 || len(tok[1]) != 32 {
+		t.Errorf("the commented-out http_token is not a fresh token of 32 hex digits: %q", tok)
+	}
+	cfg, err := LoadConfig(dir)
+	if err != nil || cfg.Name != "x" || cfg.HTTPListen != "" || cfg.HTTPToken != "" {
+		t.Fatalf("LoadConfig = %+v, %v", cfg, err)
+	}
+	set := &Config{HTTPListen: "127.0.0.1:9000", AuditLog: "a.log", LogFormat: "json"}
+	if err := SaveConfig(dir, set); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(filepath.Join(dir, ConfigFile))
+	if text := string(b); strings.Contains(text, "# http_listen: 127.0.0.1:8080") || strings.Count(text, "http_listen:") != 1 ||
+		!strings.Contains(text, "# http_token: ") {
+		t.Errorf("config.yaml with http_listen set:\n%s", text)
+	}
+	if cfg, err := LoadConfig(dir); err != nil || cfg.HTTPListen != set.HTTPListen || cfg.AuditLog != set.AuditLog || cfg.LogFormat != "json" {
+		t.Fatalf("LoadConfig = %+v, %v", cfg, err)
 	}
 }
