@@ -117,14 +117,15 @@ func TestWebViewInChromium(t *testing.T) {
 	})
 	t.Logf("every endpoint listed %s after the page opened", listed.Round(time.Millisecond))
 
-	// Kill cpu-c: the page shows it offline within the heartbeat timeout,
-	// measured from its last heartbeat (at most a beat before the kill),
-	// plus a poll of the page and a beat of slack for a loaded machine.
+	// Kill cpu-c: the page shows it offline within the heartbeat timeout
+	// of its last heartbeat, which came at most a beat before the kill;
+	// the deadline adds that beat and one more for the page's poll and a
+	// loaded machine.
 	if err := m.Endpoints[2].Close(); err != nil {
 		t.Fatal(err)
 	}
 	timeout := routing.DefaultHeartbeatInterval * routing.DefaultMissedBeats
-	took := until(timeout+2*time.Second, "cpu-c shown offline", func(rs map[string]string) bool {
+	took := until(timeout+2*routing.DefaultHeartbeatInterval, "cpu-c shown offline", func(rs map[string]string) bool {
 		return rs["cpu-c"] == "false" && rs["gpu-a"] == "true" && rs["cpu-b"] == "true"
 	})
 	t.Logf("cpu-c shown offline %s after it was killed (heartbeat timeout %s)", took.Round(time.Millisecond), timeout)
