@@ -105,3 +105,20 @@ func TestSaveConfigWritesOptionalSettings(t *testing.T) {
 		t.Fatalf("LoadConfig = %+v, %v", cfg, err)
 	}
 }
+
+// TestClip: a refusal's message is cut to its bound, never inside a rune.
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"0123456789abc", 10, "0123456789…"},
+		{"ééééé", 3, "é…"},
+	} {
+		if got := clip(tc.in, tc.n); got != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -55,7 +56,7 @@ func (o *observer) admitted(t *taskstore.Task) {
 func (o *observer) refused(sender peer.ID, env []byte, err error) {
 	kind := fault.KindOf(err)
 	o.metrics.refused.WithLabelValues(string(kind)).Inc()
-	e := &audit.Event{Time: o.now().UTC(), Event: audit.Refused, Caller: sender.String(), Reason: string(kind), Detail: err.Error()}
+	e := &audit.Event{Time: o.now().UTC(), Event: audit.Refused, Caller: sender.String(), Reason: string(kind), Detail: clip(err.Error(), maxDetail)}
 	if len(env) > 0 {
 		e.Task, _ = invoke.TaskIDOf(env)
 	}
@@ -141,4 +142,20 @@ func (o *observer) write(e *audit.Event) {
 	if report {
 		o.log.Error("audit log: events are being lost", "path", o.audit.Path(), "err", err)
 	}
+}
+
+// maxDetail bounds a refusal's message in the audit log: it may quote
+// what a hostile peer sent (a "function ID" of megabytes).
+const maxDetail = 512
+
+// clip cuts s to at most n bytes, on a rune boundary, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
