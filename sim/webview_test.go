@@ -41,7 +41,8 @@ type row struct {
 // Chromium and checks, without reloading the page, that it lists every
 // endpoint by name, that an endpoint killed shows offline within the
 // heartbeat timeout, and that the filter gpus>=1 hides the endpoints
-// without GPUs. It leaves a screenshot in its temporary directory.
+// without GPUs. It leaves a screenshot in its temporary directory, and a
+// copy in FXMESH_SCREENSHOT_DIR when that is set, to look at.
 func TestWebViewInChromium(t *testing.T) {
 	browser := chromium(t)
 	begin := time.Now()
@@ -82,7 +83,7 @@ func TestWebViewInChromium(t *testing.T) {
 	}
 	rows := func() map[string]string {
 		rs, err := chromedp.Run(bctx, chromedp.Evaluate[[]row](
-			`[...document.querySelectorAll("#endpoints tbody tr")].map(r => ({name: r.dataset.name, online: r.dataset.online}))`))
+			`[...document.querySelectorAll("#endpoints tbody tr:not(.empty)")].map(r => ({name: r.dataset.name, online: r.dataset.online}))`))
 		if err != nil {
 			t.Fatal(err)
 		}

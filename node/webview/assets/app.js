@@ -48,6 +48,13 @@ async function getJSON(url) {
 }
 
 function replaceRows(tbody, rows) {
+  if (rows.length === 0) {
+    const td = el("td", "none", "muted");
+    td.colSpan = tbody.parentElement.querySelectorAll("thead th").length;
+    rows = [el("tr")];
+    rows[0].append(td);
+    rows[0].className = "empty";
+  }
   tbody.replaceChildren(...rows);
 }
 
