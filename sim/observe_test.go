@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/identity"
@@ -81,8 +82,9 @@ func get(t *testing.T, url string, header ...string) (int, string) {
 // refused line with its reason per refusal, no argument in it), /metrics
 // (valid text format, its task counters those of the run, fxmesh_ names,
 // no ID in a label) and the endpoint's page of the web view (the tasks'
-// function IDs, states and times; neither the argument string nor the
-// private function's name anywhere).
+// function IDs, states and times, in its JSON and as headless Chromium
+// renders it; neither the argument string nor the private function's name
+// anywhere).
 func TestAuditMetricsAndEndpointPage(t *testing.T) {
 	auditPath := filepath.Join(t.TempDir(), "audit.log")
 	f := newFixture(t, func(cfg *node.Config) {
@@ -301,6 +303,48 @@ func TestAuditMetricsAndEndpointPage(t *testing.T) {
 	}
 	if !strings.Contains(page, priv.ID.String()) {
 		t.Errorf("the endpoint page does not show the function's ID %s", priv.ID)
+	}
+
+	// The page as a browser renders it: each task's function ID, state
+	// and times, and neither secret.
+	browser := chromium(t)
+	bctx := newBrowser(t, f.ctx, browser)
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/endpoint/"+f.ep.ID().String()), chromedp.WaitVisible("#tasks")); err != nil {
+		t.Fatal(err)
+	}
+	type shownTask struct {
+		ID, Function, State, Received, Started, Finished, Took string
+	}
+	var rendered []shownTask
+	deadline := time.Now().Add(30 * time.Second)
+	for len(rendered) < len(tasks) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the endpoint page shows %d of %d tasks", len(rendered), len(tasks))
+		}
+		time.Sleep(100 * time.Millisecond)
+		rendered, err = chromedp.Run(bctx, chromedp.Evaluate[[]shownTask](`[...document.querySelectorAll("#tasks tbody tr:not(.empty)")].map(r => {
+			const c = r.querySelectorAll("td");
+			return {ID: r.dataset.id, Function: c[1].textContent, State: c[4].textContent, Received: c[5].textContent,
+				Started: c[6].textContent, Finished: c[7].textContent, Took: c[8].textContent};
+		})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range rendered {
+		if r.State != "done" || r.Received == "" || r.Started == "" || r.Finished == "" || r.Took == "" ||
+			(r.Function != priv.ID.String() && r.Function != fail.ID.String()) {
+			t.Errorf("the endpoint page shows task %+v; want its function ID, state done and its times", r)
+		}
+	}
+	dom, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{secretArg, ">" + secretName + "<"} {
+		if strings.Contains(dom, secret) {
+			t.Errorf("the rendered endpoint page shows %q", secret)
+		}
 	}
 }
 

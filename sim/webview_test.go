@@ -31,6 +31,20 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// newBrowser starts headless chromium (without its sandbox: the tests run
+// as root) for the test's life, and returns a tab's context.
+func newBrowser(t *testing.T, ctx context.Context, browser string) context.Context {
+	t.Helper()
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
+		chromedp.Flag("disable-dev-shm-usage", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")), chromedp.WindowSize(1400, 700))
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
+	t.Cleanup(cancelBrowser)
+	return bctx
+}
+
 // row is an endpoint as the page lists it.
 type row struct {
 	Name   string `json:"name"`
@@ -66,13 +80,7 @@ func TestWebViewInChromium(t *testing.T) {
 	t.Logf("mesh up after %s", time.Since(begin).Round(time.Millisecond))
 	url := "http://" + m.Bootstrap.HTTPAddr() + "/"
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browser), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")), chromedp.WindowSize(1400, 700))
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(alloc, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
+	bctx := newBrowser(t, ctx, browser)
 	if err := chromedp.Do(bctx, chromedp.Navigate(url), chromedp.WaitVisible("#endpoints")); err != nil {
 		t.Fatalf("open %s: %v", url, err)
 	}
