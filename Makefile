@@ -23,7 +23,7 @@ test-short: ## unit tests only, no end-to-end processes
 bench: ## run the benchmarks: end-to-end invocations (in one process, then from this one to an fxnode process), then the executor, stores and signatures (p50/p99; the raw pipe and crypto/ed25519 baselines are in the same run), then an endpoint under the slow-sender attack, then container calls (warm, beside the local pool, and cold)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sim/
 	$(GO) test -run '^$$' -bench ProcessInvoke -benchtime $(BENCHTIME) ./e2e/
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./exec/python/ ./node/taskstore/ ./invoke/ ./batchverify/
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./exec/python/ ./node/taskstore/ ./node/audit/ ./invoke/ ./batchverify/
 	$(GO) test -run '^$$' -bench SlowSenderAttack -benchtime 1x ./e2e/
 	$(GO) test -run '^$$' -bench WarmCall -benchtime 300x ./exec/container/
 	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./exec/container/

@@ -250,6 +250,23 @@ func importRules() []importRule {
 			},
 		},
 		{
+			id:    "webview-sees-no-inputs",
+			says:  "node/webview, the web view, imports nothing that holds a task's inputs or results (exec, invoke, node/taskstore, node/admission) and nothing of the daemon (node)",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "node/webview") },
+			forbid: func(imp string) bool {
+				rel, ours := ourRel(imp)
+				return ours && (under(rel, "exec") || under(rel, "invoke") || rel == "node" || under(rel, "node/taskstore") || under(rel, "node/admission"))
+			},
+		},
+		{
+			id:     "audit-leaf",
+			says:   "node/audit, the audit log, imports only the standard library",
+			scope:  scopeCode,
+			from:   func(rel string) bool { return under(rel, "node/audit") },
+			forbid: func(imp string) bool { return !isStd(imp) },
+		},
+		{
 			id:    "require-leaf",
 			says:  "require, the grammar of requirements that catalog and routing share, imports only the standard library and fault",
 			scope: scopeBoth,
@@ -786,6 +803,19 @@ func TestImportRules(t *testing.T) {
 				"require-leaf require github.com/fxamacker/cbor/v2",
 				"require-leaf require " + ours("routing"),
 			},
+		},
+		{
+			name: "the web view imports the task store and invoke",
+			pkgs: []pkg{{Path: ours("node/webview"), Imports: []string{"net/http", ours("routing"), ours("node/taskstore"), ours("invoke")}}},
+			want: []string{
+				"webview-sees-no-inputs node/webview " + ours("invoke"),
+				"webview-sees-no-inputs node/webview " + ours("node/taskstore"),
+			},
+		},
+		{
+			name: "the audit log imports fault",
+			pkgs: []pkg{{Path: ours("node/audit"), Imports: []string{"os", ours("fault")}}},
+			want: []string{"audit-leaf node/audit " + ours("fault")},
 		},
 		{
 			name: "require tests import catalog",

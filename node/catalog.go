@@ -63,10 +63,13 @@ func (n *Node) startCatalog() error {
 		_, err := st.Check(m.Data)
 		switch catalog.VerdictOf(err) {
 		case catalog.Accept:
+			n.metrics.gossip.WithLabelValues("catalog", "accepted").Inc()
 			return pubsub.ValidationAccept
 		case catalog.Ignore:
+			n.metrics.gossip.WithLabelValues("catalog", "ignored").Inc()
 			return pubsub.ValidationIgnore
 		}
+		n.metrics.gossip.WithLabelValues("catalog", "rejected").Inc()
 		n.log.Debug("catalog gossip rejected", "from", from, "err", err)
 		return pubsub.ValidationReject
 	}); err != nil {

@@ -2,6 +2,8 @@ package node
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -113,6 +115,23 @@ type Config struct {
 	// network, limits, user, mounts and GPUs. The zero value detects the
 	// runtime and keeps every safe default (see ContainersConfig).
 	Containers ContainersConfig `yaml:"containers"`
+	// HTTPListen, HOST:PORT such as 127.0.0.1:8080, serves the web view
+	// of the mesh and /metrics (Prometheus) there; "" serves nothing. A
+	// HOST that is not loopback (an address of another interface, a name
+	// other than localhost, or none, as in ":8080") needs HTTPToken.
+	HTTPListen string `yaml:"http_listen,omitempty"`
+	// HTTPToken, when set, is asked of every request to HTTPListen, pages
+	// and /metrics alike: as "Authorization: Bearer TOKEN", or once as
+	// ?token=TOKEN, which sets a cookie. At least 16 characters.
+	HTTPToken string `yaml:"http_token,omitempty"`
+	// AuditLog is a file that gets one JSON line per task event (admitted,
+	// refused, started, finished), never arguments or results; relative
+	// to the node's directory. It is rotated past 100 MiB, 5 old files
+	// kept. "" keeps no audit log.
+	AuditLog string `yaml:"audit_log,omitempty"`
+	// LogFormat is text (the default) or json: the format of fxnode's log
+	// on standard error.
+	LogFormat string `yaml:"log_format,omitempty"`
 }
 
 var fieldComments = map[string]string{
@@ -141,6 +160,20 @@ var fieldComments = map[string]string{
 		"containers see: - {host: /data, container: /data, writable: false}), per_image (warm containers per image and user, default 2),\n" +
 		"idle_timeout (default 5m), gpus (for functions requiring GPUs: all, device=0,1, none; default all when hardware lists GPUs),\n" +
 		"pull (pull an absent image before its first container; default false: such a function is refused), pull_timeout (default 5m).",
+
+	"http_listen": "HOST:PORT of the web view and /metrics, e.g. 127.0.0.1:8080 (default: off). Not loopback: http_token is required.",
+	"http_token":  "Token every request to http_listen must carry (Authorization: Bearer TOKEN, or ?token=TOKEN once); 16 characters or more.",
+	"audit_log":   "File of JSON lines, one per task event (admitted, refused, started, finished), never arguments or results; rotated at 100 MiB, 5 kept.",
+	"log_format":  "Format of fxnode's log on standard error: text (default) or json.",
+}
+
+// optionalSettings are written, commented out, at the end of a config.yaml
+// that does not set them, so that an operator finds them.
+var optionalSettings = []struct{ key, example string }{
+	{"http_listen", "127.0.0.1:8080"},
+	{"http_token", ""}, // a fresh random token, see SaveConfig
+	{"audit_log", "audit.log"},
+	{"log_format", "text"},
 }
 
 func (c *Config) validate() error {
@@ -195,6 +228,14 @@ func (c *Config) validate() error {
 	}
 	if err := c.Containers.validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if err := c.validateHTTP(); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.LogFormat {
+	case "", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node: config: %w", err)
@@ -278,10 +319,25 @@ func SaveConfig(dir string, c *Config) error {
 	if err := doc.Encode(c); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
+	set := map[string]bool{}
 	for i := 0; i+1 < len(doc.Content); i += 2 {
+		set[doc.Content[i].Value] = true
 		if cm, ok := fieldComments[doc.Content[i].Value]; ok {
 			doc.Content[i].HeadComment = cm
 		}
+	}
+	var unset []string
+	for _, o := range optionalSettings {
+		if !set[o.key] {
+			example := o.example
+			if o.key == "http_token" {
+				example = randomToken()
+			}
+			unset = append(unset, "# "+fieldComments[o.key], "# "+o.key+": "+example)
+		}
+	}
+	if len(unset) > 0 {
+		doc.FootComment = strings.Join(unset, "\n")
 	}
 	var buf bytes.Buffer
 	buf.WriteString("# fxnode configuration. Edit freely; fxnode run reads it at start.\n")
@@ -302,4 +358,12 @@ func SaveConfig(dir string, c *Config) error {
 // writeMultiaddrs writes addrs one per line to DIR/multiaddrs.
 func writeMultiaddrs(dir string, addrs []string) error {
 	return atomicfile.Write(filepath.Join(dir, MultiaddrsFile), []byte(strings.Join(addrs, "\n")+"\n"), 0o644)
+}
+
+// randomToken is a fresh token of 32 hex digits, for the commented-out
+// http_token that SaveConfig writes.
+func randomToken() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return hex.EncodeToString(b)
 }

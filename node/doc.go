@@ -22,6 +22,13 @@
 // clients route container functions where their image is
 // (Options.Containers can say otherwise).
 //
+// Every task event of an endpoint (admitted, refused, started, finished)
+// goes to one observer, which keeps the Prometheus metrics, the audit log
+// (audit_log, package node/audit) and the list of recent tasks, never a
+// task's inputs or results. With http_listen set, a node also serves the
+// web view (package node/webview) and /metrics, and keeps a directory of
+// the endpoints it hears of, their records fetched and checked.
+//
 // The endpoint's task store stays a sub-package (node/taskstore): only the
 // daemon keeps tasks, and the store is a component of its own, with its
 // own durability rules and tests, that no other package needs.

@@ -50,6 +50,8 @@ type endpoint struct {
 	// executors' workers, which run the functions, are their own.
 	goroutines *goPool
 	verify     *batchverify.Verifier
+	// observe receives the task events: audit log, metrics, recent tasks.
+	observe *observer
 	// callsPerSessionStream bounds the calls of one session stream being
 	// admitted or run at once; the stream reads no further request until
 	// one ends.
@@ -167,6 +169,7 @@ func (n *Node) startEndpoint() error {
 			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(),
 		},
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
+		observe:               &observer{log: n.log, metrics: n.metrics, audit: n.audit, now: n.now},
 		callsPerSessionStream: defaultCallsPerSessionStream,
 	}
 	ep.images.ctx, ep.images.now = n.ctx, n.now
@@ -270,8 +273,9 @@ func (e *endpoint) admits(s network.Stream) error {
 // accept registers a handler with close and reads the stream's one
 // request, of at most max bytes, into v; with gate, only from a peer the
 // endpoint's policy admits. When it returns true the caller must call
-// e.running.Done; otherwise the stream was answered already.
-func (e *endpoint) accept(s network.Stream, gate bool, max int, v any) (*bufio.Writer, bool) {
+// e.running.Done; otherwise the stream was answered already, and refused,
+// if not nil, was told why.
+func (e *endpoint) accept(s network.Stream, gate bool, max int, v any, refused func(error)) (*bufio.Writer, bool) {
 	w := bufio.NewWriter(s)
 	if !e.begin() {
 		refuse(w, s, fault.E(fault.Unavailable, "", "endpoint is shutting down"))
@@ -288,6 +292,9 @@ func (e *endpoint) accept(s network.Stream, gate bool, max int, v any) (*bufio.W
 		}
 	}
 	if err != nil {
+		if refused != nil {
+			refused(err)
+		}
 		refuse(w, s, err)
 		e.running.Done()
 		return nil, false
@@ -302,7 +309,9 @@ func (e *endpoint) maxRequest() int { return e.policy.MaxInvocationBytes + 64<<1
 // handleInvoke admits one signed invocation and runs it.
 func (e *endpoint) handleInvoke(s network.Stream) {
 	var req invoke.Request
-	w, ok := e.accept(s, true, e.maxRequest(), &req)
+	w, ok := e.accept(s, true, e.maxRequest(), &req, func(err error) {
+		e.observe.refused(s.Conn().RemotePeer(), nil, err)
+	})
 	if !ok {
 		return
 	}
@@ -340,17 +349,20 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*admission.Admi
 		Catalog: &e.catalog, Tasks: e.tasks, Executors: e.executors,
 		Containers: &e.images, Verifier: e.verify,
 	})
-	if err != nil {
-		return nil, err
-	}
-	if err := e.tasks.Admit(adm.Task); err != nil {
+	if err == nil {
+		err = e.tasks.Admit(adm.Task)
 		if fault.KindOf(err) == fault.Internal {
 			// The endpoint cannot record tasks (a full disk, say): another
 			// endpoint can take the work.
-			return nil, fault.Wrap(fault.Unavailable, "endpoint cannot record tasks", err)
+			err = fault.Wrap(fault.Unavailable, "endpoint cannot record tasks", err)
 		}
+	}
+	if err != nil {
+		e.observe.refused(s.Conn().RemotePeer(), req.Invocation, err)
 		return nil, err
 	}
+	adm.Task.Received = e.n.now() // as the store stamped it, near enough
+	e.observe.admitted(&adm.Task)
 	e.gpuFns.note(adm)
 	return adm, nil
 }
@@ -427,10 +439,28 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 	inv, fn := adm.Invocation, adm.Function.Exec
 	id, tenant := inv.TaskID, inv.Caller.String()
 	_ = e.tasks.SetState(id, invoke.StateRunning)
+	e.observe.started(adm, e.n.now())
 	x := e.executors[keyOf(fn)] // admission refuses a function without one
-	var storeErr error
+	var (
+		storeErr error
+		out      outcome // what the results said; emit is never called concurrently
+	)
+	defer func() {
+		t, err := e.tasks.Get(id)
+		if err != nil {
+			t = adm.Task // the store is closing: the task ends failed
+			t.Error = invoke.ErrorOf(err)
+		}
+		out.task = t
+		e.observe.finished(out)
+	}()
 	emit := func(i int, r exec.Result) {
 		res := resultOf(i, r)
+		if res.Error != nil {
+			if out.failedInputs++; out.firstKind == "" {
+				out.firstKind = res.Error.Kind
+			}
+		}
 		err := e.tasks.PutResult(id, res)
 		if err != nil {
 			// Keep the input's place with an error of its own, so that the
@@ -556,7 +586,7 @@ func (e *endpoint) status(id string) *invoke.Status {
 // caller may ask.
 func (e *endpoint) handleTask(s network.Stream) {
 	var q invoke.Query
-	w, ok := e.accept(s, false, 4<<10, &q)
+	w, ok := e.accept(s, false, 4<<10, &q, nil)
 	if !ok {
 		return
 	}

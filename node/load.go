@@ -58,14 +58,13 @@ type loadTracker struct {
 func (n *Node) startLoad() error {
 	if err := n.pubsub.RegisterTopicValidator(wire.LoadTopic, func(_ context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 		l, err := routing.DecodeHeartbeat(m.Data)
-		if err != nil {
-			return pubsub.ValidationReject
-		}
 		// Gossipsub signs each message with its origin's key; a heartbeat is
 		// believed only from the endpoint it speaks of.
-		if l.ID != m.GetFrom().String() {
+		if err != nil || l.ID != m.GetFrom().String() {
+			n.metrics.gossip.WithLabelValues("load", "rejected").Inc()
 			return pubsub.ValidationReject
 		}
+		n.metrics.gossip.WithLabelValues("load", "accepted").Inc()
 		return pubsub.ValidationAccept
 	}); err != nil {
 		return err
@@ -91,6 +90,11 @@ func (n *Node) startLoad() error {
 			if l, err := routing.DecodeHeartbeat(m.Data); err == nil {
 				now := n.now()
 				n.loads.live.Observe(l.ID, l, now)
+				n.dirMu.Lock()
+				if n.mesh != nil {
+					n.mesh.heard(l.ID)
+				}
+				n.dirMu.Unlock()
 				if now.Sub(pruned) >= liveRetention/10 {
 					n.loads.live.Prune(now.Add(-liveRetention))
 					pruned = now
@@ -141,7 +145,9 @@ func (n *Node) provideCapabilities(ctx context.Context, rec *routing.EndpointRec
 		wg.Add(1)
 		go func(i int, k string) {
 			defer wg.Done()
+			start := time.Now()
 			errs[i] = n.dht.Provide(ctx, routing.KeyCID(k), true)
+			n.metrics.dht("provide", start, errs[i])
 		}(i, k)
 	}
 	wg.Wait()

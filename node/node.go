@@ -14,6 +14,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/node/audit"
 	"github.com/fxmesh/fxmesh/p2p"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
@@ -119,6 +120,12 @@ type Node struct {
 
 	containers ContainerProbe // Options.Containers; nil: runtimeContainers
 
+	metrics *metrics    // the node's Prometheus metrics
+	audit   *audit.File // the endpoint's audit log; nil: none
+	web     *webServer  // the web view and /metrics; nil unless http_listen is set
+	dirMu   sync.Mutex  // guards mesh
+	mesh    *directory  // the endpoints the web view lists; nil unless http_listen is set
+
 	mu      sync.Mutex // guards record, rec, seq, claimProblem
 	record  []byte     // current signed endpoint record
 	rec     *routing.EndpointRecord
@@ -187,6 +194,13 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		joined: make(chan struct{}), reached: make(chan struct{}),
 		frames:     wire.NewBudget(frameBudget, framePeerBudget),
 		containers: opts.Containers,
+		metrics:    newMetrics(opts.Role),
+	}
+	if cfg.AuditLog != "" && n.role == RoleEndpoint {
+		if n.audit, err = audit.Open(n.path(cfg.AuditLog), audit.Options{}); err != nil {
+			n.Close()
+			return nil, fmt.Errorf("node: audit_log: %w", err)
+		}
 	}
 	if err := n.startCatalog(); err != nil {
 		n.Close()
@@ -222,6 +236,13 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		h.SetStreamHandler(wire.RecordProtocol, n.handleRecord)
 		n.wg.Add(1)
 		go n.publishLoop()
+	}
+	n.metrics.observeNode(n)
+	if cfg.HTTPListen != "" {
+		if err := n.startWeb(); err != nil {
+			n.Close()
+			return nil, err
+		}
 	}
 	// Written last, and with bootstrap peers only once the mesh can reach
 	// the node (see above).
@@ -272,7 +293,10 @@ func (n *Node) Close() error {
 		n.cancel()
 		n.host.RemoveStreamHandler(wire.RecordProtocol)
 		n.host.RemoveStreamHandler(wire.StatusProtocol)
-		var eerr, cerr error
+		var werr, eerr, cerr, aerr error
+		if n.web != nil {
+			werr = n.web.close()
+		}
 		if n.ep != nil {
 			eerr = n.ep.close()
 		}
@@ -282,7 +306,10 @@ func (n *Node) Close() error {
 		if n.catalog != nil {
 			cerr = n.catalog.Close()
 		}
-		n.closeErr = errors.Join(eerr, derr, herr, cerr)
+		if n.audit != nil {
+			aerr = n.audit.Close()
+		}
+		n.closeErr = errors.Join(werr, eerr, derr, herr, cerr, aerr)
 	})
 	return n.closeErr
 }
@@ -431,7 +458,10 @@ func (n *Node) publish() error {
 	n.mu.Lock()
 	b, rec := n.record, n.rec
 	n.mu.Unlock()
-	if err := n.dht.PutValue(ctx, routing.Key(n.key.ID()), b); err != nil {
+	start := time.Now()
+	err := n.dht.PutValue(ctx, routing.Key(n.key.ID()), b)
+	n.metrics.dht("put_record", start, err)
+	if err != nil {
 		return fmt.Errorf("put record: %w", err)
 	}
 	if err := n.provideCapabilities(ctx, rec); err != nil {
@@ -451,4 +481,12 @@ func (n *Node) handleRecord(s network.Stream) {
 // AddrInfo is the node's ID and listen addresses.
 func (n *Node) AddrInfo() peer.AddrInfo {
 	return peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()}
+}
+
+// path is p, relative to the node's directory unless absolute.
+func (n *Node) path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(n.dir, p)
 }

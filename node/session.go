@@ -172,6 +172,7 @@ func (e *endpoint) handleSessionStream(s network.Stream) {
 	}
 	defer e.running.Done()
 	if err := e.admits(s); err != nil {
+		e.observe.refused(s.Conn().RemotePeer(), nil, err)
 		refuse(bufio.NewWriter(s), s, err)
 		return
 	}

@@ -32,6 +32,9 @@ type Options struct {
 	Endpoints int
 	// Configure, if set, adjusts endpoint i's config before it starts.
 	Configure func(i int, cfg *node.Config)
+	// ConfigureBootstrap, if set, adjusts the bootstrap's config before it
+	// starts (its web view, say).
+	ConfigureBootstrap func(cfg *node.Config)
 	// Containers, if set, gives endpoint i's node.Options.Containers: what
 	// its record says it can run container images with. nil (or a nil
 	// result) leaves it to the endpoint's runtime.
@@ -55,7 +58,11 @@ func Start(ctx context.Context, opts Options) (*Mesh, error) {
 		}
 	}
 	m := &Mesh{Dir: dir, log: opts.Logger}
-	boot, err := m.start(ctx, "bootstrap", node.RoleBootstrap, &node.Config{}, nil, nil)
+	bootCfg := &node.Config{}
+	if opts.ConfigureBootstrap != nil {
+		opts.ConfigureBootstrap(bootCfg)
+	}
+	boot, err := m.start(ctx, "bootstrap", node.RoleBootstrap, bootCfg, nil, nil)
 	if err != nil {
 		return nil, err
 	}

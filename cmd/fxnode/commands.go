@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd())
+	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd(), newDiagCmd())
 	usageErrorsAreInvalid(root)
 	return root
 }
@@ -45,12 +45,32 @@ func usageErrorsAreInvalid(c *cobra.Command) {
 }
 
 func logger(cmd *cobra.Command) *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: logLevel(cmd)}))
+}
+
+func logLevel(cmd *cobra.Command) slog.Level {
 	var lvl slog.Level
 	s, _ := cmd.Flags().GetString("log-level")
 	if err := lvl.UnmarshalText([]byte(s)); err != nil {
 		lvl = slog.LevelInfo
 	}
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	return lvl
+}
+
+func newDiagCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "diag --dir DIR",
+		Short: "Print a summary for a bug report: versions, config without secrets, detected hardware, last errors",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			hw, sw := hostinfo.Detect(cmd.Context(), hostinfo.Options{})
+			return node.Diagnose(cmd.Context(), cmd.OutOrStdout(), node.DiagOptions{Dir: dir, Hardware: hw, Software: sw})
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", "", "node directory (required)")
+	cmd.MarkFlagRequired("dir")
+	return cmd
 }
 
 func newInitCmd() *cobra.Command {
@@ -279,7 +299,12 @@ func serve(cmd *cobra.Command, dir string, cfg *node.Config, role node.Role) err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	n, err := node.Start(ctx, node.Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: logger(cmd)})
+	log, err := node.NewLog(os.Stderr, cfg.LogFormat, logLevel(cmd), dir)
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	n, err := node.Start(ctx, node.Options{Dir: dir, Key: key, Config: cfg, Role: role, Logger: log.Logger})
 	if err != nil {
 		return err
 	}
