@@ -217,13 +217,18 @@ func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration
 	defer cancel()
 	stdout := &exec.OutputBuffer{Max: e.cfg.Limits.MaxOutputBytes}
 	stderr := &exec.OutputBuffer{Max: e.cfg.Limits.MaxOutputBytes}
-	cmd := osexec.CommandContext(tctx, argv[0], argv[1:]...)
+	path, err := lookPath(argv[0])
+	if err != nil {
+		return failed(fault.User, "StartError", "exec: "+err.Error())
+	}
+	cmd := osexec.CommandContext(tctx, path, argv[1:]...)
+	cmd.Args[0] = argv[0]
 	cmd.Dir = dir
-	cmd.Env = e.cfg.Env
+	cmd.Env = withPATH(e.cfg.Env)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = proc.SysProcAttr()
 	if id.Dir != "" {
-		cmd.Env = append(tenant.Env(e.cfg.Env, id), "PWD="+dir)
+		cmd.Env = append(withPATH(tenant.Env(e.cfg.Env, id)), "PWD="+dir)
 	}
 	if id.Cred != nil {
 		id.Cred.Apply(cmd.SysProcAttr)
@@ -239,13 +244,13 @@ func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration
 	}
 	cmd.Cancel = func() error { return proc.KillGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = waitDelay
-	if err := e.start(cmd); err != nil {
-		if errors.Is(err, exec.ErrClosed) {
-			return exec.Result{}, err
+	serr, werr := e.spawn(cmd)
+	if serr != nil {
+		if errors.Is(serr, exec.ErrClosed) {
+			return exec.Result{}, serr
 		}
-		return failed(fault.User, "StartError", err.Error())
+		return failed(fault.User, "StartError", serr.Error())
 	}
-	werr := cmd.Wait()
 	e.finish(cmd.Process.Pid)
 	res := exec.Result{Stdout: stdout.String(), Stderr: stderr.String(), Started: started, Finished: time.Now()}
 	x := proc.ExitOf(cmd.ProcessState)
