@@ -90,10 +90,7 @@ func TestBatchKilledEndpointAtMostOnce(t *testing.T) {
 				}
 				return err
 			})
-			runs := filepath.Join(root, "runs")
-			if err := os.Mkdir(runs, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			runs := sharedDir(t) // the workers write into it, as worker uids
 			const n = 600
 			var in strings.Builder
 			for i := range n {

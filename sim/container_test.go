@@ -194,7 +194,7 @@ func TestContainerUsersApart(t *testing.T) {
 // host: it would write a file there.
 func TestContainerRefusedWithoutRuntime(t *testing.T) {
 	f := newFixture(t, func(cfg *node.Config) { cfg.Containers.Runtime = node.RuntimeNone })
-	proof := filepath.Join(t.TempDir(), "ran-on-host")
+	proof := filepath.Join(sharedDir(t), "ran-on-host") // the host function writes it as its worker uid
 	args, _ := json.Marshal([]string{proof})
 	for _, fn := range []catalog.Function{
 		boxed("touch-boxed", "touch", pyImage),

@@ -228,7 +228,7 @@ func TestShellValuesAreNeverInterpreted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pwned := filepath.Join(t.TempDir(), "pwned")
+	pwned := filepath.Join(sharedDir(t), "pwned") // a place the command could write, were it injected
 	msg := "; touch " + pwned
 	res, err := f.run(f.client, fn, "", fmt.Sprintf(`{"msg": %q}`, msg), 0)
 	if err != nil {
@@ -247,7 +247,7 @@ func TestShellValuesAreNeverInterpreted(t *testing.T) {
 // function must never have run.
 func TestAdmissionRefusesAndRunsNothing(t *testing.T) {
 	f := newFixture(t, func(cfg *node.Config) { cfg.MaxInputBytes = 64 << 10 })
-	counter := filepath.Join(t.TempDir(), "count")
+	counter := filepath.Join(sharedDir(t), "count") // the function writes it as its worker uid
 	fn := f.register("count", catalog.Access{})
 	executions := func() int {
 		b, _ := os.ReadFile(counter)

@@ -20,7 +20,7 @@ import (
 // latest record.
 func TestProofFailsClosedWithoutCatalog(t *testing.T) {
 	f := newFixture(t, nil)
-	counter := filepath.Join(t.TempDir(), "count")
+	counter := filepath.Join(sharedDir(t), "count") // the function writes it as its worker uid
 	executions := func() int {
 		b, _ := os.ReadFile(counter)
 		return len(b)

@@ -103,17 +103,15 @@ func (f *fixture) registerSource(name, source string) *client.ResolvedFunction {
 
 // TestUsersNeverShareAWorker (issue 11, acceptance 4): two users calling
 // one function on one endpoint never share a worker process: the second
-// never sees the first's PID or module global; as root, with worker_uids,
-// each runs under a uid of its own and the second cannot open the first's
-// worker's fd 3, the node's key or the first's directory.
+// never sees the first's PID or module global; as root, by default (no
+// worker_uids, no python: the detected interpreter, pyenv's under /root
+// here, gives way to /usr/bin/python3), each runs under a uid of its own
+// and the second cannot open the first's worker's fd 3, the node's key or
+// the first's directory.
 func TestUsersNeverShareAWorker(t *testing.T) {
 	root := os.Geteuid() == 0
 	f := newFixture(t, func(cfg *node.Config) {
 		cfg.Public = true
-		if root {
-			cfg.Python = sharedPython(t)
-			cfg.WorkerUIDs = "200000-265535"
-		}
 	})
 	spy := f.registerSource("spy", spySource)
 	bobKey, _ := identity.GenerateKey()
@@ -138,7 +136,7 @@ func TestUsersNeverShareAWorker(t *testing.T) {
 	}
 	for _, r := range []spyReport{a1, b} {
 		if r.UID < 200000 || r.UID > 265535 || r.GID != r.UID || len(r.Groups) != 0 {
-			t.Errorf("a worker ran as %d:%d groups %v, want a uid of worker_uids and nothing else", r.UID, r.GID, r.Groups)
+			t.Errorf("a worker ran as %d:%d groups %v, want a uid of the default range %s and nothing else", r.UID, r.GID, r.Groups, node.DefaultWorkerUIDs)
 		}
 		if r.Key != "PermissionError" {
 			t.Errorf("a worker opening the node's key: %s", r.Key)
@@ -359,4 +357,26 @@ func TestMappedUsers(t *testing.T) {
 	if fault.KindOf(err) != fault.Denied || !strings.Contains(err.Error(), "no local account") {
 		t.Fatalf("an unmapped user's shell command with require_mapping: %v", err)
 	}
+}
+
+// sharedDir makes a directory that the endpoint's workers may write into
+// whatever uid they run as (as root, by default, worker uids of their
+// own): world-writable and sticky, like /tmp, inside a test directory
+// that every uid may search.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	for _, d := range []string{filepath.Dir(root), root} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := filepath.Join(root, "shared")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
 }
