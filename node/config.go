@@ -68,7 +68,8 @@ type Config struct {
 	// account (see Users) run as a uid of the range of their own, in a
 	// working directory of their own (DIR/workers/tenants/, mode 0700).
 	// Needs fxnode to run as root. "" means DefaultWorkerUIDs when fxnode
-	// runs as root (workers never run as root), else fxnode's user.
+	// runs as root (workers never run as root); an fxnode not root runs
+	// functions on its host for its owner alone.
 	WorkerUIDs string `yaml:"worker_uids,omitempty"`
 	// Users maps user IDs to local POSIX account names: the workers and
 	// shell commands of a mapped user run as that account (its uid, gid and groups) in its

@@ -137,6 +137,10 @@ func (n *Node) startEndpoint() error {
 		tasks.Close()
 		return err
 	}
+	ownerOnly := hostOwnerOnly(iso)
+	if ownerOnly != "" {
+		n.log.Warn("this endpoint runs functions on its host for its owner alone", "why", ownerOnly)
+	}
 	tenants, err := tenant.New(iso) // one table: a user has one uid and directory in every executor
 	if err != nil {
 		tasks.Close()
@@ -164,7 +168,7 @@ func (n *Node) startEndpoint() error {
 		policy: admission.Policy{
 			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
 			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
-			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(),
+			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(), HostOwnerOnly: ownerOnly,
 		},
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		callsPerSessionStream: defaultCallsPerSessionStream,

@@ -96,5 +96,18 @@ func lookupAccount(name string) (tenant.Account, error) {
 	return a, nil
 }
 
-// runsAsRoot reports whether fxnode runs as root.
-func runsAsRoot() bool { return os.Geteuid() == 0 }
+// runsAsRoot reports whether fxnode runs as root; tests replace it.
+var runsAsRoot = func() bool { return os.Geteuid() == 0 }
+
+// hostOwnerOnly is why an endpoint of isolation iso runs functions on its
+// host for its owner alone (admission.Policy.HostOwnerOnly), or "": an
+// endpoint that cannot run users' workers as uids of their own (fxnode
+// not root) never lets them share its uid, where one user's code could
+// reach another's workers and the node's key.
+func hostOwnerOnly(iso tenant.Isolation) string {
+	if iso.Switches() {
+		return ""
+	}
+	return fmt.Sprintf("fxnode runs as uid %d, not root, so the Python workers and shell commands of different users would share its uid, where one could reach another's and the node's key; "+
+		"run fxnode as root to serve other users on the host (functions in containers are served to every user admitted)", os.Geteuid())
+}

@@ -71,8 +71,9 @@
 // accounts every worker runs as this process's user: tenants still never
 // share a process, but one tenant's code could reach another's workers
 // through /proc, and the node's files. The endpoint (package node) never
-// leaves it so as root: fxnode running as root without worker_uids uses
-// the range 200000-265535.
+// leaves it so: fxnode running as root without worker_uids uses the range
+// 200000-265535, and one that does not run as root runs functions on its
+// host for its owner alone.
 //
 // Calls wait, in order of arrival within a tenant, until they get a
 // worker or their context ends.
