@@ -127,12 +127,18 @@ func TestUsersNeverShareAWorker(t *testing.T) {
 	if a2.PID != a1.PID || a2.Prev == nil || *a2.Prev != "alice" {
 		t.Fatalf("alice's second call ran in pid %d after %d (prev %v): not her warm worker", a2.PID, a1.PID, a2.Prev)
 	}
+	if !root {
+		// An fxnode not root cannot keep them apart: it runs functions on
+		// its host for its owner alone.
+		args, _ := json.Marshal([]any{"bob", a1.PID, key, a1.Cwd})
+		if _, err := f.run(bob, spy, string(args), "", 0); fault.KindOf(err) != fault.Denied || !strings.Contains(err.Error(), "for its owner alone") {
+			t.Fatalf("bob's call to an endpoint not root: %v; want denied", err)
+		}
+		t.Skipf("uids: not root (uid %d), so the endpoint serves its owner alone; as root (CI) the rest runs", os.Geteuid())
+	}
 	b := f.spy(bob, spy, "bob", a1.PID, key, a1.Cwd)
 	if b.PID == a1.PID || b.Prev != nil {
 		t.Fatalf("bob ran in pid %d (prev %v); alice's worker is %d", b.PID, b.Prev, a1.PID)
-	}
-	if !root {
-		t.Skipf("uids: not root (uid %d), so workers run as this process's user; as root (CI) the rest runs", os.Geteuid())
 	}
 	for _, r := range []spyReport{a1, b} {
 		if r.UID < 200000 || r.UID > 265535 || r.GID != r.UID || len(r.Groups) != 0 {
