@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
@@ -90,7 +91,7 @@ func TestBatchKilledEndpointAtMostOnce(t *testing.T) {
 				}
 				return err
 			})
-			runs := sharedDir(t) // the workers write into it, as worker uids
+			runs := exectest.SharedDir(t) // the workers write into it, as worker uids
 			const n = 600
 			var in strings.Builder
 			for i := range n {

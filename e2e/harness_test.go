@@ -303,25 +303,3 @@ func exitCode(err error) int {
 	}
 	return -1
 }
-
-// sharedDir makes a directory that the endpoints' workers may write into
-// and list whatever uid they run as (fxnode as root runs them as worker
-// uids of their own): world-writable and sticky, like /tmp, inside a test
-// directory that every uid may search.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	for _, d := range []string{filepath.Dir(root), root} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := filepath.Join(root, "shared")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o1777); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}

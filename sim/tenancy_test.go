@@ -364,25 +364,3 @@ func TestMappedUsers(t *testing.T) {
 		t.Fatalf("an unmapped user's shell command with require_mapping: %v", err)
 	}
 }
-
-// sharedDir makes a directory that the endpoint's workers may write into
-// whatever uid they run as (as root, by default, worker uids of their
-// own): world-writable and sticky, like /tmp, inside a test directory
-// that every uid may search.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	root := t.TempDir()
-	for _, d := range []string{filepath.Dir(root), root} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := filepath.Join(root, "shared")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(dir, 0o1777); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}

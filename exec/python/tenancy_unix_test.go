@@ -139,16 +139,24 @@ func TestTenantUIDs(t *testing.T) {
 	}
 }
 
+// hiddenLink makes a link to python in a directory of root's, 0700, that
+// worker uids may not search.
+func hiddenLink(t *testing.T, python string) (hidden, link string) {
+	t.Helper()
+	hidden = t.TempDir() // 0700, root's
+	link = filepath.Join(hidden, "python3")
+	if err := os.Symlink(python, link); err != nil {
+		t.Fatal(err)
+	}
+	return hidden, link
+}
+
 // TestInterpreterUnusable: an interpreter that the workers' uids cannot
 // run is refused at New, saying why.
 func TestInterpreterUnusable(t *testing.T) {
 	needRoot(t)
 	python := sharedPython(t)
-	hidden := t.TempDir() // 0700, root's
-	link := filepath.Join(hidden, "python3")
-	if err := os.Symlink(python, link); err != nil {
-		t.Fatal(err)
-	}
+	hidden, link := hiddenLink(t, python)
 	_, err := New(Config{Python: link, Workers: 1, Tenants: exectest.NewTable(t, tenant.Isolation{Dir: t.TempDir(), UIDs: tenant.UIDRange{First: 200000, Last: 200100}})})
 	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "interpreter for worker uid 200000") || !strings.Contains(err.Error(), hidden) {
 		t.Fatalf("New with an interpreter under a 0700 directory: %v", err)
@@ -162,11 +170,7 @@ func TestInterpreterUnusable(t *testing.T) {
 func TestInterpreterFallback(t *testing.T) {
 	needRoot(t)
 	python := sharedPython(t)
-	hidden := t.TempDir() // 0700, root's
-	link := filepath.Join(hidden, "python3")
-	if err := os.Symlink(python, link); err != nil {
-		t.Fatal(err)
-	}
+	hidden, link := hiddenLink(t, python)
 	iso := tenant.Isolation{Dir: t.TempDir(), UIDs: tenant.UIDRange{First: 200000, Last: 200100}}
 	var log syncWriter
 	logger := slog.New(slog.NewTextHandler(&log, nil))
