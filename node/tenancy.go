@@ -108,6 +108,6 @@ func hostOwnerOnly(iso tenant.Isolation) string {
 	if iso.Switches() {
 		return ""
 	}
-	return fmt.Sprintf("fxnode runs as uid %d, not root, so the Python workers and shell commands of different users would share its uid, where one could reach another's and the node's key; "+
+	return fmt.Sprintf("this fxnode (uid %d) cannot run users' Python workers and shell commands as uids of their own (that needs root), so theirs would share its uid, where one could reach another's and the node's key; "+
 		"run fxnode as root to serve other users on the host (functions in containers are served to every user admitted)", os.Geteuid())
 }
