@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
@@ -90,10 +91,7 @@ func TestBatchKilledEndpointAtMostOnce(t *testing.T) {
 				}
 				return err
 			})
-			runs := filepath.Join(root, "runs")
-			if err := os.Mkdir(runs, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			runs := exectest.SharedDir(t) // the workers write into it, as worker uids
 			const n = 600
 			var in strings.Builder
 			for i := range n {

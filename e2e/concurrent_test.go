@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/fxmesh/fxmesh/exec/exectest"
 )
 
 // concurrentSource is the Python of TestConcurrentFxOfOneUser.
@@ -185,11 +187,14 @@ func TestConcurrentFxOfOneUser(t *testing.T) {
 	fxPath := plainFxBinary(t)
 	home, epID, boot, ep := concurrentMesh(t, connect+4)
 	bootFlag := "--bootstrap=" + boot.addr()
-	scratch := t.TempDir()
+	scratch := exectest.SharedDir(t) // the workers write into it, as worker uids
 
 	t.Run("40 at once all connect", func(t *testing.T) {
 		dir, abort := filepath.Join(scratch, "gate"), filepath.Join(scratch, "abort")
 		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil { // the workers make files in it
 			t.Fatal(err)
 		}
 		kwargs := fmt.Sprintf(`{"dir": %q, "n": %d, "abort": %q}`, dir, connect, abort)

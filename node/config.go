@@ -57,7 +57,9 @@ type Config struct {
 	Software routing.Software `yaml:"software"`
 	// Python is the interpreter of the warm worker pool; "" means the first
 	// interpreter in software.python_paths, else python3. A virtualenv's
-	// bin/python works; shims are resolved to the real executable.
+	// bin/python works; shims are resolved to the real executable. One the
+	// worker uids cannot run (under /root, say) gives way to
+	// /usr/bin/python3, with a line in the log.
 	Python string `yaml:"python,omitempty"`
 	// Workers is the size of the warm Python pool, all users together; zero
 	// means the CPU count. A worker serves one user (the invocation's
@@ -67,7 +69,9 @@ type Config struct {
 	// the Python workers and shell commands of each user without an
 	// account (see Users) run as a uid of the range of their own, in a
 	// working directory of their own (DIR/workers/tenants/, mode 0700).
-	// Needs fxnode to run as root. "" means they run as fxnode's user.
+	// Needs fxnode to run as root. "" means DefaultWorkerUIDs when fxnode
+	// runs as root (workers never run as root); an fxnode not root runs
+	// functions on its host for its owner alone.
 	WorkerUIDs string `yaml:"worker_uids,omitempty"`
 	// Users maps user IDs to local POSIX account names: the workers and
 	// shell commands of a mapped user run as that account (its uid, gid and groups) in its
@@ -146,10 +150,10 @@ var fieldComments = map[string]string{
 	"hardware":   "Detected by fxnode init; edit to correct or to hide devices.",
 	"software":   "Detected by fxnode init: Python interpreters, container runtimes, batch scheduler.",
 	"record_ttl": "How long the published endpoint record stays valid (default 30m).",
-	"python":     "Interpreter of the warm Python workers, e.g. /opt/venv/bin/python (default: first detected).",
+	"python":     "Interpreter of the warm Python workers, e.g. /opt/venv/bin/python (default: first detected); one the worker uids cannot run gives way to /usr/bin/python3.",
 	"workers":    "Number of warm Python workers, all users together (default: CPU count). A worker serves one user.",
 
-	"worker_uids":     "Range of unprivileged uids, e.g. 200000-265535: each user's workers and shell commands run as a uid of its own (needs fxnode as root).",
+	"worker_uids":     "Range of unprivileged uids: each user's workers and shell commands run as a uid of its own (needs fxnode as root; default as root: 200000-265535).",
 	"users":           "Map of user IDs to local account names: a mapped user's workers run as that account, in its home (needs root).",
 	"require_mapping": "true denies every user that users does not map to a local account.",
 

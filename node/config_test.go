@@ -71,23 +71,32 @@ func TestTenancyConfig(t *testing.T) {
 }
 
 // TestIsolationOfConfig: the pool's isolation comes from the config:
-// nothing without worker_uids or users; a user mapped to an account that
-// does not exist is an error that names both.
+// nothing without worker_uids or users, unless fxnode runs as root: then
+// the default range; a user mapped to an account that does not exist is
+// an error that names both.
 func TestIsolationOfConfig(t *testing.T) {
 	dir := t.TempDir()
-	iso, err := (&Config{}).isolation(dir)
+	iso, err := (&Config{}).isolation(dir, false)
 	if err != nil || iso.Dir != "" || !iso.UIDs.IsZero() || iso.Accounts != nil {
 		t.Fatalf("isolation of an empty config: %+v, %v", iso, err)
 	}
-	iso, err = (&Config{WorkerUIDs: "200000-200009", RequireMapping: true}).isolation(dir)
+	iso, err = (&Config{}).isolation(dir, true)
+	if err != nil || iso.Dir != filepath.Join(dir, WorkersDir) || iso.UIDs.String() != DefaultWorkerUIDs {
+		t.Fatalf("isolation of an empty config as root: %+v, %v; want the uids %s", iso, err, DefaultWorkerUIDs)
+	}
+	iso, err = (&Config{WorkerUIDs: "300000-300009"}).isolation(dir, true)
+	if err != nil || iso.UIDs.String() != "300000-300009" {
+		t.Fatalf("isolation with worker_uids as root: %+v, %v", iso, err)
+	}
+	iso, err = (&Config{WorkerUIDs: "200000-200009", RequireMapping: true}).isolation(dir, false)
 	if err != nil || iso.Dir != filepath.Join(dir, WorkersDir) || iso.UIDs.First != 200000 || iso.UIDs.Last != 200009 || !iso.RequireAccount {
 		t.Fatalf("isolation with worker_uids: %+v, %v", iso, err)
 	}
-	_, err = (&Config{Users: map[string]string{"12D3KooWuser": "no-such-account-fx"}}).isolation(dir)
+	_, err = (&Config{Users: map[string]string{"12D3KooWuser": "no-such-account-fx"}}).isolation(dir, false)
 	if err == nil || !strings.Contains(err.Error(), "12D3KooWuser") || !strings.Contains(err.Error(), "no-such-account-fx") {
 		t.Fatalf("a user mapped to no account: %v", err)
 	}
-	iso, err = (&Config{Users: map[string]string{"12D3KooWuser": "root"}}).isolation(dir)
+	iso, err = (&Config{Users: map[string]string{"12D3KooWuser": "root"}}).isolation(dir, false)
 	if err != nil || iso.Accounts["12D3KooWuser"].Home != "/root" {
 		t.Fatalf("a user mapped to root's account: %+v, %v", iso, err)
 	}

@@ -134,22 +134,26 @@ func (n *Node) startEndpoint() error {
 	}
 	lim := exec.Limits{MaxResultBytes: n.cfg.maxOutput()}
 	xs := executors{}
-	iso, err := n.cfg.isolation(n.dir)
+	iso, err := n.cfg.isolation(n.dir, runsAsRoot())
 	if err != nil {
 		tasks.Close()
 		return err
 	}
-	if runsAsRoot() && iso.UIDs.IsZero() {
-		n.log.Warn("fxnode runs as root and worker_uids is not set: the Python workers and shell commands of users without an account run as root")
+	ownerOnly := hostOwnerOnly(iso)
+	if ownerOnly != "" {
+		n.log.Warn("this endpoint runs functions on its host for its owner alone", "why", ownerOnly)
 	}
 	tenants, err := tenant.New(iso) // one table: a user has one uid and directory in every executor
 	if err != nil {
 		tasks.Close()
 		return fmt.Errorf("node: config: %w", err)
 	}
-	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Tenants: tenants})
+	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Fallback: fallbackPython, Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Tenants: tenants})
 	if err != nil {
 		tasks.Close()
+		if iso.Switches() && fault.KindOf(err) == fault.Invalid {
+			return fmt.Errorf("node: %w; set python: in config.yaml to an interpreter that the worker uids and accounts can run", err)
+		}
 		return err
 	}
 	xs[exec.KindPython] = py
@@ -166,7 +170,7 @@ func (n *Node) startEndpoint() error {
 		policy: admission.Policy{
 			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
 			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
-			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(),
+			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(), HostOwnerOnly: ownerOnly,
 		},
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		observe:               &observer{log: n.log, metrics: n.metrics, audit: n.audit, now: n.now},

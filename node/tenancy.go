@@ -12,22 +12,37 @@ import (
 
 // WorkersDir is the directory, inside a node's, of the tenants' working
 // directories and uid table (of Python workers and shell commands alike),
-// when worker_uids or users is set.
+// when they run as uids of their own.
 const WorkersDir = "workers"
 
+// DefaultWorkerUIDs is the range of worker uids of an fxnode that runs as
+// root with worker_uids unset: as root, the workers of users without an
+// account never run as root.
+const DefaultWorkerUIDs = "200000-265535"
+
+// fallbackPython is the interpreter the workers run when the configured
+// or detected one is out of the worker uids' reach (pyenv's, under
+// /root): Debian's.
+const fallbackPython = "/usr/bin/python3"
+
 // isolation is the tenants' Isolation that the config asks for:
-// worker_uids, and the accounts of users looked up in the system's user
+// worker_uids (DefaultWorkerUIDs when unset and root says fxnode runs as
+// root), and the accounts of users looked up in the system's user
 // database. The endpoint makes one tenant.Table of it, which its Python
 // pool and shell executor share.
-func (c *Config) isolation(dir string) (tenant.Isolation, error) {
+func (c *Config) isolation(dir string, root bool) (tenant.Isolation, error) {
 	var iso tenant.Isolation
-	if c.WorkerUIDs == "" && len(c.Users) == 0 {
+	uids := c.WorkerUIDs
+	if uids == "" && root {
+		uids = DefaultWorkerUIDs
+	}
+	if uids == "" && len(c.Users) == 0 {
 		return iso, nil
 	}
 	iso.Dir = filepath.Join(dir, WorkersDir)
 	iso.RequireAccount = c.RequireMapping
-	if c.WorkerUIDs != "" {
-		r, err := tenant.ParseUIDRange(c.WorkerUIDs)
+	if uids != "" {
+		r, err := tenant.ParseUIDRange(uids)
 		if err != nil {
 			return iso, fmt.Errorf("node: config worker_uids: %w", err)
 		}
@@ -81,5 +96,18 @@ func lookupAccount(name string) (tenant.Account, error) {
 	return a, nil
 }
 
-// runsAsRoot reports whether fxnode runs as root.
-func runsAsRoot() bool { return os.Geteuid() == 0 }
+// runsAsRoot reports whether fxnode runs as root; tests replace it.
+var runsAsRoot = func() bool { return os.Geteuid() == 0 }
+
+// hostOwnerOnly is why an endpoint of isolation iso runs functions on its
+// host for its owner alone (admission.Policy.HostOwnerOnly), or "": an
+// endpoint that cannot run users' workers as uids of their own (fxnode
+// not root) never lets them share its uid, where one user's code could
+// reach another's workers and the node's key.
+func hostOwnerOnly(iso tenant.Isolation) string {
+	if iso.Switches() {
+		return ""
+	}
+	return fmt.Sprintf("this fxnode (uid %d) cannot run users' Python workers and shell commands as uids of their own (that needs root), so theirs would share its uid, where one could reach another's and the node's key; "+
+		"run fxnode as root to serve other users on the host (functions in containers are served to every user admitted)", os.Geteuid())
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -194,7 +195,7 @@ func TestContainerUsersApart(t *testing.T) {
 // host: it would write a file there.
 func TestContainerRefusedWithoutRuntime(t *testing.T) {
 	f := newFixture(t, func(cfg *node.Config) { cfg.Containers.Runtime = node.RuntimeNone })
-	proof := filepath.Join(t.TempDir(), "ran-on-host")
+	proof := filepath.Join(exectest.SharedDir(t), "ran-on-host") // the host function writes it as its worker uid
 	args, _ := json.Marshal([]string{proof})
 	for _, fn := range []catalog.Function{
 		boxed("touch-boxed", "touch", pyImage),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -228,7 +229,7 @@ func TestShellValuesAreNeverInterpreted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pwned := filepath.Join(t.TempDir(), "pwned")
+	pwned := filepath.Join(exectest.SharedDir(t), "pwned") // a place the command could write, were it injected
 	msg := "; touch " + pwned
 	res, err := f.run(f.client, fn, "", fmt.Sprintf(`{"msg": %q}`, msg), 0)
 	if err != nil {
@@ -247,7 +248,7 @@ func TestShellValuesAreNeverInterpreted(t *testing.T) {
 // function must never have run.
 func TestAdmissionRefusesAndRunsNothing(t *testing.T) {
 	f := newFixture(t, func(cfg *node.Config) { cfg.MaxInputBytes = 64 << 10 })
-	counter := filepath.Join(t.TempDir(), "count")
+	counter := filepath.Join(exectest.SharedDir(t), "count") // the function writes it as its worker uid
 	fn := f.register("count", catalog.Access{})
 	executions := func() int {
 		b, _ := os.ReadFile(counter)

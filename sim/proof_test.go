@@ -10,6 +10,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
@@ -20,7 +21,7 @@ import (
 // latest record.
 func TestProofFailsClosedWithoutCatalog(t *testing.T) {
 	f := newFixture(t, nil)
-	counter := filepath.Join(t.TempDir(), "count")
+	counter := filepath.Join(exectest.SharedDir(t), "count") // the function writes it as its worker uid
 	executions := func() int {
 		b, _ := os.ReadFile(counter)
 		return len(b)

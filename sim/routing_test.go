@@ -14,6 +14,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -320,7 +321,7 @@ func TestBatchSpreadsAndSurvivesALostEndpoint(t *testing.T) {
 			// Each input counts its runs in a file of its own: the
 			// endpoints' executions, not the client's deliveries, which
 			// the client makes unique whatever ran.
-			dir := t.TempDir()
+			dir := exectest.SharedDir(t) // the function writes into it, as its worker uid
 			in := make([]invoke.Input, n)
 			for i := range in {
 				in[i] = invoke.Input{Args: []byte(fmt.Sprintf(`[%q, 0.002]`, filepath.Join(dir, strconv.Itoa(i))))}
@@ -393,7 +394,7 @@ func TestBatchLostEndpointAtMostOnce(t *testing.T) {
 	rm := newRoutedMesh(t)
 	tally := rm.function("tally")
 	const n = 1500
-	dir := t.TempDir()
+	dir := exectest.SharedDir(t) // the function writes into it, as its worker uid
 	in := make([]invoke.Input, n)
 	for i := range in {
 		// 3 ms each: a request of cpu-b's is still running when cpu-b,

@@ -103,17 +103,15 @@ func (f *fixture) registerSource(name, source string) *client.ResolvedFunction {
 
 // TestUsersNeverShareAWorker (issue 11, acceptance 4): two users calling
 // one function on one endpoint never share a worker process: the second
-// never sees the first's PID or module global; as root, with worker_uids,
-// each runs under a uid of its own and the second cannot open the first's
-// worker's fd 3, the node's key or the first's directory.
+// never sees the first's PID or module global; as root, by default (no
+// worker_uids, no python: the detected interpreter, pyenv's under /root
+// here, gives way to /usr/bin/python3), each runs under a uid of its own
+// and the second cannot open the first's worker's fd 3, the node's key or
+// the first's directory.
 func TestUsersNeverShareAWorker(t *testing.T) {
 	root := os.Geteuid() == 0
 	f := newFixture(t, func(cfg *node.Config) {
 		cfg.Public = true
-		if root {
-			cfg.Python = sharedPython(t)
-			cfg.WorkerUIDs = "200000-265535"
-		}
 	})
 	spy := f.registerSource("spy", spySource)
 	bobKey, _ := identity.GenerateKey()
@@ -129,16 +127,22 @@ func TestUsersNeverShareAWorker(t *testing.T) {
 	if a2.PID != a1.PID || a2.Prev == nil || *a2.Prev != "alice" {
 		t.Fatalf("alice's second call ran in pid %d after %d (prev %v): not her warm worker", a2.PID, a1.PID, a2.Prev)
 	}
+	if !root {
+		// An fxnode not root cannot keep them apart: it runs functions on
+		// its host for its owner alone.
+		args, _ := json.Marshal([]any{"bob", a1.PID, key, a1.Cwd})
+		if _, err := f.run(bob, spy, string(args), "", 0); fault.KindOf(err) != fault.Denied || !strings.Contains(err.Error(), "for its owner alone") {
+			t.Fatalf("bob's call to an endpoint not root: %v; want denied", err)
+		}
+		t.Skipf("uids: not root (uid %d), so the endpoint serves its owner alone; as root (CI) the rest runs", os.Geteuid())
+	}
 	b := f.spy(bob, spy, "bob", a1.PID, key, a1.Cwd)
 	if b.PID == a1.PID || b.Prev != nil {
 		t.Fatalf("bob ran in pid %d (prev %v); alice's worker is %d", b.PID, b.Prev, a1.PID)
 	}
-	if !root {
-		t.Skipf("uids: not root (uid %d), so workers run as this process's user; as root (CI) the rest runs", os.Geteuid())
-	}
 	for _, r := range []spyReport{a1, b} {
 		if r.UID < 200000 || r.UID > 265535 || r.GID != r.UID || len(r.Groups) != 0 {
-			t.Errorf("a worker ran as %d:%d groups %v, want a uid of worker_uids and nothing else", r.UID, r.GID, r.Groups)
+			t.Errorf("a worker ran as %d:%d groups %v, want a uid of the default range %s and nothing else", r.UID, r.GID, r.Groups, node.DefaultWorkerUIDs)
 		}
 		if r.Key != "PermissionError" {
 			t.Errorf("a worker opening the node's key: %s", r.Key)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/internal/gate"
 	"github.com/fxmesh/fxmesh/exec/shell"
 	"github.com/fxmesh/fxmesh/fault"
 )
@@ -267,19 +268,15 @@ type Executor struct {
 	cfg     Config
 	rt      Runtime
 	log     *slog.Logger
-	id      string        // this executor's label value, and its containers' name stem
-	run     chan struct{} // one token per running task; capacity Workers
-	done    chan struct{} // closed by Close
-	reaped  chan struct{} // closed when reapIdle returns
-	calls   sync.WaitGroup
+	id      string         // this executor's label value, and its containers' name stem
+	gate    *gate.Gate     // admits calls, one token per running task; closed under mu
+	reaped  chan struct{}  // closed when reapIdle returns
 	wg      sync.WaitGroup // container waiters, removals, the idle reaper
-	closed  atomic.Bool    // set under mu
 	running atomic.Int64
-	queued  atomic.Int64
 	nextID  atomic.Int64
 	once    sync.Once
 
-	mu     sync.Mutex           // guards groups, live and images, and orders closed with calls.Add and wg.Add
+	mu     sync.Mutex           // guards groups, live and images, and orders the gate's closing with wg.Add
 	groups map[key]*group       // by key
 	live   map[*box]struct{}    // every container started and not yet removed
 	images map[string]time.Time // images found present, and when
@@ -313,8 +310,7 @@ func New(cfg Config) (*Executor, error) {
 		rt:     cfg.Runtime,
 		log:    cfg.Logger,
 		id:     cfg.NamePrefix + hex.EncodeToString(id[:]),
-		run:    make(chan struct{}, cfg.Workers),
-		done:   make(chan struct{}),
+		gate:   gate.New(cfg.Workers),
 		reaped: make(chan struct{}),
 		groups: make(map[key]*group),
 		live:   make(map[*box]struct{}),
@@ -387,17 +383,17 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 			return exec.Result{Error: &exec.TaskError{Kind: fault.KindOf(err), Message: err.Error()}, Started: now, Finished: now}, nil
 		}
 	}
-	if err := e.begin(); err != nil {
+	if err := e.gate.Begin(); err != nil {
 		return exec.Result{}, err
 	}
-	defer e.calls.Done()
+	defer e.gate.End()
 	if err := e.checkImage(ctx, fn.Container); err != nil {
 		return exec.Result{}, err
 	}
-	if err := e.acquire(ctx); err != nil {
+	if err := e.gate.Acquire(ctx, "exec/container: execute"); err != nil {
 		return exec.Result{}, err
 	}
-	defer func() { <-e.run }()
+	defer e.gate.Release()
 	e.running.Add(1)
 	defer e.running.Add(-1)
 
@@ -433,7 +429,7 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 		b.used = time.Now()
 		g.idle <- b
 		return res, nil
-	case e.closed.Load():
+	case e.gate.Closed():
 		e.retire(b, false)
 		return exec.Result{}, exec.ErrClosed
 	case ctx.Err() != nil:
@@ -511,36 +507,6 @@ func (e *Executor) diagnose(b *box, err error) string {
 	return fmt.Sprintf("container %s exited with status %d while running the task", b.name, st.ExitCode)
 }
 
-// begin registers a call, unless the executor is closed.
-func (e *Executor) begin() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed.Load() {
-		return exec.ErrClosed
-	}
-	e.calls.Add(1)
-	return nil
-}
-
-// acquire takes a run token.
-func (e *Executor) acquire(ctx context.Context) error {
-	select {
-	case e.run <- struct{}{}:
-		return nil
-	default:
-	}
-	e.queued.Add(1)
-	defer e.queued.Add(-1)
-	select {
-	case e.run <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return exec.ContextError("exec/container: execute", ctx.Err())
-	case <-e.done:
-		return exec.ErrClosed
-	}
-}
-
 // checkImage returns a fault.NotFound error when image is not present.
 // Images found present are believed so for imageCheckTTL.
 func (e *Executor) checkImage(ctx context.Context, image string) error {
@@ -588,7 +554,7 @@ func (e *Executor) pull(ctx context.Context, image string) error {
 			defer cancel()
 			go func() {
 				select {
-				case <-e.done:
+				case <-e.gate.Done():
 					cancel()
 				case <-pctx.Done():
 				}
@@ -599,7 +565,7 @@ func (e *Executor) pull(ctx context.Context, image string) error {
 			switch {
 			case err == nil:
 				e.log.Info("pulled image", "image", image, "took", time.Since(start).Round(time.Millisecond))
-			case e.closed.Load():
+			case e.gate.Closed():
 				err = exec.ErrClosed
 			case errors.Is(pctx.Err(), context.DeadlineExceeded):
 				err = fault.E(fault.Timeout, "exec/container", "pull image %q on runtime %s: timed out after %v", image, e.rt.Name(), e.cfg.PullTimeout)
@@ -668,7 +634,7 @@ func (e *Executor) get(ctx context.Context, g *group) (*box, error) {
 			return e.start(ctx, g)
 		case <-ctx.Done():
 			return nil, exec.ContextError("exec/container: execute", ctx.Err())
-		case <-e.done:
+		case <-e.gate.Done():
 			return nil, exec.ErrClosed
 		}
 	}
@@ -788,7 +754,7 @@ func (e *Executor) reapIdle() {
 	defer tick.Stop()
 	for {
 		select {
-		case <-e.done:
+		case <-e.gate.Done():
 			return
 		case <-tick.C:
 		}
@@ -831,7 +797,7 @@ func (e *Executor) Containers() []string {
 // Stats reports the executor's load.
 func (e *Executor) Stats() exec.Stats {
 	running := int(e.running.Load())
-	return exec.Stats{Workers: e.cfg.Workers, Idle: max(0, e.cfg.Workers-running), Running: running, Queued: int(e.queued.Load())}
+	return exec.Stats{Workers: e.cfg.Workers, Idle: max(0, e.cfg.Workers-running), Running: running, Queued: e.gate.Queued()}
 }
 
 // Close removes every container, failing the tasks running in them with
@@ -839,8 +805,7 @@ func (e *Executor) Stats() exec.Stats {
 func (e *Executor) Close() error {
 	e.once.Do(func() {
 		e.mu.Lock()
-		e.closed.Store(true)
-		close(e.done)
+		e.gate.Close()
 		names := make([]string, 0, len(e.live))
 		for b := range e.live {
 			names = append(names, b.name)
@@ -850,7 +815,7 @@ func (e *Executor) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), removeTimeout)
 		e.remove(ctx, names...)
 		cancel()
-		e.calls.Wait()
+		e.gate.Wait()
 		<-e.reaped
 		// Idle boxes remain in their groups, and no one else takes them
 		// now: reap them.

@@ -34,6 +34,7 @@ import (
 	"strings"
 
 	"github.com/fxmesh/fxmesh/exec"
+	workerreply "github.com/fxmesh/fxmesh/exec/internal/reply"
 	"github.com/fxmesh/fxmesh/fault"
 )
 
@@ -89,19 +90,8 @@ func maxFrame(lim exec.Limits) int {
 	return lim.MaxResultBytes + 24*lim.MaxOutputBytes + 64<<10
 }
 
-// reply is a decoded Python reply.
-type reply struct {
-	V      json.RawMessage `json:"v"`
-	O      string          `json:"o"`
-	OT     int64           `json:"ot"`
-	E      string          `json:"e"`
-	ET     int64           `json:"et"`
-	X      *wireError      `json:"x"`
-	LX     *wireError      `json:"lx"`
-	Loaded bool            `json:"loaded"`
-	Miss   bool            `json:"miss"`
-	Ready  bool            `json:"ready"`
-}
+// reply is a decoded reply.
+type reply = workerreply.Reply[wireError]
 
 // wireError is an exception as the worker reports it.
 type wireError struct {
@@ -112,30 +102,12 @@ type wireError struct {
 }
 
 // decodeReply decodes a reply, refusing one that says nothing.
-func decodeReply(body []byte) (reply, error) {
-	var r reply
-	if err := json.Unmarshal(body, &r); err != nil {
-		return reply{}, fmt.Errorf("%w: %v", errProtocol, err)
-	}
-	if r.V == nil && r.X == nil && r.LX == nil && !r.Loaded && !r.Miss && !r.Ready {
-		return reply{}, fmt.Errorf("%w: a reply with no value, error or status", errProtocol)
-	}
-	return r, nil
-}
+func decodeReply(body []byte) (reply, error) { return workerreply.Decode[wireError](body, errProtocol) }
 
 // taskError converts a worker's exception, trusting only the kinds a worker
 // may report.
 func (e *wireError) taskError(max int) *exec.TaskError {
-	kind := fault.User
-	if fault.Kind(e.K) == fault.TooLarge {
-		kind = fault.TooLarge
-	}
-	return &exec.TaskError{
-		Kind:      kind,
-		Type:      exec.Truncate(e.T, 0, 256),
-		Message:   exec.Truncate(e.M, 0, max),
-		Traceback: exec.Truncate(e.TB, 0, max),
-	}
+	return workerreply.TaskError(e.K, e.T, e.M, e.TB, max)
 }
 
 // appendCommand appends the shell request that runs argv.

@@ -93,7 +93,7 @@ func (e *Executor) start(ctx context.Context, g *group) (*box, error) {
 	cmd.Stderr = b.stderr
 	cmd.WaitDelay = time.Second
 	e.mu.Lock()
-	if e.closed.Load() {
+	if e.gate.Closed() {
 		e.mu.Unlock()
 		<-g.slots
 		inR.Close()
@@ -135,7 +135,7 @@ func (e *Executor) start(ctx context.Context, g *group) (*box, error) {
 		if ctx.Err() != nil {
 			return nil, exec.ContextError("exec/container: start", ctx.Err())
 		}
-		if e.closed.Load() {
+		if e.gate.Closed() {
 			return nil, exec.ErrClosed
 		}
 		switch {

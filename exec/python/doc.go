@@ -62,11 +62,18 @@
 // environment: other uids), nor signal them. What it can see of its own
 // tenant is all of it: the same tenant's other workers and shell commands
 // run as the same uid. The interpreter must be one every worker uid may
-// run: New refuses one it cannot, saying which directory is in the way
-// (pyenv's under /root is; Debian's /usr/bin/python3 is not). Without
-// a uid range or accounts every worker runs as this process's user: tenants
-// still never share a process, but one tenant's code could reach
-// another's workers through /proc, and the node's files.
+// run: New checks it for the first uid of the range and for each account,
+// by the permissions along its path and by running it once as them; where
+// they cannot, it runs Config.Fallback instead (the endpoint's is
+// /usr/bin/python3), logging one line that says so, and without a usable
+// fallback it fails, saying which directory is in the way (pyenv's under
+// /root is; Debian's /usr/bin/python3 is not). Without a uid range or
+// accounts every worker runs as this process's user: tenants still never
+// share a process, but one tenant's code could reach another's workers
+// through /proc, and the node's files. The endpoint (package node) never
+// leaves it so: fxnode running as root without worker_uids uses the range
+// 200000-265535, and one that does not run as root runs functions on its
+// host for its owner alone.
 //
 // Calls wait, in order of arrival within a tenant, until they get a
 // worker or their context ends.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/internal/proc"
 	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/fault"
 )
@@ -57,6 +58,10 @@ type Config struct {
 	Dir string
 	// Env is the workers' environment; nil means this process's.
 	Env []string
+	// Fallback is an interpreter to run instead of Python when the users
+	// that Tenants runs workers as cannot run Python (pyenv's under /root,
+	// say); New logs the switch. "" means none: New fails instead.
+	Fallback string
 	// Logger receives the pool's events; nil discards them.
 	Logger *slog.Logger
 	// Tenants says how tenants are kept apart beyond their own
@@ -165,16 +170,12 @@ func New(cfg Config) (*Pool, error) {
 		idle:    make(map[string][]*worker),
 		waiting: make(map[string][]*waiter),
 	}
-	python, err := resolvePython(ctx, cfg)
+	python, err := usablePython(ctx, cfg)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
 	p.python = python
-	if err := checkInterpreter(python, cfg.Tenants); err != nil {
-		cancel()
-		return nil, err
-	}
 	p.tenants = cfg.Tenants
 	type started struct {
 		w   *worker
@@ -206,14 +207,61 @@ func New(cfg Config) (*Pool, error) {
 	return p, nil
 }
 
+// usablePython resolves cfg.Python and checks that every user the
+// workers run as can run it; where they cannot, it turns to cfg.Fallback,
+// and says so.
+func usablePython(ctx context.Context, cfg Config) (string, error) {
+	python, err := resolvePython(ctx, cfg, cfg.Python)
+	if err != nil {
+		return "", err
+	}
+	err = checkInterpreter(ctx, cfg, python)
+	if err == nil || cfg.Fallback == "" {
+		return python, err
+	}
+	fallback, ferr := resolvePython(ctx, cfg, cfg.Fallback)
+	if ferr == nil {
+		ferr = checkInterpreter(ctx, cfg, fallback)
+	}
+	if ferr != nil {
+		return "", fmt.Errorf("%w; nor can they run the fallback: %w", err, ferr)
+	}
+	cfg.Logger.Warn("the workers' users cannot run the interpreter; running the fallback instead", "python", python, "fallback", fallback, "why", err)
+	return fallback, nil
+}
+
 // checkInterpreter makes sure that workers running as other users can run
-// the interpreter, and says why not where they cannot.
-func checkInterpreter(python string, ts *tenant.Table) error {
-	creds := ts.Credentials()
+// the interpreter, and says why not where they cannot: a directory on its
+// path they may not search, or a failure to run it as them (a library
+// they may not read).
+func checkInterpreter(ctx context.Context, cfg Config, python string) error {
+	creds := cfg.Tenants.Credentials()
 	for _, who := range slices.Sorted(maps.Keys(creds)) {
-		if err := tenant.CheckUsable(python, creds[who]); err != nil {
+		err := tenant.CheckUsable(python, creds[who])
+		if err == nil {
+			err = tryAs(ctx, cfg, python, creds[who])
+		}
+		if err != nil {
 			return fmt.Errorf("exec/python: interpreter for %s: %w; choose an interpreter every user can run, such as /usr/bin/python3", who, err)
 		}
+	}
+	return nil
+}
+
+// tryAs runs python once as c, in /, and reports how it failed.
+func tryAs(ctx context.Context, cfg Config, python string, c *tenant.Credential) error {
+	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
+	defer cancel()
+	cmd := osexec.CommandContext(ctx, python, "-c", "import json, os, sys")
+	cmd.Dir = "/"
+	cmd.Env = cfg.Env
+	cmd.SysProcAttr = proc.SysProcAttr()
+	c.Apply(cmd.SysProcAttr)
+	var out exec.OutputBuffer
+	out.Max = 4 << 10
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		return fault.E(fault.Invalid, "exec/python", "%s does not run as uid %d: %v%s", python, c.UID, err, quote(out.String()))
 	}
 	return nil
 }
@@ -223,8 +271,8 @@ func (p *Pool) Python() string { return p.python }
 
 // resolvePython finds the interpreter and asks it for its real path and
 // version.
-func resolvePython(ctx context.Context, cfg Config) (string, error) {
-	path, err := osexec.LookPath(cfg.Python)
+func resolvePython(ctx context.Context, cfg Config, python string) (string, error) {
+	path, err := osexec.LookPath(python)
 	if err != nil {
 		return "", fault.Wrap(fault.Invalid, "exec/python: find interpreter", err)
 	}

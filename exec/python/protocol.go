@@ -29,9 +29,7 @@ package python
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,7 +37,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fxmesh/fxmesh/exec"
-	"github.com/fxmesh/fxmesh/fault"
+	workerreply "github.com/fxmesh/fxmesh/exec/internal/reply"
 )
 
 // maxCached is how many functions Go believes a worker keeps; the worker's
@@ -115,19 +113,8 @@ func noEOF(err error) error {
 	return err
 }
 
-// reply is a decoded reply frame.
-type reply struct {
-	V      json.RawMessage `json:"v"`
-	O      string          `json:"o"`
-	OT     int64           `json:"ot"`
-	E      string          `json:"e"`
-	ET     int64           `json:"et"`
-	X      *wireError      `json:"x"`
-	LX     *wireError      `json:"lx"`
-	Miss   bool            `json:"miss"`
-	Loaded bool            `json:"loaded"`
-	Ready  bool            `json:"ready"`
-}
+// reply is a decoded reply.
+type reply = workerreply.Reply[wireError]
 
 // wireError is an exception as the worker reports it.
 type wireError struct {
@@ -137,40 +124,14 @@ type wireError struct {
 	TB string `json:"tb"`
 }
 
-var valuePrefix = []byte(`{"v":`)
-
 // decodeReply decodes a reply body. Its fields are copies: body may be
 // reused. A reply with nothing it recognises is an error.
-func decodeReply(body []byte) (reply, error) {
-	// The common reply, a bare value, skips the reflection of json.Unmarshal.
-	if bytes.HasPrefix(body, valuePrefix) && len(body) > len(valuePrefix) && body[len(body)-1] == '}' {
-		if v := body[len(valuePrefix) : len(body)-1]; json.Valid(v) {
-			return reply{V: bytes.Clone(v)}, nil
-		}
-	}
-	var r reply
-	if err := json.Unmarshal(body, &r); err != nil {
-		return reply{}, fmt.Errorf("%w: %v", errBadReply, err)
-	}
-	if r.V == nil && r.X == nil && r.LX == nil && !r.Miss && !r.Loaded && !r.Ready {
-		return reply{}, fmt.Errorf("%w: no value, error or status", errBadReply)
-	}
-	return r, nil
-}
+func decodeReply(body []byte) (reply, error) { return workerreply.Decode[wireError](body, errBadReply) }
 
 // taskError converts a worker's exception, trusting only the kinds a worker
 // may report.
 func (e *wireError) taskError(max int) *exec.TaskError {
-	kind := fault.User
-	if fault.Kind(e.K) == fault.TooLarge {
-		kind = fault.TooLarge
-	}
-	return &exec.TaskError{
-		Kind:      kind,
-		Type:      exec.Truncate(e.T, 0, 256),
-		Message:   exec.Truncate(e.M, 0, max),
-		Traceback: exec.Truncate(e.TB, 0, max),
-	}
+	return workerreply.TaskError(e.K, e.T, e.M, e.TB, max)
 }
 
 // appendRequest appends the frame of a request to run fn on inputs, with

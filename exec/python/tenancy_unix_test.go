@@ -4,10 +4,13 @@ package python
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	fxexec "github.com/fxmesh/fxmesh/exec"
@@ -136,20 +139,104 @@ func TestTenantUIDs(t *testing.T) {
 	}
 }
 
+// hiddenLink makes a link to python in a directory of root's, 0700, that
+// worker uids may not search.
+func hiddenLink(t *testing.T, python string) (hidden, link string) {
+	t.Helper()
+	hidden = t.TempDir() // 0700, root's
+	link = filepath.Join(hidden, "python3")
+	if err := os.Symlink(python, link); err != nil {
+		t.Fatal(err)
+	}
+	return hidden, link
+}
+
 // TestInterpreterUnusable: an interpreter that the workers' uids cannot
 // run is refused at New, saying why.
 func TestInterpreterUnusable(t *testing.T) {
 	needRoot(t)
 	python := sharedPython(t)
-	hidden := t.TempDir() // 0700, root's
-	link := filepath.Join(hidden, "python3")
-	if err := os.Symlink(python, link); err != nil {
-		t.Fatal(err)
-	}
+	hidden, link := hiddenLink(t, python)
 	_, err := New(Config{Python: link, Workers: 1, Tenants: exectest.NewTable(t, tenant.Isolation{Dir: t.TempDir(), UIDs: tenant.UIDRange{First: 200000, Last: 200100}})})
 	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "interpreter for worker uid 200000") || !strings.Contains(err.Error(), hidden) {
 		t.Fatalf("New with an interpreter under a 0700 directory: %v", err)
 	}
+}
+
+// TestInterpreterFallback: an interpreter the workers' uids cannot run
+// gives way to Config.Fallback, with a line in the log, and the workers
+// run the fallback; with a fallback they cannot run either, New fails
+// naming both.
+func TestInterpreterFallback(t *testing.T) {
+	needRoot(t)
+	python := sharedPython(t)
+	hidden, link := hiddenLink(t, python)
+	iso := tenant.Isolation{Dir: t.TempDir(), UIDs: tenant.UIDRange{First: 200000, Last: 200100}}
+	var log syncWriter
+	logger := slog.New(slog.NewTextHandler(&log, nil))
+	p := newPool(t, Config{Python: link, Fallback: python, Workers: 1, Tenants: exectest.NewTable(t, iso), Logger: logger})
+	defer p.Close()
+	want, err := filepath.EvalSymlinks(python)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := filepath.EvalSymlinks(p.Python()); got != want {
+		t.Fatalf("Python() = %q, want the fallback %q", p.Python(), python)
+	}
+	wantValue(t, run(t, p, pyFn("exe", "import os, sys\ndef f():\n    return os.path.realpath(sys.executable)\n", "f"), "", ""), strconv.Quote(want))
+	if !strings.Contains(log.String(), "running the fallback instead") || !strings.Contains(log.String(), hidden) {
+		t.Fatalf("no line in the log says the fallback replaced %s:\n%s", link, log.String())
+	}
+	_, err = New(Config{Python: link, Fallback: link, Workers: 1, Tenants: exectest.NewTable(t, iso)})
+	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "nor can they run the fallback") {
+		t.Fatalf("New with a fallback as unusable: %v", err)
+	}
+}
+
+// TestInterpreterRunFails: an interpreter whose path every uid may walk,
+// but which fails when run as a worker uid (here a stand-in that runs for
+// root alone), is refused at New, with what it printed.
+func TestInterpreterRunFails(t *testing.T) {
+	needRoot(t)
+	python := sharedPython(t)
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// As root it answers the version probe with no sys.executable, so that
+	// New keeps its path; as anyone else it fails.
+	stand := filepath.Join(dir, "python3")
+	script := "#!/bin/sh\nif [ \"$(id -u)\" != 0 ]; then echo 'not for you' >&2; exit 3; fi\n" +
+		"case \"$*\" in *version_info*) printf '3.11\\n';; *) exec " + python + " \"$@\";; esac\n"
+	if err := os.WriteFile(stand, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	iso := tenant.Isolation{Dir: t.TempDir(), UIDs: tenant.UIDRange{First: 200000, Last: 200100}}
+	_, err := New(Config{Python: stand, Workers: 1, Tenants: exectest.NewTable(t, iso)})
+	if fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "does not run as uid 200000") || !strings.Contains(err.Error(), "not for you") {
+		t.Fatalf("New with an interpreter that fails as a worker uid: %v", err)
+	}
+}
+
+// syncWriter lets a log be written by the pool's goroutines and read by
+// the test.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // TestAccounts: a mapped tenant's workers run as its account, groups and

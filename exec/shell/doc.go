@@ -26,9 +26,10 @@
 //     never split into more words. {{ and }} stand for literal braces; any
 //     other brace is an error (so awk's '{print $1}' is written
 //     '{{print $1}}').
-//   - The first word names the program (looked up in this process's PATH
-//     unless it holds a "/", relative to the task's directory if so) and
-//     must be literal.
+//   - The first word names the program (looked up in PATH, the system's
+//     /usr/local/bin:/usr/bin:/bin, never in this process's PATH, unless
+//     it holds a "/", relative to the task's directory if so) and must be
+//     literal.
 //   - Nothing else is special: no $variables, globs, pipes, redirections
 //     or ~. A template that wants them runs a shell itself, with the values
 //     as its positional parameters: sh -c 'grep -c "$1" "$2"' sh {pattern}
@@ -56,6 +57,17 @@
 // ("killed by signal 11 (segmentation fault)"); Result.ExitCode is the exit
 // status, or 128+N for signal N, as shells report it.
 //
+// Every command runs with umask 077, whatever this process's, so that what
+// it makes is its own user's alone, and with PATH set to PATH
+// (/usr/local/bin:/usr/bin:/bin), whatever this process's or Config.Env's:
+// the programs a command finds are the system's, not those of whoever
+// started the endpoint. On Linux the umask is set on an OS thread of the
+// executor's own, apart from the rest of the process, that starts the
+// command and waits for it; where that thread cannot stop sharing its
+// umask (a seccomp filter forbidding unshare), and on other systems, /bin/sh
+// sets it and executes the program in its place, the arguments passed to
+// the program untouched.
+//
 // Result.Value is the JSON object
 //
 //	{"returncode": 0, "stdout": "...", "stderr": "..."}
@@ -81,8 +93,8 @@
 // descriptor of this process (/proc/self/fd/N), so it needs no right to
 // the directories above (on other systems than Linux it does). HOME names
 // T's working directory (with an account, USER and LOGNAME its name too),
-// and PWD the fresh one; the rest of the environment is Config.Env (nil:
-// this process's, whatever it holds); the umask is this process's. A
+// and PWD the fresh one; PATH is PATH, the rest of the environment is
+// Config.Env (nil: this process's, whatever it holds); the umask is 077. A
 // tenant that the table refuses (an account required, and T has none)
 // fails as fault.Denied, and nothing runs.
 //

@@ -10,10 +10,10 @@ import (
 	osexec "os/exec"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/internal/gate"
 	"github.com/fxmesh/fxmesh/exec/internal/proc"
 	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/fault"
@@ -87,14 +87,10 @@ func (c Config) withDefaults() Config {
 type Executor struct {
 	cfg     Config
 	log     *slog.Logger
-	slots   chan struct{} // one per running command
-	done    chan struct{} // closed by Close
-	closed  atomic.Bool   // set under mu
-	calls   sync.WaitGroup
-	queued  atomic.Int64
+	gate    *gate.Gate // closed under mu
 	closeMu sync.Once
 
-	mu      sync.Mutex       // guards running, and orders closed with calls.Add
+	mu      sync.Mutex       // guards running, and orders the gate's closing with starts
 	running map[int]struct{} // process groups of running commands
 }
 
@@ -118,8 +114,7 @@ func New(cfg Config) (*Executor, error) {
 	return &Executor{
 		cfg:     cfg,
 		log:     cfg.Logger,
-		slots:   make(chan struct{}, cfg.Workers),
-		done:    make(chan struct{}),
+		gate:    gate.New(cfg.Workers),
 		running: make(map[int]struct{}),
 	}, nil
 }
@@ -142,10 +137,10 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 	if err := t.Check(); err != nil {
 		return exec.Result{}, err
 	}
-	if err := e.begin(); err != nil {
+	if err := e.gate.Begin(); err != nil {
 		return exec.Result{}, err
 	}
-	defer e.calls.Done()
+	defer e.gate.End()
 
 	argv, err := command(t)
 	var id tenant.Identity
@@ -156,10 +151,10 @@ func (e *Executor) Execute(ctx context.Context, t exec.Task) (exec.Result, error
 		now := time.Now()
 		return exec.Result{Error: &exec.TaskError{Kind: fault.KindOf(err), Message: err.Error()}, Started: now, Finished: now}, nil
 	}
-	if err := e.acquire(ctx); err != nil {
+	if err := e.gate.Acquire(ctx, "exec/shell: wait for a slot"); err != nil {
 		return exec.Result{}, err
 	}
-	defer func() { <-e.slots }()
+	defer e.gate.Release()
 	timeout := t.Timeout
 	if timeout == 0 {
 		timeout = e.cfg.DefaultTimeout
@@ -217,13 +212,18 @@ func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration
 	defer cancel()
 	stdout := &exec.OutputBuffer{Max: e.cfg.Limits.MaxOutputBytes}
 	stderr := &exec.OutputBuffer{Max: e.cfg.Limits.MaxOutputBytes}
-	cmd := osexec.CommandContext(tctx, argv[0], argv[1:]...)
+	path, err := lookPath(argv[0])
+	if err != nil {
+		return failed(fault.User, "StartError", "exec: "+err.Error())
+	}
+	cmd := osexec.CommandContext(tctx, path, argv[1:]...)
+	cmd.Args[0] = argv[0]
 	cmd.Dir = dir
-	cmd.Env = e.cfg.Env
+	cmd.Env = withPATH(e.cfg.Env)
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = proc.SysProcAttr()
 	if id.Dir != "" {
-		cmd.Env = append(tenant.Env(e.cfg.Env, id), "PWD="+dir)
+		cmd.Env = append(withPATH(tenant.Env(e.cfg.Env, id)), "PWD="+dir)
 	}
 	if id.Cred != nil {
 		id.Cred.Apply(cmd.SysProcAttr)
@@ -239,19 +239,19 @@ func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration
 	}
 	cmd.Cancel = func() error { return proc.KillGroup(cmd.Process.Pid) }
 	cmd.WaitDelay = waitDelay
-	if err := e.start(cmd); err != nil {
-		if errors.Is(err, exec.ErrClosed) {
-			return exec.Result{}, err
+	serr, werr := e.spawn(cmd)
+	if serr != nil {
+		if errors.Is(serr, exec.ErrClosed) {
+			return exec.Result{}, serr
 		}
-		return failed(fault.User, "StartError", err.Error())
+		return failed(fault.User, "StartError", serr.Error())
 	}
-	werr := cmd.Wait()
 	e.finish(cmd.Process.Pid)
 	res := exec.Result{Stdout: stdout.String(), Stderr: stderr.String(), Started: started, Finished: time.Now()}
 	x := proc.ExitOf(cmd.ProcessState)
 	res.ExitCode = x.ShellCode()
 	switch {
-	case e.closed.Load():
+	case e.gate.Closed():
 		return exec.Result{}, exec.ErrClosed
 	case ctx.Err() != nil:
 		return exec.Result{}, exec.ContextError("exec/shell: execute", ctx.Err())
@@ -283,7 +283,7 @@ func (e *Executor) run(ctx context.Context, argv []string, timeout time.Duration
 func (e *Executor) start(cmd *osexec.Cmd) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.closed.Load() {
+	if e.gate.Closed() {
 		return exec.ErrClosed
 	}
 	if err := cmd.Start(); err != nil {
@@ -300,44 +300,14 @@ func (e *Executor) finish(pid int) {
 	delete(e.running, pid)
 }
 
-// begin admits a call, unless the executor is closed.
-func (e *Executor) begin() error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.closed.Load() {
-		return exec.ErrClosed
-	}
-	e.calls.Add(1)
-	return nil
-}
-
-// acquire takes a slot to run a command in, waiting for one.
-func (e *Executor) acquire(ctx context.Context) error {
-	select {
-	case e.slots <- struct{}{}:
-		return nil
-	default:
-	}
-	e.queued.Add(1)
-	defer e.queued.Add(-1)
-	select {
-	case e.slots <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return exec.ContextError("exec/shell: wait for a slot", ctx.Err())
-	case <-e.done:
-		return exec.ErrClosed
-	}
-}
-
 // Stats reports the executor's load.
 func (e *Executor) Stats() exec.Stats {
-	running := len(e.slots)
+	running := e.gate.Running()
 	return exec.Stats{
 		Workers: e.cfg.Workers,
 		Idle:    e.cfg.Workers - running,
 		Running: running,
-		Queued:  int(e.queued.Load()),
+		Queued:  e.gate.Queued(),
 	}
 }
 
@@ -346,13 +316,12 @@ func (e *Executor) Stats() exec.Stats {
 func (e *Executor) Close() error {
 	e.closeMu.Do(func() {
 		e.mu.Lock()
-		e.closed.Store(true)
+		e.gate.Close()
 		for pid := range e.running {
 			_ = proc.KillGroup(pid)
 		}
 		e.mu.Unlock()
-		close(e.done)
-		e.calls.Wait()
+		e.gate.Wait()
 	})
 	return nil
 }

@@ -268,3 +268,34 @@ func TestNewErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestUmaskAndPATH: a command runs with umask 077 and PATH of the system's
+// directories, whatever this process's umask and PATH and Config.Env's
+// PATH are: a file it makes is 0600, and a program found only through this
+// process's PATH is not found. Both ways of setting the umask are covered:
+// a thread of its own (Linux), and a shell before the program.
+func TestUmaskAndPATH(t *testing.T) {
+	bin := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bin, "fx-only-here"), []byte("#!/bin/sh\necho ran\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(filepath.ListSeparator)+os.Getenv("PATH"))
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	for _, viaShell := range []bool{false, true} {
+		t.Run(fmt.Sprintf("via shell %v", viaShell), func(t *testing.T) {
+			trampolineOnly = viaShell
+			defer func() { trampolineOnly = false }()
+			e := newExec(t, Config{Env: []string{"PATH=" + bin + ":/usr/bin", "HOME=/nowhere"}})
+			defer e.Close()
+			r := execute(t, e, `sh -c 'umask; echo "$PATH"; echo x > f; stat -c %a f' {x}`, `{"x": "-"}`)
+			if want := "0077\n" + PATH + "\n600\n"; r.Error != nil || r.Stdout != want {
+				t.Fatalf("umask, PATH and a new file's mode: %q (%+v); want %q", r.Stdout, r.Error, want)
+			}
+			r = execute(t, e, "fx-only-here", "")
+			if r.Error == nil || r.Error.Type != "StartError" || !strings.Contains(r.Error.Message, "not found in "+PATH) {
+				t.Fatalf("a program only this process's PATH finds: %q, %+v", r.Stdout, r.Error)
+			}
+		})
+	}
+}

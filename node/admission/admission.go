@@ -67,6 +67,12 @@ type Policy struct {
 	RequireMapping bool
 	// Mapped holds the user IDs mapped to a local account.
 	Mapped map[string]bool
+	// HostOwnerOnly, when not "", is why the endpoint runs functions on
+	// its host (not in a container) for its owner (Callers.Owner) alone,
+	// and denies them to every other caller with this reason: its workers
+	// could not be kept apart from other users' (an endpoint that cannot
+	// change uids). "" runs them for every caller it admits.
+	HostOwnerOnly string
 }
 
 // EffectiveSkew is the clock difference p tolerates.
@@ -202,6 +208,9 @@ func Decide(in *Input) (*Admitted, error) {
 	fn, err := function(inv, in.Catalog)
 	if err != nil {
 		return nil, err
+	}
+	if p.HostOwnerOnly != "" && fn.Exec.Container == "" && inv.Caller != p.Callers.Owner {
+		return nil, fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s may not run functions on this endpoint's host, which runs them for its owner alone: %s", ErrDenied, inv.Caller, p.HostOwnerOnly))
 	}
 	if err := meets(in.Offers, fn.Require, inv.Require); err != nil {
 		return nil, err

@@ -229,15 +229,18 @@ func TestDecide(t *testing.T) {
 		kind   exec.Kind
 		mapped bool // accounts are required, and the caller has one
 		pulls  bool // the runtime holds no image and pulls absent ones
+		alone  bool // the host runs functions for its owner, alice, alone
 	}{
-		{"a public function", f.carol, f.public, nil, exec.KindPython, false, false},
-		{"a shared function, by a user it is shared with", f.bob, f.forBob, nil, exec.KindPython, false, false},
-		{"a shell function", f.carol, f.command, nil, exec.KindShell, false, false},
-		{"a private function with its proof, by its owner", f.alice, f.private, f.privateProof, exec.KindPython, false, false},
-		{"a mapped user, mapping required", f.carol, f.public, nil, exec.KindPython, true, false},
-		{"a python function in a container", f.carol, f.boxed, nil, exec.KindPython, false, false},
-		{"a shell function in a container", f.carol, f.boxedShell, nil, exec.KindShell, false, false},
-		{"a container function whose image is absent, on a runtime that pulls", f.carol, f.boxed, nil, exec.KindPython, false, true},
+		{"a public function", f.carol, f.public, nil, exec.KindPython, false, false, false},
+		{"a shared function, by a user it is shared with", f.bob, f.forBob, nil, exec.KindPython, false, false, false},
+		{"a shell function", f.carol, f.command, nil, exec.KindShell, false, false, false},
+		{"a private function with its proof, by its owner", f.alice, f.private, f.privateProof, exec.KindPython, false, false, false},
+		{"a mapped user, mapping required", f.carol, f.public, nil, exec.KindPython, true, false, false},
+		{"a python function in a container", f.carol, f.boxed, nil, exec.KindPython, false, false, false},
+		{"a shell function in a container", f.carol, f.boxedShell, nil, exec.KindShell, false, false, false},
+		{"a container function whose image is absent, on a runtime that pulls", f.carol, f.boxed, nil, exec.KindPython, false, true, false},
+		{"the owner's call, on a host that runs functions for its owner alone", f.alice, f.public, nil, exec.KindPython, false, false, true},
+		{"a container function, on a host that runs functions for its owner alone", f.carol, f.boxed, nil, exec.KindPython, false, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,6 +251,9 @@ func TestDecide(t *testing.T) {
 			}
 			if tc.pulls {
 				in.Containers = images{runtime: "docker", pulls: true}
+			}
+			if tc.alone {
+				in.Policy.Callers.Owner, in.Policy.HostOwnerOnly = f.alice.ID(), "it runs as uid 1000"
 			}
 			adm, err := Decide(in)
 			if err != nil {
@@ -311,6 +317,9 @@ func TestDecideRefuses(t *testing.T) {
 		{name: "unmapped user, mapping required", edit: func(in *Input) {
 			in.Policy.RequireMapping, in.Policy.Mapped = true, map[string]bool{f.alice.ID().String(): true}
 		}, kind: fault.Denied, is: ErrDenied, says: "no local account"},
+		{name: "a host function, on a host that runs them for its owner alone", edit: func(in *Input) {
+			in.Policy.Callers.Owner, in.Policy.HostOwnerOnly = f.alice.ID(), "it runs as uid 1000"
+		}, kind: fault.Denied, is: ErrDenied, says: "may not run functions on this endpoint's host, which runs them for its owner alone: it runs as uid 1000"},
 		{name: "function not offered", edit: func(in *Input) { in.Policy.Functions = []string{f.forBob.String()} },
 			kind: fault.Denied, is: ErrDenied, says: "not offered here"},
 		{name: "function ID", env: invocation(f.public, func(inv *invoke.Invocation) {

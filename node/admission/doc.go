@@ -27,6 +27,10 @@
 //     is refused when it is not valid (invalid), not of the function
 //     invoked (invalid), or older than what the catalog knows (denied);
 //   - the function's access admits the caller (denied);
+//   - on an endpoint that runs functions on its host for its owner alone
+//     (Policy.HostOwnerOnly: it cannot keep users' workers apart), a
+//     function without a container image is its owner's call (denied,
+//     with the reason);
 //   - the endpoint meets the function's and the invocation's requirements
 //     (invalid);
 //   - for a function with a container image: the endpoint has a container
