@@ -54,16 +54,16 @@ const maxAgentWorkers = 4096
 
 // message is one frame of the block protocol.
 type message struct {
-	Type    string          `json:"t"`
-	ID      uint64          `json:"id,omitempty"`
-	Workers int             `json:"workers,omitempty"`
-	Host    string          `json:"host,omitempty"`
-	Running int             `json:"running,omitempty"`
-	Block   string          `json:"block,omitempty"`
-	Beat    time.Duration   `json:"beat,omitempty"`
-	Task    *exec.Task      `json:"task,omitempty"`
-	Result  *exec.Result    `json:"result,omitempty"`
-	Err     *errorMessage   `json:"err,omitempty"`
+	Type    string        `json:"t"`
+	ID      uint64        `json:"id,omitempty"`
+	Workers int           `json:"workers,omitempty"`
+	Host    string        `json:"host,omitempty"`
+	Running int           `json:"running,omitempty"`
+	Block   string        `json:"block,omitempty"`
+	Beat    time.Duration `json:"beat,omitempty"`
+	Task    *exec.Task    `json:"task,omitempty"`
+	Result  *exec.Result  `json:"result,omitempty"`
+	Err     *errorMessage `json:"err,omitempty"`
 }
 
 // errorMessage is an error of Execute, as it travels.
