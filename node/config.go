@@ -113,6 +113,10 @@ type Config struct {
 	// network, limits, user, mounts and GPUs. The zero value detects the
 	// runtime and keeps every safe default (see ContainersConfig).
 	Containers ContainersConfig `yaml:"containers"`
+	// Batch, its keys at the top level (provider, partition, max_blocks,
+	// …), runs Python and shell functions in a batch scheduler's blocks;
+	// the zero value runs them on the local pool (see BatchConfig).
+	Batch BatchConfig `yaml:",inline"`
 }
 
 var fieldComments = map[string]string{
@@ -133,6 +137,16 @@ var fieldComments = map[string]string{
 	"worker_uids":     "Range of unprivileged uids, e.g. 200000-265535: each user's workers and shell commands run as a uid of its own (needs fxnode as root).",
 	"users":           "Map of user IDs to local account names: a mapped user's workers run as that account, in its home (needs root).",
 	"require_mapping": "true denies every user that users does not map to a local account.",
+
+	"provider":          "Batch scheduler that runs Python and shell functions in blocks (pilot jobs): local, slurm or pbs.",
+	"partition":         "Partition the blocks go to (Slurm); queue: for PBS. Default: the scheduler's.",
+	"walltime":          "Walltime of each block, HH:MM:SS.",
+	"workers_per_node":  "Tasks one block node runs at once (default 1); cpus_per_block defaults to it.",
+	"max_blocks":        "Blocks submitted at most at once (default 1); min_blocks stay, init_blocks start with the endpoint.",
+	"max_idletime":      "A block idle this long is cancelled (default 2m).",
+	"worker_init":       "Shell lines the block's job runs before the worker (module load, activating an environment).",
+	"scheduler_options": "Extra directive lines of the block's job script, one a line.",
+	"drain_period":      "A block takes no new task in this last part of its walltime.",
 
 	"catalog_owner_quota": "Catalog records kept for one owner: one per function name and one per version (default 10000).",
 
@@ -194,6 +208,9 @@ func (c *Config) validate() error {
 		errs = append(errs, errors.New("require_mapping is true but users maps no one: every user would be denied"))
 	}
 	if err := c.Containers.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.Batch.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -282,6 +299,9 @@ func SaveConfig(dir string, c *Config) error {
 		if cm, ok := fieldComments[doc.Content[i].Value]; ok {
 			doc.Content[i].HeadComment = cm
 		}
+	}
+	if c.Batch.Provider == "" && len(doc.Content) > 0 {
+		doc.Content[0].FootComment = batchComments
 	}
 	var buf bytes.Buffer
 	buf.WriteString("# fxnode configuration. Edit freely; fxnode run reads it at start.\n")

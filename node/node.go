@@ -71,6 +71,10 @@ type Options struct {
 	// clients can verify the owner; nil means DIR/owner.claim, if any.
 	// Without a valid one the endpoint runs, its owner unverified.
 	OwnerClaim []byte
+	// BlockHeartbeat and ScalePeriod set the batch-scheduler blocks'
+	// heartbeat and scaling period (exec/pilot's Config.Heartbeat and
+	// ScalePeriod); zero means pilot's defaults. For tests.
+	BlockHeartbeat, ScalePeriod time.Duration
 	// Containers says what an endpoint can run container images with,
 	// asked each time its record is signed; nil means the runtime its
 	// containers: block chose (none: the record lists no runtime), the
@@ -118,6 +122,8 @@ type Node struct {
 	claim []byte // the owner's claim on this node, as loaded
 
 	containers ContainerProbe // Options.Containers; nil: runtimeContainers
+
+	blockHeartbeat, scalePeriod time.Duration // Options'
 
 	mu      sync.Mutex // guards record, rec, seq, claimProblem
 	record  []byte     // current signed endpoint record
@@ -185,8 +191,9 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}), reached: make(chan struct{}),
-		frames:     wire.NewBudget(frameBudget, framePeerBudget),
-		containers: opts.Containers,
+		frames:         wire.NewBudget(frameBudget, framePeerBudget),
+		containers:     opts.Containers,
+		blockHeartbeat: opts.BlockHeartbeat, scalePeriod: opts.ScalePeriod,
 	}
 	if err := n.startCatalog(); err != nil {
 		n.Close()
@@ -346,6 +353,7 @@ func (n *Node) signRecord() error {
 		Expires:  now.Add(n.cfg.recordTTL()).UnixNano(),
 		Public:   n.cfg.Public,
 		Allowed:  n.cfg.Allowed,
+		Batch:    n.ep.batchStatus(),
 	}
 	problem := checkClaim(n.claim, rec.ID, rec.Owner, now)
 	if problem == "" && rec.Owner != "" {

@@ -28,8 +28,8 @@ import (
 // it. Job IDs are numbers of Local's own; a job's state is its process's
 // life: running, then completed (exit status 0), failed (another status
 // or a signal), cancelled (by Cancel) or timeout (killed at its
-// walltime). Jobs name no nodes, CPUs, partition or account: Local runs
-// whatever it is given.
+// walltime). Local ignores nodes, CPUs, account and options, and has one
+// partition, LocalPartition.
 type Local struct {
 	dir string
 
@@ -60,6 +60,10 @@ type localRecord struct {
 
 var _ Provider = (*Local)(nil)
 
+// LocalPartition is the one partition of Local; a job naming another is
+// refused, as a scheduler refuses a partition it does not have.
+const LocalPartition = "local"
+
 // NewLocal returns a Local keeping its job records in dir, which it makes.
 func NewLocal(dir string) (*Local, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "jobs"), 0o700); err != nil {
@@ -88,6 +92,9 @@ func (l *Local) Submit(ctx context.Context, job Job) (string, error) {
 	}
 	if job.Name == "" || job.Dir == "" || job.Command == "" {
 		return "", fault.E(fault.Invalid, "exec/pilot: local provider", "job without a name, directory or command")
+	}
+	if job.Partition != "" && job.Partition != LocalPartition {
+		return "", fault.E(fault.Invalid, "exec/pilot: local provider", "invalid partition specified: %s (the only one is %s)", job.Partition, LocalPartition)
 	}
 	var script bytes.Buffer
 	script.WriteString("#!/bin/sh\n# fxmesh block " + job.Name + "\n")

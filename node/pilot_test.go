@@ -1,0 +1,306 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec/pilot"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/fxmesh/fxmesh/p2p"
+	"github.com/fxmesh/fxmesh/routing"
+	"github.com/fxmesh/fxmesh/wire"
+	"github.com/libp2p/go-libp2p/core/crypto"
+)
+
+// This test binary is also the blocks' worker agent (`fxnode worker`) and,
+// for TestRestartCancelsOrphans, an endpoint to kill: TestMain runs it so
+// when the environment says.
+const (
+	workerEnv   = "FXNODE_TEST_WORKER"
+	endpointEnv = "FXNODE_TEST_ENDPOINT"
+)
+
+func TestMain(m *testing.M) {
+	switch {
+	case os.Getenv(workerEnv) != "":
+		// Args: worker --block-dir DIR
+		if len(os.Args) != 4 || os.Args[1] != "worker" {
+			fmt.Fprintln(os.Stderr, "test worker: args", os.Args)
+			os.Exit(2)
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+		defer stop()
+		if err := RunWorker(ctx, os.Args[3], nil); err != nil {
+			fmt.Fprintln(os.Stderr, "test worker:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	case os.Getenv(endpointEnv) != "":
+		runTestEndpoint(os.Getenv(endpointEnv))
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	WorkerCommand = workerEnv + "=1 MARKER=fxnode-pilot-test " + shellQuote(self)
+	os.Exit(m.Run())
+}
+
+// runTestEndpoint starts an endpoint in dir and waits to be killed.
+func runTestEndpoint(dir string) {
+	k, err := identity.LoadKey(filepath.Join(dir, KeyFile))
+	if err != nil {
+		panic(err)
+	}
+	n, err := Start(context.Background(), Options{Dir: dir, Key: k, ScalePeriod: 100 * time.Millisecond, BlockHeartbeat: 200 * time.Millisecond})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println("started", n.ID())
+	select {}
+}
+
+const pilotSource = `
+import os, time
+
+def env(name):
+    return os.environ.get(name)
+
+def nap(s):
+    time.sleep(s)
+    return s
+`
+
+// pilotFixture is an endpoint whose functions run in local blocks.
+func pilotFixture(t *testing.T, edit func(*Config)) *boundsFixture {
+	t.Helper()
+	f := newBoundsFixture(t, func(c *Config) {
+		c.Batch = BatchConfig{Provider: "local", MaxBlocks: 2, WorkersPerNode: 2, MaxIdleTime: time.Second}
+		if edit != nil {
+			edit(c)
+		}
+	})
+	for _, name := range []string{"env", "nap"} {
+		env, err := catalog.NewPublish(f.owner, nil, catalog.Function{Name: name, Kind: catalog.KindPython, Source: pilotSource, Entry: name},
+			catalog.Access{Public: true}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.client.PublishUpdate(f.ctx, env); err != nil {
+			t.Fatal(err)
+		}
+		if f.fns[name], err = f.client.ResolveFunction(f.ctx, f.owner.ID().String()+"/"+name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+// call runs fn with args on the fixture's endpoint and returns its result.
+func (f *boundsFixture) call(t *testing.T, fn, args string, retries int) invoke.Result {
+	t.Helper()
+	var got []invoke.Result
+	var mu sync.Mutex
+	_, err := f.client.Invoke(f.ctx, client.InvokeRequest{
+		Endpoint: f.ep.ID(), Function: f.fns[fn], Inputs: []invoke.Input{{Args: []byte(args)}}, Wait: true, Retries: retries,
+		OnResult: func(r invoke.Result) { mu.Lock(); got = append(got, r); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatalf("invoke %s: %v", fn, err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("invoke %s: %d results", fn, len(got))
+	}
+	return got[0]
+}
+
+// record is the endpoint's record as fx endpoint show gets it.
+func (f *boundsFixture) record(t *testing.T) *routing.EndpointRecord {
+	t.Helper()
+	e, err := f.client.Endpoint(f.ctx, f.ep.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Record
+}
+
+// TestPilotEndpoint: with provider local and min_blocks 0 an endpoint
+// starts a block for work, runs the function there after the block's
+// worker_init (whose variable the function returns), shows the block in
+// its record, and cancels the block after max_idletime.
+func TestPilotEndpoint(t *testing.T) {
+	f := pilotFixture(t, func(c *Config) {
+		c.Batch.WorkerInit = "export FX_INIT_PROOF=set-by-worker-init"
+		c.Batch.Partition = pilot.LocalPartition
+	})
+	if b := f.record(t).Batch; b == nil || b.Provider != "local" || b.Partition != "local" || b.Pending+b.Running != 0 {
+		t.Fatalf("record's batch at start = %+v, want provider local, partition local, no block", b)
+	}
+	r := f.call(t, "env", `["FX_INIT_PROOF"]`, 0)
+	if r.Error != nil || string(r.Value) != `"set-by-worker-init"` {
+		t.Fatalf("env FX_INIT_PROOF in the block = %s (error %+v), want the value worker_init exported", r.Value, r.Error)
+	}
+	waitUntil(t, 10*time.Second, "the record shows a running block and its workers", func() bool {
+		b := f.record(t).Batch
+		return b != nil && b.Running == 1 && b.Workers == 2
+	})
+	if l := f.ep.ep.load(); l.Workers != 2 {
+		t.Errorf("heartbeat load %+v, want the block's 2 workers", l)
+	}
+	waitUntil(t, 20*time.Second, "the idle block cancelled after max_idletime", func() bool {
+		b := f.record(t).Batch
+		return b != nil && b.Running+b.Pending == 0
+	})
+}
+
+// TestPilotBadPartition: a partition the scheduler refuses puts the
+// endpoint in an error state, with the scheduler's message, in the record
+// that fx endpoint show reads, within a scaling period of the work that
+// asked for a block.
+func TestPilotBadPartition(t *testing.T) {
+	f := pilotFixture(t, func(c *Config) { c.Batch.Partition = "nosuch" })
+	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+	defer cancel()
+	go f.client.Invoke(ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: f.fns["env"], Inputs: []invoke.Input{{Args: []byte(`["X"]`)}}, Wait: true})
+	start := time.Now()
+	waitUntil(t, 10*time.Second, "the error state in the record", func() bool {
+		b := f.record(t).Batch
+		return b != nil && strings.Contains(b.Error, "invalid partition specified: nosuch")
+	})
+	t.Logf("after %v: %s", time.Since(start), f.record(t).Batch.Error)
+}
+
+// blockKey is the key in a block's credential.
+func blockKey(t *testing.T, dir string) *identity.Key {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, blockFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec blockSpec
+	if err := json.Unmarshal(b, &spec); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(spec.Key)
+	priv, err := crypto.UnmarshalPrivateKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := identity.FromPrivKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// refused reports whether the endpoint refuses a block stream from k:
+// the stream is reset, nothing is answered.
+func refused(t *testing.T, f *boundsFixture, k *identity.Key) error {
+	t.Helper()
+	h, err := p2p.NewHost(k, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
+	defer cancel()
+	if err := h.Connect(ctx, f.ep.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := h.NewStream(ctx, f.ep.ID(), wire.BlockProtocol)
+	if err != nil {
+		return err
+	}
+	_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = s.Write([]byte{0, 0, 0, 2, '{', '}'})
+	_, err = s.Read(make([]byte, 1))
+	return err
+}
+
+// TestBlockCredentials: the block stream admits a block's own key once:
+// a stranger's key, and a second use of a block's key, are refused.
+func TestBlockCredentials(t *testing.T) {
+	f := pilotFixture(t, func(c *Config) { c.Batch.MinBlocks, c.Batch.MaxBlocks = 1, 1 })
+	waitUntil(t, 20*time.Second, "the block running", func() bool {
+		s := f.ep.ep.pilot.Summary()
+		return s.Running == 1
+	})
+	dirs, _ := filepath.Glob(filepath.Join(f.ep.dir, BlocksDir, "fx*"))
+	if len(dirs) != 1 {
+		t.Fatalf("block directories %v", dirs)
+	}
+	if st, err := os.Stat(filepath.Join(dirs[0], blockFile)); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("credential file: %v, mode %v; want 0600", err, st.Mode())
+	}
+	stranger := mustGenerate(t)
+	if err := refused(t, f, stranger); err == nil || err == io.EOF {
+		t.Errorf("a stranger's block stream: read err %v, want the stream reset", err)
+	}
+	if err := refused(t, f, blockKey(t, dirs[0])); err == nil || err == io.EOF {
+		t.Errorf("a second use of a live block's credential: read err %v, want the stream reset", err)
+	}
+	// The block still serves.
+	if r := f.call(t, "nap", "[0]", 0); r.Error != nil {
+		t.Fatalf("after the refusals: %+v", r.Error)
+	}
+}
+
+// TestPilotBlockLost: killing a block's process group while its task runs
+// fails the task (system, naming the block's job) within the heartbeat
+// timeout; with retries, the task completes on a new block instead.
+func TestPilotBlockLost(t *testing.T) {
+	f := pilotFixture(t, func(c *Config) { c.Batch.MinBlocks, c.Batch.MaxBlocks, c.Batch.WorkersPerNode = 1, 1, 1 })
+	waitUntil(t, 20*time.Second, "the block running", func() bool { return f.ep.ep.pilot.Summary().Running == 1 })
+	killBlock := func() {
+		deadline := time.Now().Add(20 * time.Second)
+		for f.ep.ep.pilot.Stats().Running != 1 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, pid := range localJobPIDs(f.ep.dir) {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}
+	go killBlock()
+	r := f.call(t, "nap", "[60]", 0)
+	if r.Error == nil || r.Error.Kind != "system" || !strings.Contains(r.Error.Message, "block lost: job ") {
+		t.Fatalf("task on a killed block: %+v, want a system error naming the block's job", r.Error)
+	}
+	t.Log(r.Error.Message)
+}
+
+// localJobPIDs lists the process groups of the local provider's running
+// jobs.
+func localJobPIDs(dir string) []int {
+	files, _ := filepath.Glob(filepath.Join(dir, BlocksDir, "local", "jobs", "*.json"))
+	var out []int
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		var r struct {
+			PID   int    `json:"pid"`
+			State string `json:"state"`
+		}
+		if json.Unmarshal(b, &r) == nil && r.State == "" && syscall.Kill(r.PID, 0) == nil {
+			out = append(out, r.PID)
+		}
+	}
+	return out
+}
