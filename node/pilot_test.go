@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	osexec "os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,11 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	self, err := os.Executable()
+	if err != nil {
+		panic(err)
+	}
+	WorkerCommand = workerEnv + "=1 " + shellQuote(self)
 	switch {
 	case os.Getenv(workerEnv) != "":
 		// Args: worker --block-dir DIR
@@ -53,11 +59,6 @@ func TestMain(m *testing.M) {
 		runTestEndpoint(os.Getenv(endpointEnv))
 		return
 	}
-	self, err := os.Executable()
-	if err != nil {
-		panic(err)
-	}
-	WorkerCommand = workerEnv + "=1 MARKER=fxnode-pilot-test " + shellQuote(self)
 	os.Exit(m.Run())
 }
 
@@ -303,4 +304,107 @@ func localJobPIDs(dir string) []int {
 		}
 	}
 	return out
+}
+
+// TestRestartCancelsOrphans: an endpoint killed with SIGKILL leaves its
+// blocks behind (as a scheduler keeps the jobs); the endpoint started
+// again on its directory finds them by its prefix and cancels them before
+// it serves.
+func TestRestartCancelsOrphans(t *testing.T) {
+	dir := t.TempDir()
+	k := mustGenerate(t)
+	if err := k.Save(filepath.Join(dir, KeyFile), false); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{
+		Name: "ep", Workers: 1, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		// The block stays pending in its worker_init for a minute.
+		Batch: BatchConfig{Provider: "local", MinBlocks: 1, MaxBlocks: 1, WorkerInit: "sleep 60"},
+	}
+	if err := SaveConfig(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.Executable()
+	ep := osexec.Command(self)
+	ep.Env = append(os.Environ(), endpointEnv+"="+dir)
+	ep.Stderr = tWriter{t}
+	if err := ep.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var old []int
+	waitUntil(t, 30*time.Second, "the first run's block started", func() bool {
+		old = localJobPIDs(dir)
+		return len(old) == 1
+	})
+	t.Cleanup(func() { _ = syscall.Kill(-old[0], syscall.SIGKILL) })
+	if err := ep.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = ep.Wait()
+	if syscall.Kill(old[0], 0) != nil {
+		t.Fatal("the block died with its endpoint: the check below would prove nothing")
+	}
+	cfg.Batch.MinBlocks, cfg.Batch.WorkerInit = 0, ""
+	n, err := Start(context.Background(), Options{Dir: dir, Key: k, Config: cfg, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	waitUntil(t, 5*time.Second, "the orphan block cancelled", func() bool {
+		return syscall.Kill(-old[0], 0) != nil
+	})
+}
+
+// TestBatchConfig: the batch keys are top-level keys of config.yaml,
+// checked at load; a config without them documents them in a comment.
+func TestBatchConfig(t *testing.T) {
+	dir := t.TempDir()
+	if err := SaveConfig(dir, &Config{Name: "ep"}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, ConfigFile))
+	for _, key := range []string{"provider: local | slurm | pbs", "max_blocks", "worker_init", "max_idletime", "drain_period", "scheduler_options", "cpus_per_block"} {
+		if !strings.Contains(string(b), "# ") || !strings.Contains(string(b), key) {
+			t.Errorf("config.yaml written without batch settings does not document %q:\n%s", key, b)
+		}
+	}
+	good := "name: ep\nprovider: slurm\npartition: debug\naccount: proj1\nqos: normal\nwalltime: \"01:00:00\"\n" +
+		"nodes_per_block: 1\nworkers_per_node: 4\ncpus_per_block: 4\nexclusive: false\ninit_blocks: 0\nmin_blocks: 0\nmax_blocks: 2\n" +
+		"max_idletime: 30s\nworker_init: |\n  module load python\nscheduler_options: |\n  #SBATCH --constraint=x\nlauncher: srun\ndrain_period: 5m\n"
+	if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(dir)
+	if err != nil {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	want := BatchConfig{Provider: "slurm", Partition: "debug", Account: "proj1", QoS: "normal", Walltime: "01:00:00",
+		NodesPerBlock: 1, WorkersPerNode: 4, CPUsPerBlock: 4, MaxBlocks: 2, MaxIdleTime: 30 * time.Second,
+		WorkerInit: "module load python\n", SchedulerOptions: "#SBATCH --constraint=x\n", Launcher: "srun", DrainPeriod: 5 * time.Minute}
+	if c.Batch != want {
+		t.Fatalf("Batch = %+v\nwant    %+v", c.Batch, want)
+	}
+	if j := c.Batch.job(); j.Partition != "debug" || len(j.Options) != 1 || j.Options[0] != "#SBATCH --constraint=x" {
+		t.Errorf("job template %+v", j)
+	}
+	for name, yaml := range map[string]string{
+		"unknown provider":       "provider: condor\n",
+		"keys without provider":  "max_blocks: 2\n",
+		"partition and queue":    "provider: pbs\npartition: a\nqueue: b\n",
+		"min over max":           "provider: local\nmin_blocks: 3\nmax_blocks: 2\n",
+		"bad walltime":           "provider: slurm\nwalltime: 1h\n",
+		"drain past walltime":    "provider: slurm\nwalltime: \"00:10:00\"\ndrain_period: 10m\n",
+		"drain without walltime": "provider: slurm\ndrain_period: 1m\n",
+		"bad launcher":           "provider: slurm\nlauncher: aprun\n",
+		"srun on local":          "provider: local\nlauncher: srun\n",
+		"shell in account":       "provider: slurm\naccount: \"a;rm -rf /\"\n",
+		"negative workers":       "provider: local\nworkers_per_node: -1\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, ConfigFile), []byte(yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := LoadConfig(dir); err == nil {
+			t.Errorf("%s: LoadConfig accepted %q", name, yaml)
+		}
+	}
 }
