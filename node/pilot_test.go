@@ -86,6 +86,12 @@ def env(name):
 def nap(s):
     time.sleep(s)
     return s
+
+def once(p):
+    if os.path.exists(p):
+        return "second"
+    open(p, "w").close()
+    time.sleep(60)
 `
 
 // pilotFixture is an endpoint whose functions run in local blocks.
@@ -97,7 +103,7 @@ func pilotFixture(t *testing.T, edit func(*Config)) *boundsFixture {
 			edit(c)
 		}
 	})
-	for _, name := range []string{"env", "nap"} {
+	for _, name := range []string{"env", "nap", "once"} {
 		env, err := catalog.NewPublish(f.owner, nil, catalog.Function{Name: name, Kind: catalog.KindPython, Source: pilotSource, Entry: name},
 			catalog.Access{Public: true}, time.Now())
 		if err != nil {
@@ -283,6 +289,76 @@ func TestPilotBlockLost(t *testing.T) {
 		t.Fatalf("task on a killed block: %+v, want a system error naming the block's job", r.Error)
 	}
 	t.Log(r.Error.Message)
+
+	// With a retry, the input runs again on a new block and completes.
+	marker := filepath.Join(t.TempDir(), "ran")
+	go func() {
+		deadline := time.Now().Add(30 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := os.Stat(marker); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, pid := range localJobPIDs(f.ep.dir) {
+			_ = syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	}()
+	args, _ := json.Marshal([]string{marker})
+	r = f.call(t, "once", string(args), 1)
+	if r.Error != nil || string(r.Value) != `"second"` {
+		t.Fatalf("task with a retry on a killed block: %s %+v, want it run again to completion", r.Value, r.Error)
+	}
+}
+
+// TestPilotFortyTasks: 40 inputs of a 1 s function, in one invocation,
+// over max_blocks 2 of workers_per_node 2, from no block: all complete,
+// on no more than 2 blocks at once.
+func TestPilotFortyTasks(t *testing.T) {
+	f := pilotFixture(t, nil)
+	inputs := make([]invoke.Input, 40)
+	for i := range inputs {
+		inputs[i] = invoke.Input{Args: []byte("[1]")}
+	}
+	stop := make(chan struct{})
+	most := make(chan int, 1)
+	go func() {
+		m := 0
+		for {
+			select {
+			case <-stop:
+				most <- m
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			s := f.ep.ep.pilot.Summary()
+			m = max(m, s.Pending+s.Running+s.Draining)
+		}
+	}()
+	var mu sync.Mutex
+	ok := 0
+	_, err := f.client.Invoke(f.ctx, client.InvokeRequest{
+		Endpoint: f.ep.ID(), Function: f.fns["nap"], Inputs: inputs, Wait: true,
+		OnResult: func(r invoke.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Error == nil && string(r.Value) == "1" {
+				ok++
+			} else {
+				t.Errorf("input %d: %s %+v", r.Index, r.Value, r.Error)
+			}
+		},
+	})
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != 40 {
+		t.Fatalf("%d of 40 inputs completed", ok)
+	}
+	if m := <-most; m != 2 {
+		t.Errorf("at most %d blocks at once, want max_blocks 2 used", m)
+	}
 }
 
 // localJobPIDs lists the process groups of the local provider's running
