@@ -5,7 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"io"
+	"errors"
 	"os"
 	osexec "os/exec"
 	"os/signal"
@@ -25,6 +25,7 @@ import (
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
 )
 
 // This test binary is also the blocks' worker agent (`fxnode worker`) and,
@@ -256,10 +257,10 @@ func TestBlockCredentials(t *testing.T) {
 		t.Fatalf("credential file: %v, mode %v; want 0600", err, st.Mode())
 	}
 	stranger := mustGenerate(t)
-	if err := refused(t, f, stranger); err == nil || err == io.EOF {
+	if err := refused(t, f, stranger); !errors.Is(err, network.ErrReset) {
 		t.Errorf("a stranger's block stream: read err %v, want the stream reset", err)
 	}
-	if err := refused(t, f, blockKey(t, dirs[0])); err == nil || err == io.EOF {
+	if err := refused(t, f, blockKey(t, dirs[0])); !errors.Is(err, network.ErrReset) {
 		t.Errorf("a second use of a live block's credential: read err %v, want the stream reset", err)
 	}
 	// The block still serves.

@@ -242,7 +242,12 @@ func TestSilentAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(-pid, syscall.SIGKILL)
-	res := <-done
+	var res exec.Result
+	select {
+	case res = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the task on a silent block still runs 30s later")
+	}
 	if res.Error == nil || res.Error.Kind != fault.System || !strings.Contains(res.Error.Message, "no heartbeat") {
 		t.Fatalf("Result.Error = %+v, want a system error for the silent agent", res.Error)
 	}
