@@ -307,6 +307,14 @@ func (e *endpoint) batchStatus() *routing.Batch {
 	}
 }
 
+// batchFailing reports the error state of a batch endpoint that has no
+// worker to show for it: its blocks keep failing, so it takes no work
+// (its heartbeat says so) until one serves.
+func (e *endpoint) batchFailing() bool {
+	b := e.batchStatus()
+	return b != nil && b.Error != "" && b.Workers == 0
+}
+
 // watchBatch signs a new record when the blocks' state changes, so that
 // `fx endpoint show`, which asks the endpoint for its record, shows it
 // within a scaling period.

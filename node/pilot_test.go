@@ -192,6 +192,9 @@ func TestPilotBadPartition(t *testing.T) {
 		return b != nil && strings.Contains(b.Error, "invalid partition specified: nosuch")
 	})
 	t.Logf("after %v: %s", time.Since(start), f.record(t).Batch.Error)
+	if f.ep.ep.load().Accepting {
+		t.Error("the heartbeat of an endpoint whose blocks all fail says it accepts work")
+	}
 }
 
 // blockKey is the key in a block's credential.
