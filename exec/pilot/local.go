@@ -60,6 +60,10 @@ type localRecord struct {
 
 var _ Provider = (*Local)(nil)
 
+// stateNone is the state of a job record whose process has not been seen
+// to end.
+const stateNone State = ""
+
 // LocalPartition is the one partition of Local; a job naming another is
 // refused, as a scheduler refuses a partition it does not have.
 const LocalPartition = "local"
@@ -195,7 +199,7 @@ func (l *Local) status(id string) JobStatus {
 			return JobStatus{ID: id, State: Unknown, Raw: "UNKNOWN"}
 		}
 		rec = *r
-		if rec.State == "" && !alive(rec.PID, rec.Start) {
+		if rec.State == stateNone && !alive(rec.PID, rec.Start) {
 			// It ended while no Local of this record's watched it.
 			rec.State, rec.Raw, rec.Reason = Unknown, "UNKNOWN", "ended unobserved"
 			if rec.Cancel {
@@ -203,7 +207,7 @@ func (l *Local) status(id string) JobStatus {
 			}
 		}
 	}
-	if rec.State == "" {
+	if rec.State == stateNone {
 		return JobStatus{ID: id, Name: rec.Name, State: Running, Raw: "RUNNING"}
 	}
 	return JobStatus{ID: id, Name: rec.Name, State: rec.State, Raw: rec.Raw, Reason: rec.Reason}
@@ -222,7 +226,7 @@ func (l *Local) Cancel(ctx context.Context, ids []string) error {
 		} else if r, err := l.load(id); err == nil {
 			rec = r
 		}
-		if rec == nil || rec.State != "" {
+		if rec == nil || rec.State != stateNone {
 			l.mu.Unlock()
 			continue // unknown, or ended: no error
 		}

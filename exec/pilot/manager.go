@@ -319,6 +319,13 @@ func New(cfg Config) (*Manager, error) {
 		cancel()
 		return nil, err
 	}
+	// The directories of an earlier run's blocks hold keys no one will
+	// use again.
+	if old, err := filepath.Glob(filepath.Join(cfg.Dir, cfg.Prefix+"*")); err == nil {
+		for _, d := range old {
+			_ = os.RemoveAll(d)
+		}
+	}
 	m.decide(true) // init_blocks and min_blocks, submitted before New returns
 	m.loop.Add(1)
 	go m.decideLoop()

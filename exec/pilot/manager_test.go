@@ -139,7 +139,7 @@ func blockPID(t *testing.T, r *rig) int {
 		t.Fatalf("no job record: %v", err)
 	}
 	for _, rec := range recs {
-		if rec.State == "" {
+		if rec.State == stateNone {
 			return rec.PID
 		}
 	}
