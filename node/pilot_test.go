@@ -270,6 +270,17 @@ func TestBlockCredentials(t *testing.T) {
 	if r := f.call(t, "nap", "[0]", 0); r.Error != nil {
 		t.Fatalf("after the refusals: %+v", r.Error)
 	}
+	// Stopping the endpoint ends its block.
+	pids := localJobPIDs(f.ep.dir)
+	if len(pids) != 1 {
+		t.Fatalf("block processes before Close: %v", pids)
+	}
+	if err := f.ep.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if ps := groupAlive(pids[0]); len(ps) > 0 {
+		t.Errorf("the block's process group %d lives on after the endpoint closed: %v", pids[0], ps)
+	}
 }
 
 // TestPilotBlockLost: killing a block's process group while its task runs
@@ -431,7 +442,7 @@ func TestRestartCancelsOrphans(t *testing.T) {
 	}
 	defer n.Close()
 	waitUntil(t, 5*time.Second, "the orphan block cancelled", func() bool {
-		return syscall.Kill(-old[0], 0) != nil
+		return len(groupAlive(old[0])) == 0
 	})
 }
 
@@ -487,4 +498,26 @@ func TestBatchConfig(t *testing.T) {
 			t.Errorf("%s: LoadConfig accepted %q", name, yaml)
 		}
 	}
+}
+
+// groupAlive lists the processes of process group pgid that are not
+// zombies (which only wait for their parent to reap them), as "PID STATE".
+func groupAlive(pgid int) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) > 3 && f[2] == fmt.Sprint(pgid) && f[0] != "Z" {
+			out = append(out, e.Name()+" "+f[0])
+		}
+	}
+	return out
 }
