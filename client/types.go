@@ -41,6 +41,9 @@ type (
 	Hardware = routing.Hardware
 	Software = routing.Software
 	GPU      = routing.GPU
+	// Batch is an endpoint's blocks on its batch scheduler, and its
+	// error state.
+	Batch = routing.Batch
 	// Scored is one endpoint as routing judged it for some work.
 	Scored = routing.Scored
 )

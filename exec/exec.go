@@ -59,6 +59,12 @@ type Task struct {
 	Kwargs json.RawMessage `json:"kwargs,omitempty"`
 	// Timeout is the task's walltime; 0 means the executor's default.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Retries is how many more times the executor may run the task when
+	// it loses it mid-run, through no fault of the task (a batch
+	// scheduler's block that ended): the invocation's signed retries.
+	// 0 fails a lost task at once. Executors that never lose a task
+	// ignore it.
+	Retries int `json:"retries,omitempty"`
 }
 
 // Input is the arguments of one task: the part of a Task that varies
@@ -223,6 +229,7 @@ type Batch struct {
 	Tenant   string   // as Task.Tenant
 	Function Function // what runs
 	Inputs   []Input  // its arguments, one set per run
+	Retries  int      // as Task.Retries, for each input
 }
 
 // ErrClosed is returned by executors that are closed, or that close while

@@ -136,6 +136,10 @@ type Config struct {
 	// LogFormat is text (the default) or json: the format of fxnode's log
 	// on standard error.
 	LogFormat string `yaml:"log_format,omitempty"`
+	// Batch, its keys at the top level (provider, partition, max_blocks,
+	// …), runs Python and shell functions in a batch scheduler's blocks;
+	// the zero value runs them on the local pool (see BatchConfig).
+	Batch BatchConfig `yaml:",inline"`
 }
 
 var fieldComments = map[string]string{
@@ -156,6 +160,16 @@ var fieldComments = map[string]string{
 	"worker_uids":     "Range of unprivileged uids: each user's workers and shell commands run as a uid of its own (needs fxnode as root; default as root: 200000-265535).",
 	"users":           "Map of user IDs to local account names: a mapped user's workers run as that account, in its home (needs root).",
 	"require_mapping": "true denies every user that users does not map to a local account.",
+
+	"provider":          "Batch scheduler that runs Python and shell functions in blocks (pilot jobs): local, slurm or pbs.",
+	"partition":         "Partition the blocks go to (Slurm); queue: for PBS. Default: the scheduler's.",
+	"walltime":          "Walltime of each block, HH:MM:SS.",
+	"workers_per_node":  "Tasks one block node runs at once (default 1); cpus_per_block defaults to it.",
+	"max_blocks":        "Blocks submitted at most at once (default 1); min_blocks stay, init_blocks start with the endpoint.",
+	"max_idletime":      "A block idle this long is cancelled (default 2m).",
+	"worker_init":       "Shell lines the block's job runs before the worker (module load, activating an environment).",
+	"scheduler_options": "Extra directive lines of the block's job script, one a line.",
+	"drain_period":      "A block takes no new task in this last part of its walltime.",
 
 	"catalog_owner_quota": "Catalog records kept for one owner: one per function name and one per version (default 10000).",
 
@@ -240,6 +254,9 @@ func (c *Config) validate() error {
 	case "", "text", "json":
 	default:
 		errs = append(errs, fmt.Errorf("log_format %q: want text or json", c.LogFormat))
+	}
+	if err := c.Batch.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("node: config: %w", err)
@@ -342,6 +359,9 @@ func SaveConfig(dir string, c *Config) error {
 	}
 	if len(unset) > 0 {
 		doc.FootComment = strings.Join(unset, "\n")
+	}
+	if c.Batch.Provider == "" && len(doc.Content) > 0 {
+		doc.Content[0].FootComment = batchComments
 	}
 	var buf bytes.Buffer
 	buf.WriteString("# fxnode configuration. Edit freely; fxnode run reads it at start.\n")

@@ -16,6 +16,7 @@ import (
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/exec/container"
+	"github.com/fxmesh/fxmesh/exec/pilot"
 	"github.com/fxmesh/fxmesh/exec/python"
 	"github.com/fxmesh/fxmesh/exec/shell"
 	"github.com/fxmesh/fxmesh/exec/tenant"
@@ -38,6 +39,7 @@ type endpoint struct {
 	n         *Node
 	tasks     *taskstore.Store
 	executors executors                   // fixed once started
+	pilot     *pilot.Manager              // runs python and shell in blocks, with a provider; else nil
 	mu        sync.Mutex                  // guards closing and streams
 	closing   bool                        // set by close: no handler or task may start
 	streams   map[network.Stream]struct{} // results streams open, reset by close
@@ -97,7 +99,9 @@ func (xs executors) Queued(fn exec.Function) (int, bool) {
 // nothing.
 func (xs executors) load() exec.Stats {
 	var st exec.Stats
-	for kind, x := range xs {
+	seen := map[exec.Executor]bool{} // one executor may serve several kinds
+	for _, kind := range slices.Sorted(maps.Keys(xs)) {
+		x := xs[kind]
 		s, ok := x.(exec.Statser)
 		if !ok {
 			continue
@@ -106,7 +110,10 @@ func (xs executors) load() exec.Stats {
 		if kind == loadKind {
 			st.Workers, st.Idle, st.Running = xst.Workers, xst.Idle, xst.Running
 		}
-		st.Queued += xst.Queued
+		if !seen[x] {
+			st.Queued += xst.Queued
+		}
+		seen[x] = true
 	}
 	return st
 }
@@ -148,24 +155,35 @@ func (n *Node) startEndpoint() error {
 		tasks.Close()
 		return fmt.Errorf("node: config: %w", err)
 	}
-	py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Fallback: fallbackPython, Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Tenants: tenants})
-	if err != nil {
-		tasks.Close()
-		if iso.Switches() && fault.KindOf(err) == fault.Invalid {
-			return fmt.Errorf("node: %w; set python: in config.yaml to an interpreter that the worker uids and accounts can run", err)
+	var blocks *pilot.Manager
+	if n.cfg.Batch.Provider != "" {
+		// Python and shell functions run in the blocks' agents, with the
+		// same executors and tenancy as the local pool below.
+		if blocks, err = n.startPilot(lim); err != nil {
+			tasks.Close()
+			return err
 		}
-		return err
+		xs[exec.KindPython], xs[exec.KindShell] = blocks, blocks
+	} else {
+		py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Fallback: fallbackPython, Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Tenants: tenants})
+		if err != nil {
+			tasks.Close()
+			if iso.Switches() && fault.KindOf(err) == fault.Invalid {
+				return fmt.Errorf("node: %w; set python: in config.yaml to an interpreter that the worker uids and accounts can run", err)
+			}
+			return err
+		}
+		xs[exec.KindPython] = py
+		sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log, Tenants: tenants})
+		if err != nil {
+			xs.close()
+			tasks.Close()
+			return err
+		}
+		xs[exec.KindShell] = sh
 	}
-	xs[exec.KindPython] = py
-	sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log, Tenants: tenants})
-	if err != nil {
-		xs.close()
-		tasks.Close()
-		return err
-	}
-	xs[exec.KindShell] = sh
 	ep := &endpoint{
-		n: n, tasks: tasks, executors: xs,
+		n: n, tasks: tasks, executors: xs, pilot: blocks,
 		catalog: cachedCatalog{Store: n.catalog},
 		policy: admission.Policy{
 			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
@@ -195,6 +213,11 @@ func (n *Node) startEndpoint() error {
 	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSessionStream)
+	if blocks != nil {
+		n.host.SetStreamHandler(wire.BlockProtocol, n.ep.handleBlock)
+		n.wg.Add(1)
+		go n.watchBatch()
+	}
 	return nil
 }
 
@@ -211,6 +234,7 @@ func (e *endpoint) close() error {
 	e.n.host.RemoveStreamHandler(wire.InvokeProtocol)
 	e.n.host.RemoveStreamHandler(wire.TaskProtocol)
 	e.n.host.RemoveStreamHandler(wire.SessionProtocol)
+	e.n.host.RemoveStreamHandler(wire.BlockProtocol)
 	xerr := e.executors.close()
 	e.running.Wait()
 	return errors.Join(xerr, e.tasks.Close())
@@ -491,9 +515,9 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 		for i, in := range inv.Inputs {
 			inputs[i] = exec.Input{Args: in.Args, Kwargs: in.Kwargs}
 		}
-		err = b.ExecuteBatch(ctx, exec.Batch{Tenant: tenant, Function: fn, Inputs: inputs}, emit)
+		err = b.ExecuteBatch(ctx, exec.Batch{Tenant: tenant, Function: fn, Inputs: inputs, Retries: inv.Retries}, emit)
 	} else {
-		err = e.runEach(ctx, x, exec.Task{ID: id, Tenant: tenant, Function: fn, Timeout: timeout}, inv.Inputs, emit)
+		err = e.runEach(ctx, x, exec.Task{ID: id, Tenant: tenant, Function: fn, Timeout: timeout, Retries: inv.Retries}, inv.Inputs, emit)
 	}
 	if err == nil && storeErr != nil {
 		err = storeErr

@@ -72,6 +72,10 @@ type Options struct {
 	// clients can verify the owner; nil means DIR/owner.claim, if any.
 	// Without a valid one the endpoint runs, its owner unverified.
 	OwnerClaim []byte
+	// BlockHeartbeat and ScalePeriod set the batch-scheduler blocks'
+	// heartbeat and scaling period (exec/pilot's Config.Heartbeat and
+	// ScalePeriod); zero means pilot's defaults. For tests.
+	BlockHeartbeat, ScalePeriod time.Duration
 	// Containers says what an endpoint can run container images with,
 	// asked each time its record is signed; nil means the runtime its
 	// containers: block chose (none: the record lists no runtime), the
@@ -125,6 +129,8 @@ type Node struct {
 	web     *webServer  // the web view and /metrics; nil unless http_listen is set
 	dirMu   sync.Mutex  // guards mesh
 	mesh    *directory  // the endpoints the web view lists; nil unless http_listen is set
+
+	blockHeartbeat, scalePeriod time.Duration // Options'
 
 	mu      sync.Mutex // guards record, rec, seq, claimProblem
 	record  []byte     // current signed endpoint record
@@ -192,9 +198,10 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}), reached: make(chan struct{}),
-		frames:     wire.NewBudget(frameBudget, framePeerBudget),
-		containers: opts.Containers,
-		metrics:    newMetrics(opts.Role),
+		frames:         wire.NewBudget(frameBudget, framePeerBudget),
+		containers:     opts.Containers,
+		blockHeartbeat: opts.BlockHeartbeat, scalePeriod: opts.ScalePeriod,
+		metrics: newMetrics(opts.Role),
 	}
 	if cfg.AuditLog != "" && n.role == RoleEndpoint {
 		if n.audit, err = audit.Open(n.path(cfg.AuditLog), audit.Options{}); err != nil {
@@ -373,6 +380,7 @@ func (n *Node) signRecord() error {
 		Expires:  now.Add(n.cfg.recordTTL()).UnixNano(),
 		Public:   n.cfg.Public,
 		Allowed:  n.cfg.Allowed,
+		Batch:    n.ep.batchStatus(),
 	}
 	problem := checkClaim(n.claim, rec.ID, rec.Owner, now)
 	if problem == "" && rec.Owner != "" {

@@ -53,6 +53,9 @@ type EndpointRecord struct {
 	// alone is only what the node says of itself; with a valid claim it is
 	// what the owner says too.
 	OwnerClaim []byte `cbor:"14,keyasint,omitempty" json:"-"`
+	// Batch is the state of the endpoint's batch-scheduler blocks; nil
+	// for an endpoint that runs functions on its own host.
+	Batch *Batch `cbor:"15,keyasint,omitempty" json:"batch,omitempty"`
 
 	// OwnerVerified is set by DecodeRecord when OwnerClaim proves Owner: signed
 	// by Owner, for this node, not expired. It is never serialised.
@@ -60,6 +63,34 @@ type EndpointRecord struct {
 	// OwnerUnverified says why Owner is not verified ("no owner claim",
 	// "owner claim expired"…); "" when it is. It is never serialised.
 	OwnerUnverified string `cbor:"-" json:"-"`
+}
+
+// Batch is an endpoint's blocks (pilot jobs) on its batch scheduler, as
+// the endpoint last signed them.
+type Batch struct {
+	Provider  string `cbor:"1,keyasint" json:"provider"`                      // "slurm", "pbs", "local"
+	Partition string `cbor:"2,keyasint,omitempty" json:"partition,omitempty"` // partition or queue; "" the default
+	Pending   int    `cbor:"3,keyasint,omitempty" json:"blocks_pending"`      // blocks submitted, not yet serving
+	Running   int    `cbor:"4,keyasint,omitempty" json:"blocks_running"`      // blocks serving
+	Workers   int    `cbor:"5,keyasint,omitempty" json:"workers"`             // workers of the serving blocks
+	// Error is why blocks keep failing to submit or start, with the
+	// scheduler's message: the endpoint's error state. "" when none.
+	Error string `cbor:"6,keyasint,omitempty" json:"error,omitempty"`
+}
+
+// MaxBatchErrorBytes bounds Batch.Error.
+const MaxBatchErrorBytes = 1024
+
+func (b *Batch) validate() error {
+	switch {
+	case b.Provider == "" || len(b.Provider) > 32 || len(b.Partition) > 128:
+		return fmt.Errorf("%w: batch provider %q or partition of %d bytes", ErrInvalidField, b.Provider, len(b.Partition))
+	case b.Pending < 0 || b.Running < 0 || b.Workers < 0 || b.Pending > MaxLoadCount || b.Running > MaxLoadCount || b.Workers > MaxLoadCount:
+		return fmt.Errorf("%w: batch counts out of range", ErrInvalidField)
+	case len(b.Error) > MaxBatchErrorBytes:
+		return fmt.Errorf("%w: batch error of %d bytes, limit %d", ErrInvalidField, len(b.Error), MaxBatchErrorBytes)
+	}
+	return nil
 }
 
 // UpdatedAt is when the record was made.
@@ -109,6 +140,11 @@ func (r *EndpointRecord) validate(now time.Time) error {
 	for _, im := range r.Software.Images {
 		if len(im) > MaxImageBytes || !require.ValidWord(im) {
 			return fmt.Errorf("%w: image %q: want 1 to %d of [A-Za-z0-9_.:+/@-]", ErrInvalidField, im, MaxImageBytes)
+		}
+	}
+	if r.Batch != nil {
+		if err := r.Batch.validate(); err != nil {
+			return err
 		}
 	}
 	for k := range r.Labels {

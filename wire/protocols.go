@@ -19,6 +19,10 @@ const (
 	// SessionProtocol carries many invocations of one caller, each waited
 	// for, and their replies interleaved on one stream.
 	SessionProtocol protocol.ID = "/fxmesh/session/1.0.0"
+	// BlockProtocol carries the block protocol of package exec/pilot
+	// between an endpoint and the agent of one of its batch-scheduler
+	// blocks, authenticated by the block's own key.
+	BlockProtocol protocol.ID = "/fxmesh/block/1.0.0"
 	// TaskProtocol answers a caller's questions about its task.
 	TaskProtocol protocol.ID = "/fxmesh/task/1.0.0"
 	// CatalogProtocol is how clients use a full node's catalog: publish,

@@ -143,6 +143,10 @@ type endpointJSON struct {
 	// OwnerUnverified says why not.
 	OwnerVerified   bool   `json:"owner_verified"`
 	OwnerUnverified string `json:"owner_unverified,omitempty"`
+
+	// Batch is the endpoint's batch scheduler: provider, partition,
+	// blocks pending and running, their workers, and its error state.
+	Batch *client.Batch `json:"batch,omitempty"`
 }
 
 func toJSON(e client.EndpointInfo) endpointJSON {
@@ -152,6 +156,7 @@ func toJSON(e client.EndpointInfo) endpointJSON {
 		Addrs: r.Addrs, Online: e.Online,
 		Hardware: r.Hardware, Software: r.Software, Labels: r.Labels, Datasets: r.Datasets,
 		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
+		Batch: r.Batch,
 	}
 	// Empty lists print as [] and {}, never null.
 	j.Addrs = orEmpty(j.Addrs)
@@ -195,11 +200,11 @@ func newEndpointsCmd() *cobra.Command {
 					return printJSON(out, list)
 				}
 				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tID\tOWNER\tCPUS\tMEMORY\tGPUS\tONLINE")
+				fmt.Fprintln(tw, "NAME\tID\tOWNER\tCPUS\tMEMORY\tGPUS\tBATCH\tONLINE")
 				for _, e := range eps {
 					r := e.Record
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%v\n", r.Name, r.ID, ownerCell(r),
-						r.Hardware.CPUs, bytesHuman(r.Hardware.MemoryBytes), gpuSummary(r.Hardware.GPUs), e.Online)
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\t%v\n", r.Name, r.ID, ownerCell(r),
+						r.Hardware.CPUs, bytesHuman(r.Hardware.MemoryBytes), gpuSummary(r.Hardware.GPUs), batchCell(r.Batch), e.Online)
 				}
 				return tw.Flush()
 			})
@@ -313,4 +318,25 @@ func gpuSummary(g []client.GPU) string {
 		return g[0].Model
 	}
 	return fmt.Sprintf("%d× %s", len(g), g[0].Model)
+}
+
+// batchCell sums up an endpoint's blocks: "slurm/debug 1 pending, 2 running,
+// 4 workers", and its error state; "-" for an endpoint without a scheduler.
+func batchCell(b *client.Batch) string {
+	if b == nil {
+		return "-"
+	}
+	s := b.Provider
+	if b.Partition != "" {
+		s += "/" + b.Partition
+	}
+	s += fmt.Sprintf(" %d pending, %d running, %d workers", b.Pending, b.Running, b.Workers)
+	if b.Error != "" {
+		e := b.Error
+		if len(e) > 60 {
+			e = e[:60] + "…"
+		}
+		s += " ERROR: " + e
+	}
+	return s
 }

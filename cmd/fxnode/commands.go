@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd(), newDiagCmd())
+	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd(), newDiagCmd(), newWorkerCmd())
 	usageErrorsAreInvalid(root)
 	return root
 }
@@ -325,4 +325,24 @@ func serve(cmd *cobra.Command, dir string, cfg *node.Config, role node.Role) err
 		return errors.New("shutdown took longer than 5s")
 	}
 	return nil
+}
+
+func newWorkerCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "worker --block-dir DIR",
+		Short: "Run a batch-scheduler block's worker agent (started by the block's job, not by hand)",
+		Long: `Run the worker agent of a block (pilot job) that an endpoint submitted to its
+batch scheduler: it reads the block's credential from DIR, connects to the
+endpoint with it, and runs the tasks it is sent until the endpoint lets it go.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return node.RunWorker(ctx, dir, logger(cmd))
+		},
+	}
+	cmd.Flags().StringVar(&dir, "block-dir", "", "the block's directory, made by its endpoint (required)")
+	cmd.MarkFlagRequired("block-dir")
+	return cmd
 }
