@@ -130,6 +130,11 @@ func (n *Node) startEndpoint() error {
 	if err != nil {
 		return err
 	}
+	if n.executors != nil {
+		n.ep = n.newEndpoint(tasks, n.executors)
+		n.serveEndpoint()
+		return nil
+	}
 	lim := exec.Limits{MaxResultBytes: n.cfg.maxOutput()}
 	xs := executors{}
 	iso, err := n.cfg.isolation(n.dir)
@@ -158,18 +163,7 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	xs[exec.KindShell] = sh
-	ep := &endpoint{
-		n: n, tasks: tasks, executors: xs,
-		catalog: cachedCatalog{Store: n.catalog},
-		policy: admission.Policy{
-			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
-			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
-			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(),
-		},
-		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
-		callsPerSessionStream: defaultCallsPerSessionStream,
-	}
-	ep.images.ctx, ep.images.now = n.ctx, n.now
+	ep := n.newEndpoint(tasks, xs)
 	rt, err := n.cfg.Containers.containerRuntime(n.ctx, n.log)
 	if err == nil && rt != nil {
 		var cx *container.Executor
@@ -185,10 +179,32 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	n.ep = ep
+	n.serveEndpoint()
+	return nil
+}
+
+// newEndpoint is the endpoint part of n, with its task store and executors.
+func (n *Node) newEndpoint(tasks *taskstore.Store, xs executors) *endpoint {
+	ep := &endpoint{
+		n: n, tasks: tasks, executors: xs,
+		catalog: cachedCatalog{Store: n.catalog},
+		policy: admission.Policy{
+			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
+			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
+			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(),
+		},
+		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
+		callsPerSessionStream: defaultCallsPerSessionStream,
+	}
+	ep.images.ctx, ep.images.now = n.ctx, n.now
+	return ep
+}
+
+// serveEndpoint serves the endpoint's protocols.
+func (n *Node) serveEndpoint() {
 	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSessionStream)
-	return nil
 }
 
 // close stops taking work, stops running tasks, waits for every handler
