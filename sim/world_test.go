@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,6 +54,7 @@ type world struct {
 	nextIP  int              // guarded by mu
 	traffic map[string]*load // guarded by mu: by IP, what each address sent
 	cut     map[string]bool  // guarded by mu: IPs on the far side of a partition
+	clients map[string]bool  // guarded by mu: the clients' IPs
 	nodes   []*simNode       // guarded by mu: every node ever started, in order
 }
 
@@ -77,9 +80,9 @@ func newWorld(t testing.TB, seed uint64, loss float64) *world {
 		t: t, seed: seed, dir: t.TempDir(), loss: loss,
 		minLatency: 5 * time.Millisecond, maxLatency: 60 * time.Millisecond,
 		rng:     rand.New(rand.NewPCG(seed, 0x5eed)),
-		traffic: map[string]*load{}, cut: map[string]bool{},
+		traffic: map[string]*load{}, cut: map[string]bool{}, clients: map[string]bool{},
 	}
-	w.net = &simnet.Simnet{LatencyFunc: w.latency}
+	w.net = &simnet.Simnet{LatencyFunc: w.latency, Logger: slog.New(slog.DiscardHandler)}
 	w.net.Start()
 	w.owner = w.key("owner")
 	return w
@@ -128,7 +131,8 @@ func ipOf(a net.Addr) string {
 func (w *world) drops(from, to string) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.cut[from] != w.cut[to] {
+	// Clients reach both sides of a partition: they relay nothing.
+	if w.cut[from] != w.cut[to] && !w.clients[from] && !w.clients[to] {
 		return true
 	}
 	return w.loss > 0 && w.rng.Float64() < w.loss
@@ -278,23 +282,47 @@ func (w *world) close() {
 // client is a light peer on its own address that dials the mesh through
 // entry, as the owner (whose endpoints it trusts).
 func (w *world) client(ctx context.Context, entry []string) (*client.Client, error) {
-	h, _, err := w.newHost(w.owner)
+	h, ip, err := w.newHost(w.owner)
 	if err != nil {
 		return nil, err
 	}
+	w.mu.Lock()
+	w.clients[ip] = true
+	w.mu.Unlock()
 	return client.New(ctx, client.Options{Key: w.owner, Host: h, Bootstrap: entry})
 }
 
-// bytesSent is what every address has sent so far, in bytes and packets.
-func (w *world) bytesSent() (bytes, packets int64) {
+// nodeTraffic is what the nodes (not the clients) have sent so far, in
+// bytes and packets.
+func (w *world) nodeTraffic() (bytes, packets int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for _, l := range w.traffic {
+	for _, sn := range w.nodes {
+		l := w.traffic[sn.ip]
 		bytes += l.bytes.Load()
 		packets += l.packets.Load()
 	}
 	return bytes, packets
 }
+
+// partition cuts nodes off from the rest: no packet crosses until heal.
+func (w *world) partition(nodes []*simNode) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, sn := range nodes {
+		w.cut[sn.ip] = true
+	}
+}
+
+// heal ends the partition.
+func (w *world) heal() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	clear(w.cut)
+}
+
+// tableLog collects a table for t.Log.
+type tableLog struct{ strings.Builder }
 
 // echo is the in-process executor of simulated endpoints: it returns a
 // task's arguments at once, from one of workers slots.
