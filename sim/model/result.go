@@ -114,7 +114,7 @@ func (r *Result) fields() map[string]*float64 {
 		"catalog_delivery_p50_s": &r.CatalogDeliveryP50S, "catalog_delivery_p99_s": &r.CatalogDeliveryP99S,
 		"lookup_success": &r.LookupSuccess, "lookup_p50_ms": &r.LookupP50Ms, "lookup_p99_ms": &r.LookupP99Ms,
 		"lookup_hops_p90": &r.LookupHopsP90,
-		"invoke_success": &r.InvokeSuccess, "invoke_p50_ms": &r.InvokeP50Ms, "invoke_p99_ms": &r.InvokeP99Ms,
+		"invoke_success":  &r.InvokeSuccess, "invoke_p50_ms": &r.InvokeP50Ms, "invoke_p99_ms": &r.InvokeP99Ms,
 		"down_detection_s": &r.DownDetectionS, "down_detection_max_s": &r.DownDetectionMaxS,
 		"messages_per_node_per_min": &r.MessagesPerNodePerMin, "bytes_per_node_per_min": &r.BytesPerNodePerMin,
 		"heal_consistency_s": &r.HealConsistencyS,
