@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/sim/model"
@@ -16,6 +17,7 @@ func newSimCmd() *cobra.Command {
 		scenario, csvPath         string
 		nodes                     int
 		seed                      uint64
+		syncInterval, refresh     time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "sim --model --scenario NAME --nodes N [--seed S] [--csv FILE] [--json]",
@@ -28,7 +30,13 @@ func newSimCmd() *cobra.Command {
 			if !useModel {
 				return fault.E(fault.Invalid, "", "fxnode sim runs the model only (--model); real nodes run with make sim-scale")
 			}
-			cfg := model.Config{Scenario: scenario, Nodes: nodes, Seed: seed}
+			cfg := model.Config{Scenario: scenario, Nodes: nodes, Seed: seed, Params: model.Production()}
+			if syncInterval > 0 {
+				cfg.Params.SyncInterval = syncInterval
+			}
+			if refresh > 0 {
+				cfg.Params.RefreshPeriod = refresh
+			}
 			if verbose {
 				cfg.Progress = cmd.ErrOrStderr()
 			}
@@ -58,6 +66,8 @@ func newSimCmd() *cobra.Command {
 	f.Uint64Var(&seed, "seed", 1, "seed of every random choice")
 	f.StringVar(&csvPath, "csv", "", "write every sample to FILE (scenario,metric,value)")
 	f.BoolVar(&asJSON, "json", false, "print the result as one JSON object instead of the table")
+	f.DurationVar(&syncInterval, "sync-interval", 0, "what if: the catalog pull interval (default production's, 30s)")
+	f.DurationVar(&refresh, "refresh", 0, "what if: the DHT's routing table refresh period (default production's, 10m)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print the model's progress on stderr")
 	return cmd
 }
