@@ -35,6 +35,8 @@ type scale struct {
 	res   model.Result
 	fn    *client.ResolvedFunction // the function routed invocations run
 	quick bool                     // scaleSettings.Quick
+	wall  func() time.Duration     // wall time since the run began
+	begin time.Time                // the run's start, on the bubble's clock
 
 	mu        sync.Mutex // guards the figures below, filled by concurrent work
 	conv      []float64  // per publish: seconds until every live node held it
@@ -65,12 +67,14 @@ type scaleSettings struct {
 func runScale(t *testing.T, set scaleSettings) model.Result {
 	var res model.Result
 	wall := time.Now()
+	wallNow := func() time.Duration { return time.Since(wall).Round(time.Second) } // outside the bubble's clock
 	synctest.Test(t, func(t *testing.T) {
-		s := &scale{t: t, ctx: t.Context(), rng: rand.New(rand.NewPCG(set.Seed, 1)), quick: set.Quick,
+		s := &scale{t: t, ctx: t.Context(), rng: rand.New(rand.NewPCG(set.Seed, 1)), quick: set.Quick, wall: wallNow,
 			res: model.NewResult(set.Scenario, "real", set.Nodes, set.Seed)}
 		s.w = newWorld(t, set.Seed, set.Loss)
 		defer s.w.close()
 		start := time.Now()
+		s.begin = start
 		switch set.Scenario {
 		case "steady":
 			s.steady(set.Nodes)
@@ -89,6 +93,11 @@ func runScale(t *testing.T, set scaleSettings) model.Result {
 	})
 	res.WallS = time.Since(wall).Seconds()
 	return res
+}
+
+// phase logs the start of a phase, with simulated and wall time.
+func (s *scale) phase(what string) {
+	s.t.Logf("sim %s wall %s: %s (%d live nodes)", time.Since(s.begin).Round(time.Millisecond), s.wall(), what, len(s.w.live()))
 }
 
 // bootstraps is how many bootstrap nodes a mesh of n nodes has.
@@ -118,7 +127,9 @@ func (s *scale) form(n int) []*simNode {
 		eps = append(eps, s.addEndpoint(addrs))
 		time.Sleep(spacing)
 	}
+	s.phase("endpoints started")
 	s.waitJoined(eps, 5*time.Minute)
+	s.phase("endpoints joined")
 	time.Sleep(settle)
 	return eps
 }
@@ -205,6 +216,7 @@ func (s *scale) rate(from trafficMark) {
 // of its own, and follows each until every live full node holds it (or
 // giveUp passes).
 func (s *scale) publish(k int, giveUp time.Duration) {
+	s.phase(fmt.Sprintf("%d publishes", k))
 	var wg sync.WaitGroup
 	for range k {
 		s.mu.Lock()
@@ -283,6 +295,7 @@ func (s *scale) siteLive(site string) bool {
 // lookups runs n capability lookups, conc at once, each from a client of
 // its own, for a site that a live endpoint advertises.
 func (s *scale) lookups(n, conc int) {
+	s.phase(fmt.Sprintf("%d lookups", n))
 	s.concurrently(n, conc, func(c *client.Client) {
 		site := s.pickSite()
 		reqs, err := routing.ParseRequirements([]string{"site=" + site})
@@ -337,6 +350,7 @@ func (s *scale) invocations(n, conc int) {
 		s.fn = fn
 		c.Close()
 	}
+	s.phase(fmt.Sprintf("%d routed invocations", n))
 	s.concurrently(n, conc, func(c *client.Client) {
 		site := s.pickSite()
 		start := time.Now()
@@ -390,6 +404,7 @@ func (s *scale) downDetection(k int) {
 	eps := s.endpoints()
 	s.rng.Shuffle(len(eps), func(i, j int) { eps[i], eps[j] = eps[j], eps[i] })
 	gone := eps[:min(k, len(eps)-1)]
+	s.phase(fmt.Sprintf("%d endpoints stop", len(gone)))
 	start := time.Now()
 	for _, sn := range gone {
 		s.w.stop(sn)
@@ -536,11 +551,13 @@ func (s *scale) partition(n int) {
 	s.rng.Shuffle(len(live), func(i, j int) { live[i], live[j] = live[j], live[i] })
 	cut := live[:len(live)*3/10]
 	s.w.partition(cut)
+	s.phase(fmt.Sprintf("%d nodes cut off", len(cut)))
 	// One record published on each side.
 	s.publishOn(cut[s.rng.IntN(len(cut))])
 	s.publishOn(live[len(cut)+s.rng.IntN(len(live)-len(cut))])
 	time.Sleep(5 * time.Minute)
 	s.w.heal()
+	s.phase("healed")
 	healed := time.Now()
 	for !s.holdsAll() && time.Since(healed) < 15*time.Minute {
 		time.Sleep(500 * time.Millisecond)
@@ -585,6 +602,7 @@ func (s *scale) bootstrapLoss(n int) {
 	for _, b := range s.boots {
 		s.w.stop(b)
 	}
+	s.phase("bootstraps gone")
 	var joiners []*simNode
 	for range max(1, n/10) {
 		joiners = append(joiners, s.addEndpoint(addrs))
