@@ -559,7 +559,7 @@ func (s *scale) partition(n int) {
 	s.w.heal()
 	s.phase("healed")
 	healed := time.Now()
-	for !s.holdsAll() && time.Since(healed) < 15*time.Minute {
+	for !s.holdsAll() && time.Since(healed) < 10*time.Minute {
 		time.Sleep(500 * time.Millisecond)
 	}
 	if s.holdsAll() {
