@@ -507,11 +507,12 @@ func (s *scale) churn(n int) {
 			s.replaceOne()
 		}
 	})
-	for range 3 {
+	end := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(end) {
 		s.publish(2, 3*time.Minute)
 		s.lookups(max(20, n/5), 8)
 		s.invocations(max(10, n/10), 4)
-		time.Sleep(20 * time.Second)
+		time.Sleep(min(20*time.Second, time.Until(end)))
 	}
 	close(stop)
 	wg.Wait()
