@@ -42,7 +42,8 @@ type scale struct {
 	mu        sync.Mutex // guards the figures below, filled by concurrent work
 	conv      []float64  // per publish: seconds until every live node held it
 	delivered []float64  // per (publish, node): seconds until it held it
-	published int
+	published int // records published, followed or not
+	followed  int // publishes followed until every node held them
 	lookupMs  []float64
 	nLookups  int
 	lookupOK  int
@@ -252,6 +253,9 @@ func (s *scale) publishOne(name string, giveUp time.Duration) {
 		return
 	}
 	ref := s.w.owner.ID().String() + "/" + name
+	s.mu.Lock()
+	s.followed++
+	s.mu.Unlock()
 	seen := map[string]float64{}
 	for {
 		all := true
@@ -444,9 +448,9 @@ func (s *scale) downDetection(k int) {
 // finish turns what was measured into the result's figures.
 func (s *scale) finish() {
 	r := &s.res
-	r.Publishes = s.published
-	if s.published > 0 {
-		r.CatalogConverged = model.Fraction(len(s.conv), s.published)
+	r.Publishes = s.followed
+	if s.followed > 0 {
+		r.CatalogConverged = model.Fraction(len(s.conv), s.followed)
 		r.CatalogConvergenceP50S = model.Quantile(s.conv, 0.5)
 		r.CatalogConvergenceP99S = model.Quantile(s.conv, 0.99)
 		r.CatalogConvergenceMaxS = model.Quantile(s.conv, 1)
