@@ -42,8 +42,8 @@ type scale struct {
 	mu        sync.Mutex // guards the figures below, filled by concurrent work
 	conv      []float64  // per publish: seconds until every live node held it
 	delivered []float64  // per (publish, node): seconds until it held it
-	published int // records published, followed or not
-	followed  int // publishes followed until every node held them
+	published int        // records published, followed or not
+	followed  int        // publishes followed until every node held them
 	lookupMs  []float64
 	nLookups  int
 	lookupOK  int

@@ -24,6 +24,11 @@ type Params struct {
 	D, Dlo, Dhi, Dlazy int
 	Heartbeat          time.Duration
 	HistoryGossip      int // heartbeats whose message IDs IHAVE announces
+	// GossipFactor is the share of the non-mesh peers that IHAVE goes to
+	// at each heartbeat, when more than Dlazy; MaxIHaveLength caps the
+	// message IDs of one IHAVE.
+	GossipFactor   float64
+	MaxIHaveLength int
 	// Kademlia (go-libp2p-kad-dht v0.42, amino defaults)
 	K, Alpha, Beta int
 	RefreshPeriod  time.Duration
@@ -45,7 +50,7 @@ type Params struct {
 // real-code simulation.
 func Production() Params {
 	return Params{
-		D: 6, Dlo: 5, Dhi: 12, Dlazy: 6, Heartbeat: time.Second, HistoryGossip: 3,
+		D: 6, Dlo: 5, Dhi: 12, Dlazy: 6, Heartbeat: time.Second, HistoryGossip: 3, GossipFactor: 0.25, MaxIHaveLength: 5000,
 		K: 20, Alpha: 10, Beta: 3, RefreshPeriod: 10 * time.Minute, DialTimeout: 5 * time.Second,
 		SyncInterval: 30 * time.Second, BeatInterval: routing.DefaultHeartbeatInterval, MissedBeats: routing.DefaultMissedBeats,
 		StatusTimeout: 3 * time.Second,
@@ -815,7 +820,8 @@ func (m *mesh) downDetection(k int) {
 // and the message sizes of the real cores: every endpoint's heartbeat
 // reaches every node, which sends it to its mesh peers (less the one it
 // came from), and announces the message IDs of HistoryGossip heartbeats
-// to Dlazy peers each heartbeat; the DHT record and capability keys are
+// to max(Dlazy, GossipFactor of its other connections) peers each
+// heartbeat; the DHT record and capability keys are
 // put again every third of the record's lifetime; the catalog is pulled
 // every SyncInterval.
 func (m *mesh) traffic() {
@@ -830,20 +836,25 @@ func (m *mesh) traffic() {
 			endpoints++
 		}
 	}
-	degree := 0.0
+	degree, conns := 0.0, 0.0
 	live := m.live()
 	for _, n := range live {
 		degree += float64(len(n.mesh))
+		conns += float64(len(m.connections(n)))
 	}
 	degree /= float64(len(live))
+	conns /= float64(len(live))
 	beatsPerMin := float64(endpoints) * float64(time.Minute/m.p.BeatInterval)
 	forwards := beatsPerMin * (degree - 1)
-	// IHAVE: one per heartbeat per topic to Dlazy peers, carrying the IDs
-	// (about 40 bytes each) of the beats of HistoryGossip heartbeats.
+	// IHAVE on the load topic: at each heartbeat, to max(Dlazy,
+	// GossipFactor of the non-mesh connections) peers, carrying the IDs
+	// (origin and sequence number, about 50 bytes each) of the beats of
+	// HistoryGossip heartbeats, at most MaxIHaveLength.
 	heartbeatsPerMin := float64(time.Minute / m.p.Heartbeat)
-	idsPerIHave := float64(endpoints) / m.p.BeatInterval.Seconds() * float64(m.p.HistoryGossip)
-	ihaves := heartbeatsPerMin * 2 * float64(m.p.Dlazy)
-	ihaveBytes := ihaves*frame + heartbeatsPerMin*float64(m.p.Dlazy)*idsPerIHave*40
+	targets := max(float64(m.p.Dlazy), m.p.GossipFactor*(conns-degree))
+	ids := min(float64(m.p.MaxIHaveLength), float64(endpoints)/m.p.BeatInterval.Seconds()*float64(m.p.HistoryGossip))
+	ihaves := heartbeatsPerMin * targets
+	ihaveBytes := ihaves * (frame + ids*50)
 	// The DHT: every 10 minutes (a third of the record's 30) each endpoint
 	// puts its record and provides its keys, K stores each after a lookup
 	// of about Alpha*hops requests; spread over every node.
