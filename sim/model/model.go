@@ -154,6 +154,8 @@ type mesh struct {
 	sites int
 	owner *identity.Key
 	recs  [][]byte // signed catalog records, by publish index
+	// syncEnd is when the catalog pulls syncLoop started stop.
+	syncEnd time.Duration
 	// closestCache holds kClosest's answers while the mesh is formed.
 	closestCache map[uint64][]int
 	res          Result
@@ -675,18 +677,25 @@ func (m *mesh) pull(n, peer *mnode) {
 // syncLoop has every live node pull from a random connection every
 // SyncInterval, at a phase of its own, until end.
 func (m *mesh) syncLoop(end time.Duration) {
+	m.syncEnd = end
 	for _, n := range m.live() {
-		phase := time.Duration(m.rng.Int64N(int64(m.p.SyncInterval)))
-		for at := m.now + phase; at < end; at += m.p.SyncInterval {
-			m.at(at-m.now, func() {
-				if !n.up {
-					return
-				}
-				if peers := m.connections(n); len(peers) > 0 {
-					m.pull(n, m.nodes[peers[m.rng.IntN(len(peers))]])
-				}
-			})
-		}
+		m.syncNode(n)
+	}
+}
+
+// syncNode has n pull from a random connection every SyncInterval, at a
+// phase of its own, until the end syncLoop set.
+func (m *mesh) syncNode(n *mnode) {
+	phase := time.Duration(m.rng.Int64N(int64(m.p.SyncInterval)))
+	for at := m.now + phase; at < m.syncEnd; at += m.p.SyncInterval {
+		m.at(at-m.now, func() {
+			if !n.up {
+				return
+			}
+			if peers := m.connections(n); len(peers) > 0 {
+				m.pull(n, m.nodes[peers[m.rng.IntN(len(peers))]])
+			}
+		})
 	}
 }
 
@@ -930,6 +939,7 @@ func (m *mesh) churn() {
 			m.graft(n)
 			m.pull(n, entry)
 			m.provide(n, true)
+			m.syncNode(n)
 		})
 	}
 	for range 3 {
