@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 BENCHTIME ?= 2s
 
-.PHONY: help build test test-short test-load bench sim lint fuzz demo clean
+.PHONY: help build test test-short test-load bench sim sim-scale lint fuzz demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -11,8 +11,9 @@ help: ## list the targets
 build: ## build fxnode and fx into bin/
 	$(GO) build -o bin/ ./cmd/fxnode ./cmd/fx
 
-test: ## run every test with the race detector
+test: ## run every test with the race detector (and the 30-node simulation without it: too slow under -race)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -count=1 -run '^TestScaleSteady30$$' ./sim/
 
 test-load: ## the load test (840 fx processes of one user, 100 at a time): on a machine it has to itself
 	FXMESH_LOAD=1 $(GO) test -race -count=1 -timeout 20m -run 'TestConcurrentFxOfOneUser' -v ./e2e/
@@ -32,6 +33,14 @@ bench: ## run the benchmarks: end-to-end invocations (in one process, then from 
 
 sim: ## run the in-memory simulations
 	$(GO) test -race -count=1 -v ./sim/...
+
+SCENARIO ?= steady
+NODES    ?= 30
+SEED     ?= 1
+SIM_JSON ?=
+sim-scale: ## real nodes on a simulated network: SCENARIO=steady|churn|partition|bootstrap-loss NODES=30 SEED=1 SIM_JSON=FILE
+	FXSIM_SCENARIO=$(SCENARIO) FXSIM_NODES=$(NODES) FXSIM_SEED=$(SEED) FXSIM_JSON=$(SIM_JSON) \
+		$(GO) test -count=1 -timeout 60m -run '^TestScale$$' -v ./sim/
 
 lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)

@@ -215,7 +215,7 @@ func importRules() []importRule {
 		},
 		{
 			id:    "cmd-thin",
-			says:  "the commands import, of fxmesh, only client, node, node/hostinfo, identity and fault",
+			says:  "the commands import, of fxmesh, only client, node, node/hostinfo, identity, fault and sim/model (fxnode sim --model)",
 			scope: scopeCode,
 			from:  func(rel string) bool { return under(rel, "cmd") },
 			forbid: func(imp string) bool {
@@ -224,10 +224,26 @@ func importRules() []importRule {
 					return false
 				}
 				switch rel {
-				case "client", "node", "node/hostinfo", "identity", "fault":
+				case "client", "node", "node/hostinfo", "identity", "fault", "sim/model":
 					return false
 				}
 				return !under(rel, "cmd") // a command's own packages are its business
+			},
+		},
+		{
+			id:    "sim-model-pure",
+			says:  "sim/model (which fxnode imports) uses, of fxmesh, only the pure cores (routing, catalog, require, identity, fault), and no libp2p outside go-libp2p/core",
+			scope: scopeCode,
+			from:  func(rel string) bool { return under(rel, "sim/model") },
+			forbid: func(imp string) bool {
+				if rel, ours := ourRel(imp); ours {
+					switch rel {
+					case "routing", "catalog", "require", "identity", "fault":
+						return false
+					}
+					return true
+				}
+				return under(imp, "github.com/libp2p") && !under(imp, "github.com/libp2p/go-libp2p/core")
 			},
 		},
 		{
@@ -594,7 +610,8 @@ func TestImportRules(t *testing.T) {
 				{Path: ours("require"), Imports: []string{"math/big", "regexp", ours("fault")}, TestImports: []string{"testing", ours("fault"), ours("require")}},
 				{Path: ours("node"), Imports: []string{ours("node/hostinfo"), ours("routing"), ours("catalog"), ours("catalog/boltstore"), ours("exec"), ours("exec/python"), "github.com/libp2p/go-libp2p", "github.com/libp2p/go-libp2p-kad-dht"}},
 				{Path: ours("sim"), Imports: []string{ours("node"), "github.com/libp2p/go-libp2p/p2p/net/mock"}},
-				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("client"), ours("identity")}},
+				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("node"), ours("node/hostinfo"), ours("client"), ours("identity"), ours("sim/model")}},
+				{Path: ours("sim/model"), Imports: []string{ours("routing"), ours("catalog"), ours("identity"), libp2pCore}},
 				{Path: ours("cmd/fx"), Name: "main", Imports: []string{ours("client"), ours("identity"), ours("fault")}},
 				{Path: ours("client"), Imports: []string{ours("p2p"), ours("wire"), ours("routing"), ours("catalog"), ours("invoke")}},
 				{Path: ours("node"), Imports: []string{ours("p2p"), ours("wire")}, TestImports: []string{ours("client")}},
@@ -648,6 +665,19 @@ func TestImportRules(t *testing.T) {
 				"cmd-thin cmd/fxnode " + ours("batchverify"),
 				"cmd-thin cmd/fxnode " + ours("exec"),
 				"cmd-thin cmd/fxnode " + ours("node/taskstore"),
+			},
+		},
+		{
+			name: "the model imports the simulation, the daemon and a libp2p host, and a command imports the simulation",
+			pkgs: []pkg{
+				{Path: ours("sim/model"), Imports: []string{ours("sim"), ours("node"), "github.com/libp2p/go-libp2p/p2p/net/mock", ours("routing")}},
+				{Path: ours("cmd/fxnode"), Name: "main", Imports: []string{ours("sim")}},
+			},
+			want: []string{
+				"cmd-thin cmd/fxnode " + ours("sim"),
+				"sim-model-pure sim/model " + ours("sim"),
+				"sim-model-pure sim/model " + ours("node"),
+				"sim-model-pure sim/model github.com/libp2p/go-libp2p/p2p/net/mock",
 			},
 		},
 		{

@@ -39,6 +39,11 @@ type Options struct {
 	// TrustedOwners are the users, besides Key's own, to whose endpoints
 	// Route and RunRouted send work; those of Home are added.
 	TrustedOwners []peer.ID
+	// Host is for simulation (package sim) only; fx leaves it nil, which
+	// changes nothing. It is a libp2p host already made with Key's
+	// identity, on a simulated network, used instead of a new one and
+	// closed with the client.
+	Host host.Host
 }
 
 // Client is a light peer of the mesh: it dials out, asks, and listens to
@@ -91,9 +96,13 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 			return nil, err
 		}
 	}
-	h, err := p2p.NewHost(key, nil)
-	if err != nil {
-		return nil, err
+	h := opts.Host
+	if h == nil {
+		if h, err = p2p.NewHost(key, nil); err != nil {
+			return nil, err
+		}
+	} else if h.ID() != key.ID() {
+		return nil, fault.E(fault.Invalid, "client", "the host's identity is not the key's")
 	}
 	d, err := p2p.NewDHT(h, false, boot)
 	if err != nil {

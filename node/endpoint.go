@@ -139,6 +139,11 @@ func (n *Node) startEndpoint() error {
 	if err != nil {
 		return err
 	}
+	if n.executors != nil {
+		n.ep = n.newEndpoint(tasks, n.executors, nil, "")
+		n.serveEndpoint()
+		return nil
+	}
 	lim := exec.Limits{MaxResultBytes: n.cfg.maxOutput()}
 	xs := executors{}
 	iso, err := n.cfg.isolation(n.dir, runsAsRoot())
@@ -182,19 +187,7 @@ func (n *Node) startEndpoint() error {
 		}
 		xs[exec.KindShell] = sh
 	}
-	ep := &endpoint{
-		n: n, tasks: tasks, executors: xs, pilot: blocks,
-		catalog: cachedCatalog{Store: n.catalog},
-		policy: admission.Policy{
-			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
-			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
-			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(), HostOwnerOnly: ownerOnly,
-		},
-		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
-		observe:               &observer{log: n.log, metrics: n.metrics, audit: n.audit, now: n.now},
-		callsPerSessionStream: defaultCallsPerSessionStream,
-	}
-	ep.images.ctx, ep.images.now = n.ctx, n.now
+	ep := n.newEndpoint(tasks, xs, blocks, ownerOnly)
 	rt, err := n.cfg.Containers.containerRuntime(n.ctx, n.log)
 	if err == nil && rt != nil {
 		var cx *container.Executor
@@ -210,15 +203,38 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	n.ep = ep
+	n.serveEndpoint()
+	return nil
+}
+
+// newEndpoint is the endpoint part of n, with its task store and executors.
+func (n *Node) newEndpoint(tasks *taskstore.Store, xs executors, blocks *pilot.Manager, ownerOnly string) *endpoint {
+	ep := &endpoint{
+		n: n, tasks: tasks, executors: xs, pilot: blocks,
+		catalog: cachedCatalog{Store: n.catalog},
+		policy: admission.Policy{
+			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
+			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
+			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(), HostOwnerOnly: ownerOnly,
+		},
+		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
+		observe:               &observer{log: n.log, metrics: n.metrics, audit: n.audit, now: n.now},
+		callsPerSessionStream: defaultCallsPerSessionStream,
+	}
+	ep.images.ctx, ep.images.now = n.ctx, n.now
+	return ep
+}
+
+// serveEndpoint serves the endpoint's protocols.
+func (n *Node) serveEndpoint() {
 	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSessionStream)
-	if blocks != nil {
+	if n.ep.pilot != nil {
 		n.host.SetStreamHandler(wire.BlockProtocol, n.ep.handleBlock)
 		n.wg.Add(1)
 		go n.watchBatch()
 	}
-	return nil
 }
 
 // close stops taking work, stops running tasks, waits for every handler

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
+	"github.com/fxmesh/fxmesh/exec"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node/audit"
 	"github.com/fxmesh/fxmesh/p2p"
@@ -83,6 +84,19 @@ type Options struct {
 	// runtimes, images and pulling come from it alone, never from the
 	// software of the config.
 	Containers ContainerProbe
+
+	// Host and Executors are for simulation (package sim) only; fxnode
+	// leaves them nil, and nil changes nothing.
+	//
+	// Host is a libp2p host already made with Key's identity, on a
+	// simulated network; the node uses it instead of making one on the
+	// config's listen addresses, and closes it. nil makes one with
+	// p2p.NewHost.
+	Host host.Host
+	// Executors, when not nil, are an endpoint's executors by kind of
+	// function, in place of the Python and shell executors and the
+	// container runtime; the node closes them.
+	Executors map[exec.Kind]exec.Executor
 }
 
 func (o *Options) validate() error {
@@ -91,6 +105,9 @@ func (o *Options) validate() error {
 	}
 	if o.Key == nil {
 		return errors.New("node: options: no key")
+	}
+	if o.Host != nil && o.Host.ID() != o.Key.ID() {
+		return errors.New("node: options: the host's identity is not the key's")
 	}
 	return nil
 }
@@ -123,6 +140,7 @@ type Node struct {
 	claim []byte // the owner's claim on this node, as loaded
 
 	containers ContainerProbe // Options.Containers; nil: runtimeContainers
+	executors  executors      // Options.Executors; nil: the host's own
 
 	metrics *metrics    // the node's Prometheus metrics
 	audit   *audit.File // the endpoint's audit log; nil: none
@@ -183,9 +201,11 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	if now == nil {
 		now = time.Now
 	}
-	h, err := p2p.NewHost(opts.Key, cfg.listen())
-	if err != nil {
-		return nil, err
+	h := opts.Host
+	if h == nil {
+		if h, err = p2p.NewHost(opts.Key, cfg.listen()); err != nil {
+			return nil, err
+		}
 	}
 	d, err := p2p.NewDHT(h, true, boot)
 	if err != nil {
@@ -198,8 +218,8 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}), reached: make(chan struct{}),
-		frames:         wire.NewBudget(frameBudget, framePeerBudget),
-		containers:     opts.Containers,
+		frames:     wire.NewBudget(frameBudget, framePeerBudget),
+		containers: opts.Containers, executors: opts.Executors,
 		blockHeartbeat: opts.BlockHeartbeat, scalePeriod: opts.ScalePeriod,
 		metrics: newMetrics(opts.Role),
 	}

@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
-	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd(), newDiagCmd(), newWorkerCmd())
+	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd(), newDiagCmd(), newWorkerCmd(), newSimCmd())
 	usageErrorsAreInvalid(root)
 	return root
 }
