@@ -18,6 +18,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/exec/pilot"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -306,7 +307,7 @@ func TestPilotBlockLost(t *testing.T) {
 	t.Log(r.Error.Message)
 
 	// With a retry, the input runs again on a new block and completes.
-	marker := filepath.Join(t.TempDir(), "ran")
+	marker := filepath.Join(exectest.SharedDir(t), "ran") // worker uids may write there
 	go func() {
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
