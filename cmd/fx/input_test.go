@@ -1,0 +1,109 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+)
+
+func TestOneInput(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	args := write("args.json", "[40,\n 2]\n")
+	kwargs := write("kwargs.json", `{"n": 3}`)
+	bad := write("bad.json", "[1,\n 'x']")
+	tests := []struct {
+		name         string
+		args, kwargs string
+		stdin        string
+		wantA, wantK string
+		errs         []string
+	}{
+		{"literal", `[1]`, `{"a": 1}`, "", `[1]`, `{"a": 1}`, nil},
+		{"files", "@" + args, "@" + kwargs, "", "[40,\n 2]", `{"n": 3}`, nil},
+		{"stdin for args", "-", "", " [5] \n", `[5]`, "", nil},
+		{"stdin for kwargs", `[1]`, "-", `{"k": "v"}`, `[1]`, `{"k": "v"}`, nil},
+		{"stdin twice", "-", "-", `[1]`, "", "", []string{"--args - and --kwargs - both read standard input"}},
+		{"a missing file", "@" + filepath.Join(dir, "nope.json"), "", "", "", "", []string{"--args", "nope.json", "no such file"}},
+		{"no file name", "@", "", "", "", "", []string{"--args @ needs a file name"}},
+		{"bad JSON in a file", "@" + bad, "", "", "", "", []string{"--args (" + bad + ")", "line 2, column 2", "double quotes"}},
+		{"bad JSON on stdin", "", "-", `{"a" 1}`, "", "", []string{"--kwargs (standard input)", "column 6"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := &cobra.Command{}
+			cmd.SetIn(strings.NewReader(tc.stdin))
+			f := runFlags{args: tc.args, kwargs: tc.kwargs}
+			in, err := f.oneInput(cmd)
+			if tc.errs != nil {
+				if err == nil {
+					t.Fatalf("no error; got %+v", in)
+				}
+				for _, s := range tc.errs {
+					if !strings.Contains(err.Error(), s) {
+						t.Errorf("error %q lacks %q", err, s)
+					}
+				}
+				return
+			}
+			if err != nil || string(in.Args) != tc.wantA || string(in.Kwargs) != tc.wantK {
+				t.Fatalf("got args %q kwargs %q, %v; want %q %q", in.Args, in.Kwargs, err, tc.wantA, tc.wantK)
+			}
+		})
+	}
+}
+
+func TestBatchInputFromStdin(t *testing.T) {
+	cmd := &cobra.Command{}
+	cmd.SetIn(strings.NewReader("{\"args\": [1]}\n{\"kwargs\": {\"x\": 2}}\n"))
+	f := runFlags{input: "-"}
+	in, err := f.batchInputs(cmd)
+	if err != nil || len(in) != 2 || string(in[1].Kwargs) != `{"x": 2}` {
+		t.Fatalf("got %+v, %v", in, err)
+	}
+}
+
+// TestBadInputsFailFirst: fx run and fx batch refuse bad inputs with exit
+// 2 and a message that names the flag or line, before they look for a key
+// or a mesh (this FX_HOME has neither, which would be exit 4).
+func TestBadInputsFailFirst(t *testing.T) {
+	lines := filepath.Join(t.TempDir(), "in.jsonl")
+	if err := os.WriteFile(lines, []byte("{\"args\": [1]}\n\n{\"arg\": [2]}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		stdin string
+		args  []string
+		code  int
+		errs  []string
+	}{
+		{"run, args cut short", "", []string{"run", "add", "--args", "[40,"}, 2, []string{"--args is not valid JSON", "column 5"}},
+		{"submit, single quotes", "", []string{"submit", "add", "--kwargs", "{'a': 1}"}, 2, []string{"--kwargs", "double quotes"}},
+		{"batch, an unknown key", "", []string{"batch", "add", "--input", lines}, 2, []string{lines + ":3:", `unknown key "arg"`}},
+		{"batch from stdin, not an object", "[1]\n", []string{"batch", "add", "--input", "-"}, 2, []string{"standard input:1:", "must be a JSON object"}},
+		{"batch without input", "", []string{"batch", "add"}, 2, []string{"--input is required"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := execute(t, tc.stdin, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			for _, s := range tc.errs {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr %q lacks %q", stderr, s)
+				}
+			}
+		})
+	}
+}
