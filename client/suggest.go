@@ -15,6 +15,9 @@ func Suggest(name string, candidates []string) []string {
 	}
 	lname := strings.ToLower(name)
 	limit := 1 + len(name)/4
+	if len(name) >= 3 {
+		limit = max(limit, 2)
+	}
 	var near []scored
 	seen := map[string]bool{}
 	for _, c := range candidates {

@@ -377,7 +377,7 @@ func Unmet(cands []Candidate, req Request) error {
 
 	var parts []string
 	if len(cands) == 0 {
-		parts = append(parts, "no endpoint known")
+		parts = append(parts, "no endpoint known: the mesh lists none (is an endpoint's fxnode running? fx endpoints lists them)")
 	}
 	for _, r := range req.Requirements {
 		if len(pass) == 0 {

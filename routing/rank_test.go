@@ -475,7 +475,7 @@ func TestUnmet(t *testing.T) {
 		{
 			name: "none known",
 			req:  Request{Requirements: mustReqs(t, "gpus>=1"), Caller: caller},
-			msg:  "routing: no endpoint known",
+			msg:  "routing: no endpoint known: the mesh lists none (is an endpoint's fxnode running? fx endpoints lists them)",
 		},
 	}
 	for _, tc := range tests {
