@@ -341,6 +341,9 @@ func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 	if len(errs) == 0 {
 		return fault.E(fault.Unavailable, "client: run", "no endpoint left to try")
 	}
+	if len(errs) == 1 {
+		return errors.Unwrap(errs[0]) // the one endpoint tried: its error names it
+	}
 	return fault.Wrap(fault.KindOf(errs[len(errs)-1]), "client: run", errors.Join(errs...))
 }
 

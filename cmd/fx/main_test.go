@@ -22,7 +22,47 @@ func execute(t *testing.T, stdin string, args ...string) (stdout, stderr string,
 	root.SetErr(&errw)
 	err := root.Execute()
 	if err != nil {
-		errw.WriteString("fx: " + err.Error() + "\n")
+		errw.WriteString("fx: " + message(err) + "\n")
 	}
 	return out.String(), errw.String(), fault.KindOf(err).ExitCode()
+}
+
+// TestUsageErrors: every mistake in the command line exits 2 (never 10,
+// never 0 with the help), and an unknown command or subcommand names the
+// near one.
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		args   []string
+		code   int
+		stderr []string
+		stdout string
+	}{
+		{"an unknown command", []string{"functoin"}, 2, []string{`unknown command "functoin" for "fx"; did you mean "function"?`, "fx --help"}, ""},
+		{"an unknown command, nothing near", []string{"zzzz"}, 2, []string{`unknown command "zzzz" for "fx"`}, ""},
+		{"an unknown subcommand", []string{"function", "lst"}, 2, []string{`unknown command "lst" for "fx function"; did you mean "list"?`}, ""},
+		{"an unknown subcommand with arguments", []string{"endpoint", "shw", "x"}, 2, []string{`did you mean "show"?`}, ""},
+		{"an unknown subcommand of trust", []string{"trust", "ad", "x"}, 2, []string{`did you mean "add"?`}, ""},
+		{"a group alone prints its help", []string{"function"}, 0, nil, "Usage:"},
+		{"an unknown flag", []string{"endpoints", "--no-such-flag"}, 2, []string{"unknown flag: --no-such-flag"}, ""},
+		{"a bad flag value", []string{"run", "f", "--timeout", "abc"}, 2, []string{`invalid argument "abc" for "--timeout"`}, ""},
+		{"a missing argument", []string{"run"}, 2, []string{"accepts 1 arg(s)"}, ""},
+		{"a bad endpoint ID", []string{"run", "f", "--endpoint", "bad"}, 2, []string{`--endpoint "bad" is not an endpoint ID`}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			stdout, stderr, code := execute(t, "", tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr %q lacks %q", stderr, s)
+				}
+			}
+			if !strings.Contains(stdout, tc.stdout) {
+				t.Errorf("stdout %q lacks %q", stdout, tc.stdout)
+			}
+		})
+	}
 }

@@ -58,17 +58,19 @@ type dialed struct {
 
 // withSession resolves fn and the endpoint and runs f.
 func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string, f func(*dialed) error) error {
+	var ep peer.ID
+	if endpoint != "" {
+		var err error
+		if ep, err = identity.ParseID(endpoint); err != nil {
+			return fault.E(fault.Invalid, "", "--endpoint %q is not an endpoint ID (12D3KooW…); fx endpoints lists them", endpoint)
+		}
+	}
 	return withUser(cmd, ctx, true, func(u *client.UserCatalog) error {
-		s := &dialed{client: u.Mesh, user: u}
+		s := &dialed{client: u.Mesh, user: u, endpoint: ep}
 		var err error
 		if fnRef != "" {
 			if s.function, err = u.Resolve(ctx, fnRef); err != nil {
 				return err
-			}
-		}
-		if endpoint != "" {
-			if s.endpoint, err = identity.ParseID(endpoint); err != nil {
-				return fault.Wrap(fault.Invalid, "", err)
 			}
 		}
 		return f(s)
