@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/fxmesh/fxmesh/client"
 	"github.com/spf13/cobra"
 )
 
@@ -96,6 +97,60 @@ func TestBadInputsFailFirst(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := execute(t, tc.stdin, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
+			}
+			for _, s := range tc.errs {
+				if !strings.Contains(stderr, s) {
+					t.Errorf("stderr %q lacks %q", stderr, s)
+				}
+			}
+		})
+	}
+}
+
+// TestRegisterCatchesMistakes: fx function register refuses, with exit 2
+// and before it needs a key or a mesh, Python that does not compile, an
+// entry the file does not define, and shell templates with unquoted shell
+// syntax. (Python checks need python3 on PATH.)
+func TestRegisterCatchesMistakes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.py", "import math\n\ndef summarize(values):\n    return sum(values)\n\nalias = summarize\n")
+	broken := write("broken.py", "def f(x):\n    return x +\n")
+	outside := write("outside.py", "x = 1\nreturn x\n")
+	tests := []struct {
+		name   string
+		python bool
+		args   []string
+		code   int
+		errs   []string
+	}{
+		{"a syntax error", true, []string{"--python", broken, "--entry", "f"}, 2, []string{broken + ":2:", "invalid syntax", "could not compile"}},
+		{"return outside a function", true, []string{"--python", outside, "--entry", "x"}, 2, []string{outside + ":2:", "'return' outside function"}},
+		{"a missing entry", true, []string{"--python", good, "--entry", "summarise"}, 2, []string{`--entry summarise: ` + good + ` defines no "summarise"; did you mean "summarize"?`}},
+		{"an entry nowhere near", true, []string{"--python", good, "--entry", "zzz"}, 2, []string{`defines no "zzz"; it defines summarize`}},
+		{"a pipe", false, []string{"--shell", "grep {pattern} {file} | wc -l"}, 2, []string{`"|" at offset 22 is shell syntax`, "not run by a shell", "sh -c"}},
+		{"a redirection", false, []string{"--shell", "sort {file} > out"}, 2, []string{`">" at offset 12`}},
+		{"a command substitution", false, []string{"--shell", "echo $(date)"}, 2, []string{`"$(" at offset 5`}},
+		{"a template that does not parse", false, []string{"--shell", "echo {a"}, 2, []string{"--shell template: '{' at offset 5 opens no {name} placeholder"}},
+		// These pass the checks and fail later, for want of a key (exit 4).
+		{"a good file, a defined entry", true, []string{"--python", good, "--entry", "summarize"}, 4, []string{"no user key"}},
+		{"an entry that is an assignment", true, []string{"--python", good, "--entry", "alias"}, 4, []string{"no user key"}},
+		{"a quoted pipe", false, []string{"--shell", "grep 'a|b' {file}"}, 4, []string{"no user key"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.python && client.Python() == "" {
+				t.Skip("no python3 on PATH")
+			}
+			_, stderr, code := execute(t, "", append([]string{"function", "register", "f"}, tc.args...)...)
 			if code != tc.code {
 				t.Errorf("exit %d, want %d: %s", code, tc.code, stderr)
 			}
