@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/cmd/internal/buildinfo"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
@@ -26,7 +27,9 @@ func newRootCmd() *cobra.Command {
 		Short:         "Run an fxmesh node: a function-serving endpoint or a bootstrap",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Version(),
 	}
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd())
