@@ -10,6 +10,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/cmd/internal/buildinfo"
+	"github.com/fxmesh/fxmesh/cmd/internal/cli"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/spf13/cobra"
@@ -29,40 +30,19 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
 		newRunCmd(), newSubmitCmd(), newStatusCmd(), newResultCmd(), newBatchCmd(), newTrustCmd())
+	cli.RejectUnknown(root)
 	usageErrorsAreInvalid(root)
 	return root
 }
 
-// usageErrorsAreInvalid makes wrong arguments exit with the invalid code,
-// and an unknown command or subcommand an error, with the near names.
+// usageErrorsAreInvalid makes wrong arguments exit with the invalid code.
 func usageErrorsAreInvalid(c *cobra.Command) {
-	if c.HasSubCommands() && c.Run == nil && c.RunE == nil {
-		c.Args = cobra.ArbitraryArgs
-		c.RunE = unknownSubcommand
-	}
 	if args := c.Args; args != nil {
 		c.Args = func(cmd *cobra.Command, a []string) error { return fault.Wrap(fault.Invalid, "", args(cmd, a)) }
 	}
 	for _, sub := range c.Commands() {
 		usageErrorsAreInvalid(sub)
 	}
-}
-
-// unknownSubcommand runs for a command that only groups others: without
-// arguments it prints its help; with one it says the subcommand is unknown,
-// what may have been meant and where the list is (invalid: exit 2).
-func unknownSubcommand(cmd *cobra.Command, args []string) error {
-	if len(args) == 0 {
-		return cmd.Help()
-	}
-	msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
-	if cmd.SuggestionsMinimumDistance <= 0 {
-		cmd.SuggestionsMinimumDistance = 2
-	}
-	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-		msg += fmt.Sprintf("; did you mean %q?", s[0])
-	}
-	return fault.E(fault.Invalid, "", "%s (%s --help lists the commands)", msg, cmd.CommandPath())
 }
 
 func newIDCmd() *cobra.Command {
