@@ -45,6 +45,8 @@ func TestUsageErrors(t *testing.T) {
 		{"an unknown subcommand of trust", []string{"trust", "ad", "x"}, 2, []string{`did you mean "add"?`}, ""},
 		{"a group alone prints its help", []string{"function"}, 0, nil, "Usage:"},
 		{"an unknown flag", []string{"endpoints", "--no-such-flag"}, 2, []string{"unknown flag: --no-such-flag"}, ""},
+		{"an unknown flag of fx", []string{"--no-such-flag"}, 2, []string{"unknown flag: --no-such-flag"}, ""},
+		{"an unknown command with flags", []string{"fucntion", "list", "--mine"}, 2, []string{`unknown command "fucntion" for "fx"; did you mean "function"?`}, ""},
 		{"a bad flag value", []string{"run", "f", "--timeout", "abc"}, 2, []string{`invalid argument "abc" for "--timeout"`}, ""},
 		{"a missing argument", []string{"run"}, 2, []string{"accepts 1 arg(s)"}, ""},
 		{"--version", []string{"--version"}, 0, nil, "commit "},

@@ -31,7 +31,7 @@ func newRootCmd() *cobra.Command {
 		Version:       buildinfo.Version(),
 	}
 	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
+	root.SetFlagErrorFunc(cli.FlagError)
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd())
 	cli.RejectUnknown(root)

@@ -20,6 +20,17 @@ func RejectUnknown(c *cobra.Command) {
 	}
 }
 
+// FlagError is the commands' flag error function: a usage error (exit 2).
+// When a group's flags fail after a word that is no subcommand ("fxnode
+// rnu --dir x"), the flags were that word's: the unknown command is the
+// error to report.
+func FlagError(cmd *cobra.Command, err error) error {
+	if cmd.HasSubCommands() && cmd.Run == nil && len(cmd.Flags().Args()) > 0 {
+		return unknownSubcommand(cmd, cmd.Flags().Args())
+	}
+	return fault.Wrap(fault.Invalid, "", err)
+}
+
 // unknownSubcommand says the subcommand args[0] of cmd is unknown, what may
 // have been meant and where the list is (invalid: exit 2).
 func unknownSubcommand(cmd *cobra.Command, args []string) error {
