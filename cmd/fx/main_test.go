@@ -50,7 +50,6 @@ func TestUsageErrors(t *testing.T) {
 		{"a bad flag value", []string{"run", "f", "--timeout", "abc"}, 2, []string{`invalid argument "abc" for "--timeout"`}, ""},
 		{"a missing argument", []string{"run"}, 2, []string{"accepts 1 arg(s)"}, ""},
 		{"--version", []string{"--version"}, 0, nil, "commit "},
-		{"a bad endpoint ID", []string{"run", "f", "--endpoint", "bad"}, 2, []string{`--endpoint "bad" is not an endpoint ID`}, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

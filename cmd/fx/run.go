@@ -11,7 +11,6 @@ import (
 
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
-	"github.com/fxmesh/fxmesh/identity"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -31,7 +30,7 @@ type runFlags struct {
 }
 
 func (f *runFlags) add(cmd *cobra.Command, batch bool) {
-	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "endpoint ID to run on (default: chosen by requirements, data and load)")
+	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "endpoint to run on: its ID, or the name of an endpoint you trust (default: chosen by requirements, data and load)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "walltime of the function (default: the endpoint's)")
 	cmd.Flags().StringArrayVar(&f.require, "require", nil, "requirement on the endpoint, KEY=VALUE, KEY>=N, KEY<=N (repeatable; added to the function's)")
 	cmd.Flags().BoolVar(&f.explain, "explain", false, "print every candidate endpoint with why it was filtered out or how it scored (stderr)")
@@ -58,16 +57,15 @@ type dialed struct {
 
 // withSession resolves fn and the endpoint and runs f.
 func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string, f func(*dialed) error) error {
-	var ep peer.ID
-	if endpoint != "" {
-		var err error
-		if ep, err = identity.ParseID(endpoint); err != nil {
-			return fault.E(fault.Invalid, "", "--endpoint %q is not an endpoint ID (12D3KooW…); fx endpoints lists them", endpoint)
-		}
-	}
 	return withUser(cmd, ctx, true, func(u *client.UserCatalog) error {
-		s := &dialed{client: u.Mesh, user: u, endpoint: ep}
+		s := &dialed{client: u.Mesh, user: u}
 		var err error
+		if endpoint != "" {
+			// An ID, or the name of an endpoint the user trusts.
+			if s.endpoint, err = u.Mesh.ResolveEndpoint(ctx, endpoint); err != nil {
+				return err
+			}
+		}
 		if fnRef != "" {
 			if s.function, err = u.Resolve(ctx, fnRef); err != nil {
 				return err
