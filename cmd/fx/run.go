@@ -252,9 +252,9 @@ func newStatusCmd() *cobra.Command {
 					return err
 				}
 				if jsonFlag(cmd) {
-					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": a[0], "endpoint": ep, "state": st.State, "count": st.Count, "error": st.Error})
+					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": a[0], "endpoint": ep, "state": st.State, "count": st.Count, "done": st.Done, "error": st.Error})
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), st.State)
+				fmt.Fprintln(cmd.OutOrStdout(), statusLine(st))
 				return nil
 			})
 		},
