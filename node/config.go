@@ -73,7 +73,8 @@ type Config struct {
 	Users map[string]string `yaml:"users,omitempty"`
 	// RequireMapping denies every user that Users does not map.
 	RequireMapping bool `yaml:"require_mapping,omitempty"`
-	// Functions, if not empty, lists the only function IDs served here.
+	// Functions, if not empty, lists the only functions served here: each
+	// a function ID, OWNER/NAME (every version) or an owner's user ID.
 	Functions []string `yaml:"functions,omitempty"`
 	// MaxQueue is how many inputs may wait for a worker before new
 	// invocations are refused as overloaded; zero means 100000.
