@@ -10,15 +10,20 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func TestOneInput(t *testing.T) {
+// writer returns a function that writes a file of a fresh directory.
+func writer(t *testing.T) func(name, text string) string {
 	dir := t.TempDir()
-	write := func(name, text string) string {
+	return func(name, text string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		return p
 	}
+}
+
+func TestOneInput(t *testing.T) {
+	write := writer(t)
 	args := write("args.json", "[40,\n 2]\n")
 	kwargs := write("kwargs.json", `{"n": 3}`)
 	bad := write("bad.json", "[1,\n 'x']")
@@ -34,7 +39,7 @@ func TestOneInput(t *testing.T) {
 		{"stdin for args", "-", "", " [5] \n", `[5]`, "", nil},
 		{"stdin for kwargs", `[1]`, "-", `{"k": "v"}`, `[1]`, `{"k": "v"}`, nil},
 		{"stdin twice", "-", "-", `[1]`, "", "", []string{"--args - and --kwargs - both read standard input"}},
-		{"a missing file", "@" + filepath.Join(dir, "nope.json"), "", "", "", "", []string{"--args", "nope.json", "no such file"}},
+		{"a missing file", "@" + filepath.Join(filepath.Dir(args), "nope.json"), "", "", "", "", []string{"--args", "nope.json", "no such file"}},
 		{"no file name", "@", "", "", "", "", []string{"--args @ needs a file name"}},
 		{"bad JSON in a file", "@" + bad, "", "", "", "", []string{"--args (" + bad + ")", "line 2, column 2", "double quotes"}},
 		{"bad JSON on stdin", "", "-", `{"a" 1}`, "", "", []string{"--kwargs (standard input)", "column 6"}},
@@ -114,14 +119,7 @@ func TestBadInputsFailFirst(t *testing.T) {
 // entry the file does not define, and shell templates with unquoted shell
 // syntax. (Python checks need python3 on PATH.)
 func TestRegisterCatchesMistakes(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := writer(t)
 	good := write("good.py", "import math\n\ndef summarize(values):\n    return sum(values)\n\nalias = summarize\n")
 	broken := write("broken.py", "def f(x):\n    return x +\n")
 	outside := write("outside.py", "x = 1\nreturn x\n")
