@@ -9,7 +9,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
 
 build: ## build fxnode and fx into bin/
-	$(GO) build -o bin/ ./cmd/fxnode ./cmd/fx
+	$(GO) build -ldflags "-X github.com/fxmesh/fxmesh/cmd/internal/buildinfo.commit=$$(git rev-parse HEAD 2>/dev/null)" -o bin/ ./cmd/fxnode ./cmd/fx
 
 test: ## run every test with the race detector (and the 30-node simulation without it: too slow under -race)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)

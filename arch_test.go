@@ -98,8 +98,15 @@ func importRules() []importRule {
 			id:     "no-cmd",
 			says:   "nothing imports a command",
 			scope:  scopeBoth,
-			from:   func(string) bool { return true },
+			from:   func(rel string) bool { return !under(rel, "cmd") },
 			forbid: func(imp string) bool { return oursUnder(imp, "cmd") },
+		},
+		{
+			id:     "cmd-internal",
+			says:   "a command imports no other command, only the commands' shared packages in cmd/internal",
+			scope:  scopeBoth,
+			from:   func(rel string) bool { return under(rel, "cmd") },
+			forbid: func(imp string) bool { return oursUnder(imp, "cmd") && !oursUnder(imp, "cmd/internal") },
 		},
 		{
 			id:    "identity-alone",

@@ -125,6 +125,13 @@ func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, r
 		}
 	}
 	ranked := routing.Rank(cands, req)
+	if (len(ranked) == 0 || !ranked[0].Eligible) && key != routing.KeyEndpoint {
+		// The capability index named no endpoint fit for the work: judge
+		// every endpoint, so that the error says what each lacks (as
+		// --explain would), never merely that none is known.
+		r.All = true
+		return c.Route(ctx, r)
+	}
 	if len(ranked) == 0 || !ranked[0].Eligible {
 		return ranked, req, routing.Unmet(cands, req)
 	}
@@ -333,6 +340,9 @@ func (r *runner) runOn(ctx context.Context, prefs []peer.ID, idx []int) error {
 	}
 	if len(errs) == 0 {
 		return fault.E(fault.Unavailable, "client: run", "no endpoint left to try")
+	}
+	if len(errs) == 1 {
+		return errors.Unwrap(errs[0]) // the one endpoint tried: its error names it
 	}
 	return fault.Wrap(fault.KindOf(errs[len(errs)-1]), "client: run", errors.Join(errs...))
 }

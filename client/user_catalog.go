@@ -245,9 +245,12 @@ func (u *UserCatalog) Resolve(ctx context.Context, ref string) (*ResolvedFunctio
 	case found != nil:
 		return found, nil
 	case u.Mesh == nil:
-		return nil, fault.E(fault.NotFound, "", "no function %s here, and no mesh to ask", ref)
+		return nil, u.functionNotFound(ctx, ref, fault.E(fault.NotFound, "", "no mesh to ask"))
 	}
 	f, err := u.Mesh.ResolveFunction(ctx, ref)
+	if fault.Is(err, fault.NotFound) {
+		return nil, u.functionNotFound(ctx, ref, err)
+	}
 	if err != nil {
 		return nil, err
 	}

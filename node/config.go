@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"time"
 
@@ -79,7 +80,8 @@ type Config struct {
 	Users map[string]string `yaml:"users,omitempty"`
 	// RequireMapping denies every user that Users does not map.
 	RequireMapping bool `yaml:"require_mapping,omitempty"`
-	// Functions, if not empty, lists the only function IDs served here.
+	// Functions, if not empty, lists the only functions served here: each
+	// a function ID, OWNER/NAME (every version) or an owner's user ID.
 	Functions []string `yaml:"functions,omitempty"`
 	// MaxQueue is how many inputs may wait for a worker before new
 	// invocations are refused as overloaded; zero means 100000.
@@ -172,6 +174,15 @@ var fieldComments = map[string]string{
 	"drain_period":      "A block takes no new task in this last part of its walltime.",
 
 	"catalog_owner_quota": "Catalog records kept for one owner: one per function name and one per version (default 10000).",
+
+	"functions":        "The only functions served here: function IDs, OWNER/NAME (every version) or owner user IDs (default: any).",
+	"max_queue":        "Inputs that may wait for a worker before invocations are refused as overloaded (default 100000).",
+	"max_input_bytes":  "Largest invocation, in bytes (default and most 10485760, 10 MiB).",
+	"max_output_bytes": "Largest result, in bytes (default and most 10485760, 10 MiB).",
+	"max_timeout":      "Cap on the walltime a caller may ask for, and the walltime of tasks that ask none, e.g. 1h (default: no cap).",
+	"task_retention":   "How long finished tasks and their results are kept for fx status and fx result (default 168h, 7 days).",
+	"clock_skew":       "Clock difference tolerated on invocations (default 30s).",
+	"sync_admissions":  "true syncs each admission to disk before its task runs: safer after a machine crash, a third of the throughput.",
 
 	"containers": "Functions with a container image: runtime (docker, podman, none; default: detect), network (none|bridge, default none),\n" +
 		"cpus (default 1), memory (default 512m), user (uid:gid, default 65534:65534; image: the image's), mounts (the only host paths\n" +
@@ -370,6 +381,7 @@ func SaveConfig(dir string, c *Config) error {
 	if err := enc.Encode(&doc); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
+	buf.WriteString(defaultSettings(&doc))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("node: config: %w", err)
 	}
@@ -377,6 +389,29 @@ func SaveConfig(dir string, c *Config) error {
 		return fmt.Errorf("node: config: %w", err)
 	}
 	return nil
+}
+
+// defaultSettings lists, commented out, each setting of Config that doc
+// (an encoded Config) leaves out because it has its default value, with
+// its comment: config.yaml then shows every setting there is.
+func defaultSettings(doc *yaml.Node) string {
+	present := map[string]bool{}
+	for i := 0; i+1 < len(doc.Content); i += 2 {
+		present[doc.Content[i].Value] = true
+	}
+	var b strings.Builder
+	t := reflect.TypeOf(Config{})
+	for i := 0; i < t.NumField(); i++ {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if key == "" || key == "-" || present[key] {
+			continue
+		}
+		if b.Len() == 0 {
+			b.WriteString("\n# Settings at their defaults: uncomment one and give it a value to change it.\n")
+		}
+		fmt.Fprintf(&b, "# %s:  # %s\n", key, fieldComments[key])
+	}
+	return b.String()
 }
 
 // writeMultiaddrs writes addrs one per line to DIR/multiaddrs.

@@ -349,7 +349,10 @@ func (e *UnmetError) Is(target error) bool { return target == ErrNoEndpoint }
 //	routing: no eligible endpoint: 1 untrusted owner, 1 unverified owner; to use
 //	them, trust their owner (fx trust add 12D3KooW…) or pass --any-endpoint
 //
-// The error wraps an *UnmetError and has kind fault.NotFound.
+// The error wraps an *UnmetError. Its kind is the one the same cause has
+// when the caller names the endpoint (unmetKind): unavailable when every
+// candidate is offline or not accepting work, denied when every one
+// refuses the caller, not-found otherwise.
 func Unmet(cands []Candidate, req Request) error {
 	e := &UnmetError{Rejected: map[string]int{}, Total: len(cands)}
 	early := map[string]int{}  // rejections before the requirements
@@ -377,7 +380,7 @@ func Unmet(cands []Candidate, req Request) error {
 
 	var parts []string
 	if len(cands) == 0 {
-		parts = append(parts, "no endpoint known")
+		parts = append(parts, "no endpoint known: the mesh lists none (is an endpoint's fxnode running? fx endpoints lists them)")
 	}
 	for _, r := range req.Requirements {
 		if len(pass) == 0 {
@@ -413,7 +416,22 @@ func Unmet(cands []Candidate, req Request) error {
 		parts = append(parts, hint)
 	}
 	e.msg = "routing: " + strings.Join(parts, "; ")
-	return fault.Wrap(fault.NotFound, "", e)
+	return fault.Wrap(unmetKind(e.Rejected, len(cands)), "", e)
+}
+
+// unmetKind is the kind of Unmet's error: the kind the same cause has
+// when the caller names the endpoint. Every candidate offline or not
+// accepting work is unavailable; every candidate refusing the caller by
+// its policy is denied; anything else (requirements, owners, none known)
+// is not-found.
+func unmetKind(rejected map[string]int, total int) fault.Kind {
+	switch {
+	case total > 0 && rejected[ReasonOffline]+rejected[ReasonNotAccepting] == total:
+		return fault.Unavailable
+	case total > 0 && rejected[ReasonPolicy] == total:
+		return fault.Denied
+	}
+	return fault.NotFound
 }
 
 // maxOwnersNamed bounds how many untrusted owners Unmet's message names.

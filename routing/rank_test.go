@@ -396,6 +396,7 @@ func TestUnmet(t *testing.T) {
 		req   Request
 		msg   string // the whole message; "" when an endpoint is eligible
 		unmet []string
+		kind  fault.Kind // the error's kind; "" for not-found
 	}{
 		{
 			name:  "eligible: no error",
@@ -473,9 +474,23 @@ func TestUnmet(t *testing.T) {
 			unmet: []string{"gpus>=1"},
 		},
 		{
+			name:  "every endpoint offline or not accepting: unavailable, as with --endpoint",
+			cands: []Candidate{{Record: gpu, Online: false}, up(cpu, &Load{Accepting: false}, 0)},
+			req:   Request{Requirements: mustReqs(t, "cpus>=1"), Caller: caller},
+			msg:   "routing: no eligible endpoint: 1 down: not accepting work, 1 offline",
+			kind:  fault.Unavailable,
+		},
+		{
+			name:  "every endpoint refuses the caller: denied, as with --endpoint",
+			cands: []Candidate{up(private, nil, 0)},
+			req:   Request{Caller: caller},
+			msg:   "routing: no eligible endpoint: 1 caller not allowed by endpoint policy",
+			kind:  fault.Denied,
+		},
+		{
 			name: "none known",
 			req:  Request{Requirements: mustReqs(t, "gpus>=1"), Caller: caller},
-			msg:  "routing: no endpoint known",
+			msg:  "routing: no endpoint known: the mesh lists none (is an endpoint's fxnode running? fx endpoints lists them)",
 		},
 	}
 	for _, tc := range tests {
@@ -490,7 +505,11 @@ func TestUnmet(t *testing.T) {
 			if err == nil || err.Error() != tc.msg {
 				t.Fatalf("Unmet =\n%v\nwant\n%s", err, tc.msg)
 			}
-			if !fault.Is(err, fault.NotFound) || !errors.Is(err, ErrNoEndpoint) {
+			kind := tc.kind
+			if kind == "" {
+				kind = fault.NotFound
+			}
+			if !fault.Is(err, kind) || !errors.Is(err, ErrNoEndpoint) {
 				t.Fatalf("kind %s, errors.Is(ErrNoEndpoint) %v", fault.KindOf(err), errors.Is(err, ErrNoEndpoint))
 			}
 			var ue *UnmetError

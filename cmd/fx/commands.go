@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/cmd/internal/buildinfo"
+	"github.com/fxmesh/fxmesh/cmd/internal/cli"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/spf13/cobra"
@@ -20,12 +22,15 @@ func newRootCmd() *cobra.Command {
 		Short:         "fxmesh client: find endpoints, register and run functions",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Version(),
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.SetFlagErrorFunc(cli.FlagError)
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
 		newRunCmd(), newSubmitCmd(), newStatusCmd(), newResultCmd(), newBatchCmd(), newTrustCmd())
+	cli.RejectUnknown(root)
 	usageErrorsAreInvalid(root)
 	return root
 }

@@ -107,10 +107,16 @@ func newRegisterCmd() *cobra.Command {
 				}
 				src, err := os.ReadFile(pyFile)
 				if err != nil {
-					return fault.Wrap(fault.Invalid, "", err)
+					return fault.E(fault.Invalid, "", "--python: %v", err)
+				}
+				if err := client.CheckPython(cmd.Context(), client.Python(), pyFile, string(src), entry); err != nil {
+					return err
 				}
 				f.Kind, f.Source, f.Entry = client.KindPython, string(src), entry
 			case shell != "":
+				if err := client.CheckShell(shell); err != nil {
+					return err
+				}
 				f.Kind, f.Command = client.KindShell, shell
 			default:
 				return fault.E(fault.Invalid, "", "give --python FILE --entry FUNC, or --shell TEMPLATE")

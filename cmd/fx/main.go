@@ -11,7 +11,11 @@ import (
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "fx:", err)
+		msg := message(err)
+		if fault.KindOf(err) == fault.User {
+			msg = err.Error() // the function's own words, as they are
+		}
+		fmt.Fprintln(os.Stderr, "fx:", msg)
 		os.Exit(fault.KindOf(err).ExitCode())
 	}
 }

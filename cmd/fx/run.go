@@ -11,7 +11,6 @@ import (
 
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/fault"
-	"github.com/fxmesh/fxmesh/identity"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
@@ -31,7 +30,7 @@ type runFlags struct {
 }
 
 func (f *runFlags) add(cmd *cobra.Command, batch bool) {
-	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "endpoint ID to run on (default: chosen by requirements, data and load)")
+	cmd.Flags().StringVar(&f.endpoint, "endpoint", "", "endpoint to run on: its ID, or the name of an endpoint you trust (default: chosen by requirements, data and load)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", 0, "walltime of the function (default: the endpoint's)")
 	cmd.Flags().StringArrayVar(&f.require, "require", nil, "requirement on the endpoint, KEY=VALUE, KEY>=N, KEY<=N (repeatable; added to the function's)")
 	cmd.Flags().BoolVar(&f.explain, "explain", false, "print every candidate endpoint with why it was filtered out or how it scored (stderr)")
@@ -40,12 +39,12 @@ func (f *runFlags) add(cmd *cobra.Command, batch bool) {
 		cmd.Flags().IntVar(&f.retries, "retries", 0, "re-send work whose endpoint fails after accepting it, up to N times (only for functions safe to repeat)")
 	}
 	if batch {
-		cmd.Flags().StringVar(&f.input, "input", "", `JSON lines, each {"args": [...], "kwargs": {...}} (required)`)
+		cmd.Flags().StringVar(&f.input, "input", "", `JSON lines, each {"args": [...], "kwargs": {...}}; - reads standard input (required)`)
 		cmd.Flags().StringVar(&f.output, "output", "", "write results here as JSON lines (default: stdout)")
 		return
 	}
-	cmd.Flags().StringVar(&f.args, "args", "", "positional arguments, a JSON array")
-	cmd.Flags().StringVar(&f.kwargs, "kwargs", "", "keyword arguments, a JSON object")
+	cmd.Flags().StringVar(&f.args, "args", "", "positional arguments, a JSON array; @FILE reads it from FILE, - from standard input")
+	cmd.Flags().StringVar(&f.kwargs, "kwargs", "", "keyword arguments, a JSON object; @FILE reads it from FILE, - from standard input")
 }
 
 // dialed is a user dialled into the mesh with a function resolved.
@@ -61,14 +60,15 @@ func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string
 	return withUser(cmd, ctx, true, func(u *client.UserCatalog) error {
 		s := &dialed{client: u.Mesh, user: u}
 		var err error
-		if fnRef != "" {
-			if s.function, err = u.Resolve(ctx, fnRef); err != nil {
+		if endpoint != "" {
+			// An ID, or the name of an endpoint the user trusts.
+			if s.endpoint, err = u.Mesh.ResolveEndpoint(ctx, endpoint); err != nil {
 				return err
 			}
 		}
-		if endpoint != "" {
-			if s.endpoint, err = identity.ParseID(endpoint); err != nil {
-				return fault.Wrap(fault.Invalid, "", err)
+		if fnRef != "" {
+			if s.function, err = u.Resolve(ctx, fnRef); err != nil {
+				return err
 			}
 		}
 		return f(s)
@@ -88,18 +88,6 @@ func (s *dialed) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, in
 	return s.client.RunRouted(ctx, w)
 }
 
-// input is one input from --args and --kwargs; the invocation checks them.
-func (f *runFlags) one() client.Input {
-	in := client.Input{}
-	if f.args != "" {
-		in.Args = []byte(f.args)
-	}
-	if f.kwargs != "" {
-		in.Kwargs = []byte(f.kwargs)
-	}
-	return in
-}
-
 // deadline is how long a command waits for a function of walltime t.
 func deadline(t time.Duration) time.Duration {
 	if t <= 0 {
@@ -115,7 +103,10 @@ func newRunCmd() *cobra.Command {
 		Short: "Run a function and print its result (JSON) on stdout",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			in := f.one()
+			in, err := f.oneInput(cmd)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(f.timeout))
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
@@ -193,7 +184,10 @@ func newSubmitCmd() *cobra.Command {
 		Short: "Submit a function run, print its task ID and return at once",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			in := f.one()
+			in, err := f.oneInput(cmd)
+			if err != nil {
+				return err
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), time.Minute)
 			defer cancel()
 			return withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
@@ -258,9 +252,9 @@ func newStatusCmd() *cobra.Command {
 					return err
 				}
 				if jsonFlag(cmd) {
-					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": a[0], "endpoint": ep, "state": st.State, "count": st.Count, "error": st.Error})
+					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": a[0], "endpoint": ep, "state": st.State, "count": st.Count, "done": st.Done, "error": st.Error})
 				}
-				fmt.Fprintln(cmd.OutOrStdout(), st.State)
+				fmt.Fprintln(cmd.OutOrStdout(), statusLine(st))
 				return nil
 			})
 		},
@@ -340,10 +334,7 @@ func newBatchCmd() *cobra.Command {
 		Short: "Run a function on many inputs in one signed request; results stream back as JSON lines",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			if f.input == "" {
-				return fault.E(fault.Invalid, "", "--input is required")
-			}
-			inputs, err := readInputs(f.input)
+			inputs, err := f.batchInputs(cmd)
 			if err != nil {
 				return err
 			}
@@ -397,46 +388,4 @@ func newBatchCmd() *cobra.Command {
 	}
 	f.add(cmd, true)
 	return cmd
-}
-
-// readInputs reads JSON lines of {"args": [...], "kwargs": {...}}.
-func readInputs(path string) ([]client.Input, error) {
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, "", err)
-	}
-	defer file.Close()
-	var out []client.Input
-	sc := bufio.NewScanner(file)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	line := 0
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
-		if len(b) == 0 {
-			continue
-		}
-		var in struct {
-			Args   json.RawMessage `json:"args"`
-			Kwargs json.RawMessage `json:"kwargs"`
-		}
-		if err := json.Unmarshal(b, &in); err != nil {
-			return nil, fault.E(fault.Invalid, "", "%s:%d: %v", path, line, err)
-		}
-		out = append(out, client.Input{Args: nullToEmpty(in.Args), Kwargs: nullToEmpty(in.Kwargs)})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fault.E(fault.Invalid, "", "%s: %v", path, err)
-	}
-	if len(out) == 0 {
-		return nil, fault.E(fault.Invalid, "", "%s holds no inputs", path)
-	}
-	return out, nil
-}
-
-func nullToEmpty(b json.RawMessage) []byte {
-	if string(b) == "null" {
-		return nil
-	}
-	return b
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/cmd/internal/buildinfo"
+	"github.com/fxmesh/fxmesh/cmd/internal/cli"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/node"
@@ -26,10 +28,13 @@ func newRootCmd() *cobra.Command {
 		Short:         "Run an fxmesh node: a function-serving endpoint or a bootstrap",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       buildinfo.Version(),
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fault.Wrap(fault.Invalid, "", err) })
+	root.SetVersionTemplate("{{.Name}} {{.Version}}\n")
+	root.SetFlagErrorFunc(cli.FlagError)
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.AddCommand(newInitCmd(), newClaimCmd(), newRunCmd(), newBootstrapCmd(), newDevCmd(), newDiagCmd(), newWorkerCmd(), newSimCmd())
+	cli.RejectUnknown(root)
 	usageErrorsAreInvalid(root)
 	return root
 }
@@ -83,11 +88,17 @@ func newInitCmd() *cobra.Command {
 		Use:   "init --dir DIR",
 		Short: "Create a node's key and a config.yaml with the detected hardware and software",
 		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, _ []string) (err error) {
 			cfgPath := filepath.Join(dir, node.ConfigFile)
 			if _, err := os.Stat(cfgPath); err == nil && !force {
 				return fault.E(fault.Invalid, "", "%s exists; use --force to write it again", cfgPath)
 			}
+			if owner != "" {
+				if _, err := identity.ParseID(owner); err != nil {
+					return fault.E(fault.Invalid, "", "--owner %q is not a user ID; the owner's fx id show prints theirs (12D3KooW…)", owner)
+				}
+			}
+			defer leaveNothingOnFailure(dir, &err)()
 			key, err := identity.LoadOrCreateKey(filepath.Join(dir, node.KeyFile))
 			if err != nil {
 				return err
@@ -105,6 +116,7 @@ func newInitCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "node %s\nwrote %s\n", key.ID(), cfgPath)
+			fmt.Fprintf(out, "note: public: true in it would let anyone with a key run code on this machine as %s\n", runAs(cfg))
 			if owner == "" {
 				return nil
 			}
@@ -132,6 +144,31 @@ and fx sends it no routed work until the owner claims it:
 	cmd.Flags().BoolVar(&force, "force", false, "write config.yaml again even if it exists")
 	cmd.MarkFlagRequired("dir")
 	return cmd
+}
+
+// leaveNothingOnFailure returns what init defers: when *err is set, it
+// removes dir if init made it, and otherwise the files init made in it.
+func leaveNothingOnFailure(dir string, err *error) func() {
+	_, statErr := os.Stat(dir)
+	made := os.IsNotExist(statErr)
+	var fresh []string
+	for _, f := range []string{node.KeyFile, node.ConfigFile, node.ClaimFile} {
+		if _, e := os.Stat(filepath.Join(dir, f)); os.IsNotExist(e) {
+			fresh = append(fresh, filepath.Join(dir, f))
+		}
+	}
+	return func() {
+		if *err == nil {
+			return
+		}
+		if made {
+			os.RemoveAll(dir)
+			return
+		}
+		for _, f := range fresh {
+			os.Remove(f)
+		}
+	}
 }
 
 // signClaim signs owner's claim on node id into dir when the user key in
@@ -196,6 +233,11 @@ func newRunCmd() *cobra.Command {
 		Short: "Run an endpoint: join the mesh, advertise, serve functions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			unlock, err := lockDir(dir)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			if _, err := os.Stat(filepath.Join(dir, node.ConfigFile)); err != nil {
 				return fault.E(fault.NotFound, "", "no %s in %s: run fxnode init --dir %s first", node.ConfigFile, dir, dir)
 			}
@@ -209,6 +251,7 @@ func newRunCmd() *cobra.Command {
 			if len(bootstrap) > 0 {
 				cfg.Bootstrap = bootstrap
 			}
+			printPolicy(cmd.OutOrStdout(), cfg)
 			return serve(cmd, dir, cfg, node.RoleEndpoint)
 		},
 	}
@@ -229,6 +272,11 @@ func newBootstrapCmd() *cobra.Command {
 		Short: "Run the operators' bootstrap node: the mesh's well-known point of contact",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			unlock, err := lockDir(dir)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			cfg, err := node.LoadConfig(dir)
 			if err != nil {
 				return err

@@ -489,3 +489,30 @@ func TestLargeMessages(t *testing.T) {
 	// And a small one after, on the same worker.
 	wantValue(t, run(t, p, fn, `["ab", 1]`, ""), `{"len":2,"out":"y"}`)
 }
+
+// TestShortCommandLine: a worker's command line, as ps shows it, is the
+// interpreter and a few numbers, not the worker's source; and the source,
+// which came on stdin, is not there for the user's code to read.
+func TestShortCommandLine(t *testing.T) {
+	p := newPool(t, Config{Workers: 1})
+	defer p.Close()
+	look := pyFn("look", "import sys\ndef f():\n    with open('/proc/self/cmdline', 'rb') as c:\n        argv = c.read().decode().split('\\0')[:-1]\n    return {'argv': argv[1:], 'stdin': sys.stdin.read()}\n", "f")
+	r := run(t, p, look, "", "")
+	if r.Error != nil {
+		t.Fatal(r.Error)
+	}
+	var got struct {
+		Argv  []string
+		Stdin string
+	}
+	if err := json.Unmarshal(r.Value, &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"-u", "-"}
+	if len(got.Argv) != 5 || !slices.Equal(got.Argv[:2], want) {
+		t.Errorf("argv after the interpreter = %q, want %q and three numbers", got.Argv, want)
+	}
+	if got.Stdin != "" {
+		t.Errorf("the user's code read %d bytes on stdin", len(got.Stdin))
+	}
+}

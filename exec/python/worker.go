@@ -129,8 +129,12 @@ func (p *Pool) startWorker(ctx context.Context, owner string) (*worker, error) {
 	if dir != nil {
 		isolated = "1"
 	}
-	cmd := osexec.Command(p.python, "-u", "-c", workerSource,
+	// The source comes on stdin ("-"), so that ps shows a short command
+	// line, not the whole worker; Python reads it to the end before it
+	// runs it, and the user's code then finds stdin at its end.
+	cmd := osexec.Command(p.python, "-u", "-",
 		strconv.Itoa(p.cfg.Limits.MaxOutputBytes), strconv.Itoa(p.cfg.Limits.MaxResultBytes), isolated)
+	cmd.Stdin = strings.NewReader(workerSource)
 	cmd.ExtraFiles = []*os.File{reqR, respW}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.Dir = p.cfg.Dir

@@ -1,7 +1,8 @@
 # The fxmesh Python worker, embedded in exec/python and run as
 #
-#     python -u -c <this file> MAX_OUTPUT_BYTES MAX_RESULT_BYTES ISOLATED
+#     python -u - MAX_OUTPUT_BYTES MAX_RESULT_BYTES ISOLATED
 #
+# with this file on stdin (so that ps shows that short line).
 # It reads requests on fd 3 and writes replies on fd 4, each a frame of a
 # 4-byte big-endian length and a JSON body (protocol.go describes them). The
 # user's code never sees those descriptors: fd 1 and 2 go to the pool's log,
@@ -10,7 +11,7 @@
 # standard library.
 import sys
 
-# Under -c the current directory heads sys.path; a json.py there must not
+# With the script on stdin the current directory heads sys.path; a json.py there must not
 # replace the standard library's.
 sys.path[:] = [p for p in sys.path if p not in ("", ".")]
 

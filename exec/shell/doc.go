@@ -33,7 +33,8 @@
 //   - Nothing else is special: no $variables, globs, pipes, redirections
 //     or ~. A template that wants them runs a shell itself, with the values
 //     as its positional parameters: sh -c 'grep -c "$1" "$2"' sh {pattern}
-//     {file}.
+//     {file}. Template.ShellSyntax reports the first such operator outside
+//     quotes (fx refuses it at registration; an endpoint runs it, as text).
 //
 // Parse checks a template when a function is registered; Values and
 // Template.Expand turn a task's kwargs into argv.

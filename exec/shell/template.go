@@ -19,6 +19,53 @@ const MaxTemplateBytes = 64 << 10
 // template; make one with Parse.
 type Template struct {
 	words [][]part
+	// shell is the first unquoted shell operator, if any (see ShellSyntax).
+	shell Syntax
+}
+
+// Syntax is shell syntax a template holds outside quotes: Op (such as
+// "|", ">", "&&", ";", "$(", "`" or "$HOME") at byte Offset.
+type Syntax struct {
+	Op     string
+	Offset int
+}
+
+// ShellSyntax returns the first shell operator the template holds outside
+// quotes and unescaped: a pipe, a redirection, a list (;, &, &&, ||), a
+// command substitution ($( or `) or a variable ($NAME). No shell reads a
+// template, so each is passed to the program as literal text, which is
+// seldom what its author meant; fx refuses such templates at registration.
+// A quoted operator (grep 'a|b') is not reported.
+func (t Template) ShellSyntax() (Syntax, bool) { return t.shell, t.shell.Op != "" }
+
+// shellOp returns the shell operator that starts at s[i], outside quotes,
+// or "".
+func shellOp(s string, i int) string {
+	next := byte(0)
+	if i+1 < len(s) {
+		next = s[i+1]
+	}
+	switch c := s[i]; c {
+	case '|', '&', '>', '<':
+		if next == c || (c == '>' && next == '&') {
+			return s[i : i+2]
+		}
+		return string(c)
+	case ';', '`':
+		return string(c)
+	case '$':
+		switch {
+		case next == '(':
+			return "$("
+		case next == '_' || 'a' <= next && next <= 'z' || 'A' <= next && next <= 'Z':
+			j := i + 1
+			for j < len(s) && (s[j] == '_' || 'a' <= s[j] && s[j] <= 'z' || 'A' <= s[j] && s[j] <= 'Z' || '0' <= s[j] && s[j] <= '9') {
+				j++
+			}
+			return s[i:j]
+		}
+	}
+	return ""
 }
 
 // part is a piece of a word: literal text, or a placeholder when name is
@@ -122,6 +169,11 @@ func Parse(s string) (Template, error) {
 				break
 			}
 		default:
+			if t.shell.Op == "" {
+				if op := shellOp(s, i); op != "" {
+					t.shell = Syntax{Op: op, Offset: i}
+				}
+			}
 			inWord = true
 			lit.WriteByte(c)
 			i++

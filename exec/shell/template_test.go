@@ -193,3 +193,41 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestShellSyntax: operators a shell would interpret are reported when
+// unquoted and unescaped, with where they are; quoted ones are text.
+func TestShellSyntax(t *testing.T) {
+	tests := []struct {
+		template string
+		op       string // "" for none
+		offset   int
+	}{
+		{"grep {pattern} {file} | wc -l", "|", 22},
+		{"sort {file} > out.txt", ">", 12},
+		{"make && make install", "&&", 5},
+		{"echo $(date)", "$(", 5},
+		{"echo `date`", "`", 5},
+		{"cd /tmp; ls", ";", 7},
+		{"echo $HOME", "$HOME", 5},
+		{"run {a} 2>&1", ">&", 9},
+		{"sleep 1 &", "&", 8},
+		{"a || b", "||", 2},
+		{"wc < {file}", "<", 3},
+		{"grep 'a|b' {file}", "", 0},
+		{`grep "a|b;c>d" {file}`, "", 0},
+		{`echo a\|b \; \$HOME`, "", 0},
+		{"awk '{{print $1}}' {file}", "", 0},
+		{"echo {a} $5", "", 0},
+		{"sh -c 'grep -c \"$1\" \"$2\" | wc -l' sh {pattern} {file}", "", 0},
+	}
+	for _, tc := range tests {
+		tmpl, err := Parse(tc.template)
+		if err != nil {
+			t.Fatalf("Parse(%q): %v", tc.template, err)
+		}
+		got, ok := tmpl.ShellSyntax()
+		if ok != (tc.op != "") || got.Op != tc.op || got.Offset != tc.offset {
+			t.Errorf("ShellSyntax(%q) = %+v, %v; want %q at %d", tc.template, got, ok, tc.op, tc.offset)
+		}
+	}
+}

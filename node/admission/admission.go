@@ -51,7 +51,9 @@ type Policy struct {
 	Self peer.ID
 	// Callers says who may use the endpoint.
 	Callers identity.Policy
-	// Functions, when not empty, lists the only function IDs served.
+	// Functions, when not empty, lists the only functions served: each
+	// entry a function ID (that version), OWNER/NAME (every version of
+	// it) or an owner's user ID (every function of theirs).
 	Functions []string
 	// Skew is the clock difference tolerated; zero means DefaultSkew.
 	Skew time.Duration
@@ -212,6 +214,9 @@ func Decide(in *Input) (*Admitted, error) {
 	if p.HostOwnerOnly != "" && fn.Exec.Container == "" && inv.Caller != p.Callers.Owner {
 		return nil, fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s may not run functions on this endpoint's host, which runs them for its owner alone: %s", ErrDenied, inv.Caller, p.HostOwnerOnly))
 	}
+	if !Offered(p.Functions, inv.Function, fn.Record.Owner, fn.Record.Name) {
+		return nil, fault.Wrap(fault.Denied, "", fmt.Errorf("%w: function %s (%s) is not offered here", ErrDenied, fn.Record.Ref(), inv.Function))
+	}
 	if err := meets(in.Offers, fn.Require, inv.Require); err != nil {
 		return nil, err
 	}
@@ -280,10 +285,37 @@ func checkInvocation(s *invoke.Signed, p *Policy, now time.Time) error {
 	if p.RequireMapping && !p.Mapped[s.Caller.String()] {
 		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: %s has no local account on this endpoint, and one is required", ErrDenied, s.Caller))
 	}
-	if len(p.Functions) > 0 && !slices.Contains(p.Functions, s.Function) {
+	if len(p.Functions) > 0 && onlyIDs(p.Functions) && !slices.Contains(p.Functions, s.Function) {
+		// Decided before the function is looked up; with names or owners
+		// in the list, Decide decides once it knows whose it is.
 		return fault.Wrap(fault.Denied, "", fmt.Errorf("%w: function %s is not offered here", ErrDenied, s.Function))
 	}
 	return nil
+}
+
+// onlyIDs reports whether every entry of an allowlist is a function ID.
+func onlyIDs(list []string) bool {
+	for _, e := range list {
+		if _, err := catalog.ParseID(e); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Offered reports whether the allowlist list (Policy.Functions) offers the
+// function id, of owner, named name: an entry is its ID, OWNER/NAME, or
+// its owner's user ID. An empty list offers everything.
+func Offered(list []string, id, owner, name string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, e := range list {
+		if e == id || e == owner || e == owner+"/"+name {
+			return true
+		}
+	}
+	return false
 }
 
 // function finds the invoked function and checks that the caller may use

@@ -578,3 +578,36 @@ func TestTaskOfExtremeTimes(t *testing.T) {
 		})
 	}
 }
+
+// TestFunctionAllowlist: functions: in config.yaml names a function by ID
+// (that version), by OWNER/NAME (every version) or by owner (all theirs).
+func TestFunctionAllowlist(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := f.alice.ID().String(), f.bob.ID().String()
+	tests := []struct {
+		name  string
+		list  []string
+		admit bool
+	}{
+		{"its ID", []string{f.public.String()}, true},
+		{"its OWNER/NAME", []string{alice + "/public"}, true},
+		{"its owner", []string{bob, alice}, true},
+		{"another ID", []string{f.forBob.String()}, false},
+		{"another name of its owner", []string{alice + "/forbob"}, false},
+		{"its name under another owner", []string{bob + "/public"}, false},
+		{"another owner", []string{bob}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			in := f.input(f.envelope(t, f.carol, f.public, nil), f.carol)
+			in.Policy.Functions = tc.list
+			_, err := Decide(in)
+			if tc.admit && err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !tc.admit && (!fault.Is(err, fault.Denied) || !errors.Is(err, ErrDenied) || !strings.Contains(err.Error(), "/public ("+f.public.String()+") is not offered here") && !strings.Contains(err.Error(), "function "+f.public.String()+" is not offered here")) {
+				t.Fatalf("err = %v, want denied: not offered", err)
+			}
+		})
+	}
+}
