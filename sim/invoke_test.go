@@ -456,7 +456,7 @@ func TestSlowReaderHoldsNoWorker(t *testing.T) {
 	if err := wire.ReadMsg(bufio.NewReader(s), wire.MaxFrame, &ack); err != nil || ack.Type != invoke.ReplyAck {
 		t.Fatalf("ack: %+v %v", ack, err)
 	}
-	waitFor(t, 20*time.Second, "the batch done", func() error {
+	waitFor(t, 90*time.Second, "the batch done", func() error {
 		st, err := f.client.Task(f.ctx, f.ep.ID(), ack.TaskID, false, false, nil)
 		if err != nil {
 			return err
