@@ -384,6 +384,35 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	return c.readResults(ctx, endpoint, src, onResult)
 }
 
+// Cancel asks endpoint to cancel a task of the user's: inputs not yet
+// started never run, running ones are stopped, and the task ends
+// cancelled. The task's status comes back: StateCancelled, or the final
+// state it had reached before. Another user's task is denied.
+func (c *Client) Cancel(ctx context.Context, endpoint peer.ID, taskID string) (*invoke.Status, error) {
+	s, err := c.stream(ctx, endpoint, wire.CancelProtocol)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if err := wire.WriteMsg(s, invoke.Cancel{TaskID: taskID}); err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	src := &streamReplies{s: s, r: bufio.NewReader(s)}
+	rep, err := src.next()
+	if err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
+	}
+	if rep.Type == invoke.ReplyError && rep.Error != nil {
+		return nil, rep.Error.Err()
+	}
+	if rep.Type != invoke.ReplyStatus || rep.Status == nil {
+		return nil, fault.E(fault.Invalid, "client: cancel", "unexpected message type %d", rep.Type)
+	}
+	return rep.Status, nil
+}
+
 // taskRecord is what the client keeps of a task it submitted, so that
 // fx result works from another shell later.
 type taskRecord struct {
