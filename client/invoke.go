@@ -3,23 +3,16 @@ package client
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
-	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -97,7 +90,11 @@ func (c *Client) invoke(ctx context.Context, inv InvokeRequest, withProof bool) 
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult)
+	rec := TaskRecord{Function: inv.Function.ID.String(), Count: len(inv.Inputs)}
+	if inv.Function.Function != nil {
+		rec.FunctionRef = inv.Function.Function.Ref()
+	}
+	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult, rec)
 }
 
 // Send sends a signed invocation (as made by invoke.Sign) to endpoint. It is
@@ -108,11 +105,12 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, endpoint, env, want, wait, onResult)
+	return c.send(ctx, endpoint, env, want, wait, onResult, TaskRecord{})
 }
 
-// send is Send with the task ID known.
-func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want string, wait bool, onResult func(invoke.Result)) (*Submitted, error) {
+// send is Send with the task ID known; rec holds what the local record of
+// the task keeps besides its ID and endpoint.
+func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want string, wait bool, onResult func(invoke.Result), rec TaskRecord) (*Submitted, error) {
 	src, err := c.open(ctx, endpoint, env, wait)
 	if err != nil {
 		return nil, err
@@ -143,13 +141,20 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 		return nil, fault.E(fault.Invalid, "client: invoke", "endpoint acknowledged task %q, not %s", ack.TaskID, want)
 	}
 	sub := &Submitted{TaskID: ack.TaskID, Count: ack.Count, Endpoint: endpoint}
-	sub.NotRemembered = c.home.rememberTask(ack.TaskID, endpoint)
+	rec.TaskID, rec.Endpoint, rec.Submitted = ack.TaskID, endpoint.String(), c.now()
+	if rec.Count == 0 {
+		rec.Count = ack.Count
+	}
+	sub.NotRemembered = c.home.RecordTask(rec)
 	if !wait {
 		return sub, nil
 	}
 	stopWatch := c.watch(ctx, endpoint, src.abort)
 	sub.Status, err = c.readResults(ctx, endpoint, src, onResult)
 	silent := stopWatch()
+	if sub.Status != nil {
+		_ = c.home.NoteTask(sub.TaskID, sub.Status, c.now()) // the record is a convenience: it never fails the call
+	}
 	if err != nil && ctx.Err() == nil {
 		// After the acknowledgement a broken stream is the endpoint's
 		// failure: the task failed (system).
@@ -378,10 +383,15 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	if st.Type != invoke.ReplyStatus || st.Status == nil {
 		return nil, fault.E(fault.Invalid, "client: task", "unexpected message type %d", st.Type)
 	}
+	_ = c.home.NoteTask(taskID, st.Status, c.now())
 	if !results && !wait {
 		return st.Status, nil
 	}
-	return c.readResults(ctx, endpoint, src, onResult)
+	final, err := c.readResults(ctx, endpoint, src, onResult)
+	if final != nil {
+		_ = c.home.NoteTask(taskID, final, c.now())
+	}
+	return final, err
 }
 
 // Cancel asks endpoint to cancel a task of the user's: inputs not yet
@@ -410,55 +420,6 @@ func (c *Client) Cancel(ctx context.Context, endpoint peer.ID, taskID string) (*
 	if rep.Type != invoke.ReplyStatus || rep.Status == nil {
 		return nil, fault.E(fault.Invalid, "client: cancel", "unexpected message type %d", rep.Type)
 	}
+	_ = c.home.NoteTask(taskID, rep.Status, c.now())
 	return rep.Status, nil
-}
-
-// taskRecord is what the client keeps of a task it submitted, so that
-// fx result works from another shell later.
-type taskRecord struct {
-	Endpoint string    `json:"endpoint"`
-	Addrs    []string  `json:"addrs,omitempty"`
-	Created  time.Time `json:"created"`
-}
-
-func (h Home) taskPath(id string) (string, error) {
-	if _, err := cid.Decode(id); err != nil {
-		return "", fault.E(fault.Invalid, "", "%q is not a task ID", id)
-	}
-	return filepath.Join(h.Dir, "tasks", id+".json"), nil
-}
-
-func (h Home) rememberTask(id string, endpoint peer.ID) error {
-	if h.Dir == "" {
-		return nil
-	}
-	path, err := h.taskPath(id)
-	if err != nil {
-		return err
-	}
-	b, _ := json.Marshal(taskRecord{Endpoint: endpoint.String(), Created: time.Now().UTC()})
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return atomicfile.Write(path, b, 0o600)
-}
-
-// TaskEndpoint returns the endpoint that holds a task this user submitted.
-func (h Home) TaskEndpoint(id string) (peer.ID, error) {
-	path, err := h.taskPath(id)
-	if err != nil {
-		return "", err
-	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fault.E(fault.NotFound, "", "no task %s was submitted from %s; pass --endpoint", id, h.Dir)
-	}
-	if err != nil {
-		return "", err
-	}
-	var r taskRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return "", fmt.Errorf("client: task record %s: %w", id, err)
-	}
-	return identity.ParseID(r.Endpoint)
 }

@@ -170,3 +170,43 @@ func TestCancelOtherUsersTaskDenied(t *testing.T) {
 		t.Fatalf("task after another user's cancel: %v, %v; want done", st, err)
 	}
 }
+
+// TestTaskRecordFollowsTheTask: a task submitted through a client with a
+// home is recorded there with its function, and its state as the client
+// last saw it: done after a wait, cancelled after a cancel.
+func TestTaskRecordFollowsTheTask(t *testing.T) {
+	f := newFixture(t, nil)
+	home := client.Home{Dir: t.TempDir()}
+	c, err := client.New(f.ctx, client.Options{Key: f.owner, Bootstrap: f.mesh.Bootstrap.Addrs(), Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	count := f.register("count", catalog.Access{Public: true})
+	nap := f.register("nap", catalog.Access{Public: true})
+	path := filepath.Join(t.TempDir(), "count")
+	sub, err := c.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: count, Inputs: []invoke.Input{{Args: []byte(fmt.Sprintf(`[%q]`, path))}}, Wait: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := home.Task(sub.TaskID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.State != invoke.StateDone || r.Endpoint != f.ep.ID().String() || r.Function != count.ID.String() || r.FunctionRef != count.Function.Ref() || r.Count != 1 || r.Done != 1 {
+		t.Fatalf("record after the wait: %+v", r)
+	}
+	sub, err = c.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: nap, Inputs: []invoke.Input{{Args: []byte(`[300]`)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := home.Task(sub.TaskID); r.State != invoke.StateReceived {
+		t.Fatalf("record after the submit: %+v", r)
+	}
+	if _, err := c.Cancel(f.ctx, f.ep.ID(), sub.TaskID); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := home.Task(sub.TaskID); r.State != invoke.StateCancelled {
+		t.Fatalf("record after the cancel: %+v", r)
+	}
+}
