@@ -41,6 +41,9 @@ type InvokeRequest struct {
 	Wait bool
 	// OnResult receives each result as it arrives (with Wait).
 	OnResult func(invoke.Result)
+	// OnAck, when set, is called once the endpoint acknowledged the task,
+	// before any result arrives (with Wait, while Invoke still waits).
+	OnAck func(*Submitted)
 	// WithProof sends the function's signed record along, for endpoints that
 	// cannot look it up (private functions always send it).
 	WithProof bool
@@ -94,6 +97,7 @@ func (c *Client) invoke(ctx context.Context, inv InvokeRequest, withProof bool) 
 	if inv.Function.Function != nil {
 		rec.FunctionRef = inv.Function.Function.Ref()
 	}
+	rec.onAck = inv.OnAck
 	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult, rec)
 }
 
@@ -145,7 +149,12 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	if rec.Count == 0 {
 		rec.Count = ack.Count
 	}
+	onAck := rec.onAck
+	rec.onAck = nil
 	sub.NotRemembered = c.home.RecordTask(rec)
+	if onAck != nil {
+		onAck(sub)
+	}
 	if !wait {
 		return sub, nil
 	}

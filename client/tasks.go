@@ -37,6 +37,9 @@ type TaskRecord struct {
 	Seen  time.Time    `json:"seen"`
 	Done  int          `json:"done"`
 	Error *ResultError `json:"error,omitempty"`
+
+	// onAck travels with the record into send (InvokeRequest.OnAck).
+	onAck func(*Submitted)
 }
 
 // taskFile is a task record as a file holds it: files written before the
