@@ -29,6 +29,9 @@ type StartRequest struct {
 	// acknowledged, and the results stay at the endpoint.
 	OnResult func(Result)
 	OnEnd    func(*Status, error)
+	// OnAck, when following, is called once the endpoint acknowledged the
+	// task, before OnResult, on the same goroutine.
+	OnAck func(*Submitted)
 }
 
 // Start sends one task and returns once an endpoint acknowledged it: the
@@ -64,6 +67,9 @@ func (c *Client) Start(ctx context.Context, r StartRequest) (*Submitted, error) 
 		failed := make(chan error, 1)
 		inv.Wait, inv.OnResult = true, r.OnResult
 		inv.OnAck = func(s *Submitted) {
+			if r.OnAck != nil {
+				r.OnAck(s)
+			}
 			ack.Store(true)
 			acked <- s
 		}

@@ -71,7 +71,7 @@ func (h Home) RecordTask(r TaskRecord) error {
 	if h.Dir == "" {
 		return nil
 	}
-	if r.State == "" {
+	if r.State == stateNone {
 		r.State = invoke.StateReceived
 	}
 	if r.Seen.IsZero() {
@@ -126,7 +126,7 @@ func decodeTaskFile(id string, b []byte) (TaskRecord, error) {
 	if r.Submitted.IsZero() {
 		r.Submitted = f.Created
 	}
-	if r.State == "" {
+	if r.State == stateNone {
 		r.State = invoke.StateReceived
 	}
 	return r, nil
@@ -165,6 +165,10 @@ func (h Home) NoteTask(id string, st *Status, now time.Time) error {
 	}
 	return h.writeTask(r)
 }
+
+// stateNone is no state: a record from before states were kept, or no
+// filter of Tasks.
+const stateNone State = ""
 
 // stateRank orders the states as a task moves through them.
 func stateRank(s State) int {
@@ -208,7 +212,7 @@ func (h Home) Tasks(state State, limit int) ([]TaskRecord, error) {
 			continue // removed meanwhile
 		}
 		r, err := decodeTaskFile(id, b)
-		if err != nil || (state != "" && r.State != state) {
+		if err != nil || (state != stateNone && r.State != state) {
 			continue
 		}
 		out = append(out, r)
