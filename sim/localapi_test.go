@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 	"testing"
 
 	"github.com/fxmesh/fxmesh/client"
@@ -391,5 +392,33 @@ sys.stdout.write(out.decode())
 		if uid == 0 && !strings.HasPrefix(s, "HTTP/1.1 200") {
 			t.Fatalf("the owner got:\n%s", s)
 		}
+	}
+}
+
+// TestLocalAPIIdle: the server is idle between requests and busy while a
+// feed is read, which is what fx serve --idle-exit watches.
+func TestLocalAPIIdle(t *testing.T) {
+	a := newAPI(t)
+	a.call("GET", "/v1/version", nil, nil)
+	if a.srv.IdleSince().IsZero() {
+		t.Fatal("busy with no request in progress")
+	}
+	ctx, cancel := context.WithCancel(a.ctx)
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://fx/v1/feed?id=f-idle", nil)
+	resp, err := a.http.Do(req) // returns once hello is sent: the feed is being read
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.srv.IdleSince().IsZero() {
+		t.Fatal("idle while a feed is read")
+	}
+	cancel()
+	resp.Body.Close()
+	deadline := time.Now().Add(time.Minute)
+	for a.srv.IdleSince().IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("still busy after the feed's reader left")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
