@@ -13,8 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/client/localapi"
