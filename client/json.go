@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // EndpointJSON is the stable JSON form of an endpoint: fx endpoints --json
 // prints it, and the local API sends it.
@@ -53,4 +56,16 @@ func emptyIfNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// AccessString is how fx and the local API show who may run a function:
+// private, public or shared:ID,ID.
+func AccessString(a Access) string {
+	switch {
+	case a.Public:
+		return "public"
+	case len(a.Users) > 0:
+		return "shared:" + strings.Join(a.Users, ",")
+	}
+	return "private"
 }

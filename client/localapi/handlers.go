@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fxmesh/fxmesh/client"
@@ -77,16 +76,6 @@ func (s *Server) catalog() *client.UserCatalog {
 	return &client.UserCatalog{Key: s.opts.Key, Path: s.opts.Home.CatalogPath(), Mesh: s.opts.Client, Now: s.now}
 }
 
-func accessString(a client.Access) string {
-	switch {
-	case a.Public:
-		return "public"
-	case len(a.Users) > 0:
-		return "shared:" + strings.Join(a.Users, ",")
-	}
-	return "private"
-}
-
 func (s *Server) functions(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
@@ -113,7 +102,7 @@ func functionJSON(f *client.ResolvedFunction) map[string]any {
 		"id": f.ID.String(), "owner": fn.Owner, "name": fn.Name, "version": fn.Version,
 		"kind": fn.Kind, "description": fn.Description, "source": fn.Source, "entry": fn.Entry,
 		"command": fn.Command, "container": fn.Container, "requirements": emptyIfNil(fn.Requirements),
-		"access": accessString(f.Update.Update.Access), "versions": versions,
+		"access": client.AccessString(f.Update.Update.Access), "versions": versions,
 		"created": time.Unix(fn.Created, 0).UTC(),
 	}
 }
@@ -188,7 +177,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		if cur, err := u.Resolve(ctx, req.Name); err == nil && sameFunction(cur, spec, req.Access) {
 			writeJSON(w, http.StatusOK, map[string]any{"function": map[string]any{
 				"id": cur.ID.String(), "owner": cur.Function.Owner, "name": cur.Function.Name, "version": cur.Function.Version,
-				"access": accessString(cur.Update.Update.Access), "shared": !cur.Update.Update.Access.Private(), "reused": true,
+				"access": client.AccessString(cur.Update.Update.Access), "shared": !cur.Update.Update.Access.Private(), "reused": true,
 			}})
 			return
 		}
@@ -200,7 +189,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"function": map[string]any{
 		"id": reg.ID.String(), "owner": reg.Owner, "name": reg.Name, "version": reg.Version,
-		"access": accessString(reg.Access), "shared": reg.Shared, "reused": false,
+		"access": client.AccessString(reg.Access), "shared": reg.Shared, "reused": false,
 	}})
 }
 
