@@ -214,6 +214,18 @@ func importRules() []importRule {
 			forbid: func(imp string) bool { return oursUnder(imp, "client") },
 		},
 		{
+			id:    "localapi-over-client",
+			says:  "the local API (client/localapi) is served over client's API: of fxmesh it imports only client, identity and fault, and of libp2p only peer IDs",
+			scope: scopeCode,
+			from:  func(rel string) bool { return rel == "client/localapi" },
+			forbid: func(imp string) bool {
+				if rel, ours := ourRel(imp); ours {
+					return rel != "client" && rel != "identity" && rel != "fault"
+				}
+				return under(imp, "github.com/libp2p") && imp != "github.com/libp2p/go-libp2p/core/peer"
+			},
+		},
+		{
 			id:    "cmd-thin",
 			says:  "the commands import, of fxmesh, only client, client/localapi, node, node/hostinfo, identity and fault",
 			scope: scopeCode,
