@@ -422,3 +422,50 @@ func TestLocalAPIIdle(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestLocalAPITCPToken: on loopback TCP only a request with the token is
+// served; one without it, or with another, is denied with reason token.
+func TestLocalAPITCPToken(t *testing.T) {
+	a := newAPI(t)
+	tok, err := a.srv.NewToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go a.srv.ServeTCP(ln)
+	for _, tc := range []struct {
+		auth string
+		code int
+	}{{"", 401}, {"Bearer wrong", 401}, {"Bearer " + tok, 200}} {
+		req, _ := http.NewRequestWithContext(a.ctx, "GET", "http://"+ln.Addr().String()+"/v1/version", nil)
+		if tc.auth != "" {
+			req.Header.Set("Authorization", tc.auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Error *struct {
+				Kind   string `json:"kind"`
+				Reason string `json:"reason"`
+			} `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.code || (tc.code == 401 && (body.Error == nil || body.Error.Kind != "denied" || body.Error.Reason != "token")) {
+			t.Errorf("authorization %q: %d %+v", tc.auth, resp.StatusCode, body.Error)
+		}
+	}
+	if err := a.srv.ServeTCP(&fakeAddrListener{ln}); err == nil {
+		t.Error("ServeTCP on a non-loopback address")
+	}
+}
+
+// fakeAddrListener claims a non-loopback address.
+type fakeAddrListener struct{ net.Listener }
+
+func (fakeAddrListener) Addr() net.Addr { return &net.TCPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1} }

@@ -68,14 +68,15 @@ type Server struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // followers and the feed sweeper
 
-	mu     sync.Mutex // guards feeds and fns
+	mu     sync.Mutex // guards feeds, fns, hsrv and closed
 	feeds  map[string]*feed
 	fns    map[string]cachedFn
 	gen    atomic.Uint64 // reader generations
 	active atomic.Int64  // requests in progress, feeds read and tasks followed
 	last   atomic.Int64  // unix nanos of the last activity
 
-	hsrv []*http.Server
+	hsrv   []*http.Server
+	closed bool // by Close: no more serving
 }
 
 type cachedFn struct {
@@ -114,15 +115,17 @@ func New(opts Options) (*Server, error) {
 // and waits for the server's goroutines.
 func (s *Server) Close() error {
 	s.cancel()
-	var errs []error
-	for _, h := range s.hsrv {
-		errs = append(errs, h.Close())
-	}
 	s.mu.Lock()
+	hs := s.hsrv
+	s.closed = true
 	for _, f := range s.feeds {
 		f.drop()
 	}
 	s.mu.Unlock()
+	var errs []error
+	for _, h := range hs {
+		errs = append(errs, h.Close())
+	}
 	s.wg.Wait()
 	return errors.Join(errs...)
 }
@@ -187,7 +190,16 @@ func (s *Server) ServeUnix(ln net.Listener) error {
 			return context.WithValue(ctx, connKey{}, ci)
 		},
 	}
+	return s.serve(h, ln)
+}
+
+// serve serves h on ln until Close.
+func (s *Server) serve(h *http.Server, ln net.Listener) error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.hsrv = append(s.hsrv, h)
 	s.mu.Unlock()
 	err := h.Serve(ln)
@@ -217,14 +229,7 @@ func (s *Server) ServeTCP(ln net.Listener) error {
 		return errors.New("localapi: ServeTCP without a token")
 	}
 	h := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
-	s.mu.Lock()
-	s.hsrv = append(s.hsrv, h)
-	s.mu.Unlock()
-	err := h.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return s.serve(h, ln)
 }
 
 // apiError is an error with one of the reasons of docs/local-api.md.
