@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 BENCHTIME ?= 2s
 
-.PHONY: help build test test-short test-load bench sim lint fuzz demo clean
+.PHONY: help build test test-python test-short test-load bench bench-peers sim lint fuzz demo clean install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -11,8 +11,12 @@ help: ## list the targets
 build: ## build fxnode and fx into bin/
 	$(GO) build -o bin/ ./cmd/fxnode ./cmd/fx
 
-test: ## run every test with the race detector
+test: test-python ## run every test with the race detector, and the Python SDK's tests
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+PYTHON ?= /usr/bin/python3
+test-python: build ## the Python SDK's tests (python/tests; integration ones use bin/fx and bin/fxnode)
+	cd python && FXMESH_BIN=$(CURDIR)/bin $(PYTHON) -m unittest discover -s tests -t .
 
 test-load: ## the load test (840 fx processes of one user, 100 at a time): on a machine it has to itself
 	FXMESH_LOAD=1 $(GO) test -race -count=1 -timeout 20m -run 'TestConcurrentFxOfOneUser' -v ./e2e/

@@ -51,7 +51,7 @@ class StandIn:
         srv = self
         handler = type("H", (_Handler,), {"srv": srv})
         self.httpd = _Server(path, handler)
-        self.threads = [threading.Thread(target=self.httpd.serve_forever, daemon=True)]
+        self.threads = [threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)]
         self.threads += [threading.Thread(target=self._worker, daemon=True) for _ in range(workers)]
         for t in self.threads:
             t.start()
@@ -82,9 +82,11 @@ class StandIn:
             inp = t["inputs"][i]
             res = {"task_id": tid, "index": i, "value": None}
             try:
-                ns = {"__name__": "__fxmesh__"}
-                exec(compile(fn["source"], "<fxmesh %s>" % t["fn"], "exec"), ns)
-                res["value"] = ns[fn["entry"]](*inp.get("args", []), **inp.get("kwargs", {}))
+                if "compiled" not in fn:
+                    ns = {"__name__": "__fxmesh__"}
+                    exec(compile(fn["source"], "<fxmesh %s>" % t["fn"], "exec"), ns)
+                    fn["compiled"] = ns[fn["entry"]]
+                res["value"] = fn["compiled"](*inp.get("args", []), **inp.get("kwargs", {}))
                 json.dumps(res["value"])
             except Exception as e:
                 res["error"] = {"kind": "user", "type": type(e).__name__, "message": str(e),
@@ -97,16 +99,15 @@ class StandIn:
             if t["state"] == "cancelled":
                 return
             t["results"][res["index"]] = res
-            feeds = list(t["feeds"])
             end = len(t["results"]) == len(t["inputs"])
             if end:
                 t["state"] = "done"
-        for f in feeds:
-            self.feeds[f].put(dict(res, type="result"))
+            # Under the lock, so that no result is queued after its task's end.
+            for f in t["feeds"]:
+                self.feeds[f].put(dict(res, type="result"))
+                if end:
+                    self.feeds[f].put({"type": "end", "task_id": tid, "state": "done", "count": len(t["inputs"])})
             if end:
-                self.feeds[f].put({"type": "end", "task_id": tid, "state": "done", "count": len(t["inputs"])})
-        if end:
-            with self.lock:
                 t["ended"].set()
 
     def record(self, tid):
@@ -163,10 +164,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             fid = "bafy" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:20]
             with s.lock:
                 reused = fid in s.functions
-                s.functions[fid] = body
+                s.functions.setdefault(fid, body)
             return self._send(200, {"function": {"id": fid, "name": body["name"], "reused": reused}})
         if p == "/v1/submit":
             return self._submit(body)
+        if p == "/v1/run":
+            return self._run(body)
         if p == "/v1/feed":
             return self._feed(q["id"][0])
         if p == "/v1/follow":
@@ -219,7 +222,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _endpoint(self):
         return {"id": "standin-ep", "name": "standin", "software": {"python": [self.srv.python]}}
 
-    def _submit(self, body):
+    def _submit(self, body, answer=True):
         s = self.srv
         out, jobs = [], []
         for task in body["tasks"]:
@@ -235,8 +238,22 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             jobs += [(tid, i) for i in range(len(task["inputs"]))]
         for j in jobs:
             s.work.put(j)
+        if not answer:
+            return out
         s.hold_acks.wait()
         self._send(200, {"tasks": out})
+
+    def _run(self, task):
+        s = self.srv
+        fid = "run-%d" % id(task)
+        t = self._submit({"tasks": [task], "feed": fid}, answer=False)[0]
+        if "error" in t:
+            return self._send(404, t)
+        rec = s.tasks[t["task_id"]]
+        rec["ended"].wait(30)
+        with s.lock:
+            self._send(200, {"task_id": t["task_id"], "endpoint": "standin-ep", "state": rec["state"],
+                             "results": [rec["results"][i] for i in sorted(rec["results"])], "error": None})
 
     def _feed(self, fid):
         self.send_response(200)
