@@ -45,5 +45,12 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 demo: build ## start a local mesh and show it (the README's main command)
 	./scripts/demo.sh
 
+PREFIX ?= /usr/local
+install: build ## put fx and fxnode in $(PREFIX)/bin and the Python package fxmesh in $(PYTHON)'s site-packages
+	install -d $(PREFIX)/bin
+	install -m 0755 bin/fx bin/fxnode $(PREFIX)/bin/
+	site=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  install -d "$$site/fxmesh" && install -m 0644 python/fxmesh/*.py "$$site/fxmesh/"
+
 clean: ## remove build outputs and the demo's state
 	rm -rf bin .fxdev
