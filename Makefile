@@ -32,6 +32,11 @@ bench: ## run the benchmarks: end-to-end invocations (in one process, then from 
 	$(GO) test -run '^$$' -bench WarmCall -benchtime 300x ./exec/container/
 	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./exec/container/
 
+bench-peers: build ## the Python SDK's Executor beside Dask distributed and ProcessPoolExecutor(2) (installs python3-distributed)
+	@$(PYTHON) -c 'import distributed' 2>/dev/null || apt-get install -y -q python3-distributed || \
+	  (apt-get update -q && apt-get install -y -q python3-distributed)
+	cd python && FXMESH_BIN=$(CURDIR)/bin $(PYTHON) bench/peers.py
+
 sim: ## run the in-memory simulations
 	$(GO) test -race -count=1 -v ./sim/...
 
