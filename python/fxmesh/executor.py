@@ -64,7 +64,7 @@ def _settle(fut, value=None, exc=None):
 
 
 class _Item:
-    __slots__ = ("fut", "ref", "input", "plain")
+    __slots__ = ("fut", "ref", "input", "plain")  # input: its JSON text
 
     def __init__(self, fut, ref, inp, plain):
         self.fut = fut
@@ -245,8 +245,10 @@ class Executor(futures.Executor):
             groups.setdefault((it.ref, it.plain), []).append(it)
         reqs = []
         for (ref, _), its in groups.items():
-            reqs.append(Client.task(ref, [it.input for it in its], endpoint=self.endpoint, require=self.require,
-                                    timeout=self.timeout, retries=self.retries, any_endpoint=self.any_endpoint))
+            t = Client.task(ref, (), endpoint=self.endpoint, require=self.require, timeout=self.timeout,
+                            retries=self.retries, any_endpoint=self.any_endpoint)
+            t["inputs"] = ",".join(it.input for it in its)
+            reqs.append(t)
         try:
             answers = self.client.submit_tasks(reqs, feed=self.feed_id)
         except BaseException as e:

@@ -54,27 +54,29 @@ def check_pickle(record):
         )
 
 
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+
 def encode_input(serializer, args, kwargs):
-    """The API input ({"args", "kwargs"}) for one call."""
+    """The API input ({"args", "kwargs"}) for one call, as JSON text."""
     if serializer == "pickle":
         try:
-            data = pickle.dumps((tuple(args), dict(kwargs)), protocol=4)
+            data = pickle.dumps((tuple(args), dict(kwargs or {})), protocol=4)
         except Exception as e:
             raise errors.SerializerError("fxmesh: the arguments cannot be pickled: %s" % e) from None
-        return {"args": [base64.b64encode(data).decode("ascii")]}
+        return '{"args":["' + base64.b64encode(data).decode("ascii") + '"]}'
     d = {}
     if args:
-        d["args"] = list(args)
+        d["args"] = args
     if kwargs:
         d["kwargs"] = kwargs
     try:
-        json.dumps(d, allow_nan=False, separators=(",", ":"))
+        return _encode(d)
     except (TypeError, ValueError) as e:
         raise errors.SerializerError(
             "fxmesh: the arguments are not JSON (%s; %s); pass JSON values or use serializer=\"pickle\""
             % (_culprit(d), e)
         ) from None
-    return d
 
 
 def _culprit(v):
