@@ -33,9 +33,11 @@ class StandIn:
     what its endpoint record advertises. hold: a threading.Event the
     workers wait on before running anything (to keep tasks queued)."""
 
-    def __init__(self, path, version=API_VERSION, python="%d.%d.%d" % sys.version_info[:3], workers=2):
+    def __init__(self, path, version=API_VERSION, python="%d.%d.%d" % sys.version_info[:3], workers=2,
+                 check_version=True):
         self.path = path
         self.version = version
+        self.check_version = check_version  # answer a client of another major with an error
         self.python = python
         self.hold = threading.Event()
         self.hold.set()
@@ -146,7 +148,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self._body() if method == "POST" else None
         self.srv.requests.append((method, u.path, dict(self.headers), body))
         hv = self.headers.get("Fx-Api-Version")
-        if hv and hv.split(".")[0] != self.srv.version.split(".")[0]:
+        if self.srv.check_version and hv and hv.split(".")[0] != self.srv.version.split(".")[0]:
             return self._error(400, "invalid", "api version %s not served" % hv, reason="api_version",
                                server_api_version=self.srv.version)
         p = u.path

@@ -39,13 +39,23 @@ def pair(x):
     return (x, {1, 2})
 
 
+def until(cond, what, timeout=30):
+    """Polls cond until it holds; fails the test after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("waited %d s for %s" % (timeout, what))
+        time.sleep(0.001)
+
+
 class StandInCase(unittest.TestCase):
     version = "1.0"
+    check_version = True
 
     def setUp(self):
         self.dir = tempfile.mkdtemp(prefix="fxsdk-")
         self.path = os.path.join(self.dir, "fx.sock")
-        self.srv = StandIn(self.path, version=self.version)
+        self.srv = StandIn(self.path, version=self.version, check_version=self.check_version)
         self.addCleanup(shutil.rmtree, self.dir, True)
         self.addCleanup(self.srv.close)
 
@@ -97,6 +107,18 @@ class TestVersionMismatch(StandInCase):
             self.client()
         self.assertEqual(cm.exception.server_version, "2.0")
         self.assertIn("this SDK speaks 1.0", str(cm.exception))
+
+
+class TestVersionHeader(StandInCase):
+    # A server that does not refuse the client: the SDK reads the version
+    # header of the answer itself.
+    version = "2.1"
+    check_version = False
+
+    def test_other_major_header(self):
+        with self.assertRaises(fxmesh.ApiVersionMismatch) as cm:
+            self.client()
+        self.assertEqual(cm.exception.server_version, "2.1")
 
 
 class TestSocketOwner(StandInCase):
@@ -175,8 +197,7 @@ class TestExecutor(StandInCase):
         self.srv.hold_acks.clear()
         ex = self.executor()
         first = ex.submit(sq, 1)
-        while not any(r[1] == "/v1/submit" for r in self.srv.requests):
-            time.sleep(0.001)
+        until(lambda: any(r[1] == "/v1/submit" for r in self.srv.requests), "a submit request")
         rest = [ex.submit(sq, i) for i in range(2, 7)]
         self.srv.hold_acks.set()
         self.assertEqual([f.result(10) for f in [first] + rest], [1, 4, 9, 16, 25, 36])
@@ -189,8 +210,7 @@ class TestExecutor(StandInCase):
         self.srv.hold_acks.clear()
         ex = self.executor()
         f = ex.submit(sq, 3)
-        while not self.srv.tasks or self.srv.tasks[max(self.srv.tasks)]["state"] != "done":
-            time.sleep(0.001)
+        until(lambda: self.srv.tasks and self.srv.tasks[max(self.srv.tasks)]["state"] == "done", "the task's end")
         self.assertFalse(f.done())
         self.srv.hold_acks.set()
         self.assertEqual(f.result(10), 9)
@@ -217,8 +237,7 @@ class TestExecutor(StandInCase):
         ex = self.executor()
         mark = os.path.join(self.dir, "ran")
         f = ex.submit(touch, mark)
-        while f.task_id is None:
-            time.sleep(0.001)
+        until(lambda: f.task_id is not None, "the task's acknowledgement")
         self.assertTrue(f.cancel())
         self.assertTrue(f.cancelled())
         with self.assertRaises(cf.CancelledError):
@@ -233,8 +252,7 @@ class TestExecutor(StandInCase):
         self.srv.hold.clear()
         ex = self.executor()
         f = ex.submit(sq, 1)
-        while f.task_id is None:
-            time.sleep(0.001)
+        until(lambda: f.task_id is not None, "the task's acknowledgement")
         got = []
         t = threading.Thread(target=lambda: got.extend(cf.as_completed([f], timeout=30)))
         t.start()
@@ -288,8 +306,7 @@ class TestExecutor(StandInCase):
         self.srv.hold_acks.clear()
         ex = fxmesh.Executor(client=self.client())
         first = ex.submit(sq, 1)
-        while not any(r[1] == "/v1/submit" for r in self.srv.requests):
-            time.sleep(0.001)
+        until(lambda: any(r[1] == "/v1/submit" for r in self.srv.requests), "a submit request")
         rest = [ex.submit(sq, i) for i in range(10)]
         ex.shutdown(wait=False, cancel_futures=True)
         self.assertTrue(all(f.cancelled() for f in rest))
@@ -301,8 +318,7 @@ class TestExecutor(StandInCase):
         self.srv.hold.clear()
         ex = self.executor()
         f = ex.submit(sq, 2)
-        while f.task_id is None:
-            time.sleep(0.001)
+        until(lambda: f.task_id is not None, "the task's acknowledgement")
         self.srv.feeds[ex.feed_id].put(None)  # the server ends the feed
         with self.assertRaises(fxmesh.ConnectionLost):
             f.result(10)
