@@ -145,7 +145,9 @@ class TestIntegration(unittest.TestCase):
         blockers = [self.ex.submit(sleepy, 3) for _ in range(os.cpu_count() or 2)]
         mark = os.path.join(mesh.home, "cancelled-ran")
         f = self.ex.submit(touch, mark)
+        deadline = time.monotonic() + 60
         while f.task_id is None:  # acknowledged by the endpoint
+            self.assertLess(time.monotonic(), deadline, "no acknowledgement in 60 s")
             time.sleep(0.01)
         self.assertTrue(f.cancel())
         self.assertTrue(f.cancelled())
