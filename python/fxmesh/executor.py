@@ -2,6 +2,7 @@
 fx local API."""
 
 import collections
+import functools
 import os
 import threading
 import time
@@ -82,6 +83,31 @@ class _Task:
         self.futs = futs
         self.plain = plain
         self.left = len(futs)
+
+
+class _instance_or_class:
+    """A method that also works on the class: Executor.reattach(ids, **kw)
+    makes an Executor(**kw) for the call, which closes itself once those
+    futures are done."""
+
+    def __init__(self, f):
+        self.f = f
+        self.__doc__ = f.__doc__
+
+    def __get__(self, obj, cls):
+        f = self.f
+        if obj is not None:
+            return functools.partial(f, obj)
+
+        def on_class(tasks, **kw):
+            ex = cls(**kw)
+            try:
+                return f(ex, tasks)
+            finally:
+                ex.shutdown(wait=False)
+
+        on_class.__doc__ = f.__doc__
+        return on_class
 
 
 class Executor(futures.Executor):
@@ -383,11 +409,13 @@ class Executor(futures.Executor):
             self._outstanding -= 1
         return fut._force_cancel()
 
+    @_instance_or_class
     def reattach(self, tasks):
         """Futures for tasks submitted earlier (by this process, another, or
         fx): tasks are task IDs, or task records as Client.tasks() lists
         them. Returns one future per input, task by task, in input order.
-        Results are decoded with this Executor's serializer."""
+        Results are decoded with this Executor's serializer. On the class,
+        Executor.reattach(tasks, **kw) uses an Executor(**kw) of its own."""
         asked = []
         for t in tasks:
             if isinstance(t, dict):

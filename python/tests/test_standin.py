@@ -292,6 +292,9 @@ class TestExecutor(StandInCase):
         self.assertEqual([x.result(10) for x in fs[:5]], [0, 1, 4, 9, 49])
         with self.assertRaises(fxmesh.NotFound):
             fs[5].result(10)
+        # On the class: an Executor of its own, closed when they are done.
+        fs = fxmesh.Executor.reattach([t2], client=self.client())
+        self.assertEqual([x.result(10) for x in fs], [49])
 
     def test_shutdown(self):
         ex = fxmesh.Executor(client=self.client())
