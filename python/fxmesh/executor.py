@@ -251,6 +251,14 @@ class Executor(futures.Executor):
                     self._cv.wait()
                 if not self._pending:
                     return
+                if self._broken is not None:
+                    dropped = list(self._pending)
+                    self._pending.clear()
+                    self._outstanding -= len(dropped)
+                    for it in dropped:
+                        if it.fut.set_running_or_notify_cancel():
+                            it.fut.set_exception(self._broken)
+                    return
                 batch = []
                 while self._pending and len(batch) < self.batch_size:
                     it = self._pending.popleft()
@@ -277,6 +285,8 @@ class Executor(futures.Executor):
             reqs.append(t)
         try:
             answers = self.client.submit_tasks(reqs, feed=self.feed_id)
+            if len(answers) != len(reqs):
+                raise errors.InternalError("fxmesh: the server answered %d tasks of %d" % (len(answers), len(reqs)))
         except BaseException as e:
             with self._cv:
                 self._outstanding -= len(batch)
