@@ -14,7 +14,7 @@ build: ## build fxnode and fx into bin/
 test: test-python ## run every test with the race detector, and the Python SDK's tests
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-PYTHON ?= /usr/bin/python3
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
 test-python: build ## the Python SDK's tests (python/tests; integration ones use bin/fx and bin/fxnode)
 	cd python && FXMESH_BIN=$(CURDIR)/bin $(PYTHON) -m unittest discover -s tests -t .
 
