@@ -261,6 +261,30 @@ class TestExecutor(StandInCase):
         self.assertEqual(got, [f])
         self.srv.hold.set()
 
+    def test_refused_task(self):
+        # One task of a submit request refused: its futures fail with the
+        # error's kind; the request's other tasks go on.
+        ex = self.executor()
+        with self.assertRaises(fxmesh.NotFound) as cm:
+            ex.submit_to_registered_function("no-such-function", 1).result(10)
+        self.assertEqual(cm.exception.exit_code, 4)
+
+    def test_error_classes(self):
+        cases = {
+            "user": fxmesh.TaskFailed, "system": fxmesh.TaskSystemError, "timeout": fxmesh.TaskTimeout,
+            "expired": fxmesh.TaskTimeout, "denied": fxmesh.TaskDenied, "overloaded": fxmesh.Overloaded,
+            "unavailable": fxmesh.Unavailable, "not-found": fxmesh.NotFound, "invalid": fxmesh.InvalidRequest,
+            "too-large": fxmesh.TooLarge, "replayed": fxmesh.Replayed, "internal": fxmesh.InternalError,
+        }
+        for kind, cls in cases.items():
+            with self.subTest(kind):
+                e = fxmesh.errors.from_error({"kind": kind, "message": "m", "exit_code": 9})
+                self.assertIs(type(e), cls)
+                self.assertEqual((e.kind, e.exit_code), (kind, 9))
+        self.assertIsInstance(fxmesh.errors.from_error({"kind": "timeout"}), TimeoutError)
+        e = fxmesh.errors.from_error({"kind": "invalid", "reason": "api_version", "server_api_version": "3.0"})
+        self.assertIsInstance(e, fxmesh.ApiVersionMismatch)
+
     def test_json_errors_name_types(self):
         ex = self.executor()
         with self.assertRaises(fxmesh.SerializerError) as cm:
