@@ -215,7 +215,7 @@ func importRules() []importRule {
 		},
 		{
 			id:    "cmd-thin",
-			says:  "the commands import, of fxmesh, only client, node, node/hostinfo, identity and fault",
+			says:  "the commands import, of fxmesh, only client, client/localapi, node, node/hostinfo, identity and fault",
 			scope: scopeCode,
 			from:  func(rel string) bool { return under(rel, "cmd") },
 			forbid: func(imp string) bool {
@@ -224,7 +224,7 @@ func importRules() []importRule {
 					return false
 				}
 				switch rel {
-				case "client", "node", "node/hostinfo", "identity", "fault":
+				case "client", "client/localapi", "node", "node/hostinfo", "identity", "fault":
 					return false
 				}
 				return !under(rel, "cmd") // a command's own packages are its business
