@@ -173,7 +173,11 @@ class Client:
         self._start_timeout = start_timeout
         self._pool = []
         self._lock = threading.Lock()  # guards _pool
-        self.server = self._connect(start)
+        try:
+            self.server = self._connect(start)
+        except BaseException:
+            self.close()
+            raise
 
     # -- transport ---------------------------------------------------------
 

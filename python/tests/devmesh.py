@@ -44,8 +44,8 @@ class Mesh:
 
     def close(self):
         try:
-            c = fxmesh.Client(fx_home=self.home, start=False)
-            os.kill(c.server["pid"], signal.SIGTERM)
+            with fxmesh.Client(fx_home=self.home, start=False) as c:
+                os.kill(c.server["pid"], signal.SIGTERM)
         except Exception:
             pass
         os.killpg(self.dev.pid, signal.SIGTERM)
