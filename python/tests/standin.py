@@ -38,6 +38,7 @@ class StandIn:
         self.path = path
         self.version = version
         self.check_version = check_version  # answer a client of another major with an error
+        self.split = None  # a random.Random: feed lines are cut into chunks at random places
         self.python = python
         self.hold = threading.Event()
         self.hold.set()
@@ -268,8 +269,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             while True:
                 b = json.dumps(ev).encode() + b"\n"
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(b), b))
-                self.wfile.flush()
+                rnd = self.srv.split
+                while rnd and not q.empty():  # several lines, cut anywhere
+                    nxt = q.get()
+                    if nxt is None:
+                        q.put(None)
+                        break
+                    b += json.dumps(nxt).encode() + b"\n"
+                while b:
+                    n = rnd.randint(1, len(b)) if rnd else len(b)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (n, b[:n]))
+                    self.wfile.flush()
+                    b = b[n:]
                 ev = q.get()
                 if ev is None:
                     self.wfile.write(b"0\r\n\r\n")

@@ -4,6 +4,7 @@ test_integration.py runs the same SDK against the real fx serve."""
 
 import concurrent.futures as cf
 import os
+import random
 import shutil
 import socket
 import sys
@@ -190,6 +191,12 @@ class TestExecutor(StandInCase):
         self.assertEqual(inputs, n)
         self.assertLess(len(subs), n // 10)  # coalesced, not one request per call
         self.assertTrue(all(r[3]["feed"] == ex.feed_id for r in subs))
+
+    def test_feed_lines_cut_anywhere(self):
+        # Feed lines arriving cut into chunks at random places (seeded).
+        self.srv.split = random.Random(13)
+        ex = self.executor()
+        self.assertEqual(list(ex.map(sq, range(300), timeout=60)), [i * i for i in range(300)])
 
     def test_first_submit_sent_alone(self):
         # Nothing in flight: the first submit goes at once, in a request of
