@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -208,5 +210,66 @@ func TestTaskRecordFollowsTheTask(t *testing.T) {
 	}
 	if r, _ := home.Task(sub.TaskID); r.State != invoke.StateCancelled {
 		t.Fatalf("record after the cancel: %+v", r)
+	}
+}
+
+// TestCancelRunningContainerTask: a function running in a container is
+// stopped by a cancel: its waiting caller gets the end, state cancelled,
+// and the container it ran in is gone.
+func TestCancelRunningContainerTask(t *testing.T) {
+	needImages(t)
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil { // the function runs as nobody
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1,
+			Mounts: []node.MountConfig{{Host: shared, Container: "/shared", Writable: true}}}
+	})
+	fn := f.registerFunction(boxed("host", "host", pyImage))
+	first := f.value(fn, `["", 0]`) // the container's host name, a prefix of its ID
+	inv, err := invoke.New(fn.ID.String(), f.ep.ID().String(), []invoke.Input{{Args: []byte(`["/shared/started", 300]`)}}, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, id, err := invoke.SignTask(f.owner, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ended struct {
+		sub *client.Submitted
+		err error
+	}
+	done := make(chan ended, 1)
+	go func() {
+		sub, err := f.client.Send(f.ctx, f.ep.ID(), env, true, nil)
+		done <- ended{sub, err}
+	}()
+	exists(t, filepath.Join(shared, "started"))
+	if st, err := f.client.Cancel(f.ctx, f.ep.ID(), id); err != nil || st.State != invoke.StateCancelled {
+		t.Fatalf("cancel: %v, %v", st, err)
+	}
+	var e ended
+	select {
+	case e = <-done:
+	case <-time.After(60 * time.Second): // not a speed target: the function sleeps 300 s
+		t.Fatal("the cancelled task was not stopped: its caller still waits")
+	}
+	if e.err != nil || e.sub.Status == nil || e.sub.Status.State != invoke.StateCancelled {
+		t.Fatalf("waiting caller: %+v, %v; want state cancelled", e.sub, e.err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		out, err := osexec.Command("docker", "ps", "-q", "--no-trunc").Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(out), first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("container %s still runs after the cancel", first)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
