@@ -226,9 +226,11 @@ class Client:
                     raise
             code = proc.poll()
             if code is not None and code != 0:
+                why = _SERVE_EXITS.get(code, "")
                 raise errors.ServerStartError(
-                    "fxmesh: `%s` exited with status %d before answering; its log (%s) ends:\n%s"
-                    % (" ".join(cmd), code, log_path, _tail(log_path))
+                    "fxmesh: `%s` exited with status %d before answering%s; its log (%s) ends:\n%s"
+                    % (" ".join(cmd), code, why, log_path, _tail(log_path)),
+                    exit_code=code,
                 )
             if time.monotonic() > deadline:
                 raise errors.ServerStartError(
@@ -465,6 +467,13 @@ def _tail(path, n=2000):
     except OSError:
         return "(no log)"
 
+
+# What fx serve's exit codes at start mean (docs/local-api.md, Errors).
+_SERVE_EXITS = {
+    2: " (no mesh address known: keep `fxnode dev` running, or set FX_BOOTSTRAP or bootstrap: in "
+       "$FX_HOME/config.yaml)",
+    4: " (no user key: run `fx id init`)",
+}
 
 # The fx serve processes this interpreter started (kept so they are reaped).
 _started = []

@@ -145,6 +145,19 @@ class TestStart(unittest.TestCase):
             os.environ["PATH"] = old
         self.assertIn("fx binary", str(cm.exception))
 
+    def test_server_exits_at_start(self):
+        # fx serve exits 2 when it knows no mesh: the error says so.
+        d = tempfile.mkdtemp(prefix="fxsdk-")
+        self.addCleanup(shutil.rmtree, d, True)
+        fx = os.path.join(d, "fx")
+        with open(fx, "w") as f:
+            f.write("#!/bin/sh\necho 'fx: no bootstrap' >&2\nexit 2\n")
+        os.chmod(fx, 0o755)
+        with self.assertRaises(fxmesh.ServerStartError) as cm:
+            fxmesh.Client(fx_home=d, fx=fx)
+        self.assertIn("no mesh address known", str(cm.exception))
+        self.assertIn("fx: no bootstrap", str(cm.exception))
+
     def test_starts_server(self):
         # A stand-in `fx` on PATH that serves the stand-in API: the client
         # starts it with serve --idle-exit and waits for /v1/version.
