@@ -3,7 +3,7 @@ GO      ?= go
 PKGS    := ./...
 BENCHTIME ?= 2s
 
-.PHONY: help build test test-short test-load bench sim sim-scale lint fuzz demo clean
+.PHONY: help build test test-python test-short test-load bench bench-peers sim sim-scale lint fuzz demo clean install
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-11s %s\n", $$1, $$2}'
@@ -11,9 +11,13 @@ help: ## list the targets
 build: ## build fxnode and fx into bin/
 	$(GO) build -ldflags "-X github.com/fxmesh/fxmesh/cmd/internal/buildinfo.commit=$$(git rev-parse HEAD 2>/dev/null)" -o bin/ ./cmd/fxnode ./cmd/fx
 
-test: ## run every test with the race detector (and the 30-node simulation without it: too slow under -race)
+test: test-python ## run every test with the race detector (and the 30-node simulation without it: too slow under -race), and the Python SDK's tests
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -count=1 -run '^TestScaleSteady30$$' ./sim/
+
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3) python3)
+test-python: build ## the Python SDK's tests (python/tests; integration ones use bin/fx and bin/fxnode)
+	cd python && FXMESH_BIN=$(CURDIR)/bin $(PYTHON) -m unittest discover -s tests -t .
 
 test-load: ## the load test (840 fx processes of one user, 100 at a time): on a machine it has to itself
 	FXMESH_LOAD=1 $(GO) test -race -count=1 -timeout 20m -run 'TestConcurrentFxOfOneUser' -v ./e2e/
@@ -30,6 +34,11 @@ bench: ## run the benchmarks: end-to-end invocations (in one process, then from 
 	$(GO) test -run '^$$' -bench ColdStart -benchtime 10x ./exec/container/
 	$(GO) test -run '^$$' -bench ColdStart -benchtime 5x ./exec/pilot/
 	$(GO) test -run '^$$' -bench Throughput -benchtime 2x ./exec/pilot/
+
+bench-peers: build ## the Python SDK's Executor beside Dask distributed and ProcessPoolExecutor(2) (installs python3-distributed)
+	@$(PYTHON) -c 'import distributed' 2>/dev/null || apt-get install -y -q python3-distributed || \
+	  (apt-get update -q && apt-get install -y -q python3-distributed)
+	cd python && FXMESH_BIN=$(CURDIR)/bin $(PYTHON) bench/peers.py
 
 sim: ## run the in-memory simulations
 	$(GO) test -race -count=1 -v ./sim/...
@@ -51,6 +60,13 @@ fuzz: ## run each fuzz target for FUZZTIME (default 10s)
 
 demo: build ## start a local mesh and show it (the README's main command)
 	./scripts/demo.sh
+
+PREFIX ?= /usr/local
+install: build ## put fx and fxnode in $(PREFIX)/bin and the Python package fxmesh in $(PYTHON)'s site-packages
+	install -d $(PREFIX)/bin
+	install -m 0755 bin/fx bin/fxnode $(PREFIX)/bin/
+	site=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') && \
+	  install -d "$$site/fxmesh" && install -m 0644 python/fxmesh/*.py "$$site/fxmesh/"
 
 clean: ## remove build outputs and the demo's state
 	rm -rf bin .fxdev
