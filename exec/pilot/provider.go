@@ -57,7 +57,9 @@ type Job struct {
 	// and block, with a prefix of the endpoint's (see Provider.Jobs).
 	Name string
 	// Dir is a directory of the block's own, which exists: the job script
-	// and the scheduler's output and error files go there. It may hold the
+	// and the job's standard output and error go there, as OutFile and
+	// ErrFile (the manager quotes the last line of ErrFile when a block
+	// ends before its agent connects). It may hold the
 	// block's credential (mode 0600), which the command reads from there:
 	// never on a command line.
 	Dir string
@@ -90,6 +92,13 @@ type Job struct {
 	// root); empty submits as fxnode's own user.
 	User string
 }
+
+// The files of Job.Dir that a provider has the scheduler write the job's
+// standard output and error to.
+const (
+	OutFile = "job.out"
+	ErrFile = "job.err"
+)
 
 // Provider drives one batch scheduler through its own commands, each run
 // with a timeout of the context's. Errors say what the scheduler printed.
