@@ -98,12 +98,19 @@ def once(p):
 // pilotFixture is an endpoint whose functions run in local blocks.
 func pilotFixture(t *testing.T, edit func(*Config)) *boundsFixture {
 	t.Helper()
-	f := newBoundsFixture(t, func(c *Config) {
+	return pilotFixtureOpts(t, edit, Options{})
+}
+
+// pilotFixtureOpts is pilotFixture with the endpoint's Options (scaling
+// period, heartbeat).
+func pilotFixtureOpts(t *testing.T, edit func(*Config), opts Options) *boundsFixture {
+	t.Helper()
+	f := newBoundsFixtureOpts(t, func(c *Config) {
 		c.Batch = BatchConfig{Provider: "local", MaxBlocks: 2, WorkersPerNode: 2, MaxIdleTime: time.Second}
 		if edit != nil {
 			edit(c)
 		}
-	})
+	}, opts)
 	for _, name := range []string{"env", "nap", "once"} {
 		env, err := catalog.NewPublish(f.owner, nil, catalog.Function{Name: name, Kind: catalog.KindPython, Source: pilotSource, Entry: name},
 			catalog.Access{Public: true}, time.Now())

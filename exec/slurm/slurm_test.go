@@ -16,19 +16,8 @@ import (
 )
 
 // needCluster skips a test where no Slurm cluster answers, or fails it
-// when FXMESH_SLURM=required (CI, after scripts/slurm-up.sh).
-func needCluster(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command("sinfo", "-h", "-o", "%T").CombinedOutput()
-	if err == nil && len(strings.TrimSpace(string(out))) > 0 {
-		return
-	}
-	msg := fmt.Sprintf("no Slurm cluster answers sinfo (%v: %s); scripts/slurm-up.sh brings one up", err, strings.TrimSpace(string(out)))
-	if os.Getenv("FXMESH_SLURM") == "required" {
-		t.Fatal(msg + ", and FXMESH_SLURM=required")
-	}
-	t.Skip(msg)
-}
+// when FXMESH_SLURM=required.
+func needCluster(t *testing.T) { exectest.NeedSlurm(t) }
 
 // prefix is a job name prefix of this test's own.
 func prefix(t *testing.T) string {
