@@ -228,12 +228,12 @@ func TestSlurmBlockLost(t *testing.T) {
 	t.Log(r.Error.Message)
 
 	// With a retry, the input runs again on a new block and completes.
-	marker := filepath.Join(t.TempDir(), "ran")
+	marker := filepath.Join(exectest.SharedDir(t), "ran") // the worker runs as a uid of its own
 	cancelled = scancelRunning(func() bool { _, err := os.Stat(marker); return err == nil })
 	args, _ := json.Marshal([]string{marker})
 	r = f.call(t, "once", string(args), 1)
 	if id := <-cancelled; id == "" {
-		t.Fatal("no running block job to scancel")
+		t.Fatalf("no running block job to scancel (the task: %s %+v)", r.Value, r.Error)
 	}
 	if r.Error != nil || string(r.Value) != `"second"` {
 		t.Fatalf("task with a retry on a block cancelled with scancel: %s %+v, want it run again to completion", r.Value, r.Error)
