@@ -1,11 +1,13 @@
 package exectest
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // NeedSlurm skips t where no Slurm cluster answers sinfo, or fails it when
@@ -13,7 +15,10 @@ import (
 // cluster never passes for a missing one.
 func NeedSlurm(t testing.TB) {
 	t.Helper()
-	out, err := exec.Command("sinfo", "-h", "-o", "%T").CombinedOutput()
+	// sinfo retries for a minute where it finds no configuration.
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "sinfo", "-h", "-o", "%T").CombinedOutput()
 	if err == nil && len(strings.TrimSpace(string(out))) > 0 {
 		return
 	}
