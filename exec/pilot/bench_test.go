@@ -42,10 +42,12 @@ type blockProvider struct {
 	make func(testing.TB) Provider
 }
 
-// withProvider sets the rig's provider to mk's, where mk is not nil.
+// withProvider sets the rig's provider to mk's, where mk is not nil, with
+// a job name prefix of the rig's own: a scheduler's jobs are seen by every
+// user of the cluster, and New cancels those under its prefix.
 func withProvider(b *testing.B, mk func(testing.TB) Provider, c *Config) {
 	if mk != nil {
-		c.Provider = mk(b)
+		c.Provider, c.Prefix = mk(b), "fxbench"+randHex(4)+"-"
 	}
 }
 
