@@ -274,7 +274,7 @@ func TestSlurmRestartCancelsOrphans(t *testing.T) {
 	cfg := &Config{
 		Name: "ep", Workers: 1, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		// The block's job stays in its worker_init for a minute.
-		Batch: BatchConfig{Provider: "slurm", MinBlocks: 1, MaxBlocks: 1, Walltime: "00:10:00", WorkerInit: "sleep 60"},
+		Batch: BatchConfig{Provider: "slurm", MinBlocks: 1, MaxBlocks: 1, Walltime: "00:10:00", WorkerInit: "touch init-started\nsleep 60"},
 	}
 	if err := SaveConfig(dir, cfg); err != nil {
 		t.Fatal(err)
@@ -287,9 +287,15 @@ func TestSlurmRestartCancelsOrphans(t *testing.T) {
 		t.Fatal(err)
 	}
 	var old []pilot.JobStatus
-	slurmWait(t, 30*time.Second, "the first run's block job in squeue", func() bool {
+	// Its job runs (its directory, which a restart removes, is no
+	// longer needed to launch it).
+	slurmWait(t, 30*time.Second, "the first run's block job running its worker_init", func() bool {
 		old = slurmJobs(t, prefix)
-		return len(old) == 1
+		if len(old) != 1 || old[0].State != pilot.Running {
+			return false
+		}
+		_, err := os.Stat(filepath.Join(dir, BlocksDir, old[0].Name, "init-started"))
+		return err == nil
 	})
 	if err := ep.Process.Kill(); err != nil {
 		t.Fatal(err)
