@@ -261,7 +261,9 @@ func TestSlurmBadPartition(t *testing.T) {
 
 // TestSlurmRestartCancelsOrphans: an endpoint killed with SIGKILL leaves
 // its block's job in squeue; started again on its directory, it cancels
-// it, serves from a new block, and when stopped leaves no job in squeue.
+// it and submits a new block; stopped while that block's job still runs
+// its worker_init (no agent connected, whose end would end the job), it
+// leaves no job in squeue.
 func TestSlurmRestartCancelsOrphans(t *testing.T) {
 	exectest.NeedSlurm(t)
 	dir := t.TempDir()
@@ -304,7 +306,6 @@ func TestSlurmRestartCancelsOrphans(t *testing.T) {
 	if jobs := slurmJobs(t, prefix); len(jobs) != 1 || jobs[0].ID != old[0].ID {
 		t.Fatalf("after kill -9 squeue lists %+v; want job %s still there, or the check below proves nothing", jobs, old[0].ID)
 	}
-	cfg.Batch.WorkerInit = ""
 	opts := slurmOptions
 	opts.Dir, opts.Key, opts.Config, opts.Logger = dir, k, cfg, testLogger(t)
 	n, err := Start(context.Background(), opts)
@@ -313,9 +314,13 @@ func TestSlurmRestartCancelsOrphans(t *testing.T) {
 	}
 	defer n.Close()
 	var now []pilot.JobStatus
-	slurmWait(t, 30*time.Second, "the orphan job gone, a new block running", func() bool {
+	slurmWait(t, 30*time.Second, "the orphan job gone, a new block's job running its worker_init", func() bool {
 		now = slurmJobs(t, prefix)
-		return len(now) == 1 && now[0].ID != old[0].ID && n.ep.pilot.Summary().Running == 1
+		if len(now) != 1 || now[0].ID == old[0].ID || now[0].State != pilot.Running {
+			return false
+		}
+		_, err := os.Stat(filepath.Join(dir, BlocksDir, now[0].Name, "init-started"))
+		return err == nil
 	})
 	t.Logf("orphan job %s cancelled; new block job %s", old[0].ID, now[0].ID)
 	if err := n.Close(); err != nil {
