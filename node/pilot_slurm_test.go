@@ -95,11 +95,14 @@ func scancelLeft(prefix string) {
 
 // TestSlurmEndpoint: an endpoint with provider slurm, min_blocks 0,
 // max_blocks 2 and workers_per_node 2 submits a block for work; the
-// function sees what worker_init exported in the job; 40 inputs of a 1 s
+// function sees what worker_init exported in the job, and runs in the
+// job's step that the srun launcher started, with the block's 2 CPUs; 40 inputs of a 1 s
 // function complete over 2 block jobs that squeue lists while they run
 // (never more); after max_idletime squeue lists none.
 func TestSlurmEndpoint(t *testing.T) {
-	f := slurmFixture(t, func(c *Config) { c.Batch.WorkerInit = "export FX_INIT_PROOF=set-by-worker-init" })
+	f := slurmFixture(t, func(c *Config) {
+		c.Batch.WorkerInit, c.Batch.Launcher = "export FX_INIT_PROOF=set-by-worker-init", "srun"
+	})
 	prefix := slurmPrefix(f.ep.ID().String())
 	t.Cleanup(func() { scancelLeft(prefix) })
 	if b := f.record(t).Batch; b == nil || b.Provider != "slurm" || b.Pending+b.Running != 0 {
@@ -111,6 +114,12 @@ func TestSlurmEndpoint(t *testing.T) {
 	r := f.call(t, "env", `["FX_INIT_PROOF"]`, 0)
 	if r.Error != nil || string(r.Value) != `"set-by-worker-init"` {
 		t.Fatalf("env FX_INIT_PROOF in the Slurm block = %s (error %+v), want the value worker_init exported", r.Value, r.Error)
+	}
+	for name, want := range map[string]string{"SLURM_STEP_ID": `"0"`, "SLURM_CPUS_PER_TASK": `"2"`} {
+		args, _ := json.Marshal([]string{name})
+		if r := f.call(t, "env", string(args), 0); r.Error != nil || string(r.Value) != want {
+			t.Errorf("env %s in the Slurm block = %s (error %+v), want %s: the worker in srun's step 0, with the block's CPUs", name, r.Value, r.Error, want)
+		}
 	}
 
 	inputs := make([]invoke.Input, 40)

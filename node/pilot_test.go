@@ -41,7 +41,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	WorkerCommand = workerEnv + "=1 " + shellQuote(self)
+	// env, not a bare assignment: srun runs the command itself, no shell.
+	WorkerCommand = "env " + workerEnv + "=1 " + shellQuote(self)
 	switch {
 	case os.Getenv(workerEnv) != "":
 		// Args: worker --block-dir DIR

@@ -121,7 +121,9 @@ type Provider interface {
 
 // Launch wraps cmd in the launcher that starts it once on each of a
 // block's nodes: "srun", "mpiexec", or "simple" (or empty: cmd as it is,
-// on the first node only).
+// on the first node only). srun is given the job's CPUs per task
+// explicitly, where the job has them: some Slurm releases (22.05's first)
+// do not pass them from the job to its steps.
 func Launch(launcher string, nodes int, cmd string) (string, error) {
 	if nodes < 1 {
 		nodes = 1
@@ -130,7 +132,7 @@ func Launch(launcher string, nodes int, cmd string) (string, error) {
 	case "", "simple":
 		return cmd, nil
 	case "srun":
-		return fmt.Sprintf("srun --ntasks=%d --ntasks-per-node=1 %s", nodes, cmd), nil
+		return fmt.Sprintf("srun --ntasks=%d --ntasks-per-node=1 ${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK} %s", nodes, cmd), nil
 	case "mpiexec":
 		return fmt.Sprintf("mpiexec -n %d -ppn 1 %s", nodes, cmd), nil
 	}
