@@ -7,7 +7,6 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -152,20 +151,7 @@ func TestSlurmEndpoint(t *testing.T) {
 			}
 		}
 	}()
-	var mu sync.Mutex
-	ok := 0
-	_, err := f.client.Invoke(f.ctx, client.InvokeRequest{
-		Endpoint: f.ep.ID(), Function: f.fns["nap"], Inputs: inputs, Wait: true,
-		OnResult: func(r invoke.Result) {
-			mu.Lock()
-			defer mu.Unlock()
-			if r.Error == nil && string(r.Value) == "1" {
-				ok++
-			} else {
-				t.Errorf("input %d: %s %+v", r.Index, r.Value, r.Error)
-			}
-		},
-	})
+	ok, err := f.naps(t, inputs)
 	close(stop)
 	s := <-watched
 	if err != nil {

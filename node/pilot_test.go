@@ -358,6 +358,22 @@ func TestPilotFortyTasks(t *testing.T) {
 			m = max(m, s.Pending+s.Running+s.Draining)
 		}
 	}()
+	ok, err := f.naps(t, inputs)
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != 40 {
+		t.Fatalf("%d of 40 inputs completed", ok)
+	}
+	if m := <-most; m != 2 {
+		t.Errorf("at most %d blocks at once, want max_blocks 2 used", m)
+	}
+}
+
+// naps invokes nap on inputs, in one invocation, and says how many
+// returned their argument 1; it reports the others as errors of t.
+func (f *boundsFixture) naps(t *testing.T, inputs []invoke.Input) (int, error) {
 	var mu sync.Mutex
 	ok := 0
 	_, err := f.client.Invoke(f.ctx, client.InvokeRequest{
@@ -372,16 +388,7 @@ func TestPilotFortyTasks(t *testing.T) {
 			}
 		},
 	})
-	close(stop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok != 40 {
-		t.Fatalf("%d of 40 inputs completed", ok)
-	}
-	if m := <-most; m != 2 {
-		t.Errorf("at most %d blocks at once, want max_blocks 2 used", m)
-	}
+	return ok, err
 }
 
 // localJobPIDs lists the process groups of the local provider's running
