@@ -47,6 +47,13 @@ type boundsFixture struct {
 
 func newBoundsFixture(t *testing.T, configure func(*Config)) *boundsFixture {
 	t.Helper()
+	return newBoundsFixtureOpts(t, configure, Options{})
+}
+
+// newBoundsFixtureOpts is newBoundsFixture with the endpoint's Options
+// (its Dir, Key, Config and Logger are the fixture's).
+func newBoundsFixtureOpts(t *testing.T, configure func(*Config), opts Options) *boundsFixture {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	owner, err := identity.GenerateKey()
@@ -65,7 +72,8 @@ func newBoundsFixture(t *testing.T, configure func(*Config)) *boundsFixture {
 	if configure != nil {
 		configure(cfg)
 	}
-	ep, err := Start(ctx, Options{Dir: t.TempDir(), Key: k, Config: cfg, Logger: testLogger(t)})
+	opts.Dir, opts.Key, opts.Config, opts.Logger = t.TempDir(), k, cfg, testLogger(t)
+	ep, err := Start(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

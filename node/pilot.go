@@ -14,9 +14,11 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/pbs"
 	"github.com/fxmesh/fxmesh/exec/pilot"
 	"github.com/fxmesh/fxmesh/exec/python"
 	"github.com/fxmesh/fxmesh/exec/shell"
+	"github.com/fxmesh/fxmesh/exec/slurm"
 	"github.com/fxmesh/fxmesh/exec/tenant"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/p2p"
@@ -159,9 +161,11 @@ func (b *BatchConfig) job() pilot.Job {
 
 // Providers makes the scheduler provider of each name but "local", which
 // this package makes itself; dir is a directory the provider may keep
-// state in. The Slurm and PBS providers (exec/slurm, exec/pbs) register
-// here; a name without one fails the endpoint's start.
-var Providers = map[string]func(dir string) (pilot.Provider, error){}
+// state in. A name without one fails the endpoint's start.
+var Providers = map[string]func(dir string) (pilot.Provider, error){
+	"slurm": func(string) (pilot.Provider, error) { return &slurm.Provider{}, nil },
+	"pbs":   func(string) (pilot.Provider, error) { return &pbs.Provider{}, nil },
+}
 
 // newProvider makes the endpoint's provider.
 func (n *Node) newProvider() (pilot.Provider, error) {

@@ -42,7 +42,8 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	WorkerCommand = workerEnv + "=1 " + shellQuote(self)
+	// env, not a bare assignment: srun runs the command itself, no shell.
+	WorkerCommand = "env " + workerEnv + "=1 " + shellQuote(self)
 	switch {
 	case os.Getenv(workerEnv) != "":
 		// Args: worker --block-dir DIR
@@ -99,12 +100,19 @@ def once(p):
 // pilotFixture is an endpoint whose functions run in local blocks.
 func pilotFixture(t *testing.T, edit func(*Config)) *boundsFixture {
 	t.Helper()
-	f := newBoundsFixture(t, func(c *Config) {
+	return pilotFixtureOpts(t, edit, Options{})
+}
+
+// pilotFixtureOpts is pilotFixture with the endpoint's Options (scaling
+// period, heartbeat).
+func pilotFixtureOpts(t *testing.T, edit func(*Config), opts Options) *boundsFixture {
+	t.Helper()
+	f := newBoundsFixtureOpts(t, func(c *Config) {
 		c.Batch = BatchConfig{Provider: "local", MaxBlocks: 2, WorkersPerNode: 2, MaxIdleTime: time.Second}
 		if edit != nil {
 			edit(c)
 		}
-	})
+	}, opts)
 	for _, name := range []string{"env", "nap", "once"} {
 		env, err := catalog.NewPublish(f.owner, nil, catalog.Function{Name: name, Kind: catalog.KindPython, Source: pilotSource, Entry: name},
 			catalog.Access{Public: true}, time.Now())
@@ -351,6 +359,22 @@ func TestPilotFortyTasks(t *testing.T) {
 			m = max(m, s.Pending+s.Running+s.Draining)
 		}
 	}()
+	ok, err := f.naps(t, inputs)
+	close(stop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok != 40 {
+		t.Fatalf("%d of 40 inputs completed", ok)
+	}
+	if m := <-most; m != 2 {
+		t.Errorf("at most %d blocks at once, want max_blocks 2 used", m)
+	}
+}
+
+// naps invokes nap on inputs, in one invocation, and says how many
+// returned their argument 1; it reports the others as errors of t.
+func (f *boundsFixture) naps(t *testing.T, inputs []invoke.Input) (int, error) {
 	var mu sync.Mutex
 	ok := 0
 	_, err := f.client.Invoke(f.ctx, client.InvokeRequest{
@@ -365,16 +389,7 @@ func TestPilotFortyTasks(t *testing.T) {
 			}
 		},
 	})
-	close(stop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ok != 40 {
-		t.Fatalf("%d of 40 inputs completed", ok)
-	}
-	if m := <-most; m != 2 {
-		t.Errorf("at most %d blocks at once, want max_blocks 2 used", m)
-	}
+	return ok, err
 }
 
 // localJobPIDs lists the process groups of the local provider's running

@@ -58,8 +58,8 @@ func Script(job pilot.Job) (string, error) {
 	}
 	d("-q", job.Partition)
 	d("-A", job.Account)
-	d("-o", filepath.Join(job.Dir, "pbs-job.out"))
-	d("-e", filepath.Join(job.Dir, "pbs-job.err"))
+	d("-o", filepath.Join(job.Dir, pilot.OutFile))
+	d("-e", filepath.Join(job.Dir, pilot.ErrFile))
 	for _, o := range job.Options {
 		b.WriteString(o + "\n")
 	}

@@ -23,8 +23,8 @@ func TestScript(t *testing.T) {
 #PBS -l walltime=01:00:00
 #PBS -q workq
 #PBS -A proj1
-#PBS -o /srv/fx/blocks/b1/pbs-job.out
-#PBS -e /srv/fx/blocks/b1/pbs-job.err
+#PBS -o /srv/fx/blocks/b1/job.out
+#PBS -e /srv/fx/blocks/b1/job.err
 #PBS -l filesystems=home
 #PBS -j oe
 

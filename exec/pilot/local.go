@@ -110,12 +110,12 @@ func (l *Local) Submit(ctx context.Context, job Job) (string, error) {
 	if err := os.WriteFile(path, script.Bytes(), 0o700); err != nil {
 		return "", fmt.Errorf("exec/pilot: local provider: %w", err)
 	}
-	out, err := os.OpenFile(filepath.Join(job.Dir, "job.out"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	out, err := os.OpenFile(filepath.Join(job.Dir, OutFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("exec/pilot: local provider: %w", err)
 	}
 	defer out.Close()
-	errf, err := os.OpenFile(filepath.Join(job.Dir, "job.err"), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	errf, err := os.OpenFile(filepath.Join(job.Dir, ErrFile), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return "", fmt.Errorf("exec/pilot: local provider: %w", err)
 	}

@@ -886,7 +886,7 @@ func (m *Manager) refresh() {
 			delete(m.blocks, b.name)
 			if !b.cancelled {
 				m.noteFailureLocked(fmt.Sprintf("block job %s ended before its agent connected: %s%s%s",
-					b.jobID, st.Raw, reasonOf(st), tailOf(filepath.Join(b.dir, "job.err"))))
+					b.jobID, st.Raw, reasonOf(st), tailOf(filepath.Join(b.dir, ErrFile))))
 			}
 		}
 	}

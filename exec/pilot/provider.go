@@ -57,7 +57,9 @@ type Job struct {
 	// and block, with a prefix of the endpoint's (see Provider.Jobs).
 	Name string
 	// Dir is a directory of the block's own, which exists: the job script
-	// and the scheduler's output and error files go there. It may hold the
+	// and the job's standard output and error go there, as OutFile and
+	// ErrFile (the manager quotes the last line of ErrFile when a block
+	// ends before its agent connects). It may hold the
 	// block's credential (mode 0600), which the command reads from there:
 	// never on a command line.
 	Dir string
@@ -91,6 +93,13 @@ type Job struct {
 	User string
 }
 
+// The files of Job.Dir that a provider has the scheduler write the job's
+// standard output and error to.
+const (
+	OutFile = "job.out"
+	ErrFile = "job.err"
+)
+
 // Provider drives one batch scheduler through its own commands, each run
 // with a timeout of the context's. Errors say what the scheduler printed.
 type Provider interface {
@@ -112,7 +121,9 @@ type Provider interface {
 
 // Launch wraps cmd in the launcher that starts it once on each of a
 // block's nodes: "srun", "mpiexec", or "simple" (or empty: cmd as it is,
-// on the first node only).
+// on the first node only). srun is given the job's CPUs per task
+// explicitly, where the job has them: some Slurm releases (22.05's first)
+// do not pass them from the job to its steps.
 func Launch(launcher string, nodes int, cmd string) (string, error) {
 	if nodes < 1 {
 		nodes = 1
@@ -121,7 +132,7 @@ func Launch(launcher string, nodes int, cmd string) (string, error) {
 	case "", "simple":
 		return cmd, nil
 	case "srun":
-		return fmt.Sprintf("srun --ntasks=%d --ntasks-per-node=1 %s", nodes, cmd), nil
+		return fmt.Sprintf("srun --ntasks=%d --ntasks-per-node=1 ${SLURM_CPUS_PER_TASK:+--cpus-per-task=$SLURM_CPUS_PER_TASK} %s", nodes, cmd), nil
 	case "mpiexec":
 		return fmt.Sprintf("mpiexec -n %d -ppn 1 %s", nodes, cmd), nil
 	}

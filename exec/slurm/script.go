@@ -17,7 +17,7 @@ var walltimeRe = regexp.MustCompile(`^([0-9]+-)?[0-9]+(:[0-9]+){0,2}$`)
 // Script is the job script Submit writes for job: #SBATCH directives
 // (name, nodes, one task per node with CPUsPerNode CPUs or the whole node,
 // time, partition, account, QoS, working directory, output and error
-// files in Dir), job.Options verbatim, WorkerInit, then Command. Values
+// files in Dir: pilot.OutFile and pilot.ErrFile), job.Options verbatim, WorkerInit, then Command. Values
 // that could break a directive's line or word are refused as invalid.
 func Script(job pilot.Job) (string, error) {
 	if err := schedcmd.CheckJob("slurm: job", job, walltimeRe); err != nil {
@@ -43,8 +43,8 @@ func Script(job pilot.Job) (string, error) {
 	d("account", job.Account)
 	d("qos", job.QoS)
 	d("chdir", job.Dir)
-	d("output", filepath.Join(job.Dir, "slurm-%j.out"))
-	d("error", filepath.Join(job.Dir, "slurm-%j.err"))
+	d("output", filepath.Join(job.Dir, pilot.OutFile))
+	d("error", filepath.Join(job.Dir, pilot.ErrFile))
 	for _, o := range job.Options {
 		b.WriteString(o + "\n")
 	}

@@ -26,8 +26,8 @@ func TestScript(t *testing.T) {
 #SBATCH --account=proj1
 #SBATCH --qos=low
 #SBATCH --chdir=/srv/fx/blocks/b1
-#SBATCH --output=/srv/fx/blocks/b1/slurm-%j.out
-#SBATCH --error=/srv/fx/blocks/b1/slurm-%j.err
+#SBATCH --output=/srv/fx/blocks/b1/job.out
+#SBATCH --error=/srv/fx/blocks/b1/job.err
 #SBATCH --constraint=knl
 #SBATCH --mem=0
 

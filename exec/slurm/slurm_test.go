@@ -16,19 +16,8 @@ import (
 )
 
 // needCluster skips a test where no Slurm cluster answers, or fails it
-// when FXMESH_SLURM=required (CI, after scripts/slurm-up.sh).
-func needCluster(t *testing.T) {
-	t.Helper()
-	out, err := exec.Command("sinfo", "-h", "-o", "%T").CombinedOutput()
-	if err == nil && len(strings.TrimSpace(string(out))) > 0 {
-		return
-	}
-	msg := fmt.Sprintf("no Slurm cluster answers sinfo (%v: %s); scripts/slurm-up.sh brings one up", err, strings.TrimSpace(string(out)))
-	if os.Getenv("FXMESH_SLURM") == "required" {
-		t.Fatal(msg + ", and FXMESH_SLURM=required")
-	}
-	t.Skip(msg)
-}
+// when FXMESH_SLURM=required.
+func needCluster(t *testing.T) { exectest.NeedSlurm(t) }
 
 // prefix is a job name prefix of this test's own.
 func prefix(t *testing.T) string {
@@ -141,8 +130,9 @@ func TestSubmitFollowCancel(t *testing.T) {
 	}
 }
 
-// TestEnded: a job that exits 0 completes, one that exits 3 fails, one
-// past its time limit times out.
+// TestEnded: a job that exits 0 completes, one that exits 3 fails (what
+// it printed on its standard error in Dir's pilot.ErrFile, which the
+// manager quotes), one past its time limit times out.
 func TestEnded(t *testing.T) {
 	needCluster(t)
 	p := &Provider{}
@@ -151,7 +141,7 @@ func TestEnded(t *testing.T) {
 		want                pilot.State
 	}{
 		{"ok", "true", "", pilot.Completed},
-		{"fail", "exit 3", "", pilot.Failed},
+		{"fail", "echo 'fxt: last words' >&2; exit 3", "", pilot.Failed},
 		{"late", "sleep 300", "0:01", pilot.Timeout},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -159,7 +149,8 @@ func TestEnded(t *testing.T) {
 				t.Skip("waits a minute for the time limit")
 			}
 			t.Parallel()
-			id := submit(t, p, pilot.Job{Name: prefix(t), Dir: jobDir(t), Command: c.cmd, Walltime: c.walltime})
+			dir := jobDir(t)
+			id := submit(t, p, pilot.Job{Name: prefix(t), Dir: dir, Command: c.cmd, Walltime: c.walltime})
 			var st pilot.JobStatus
 			waitForLong(t, "its end", 3*time.Minute, func() bool {
 				st = status(t, p, id)
@@ -167,6 +158,12 @@ func TestEnded(t *testing.T) {
 			})
 			if st.State != c.want {
 				t.Fatalf("%q ended %+v, want %s", c.cmd, st, c.want)
+			}
+			if c.want == pilot.Failed {
+				b, err := os.ReadFile(filepath.Join(dir, pilot.ErrFile))
+				if err != nil || !strings.Contains(string(b), "fxt: last words") {
+					t.Fatalf("the job's %s: %q, %v; want what it printed on stderr", pilot.ErrFile, b, err)
+				}
 			}
 		})
 	}
