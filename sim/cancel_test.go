@@ -217,15 +217,7 @@ func TestTaskRecordFollowsTheTask(t *testing.T) {
 // stopped by a cancel: its waiting caller gets the end, state cancelled,
 // and the container it ran in is gone.
 func TestCancelRunningContainerTask(t *testing.T) {
-	needImages(t)
-	shared := t.TempDir()
-	if err := os.Chmod(shared, 0o777); err != nil { // the function runs as nobody
-		t.Fatal(err)
-	}
-	f := newFixture(t, func(cfg *node.Config) {
-		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1,
-			Mounts: []node.MountConfig{{Host: shared, Container: "/shared", Writable: true}}}
-	})
+	f, shared := newSharedFixture(t)
 	fn := f.registerFunction(boxed("host", "host", pyImage))
 	first := f.value(fn, `["", 0]`) // the container's host name, a prefix of its ID
 	inv, err := invoke.New(fn.ID.String(), f.ep.ID().String(), []invoke.Input{{Args: []byte(`["/shared/started", 300]`)}}, time.Now(), time.Minute)
