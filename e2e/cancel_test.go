@@ -1,10 +1,8 @@
 package e2e
 
 import (
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestFxCancel: fx cancel of a running task stops it, and fx status then
@@ -13,21 +11,8 @@ func TestFxCancel(t *testing.T) {
 	processes(t)
 	home, _, epID, boot := endpointMesh(t)
 	b := "--bootstrap=" + boot.addr()
-	task, err := fx(t, home, "submit", "nap", "--args", "[3600]", "--endpoint", epID, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task = strings.TrimSpace(task)
-	eventually(t, time.Minute, "task running", func() error {
-		out, err := fx(t, home, "status", task, b)
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(out) != "running" {
-			return fmt.Errorf("status %q", out)
-		}
-		return nil
-	})
+	task := submitTask(t, home, b, epID, "nap", "[3600]")
+	waitStatus(t, home, b, task, "running")
 	out, err := fx(t, home, "cancel", task, b)
 	if err != nil || strings.TrimSpace(out) != "cancelled" {
 		t.Fatalf("fx cancel: %q %v", out, err)

@@ -279,6 +279,33 @@ func eventually(t *testing.T, d time.Duration, what string, f func() error) {
 	t.Fatalf("%s not within %s: %v", what, d, err)
 }
 
+// submitTask submits fn with args (JSON) to the endpoint epID by fx
+// submit, with its --bootstrap flag b, and returns the task ID.
+func submitTask(t *testing.T, home, b, epID, fn, args string) string {
+	t.Helper()
+	task, err := fx(t, home, "submit", fn, "--args", args, "--endpoint", epID, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(task)
+}
+
+// waitStatus waits up to a minute for fx status of task, with its
+// --bootstrap flag b, to print state.
+func waitStatus(t *testing.T, home, b, task, state string) {
+	t.Helper()
+	eventually(t, time.Minute, "task "+state, func() error {
+		out, err := fx(t, home, "status", task, b)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) != state {
+			return fmt.Errorf("status %q", out)
+		}
+		return nil
+	})
+}
+
 var execCommand = exec.Command
 
 // fxnodeInit runs fxnode init --dir dir ARGS... with FX_HOME=home, as the

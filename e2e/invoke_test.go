@@ -83,21 +83,8 @@ func TestResultSurvivesRestartAndKilledTaskFails(t *testing.T) {
 	processes(t)
 	home, ep, epID, boot := endpointMesh(t)
 	b := "--bootstrap=" + boot.addr()
-	task, err := fx(t, home, "submit", "add", "--args", "[1, 2]", "--endpoint", epID, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task = strings.TrimSpace(task)
-	eventually(t, time.Minute, "task done", func() error {
-		out, err := fx(t, home, "status", task, b)
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(out) != "done" {
-			return fmt.Errorf("status %q", out)
-		}
-		return nil
-	})
+	task := submitTask(t, home, b, epID, "add", "[1, 2]")
+	waitStatus(t, home, b, task, "done")
 	// Stop and restart the endpoint; the result is still there, asked for
 	// as soon as the endpoint says it is ready.
 	ep.signal(syscall.SIGTERM)
@@ -110,21 +97,8 @@ func TestResultSurvivesRestartAndKilledTaskFails(t *testing.T) {
 
 	// A task running when the endpoint is killed is failed (system) after
 	// the restart.
-	task, err = fx(t, home, "submit", "nap", "--args", "[3600]", "--endpoint", epID, b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	task = strings.TrimSpace(task)
-	eventually(t, time.Minute, "task running", func() error {
-		out, err := fx(t, home, "status", task, b)
-		if err != nil {
-			return err
-		}
-		if strings.TrimSpace(out) != "running" {
-			return fmt.Errorf("status %q", out)
-		}
-		return nil
-	})
+	task = submitTask(t, home, b, epID, "nap", "[3600]")
+	waitStatus(t, home, b, task, "running")
 	ep.signal(syscall.SIGKILL)
 	<-ep.done
 	startNode(t, ep.dir, "run", "--dir", ep.dir)

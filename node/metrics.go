@@ -75,38 +75,34 @@ func newMetrics(role Role) *metrics {
 // factory registers what it makes in reg.
 type factory struct{ reg *prometheus.Registry }
 
-func (f factory) counter(o prometheus.CounterOpts) prometheus.Counter {
-	c := prometheus.NewCounter(o)
-	f.reg.MustRegister(c)
+// registered registers c in reg and returns it.
+func registered[C prometheus.Collector](reg *prometheus.Registry, c C) C {
+	reg.MustRegister(c)
 	return c
+}
+
+func (f factory) counter(o prometheus.CounterOpts) prometheus.Counter {
+	return registered(f.reg, prometheus.NewCounter(o))
 }
 
 func (f factory) counterVec(o prometheus.CounterOpts, labels ...string) *prometheus.CounterVec {
-	c := prometheus.NewCounterVec(o, labels)
-	f.reg.MustRegister(c)
-	return c
+	return registered(f.reg, prometheus.NewCounterVec(o, labels))
 }
 
 func (f factory) gauge(o prometheus.GaugeOpts) prometheus.Gauge {
-	g := prometheus.NewGauge(o)
-	f.reg.MustRegister(g)
-	return g
+	return registered(f.reg, prometheus.NewGauge(o))
 }
 
 func (f factory) gaugeVec(o prometheus.GaugeOpts, labels ...string) *prometheus.GaugeVec {
-	g := prometheus.NewGaugeVec(o, labels)
-	f.reg.MustRegister(g)
-	return g
+	return registered(f.reg, prometheus.NewGaugeVec(o, labels))
 }
 
 func (f factory) gaugeFunc(o prometheus.GaugeOpts, fn func() float64) {
-	f.reg.MustRegister(prometheus.NewGaugeFunc(o, fn))
+	registered(f.reg, prometheus.NewGaugeFunc(o, fn))
 }
 
 func (f factory) histogramVec(o prometheus.HistogramOpts, labels ...string) *prometheus.HistogramVec {
-	h := prometheus.NewHistogramVec(o, labels)
-	f.reg.MustRegister(h)
-	return h
+	return registered(f.reg, prometheus.NewHistogramVec(o, labels))
 }
 
 // buildVersion is fxnode's module version ("(devel)" in a build from a

@@ -44,6 +44,48 @@ func exists(t *testing.T, path string) {
 	}
 }
 
+// cancelWaited sends a task of fn with the one input in, with a caller
+// that waits on its session as fx run does; once started exists it
+// cancels the task, which must answer cancelled, and the waiting caller
+// must then get the end, state cancelled. It returns the task ID.
+func (f *fixture) cancelWaited(t *testing.T, fn *client.ResolvedFunction, in invoke.Input, started string) string {
+	t.Helper()
+	inv, err := invoke.New(fn.ID.String(), f.ep.ID().String(), []invoke.Input{in}, time.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, id, err := invoke.SignTask(f.owner, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type ended struct {
+		sub *client.Submitted
+		err error
+	}
+	done := make(chan ended, 1)
+	go func() {
+		sub, err := f.client.Send(f.ctx, f.ep.ID(), env, true, nil)
+		done <- ended{sub, err}
+	}()
+	exists(t, started)
+	if st, err := f.client.Cancel(f.ctx, f.ep.ID(), id); err != nil || st.State != invoke.StateCancelled {
+		t.Fatalf("cancel: %v, %v", st, err)
+	}
+	var e ended
+	select {
+	case e = <-done:
+	case <-time.After(60 * time.Second): // not a speed target: the function sleeps 300 s
+		t.Fatal("the cancelled task was not stopped: its caller still waits")
+	}
+	if e.err != nil {
+		t.Fatalf("waiting caller: %v", e.err)
+	}
+	if e.sub.Status == nil || e.sub.Status.State != invoke.StateCancelled {
+		t.Fatalf("waiting caller got %+v, want state cancelled", e.sub.Status)
+	}
+	return id
+}
+
 // TestCancelQueuedTaskNeverRuns: with the one worker busy, a task admitted
 // behind it and cancelled never runs, not even once the worker is free.
 func TestCancelQueuedTaskNeverRuns(t *testing.T) {
@@ -107,41 +149,7 @@ func TestCancelRunningTask(t *testing.T) {
 			if a := tc.args(started); a != "" {
 				in.Args = []byte(a)
 			}
-			inv, err := invoke.New(tc.fn.ID.String(), f.ep.ID().String(), []invoke.Input{in}, time.Now(), time.Minute)
-			if err != nil {
-				t.Fatal(err)
-			}
-			env, id, err := invoke.SignTask(f.owner, inv)
-			if err != nil {
-				t.Fatal(err)
-			}
-			type ended struct {
-				sub *client.Submitted
-				err error
-			}
-			done := make(chan ended, 1)
-			go func() {
-				// The caller waits on its session, as fx run does.
-				sub, err := f.client.Send(f.ctx, f.ep.ID(), env, true, nil)
-				done <- ended{sub, err}
-			}()
-			exists(t, started)
-			st, err := f.client.Cancel(f.ctx, f.ep.ID(), id)
-			if err != nil || st.State != invoke.StateCancelled {
-				t.Fatalf("cancel: %v, %v", st, err)
-			}
-			var e ended
-			select {
-			case e = <-done:
-			case <-time.After(60 * time.Second): // not a speed target: the function sleeps 300 s
-				t.Fatal("the cancelled task was not stopped: its caller still waits")
-			}
-			if e.err != nil {
-				t.Fatalf("waiting caller: %v", e.err)
-			}
-			if e.sub.Status == nil || e.sub.Status.State != invoke.StateCancelled {
-				t.Fatalf("waiting caller got %+v, want state cancelled", e.sub.Status)
-			}
+			id := f.cancelWaited(t, tc.fn, in, started)
 			if st, err := f.client.Task(f.ctx, f.ep.ID(), id, false, false, nil); err != nil || st.State != invoke.StateCancelled {
 				t.Fatalf("status: %v, %v", st, err)
 			}
@@ -217,47 +225,10 @@ func TestTaskRecordFollowsTheTask(t *testing.T) {
 // stopped by a cancel: its waiting caller gets the end, state cancelled,
 // and the container it ran in is gone.
 func TestCancelRunningContainerTask(t *testing.T) {
-	needImages(t)
-	shared := t.TempDir()
-	if err := os.Chmod(shared, 0o777); err != nil { // the function runs as nobody
-		t.Fatal(err)
-	}
-	f := newFixture(t, func(cfg *node.Config) {
-		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1,
-			Mounts: []node.MountConfig{{Host: shared, Container: "/shared", Writable: true}}}
-	})
+	f, shared := newSharedFixture(t)
 	fn := f.registerFunction(boxed("host", "host", pyImage))
 	first := f.value(fn, `["", 0]`) // the container's host name, a prefix of its ID
-	inv, err := invoke.New(fn.ID.String(), f.ep.ID().String(), []invoke.Input{{Args: []byte(`["/shared/started", 300]`)}}, time.Now(), time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	env, id, err := invoke.SignTask(f.owner, inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type ended struct {
-		sub *client.Submitted
-		err error
-	}
-	done := make(chan ended, 1)
-	go func() {
-		sub, err := f.client.Send(f.ctx, f.ep.ID(), env, true, nil)
-		done <- ended{sub, err}
-	}()
-	exists(t, filepath.Join(shared, "started"))
-	if st, err := f.client.Cancel(f.ctx, f.ep.ID(), id); err != nil || st.State != invoke.StateCancelled {
-		t.Fatalf("cancel: %v, %v", st, err)
-	}
-	var e ended
-	select {
-	case e = <-done:
-	case <-time.After(60 * time.Second): // not a speed target: the function sleeps 300 s
-		t.Fatal("the cancelled task was not stopped: its caller still waits")
-	}
-	if e.err != nil || e.sub.Status == nil || e.sub.Status.State != invoke.StateCancelled {
-		t.Fatalf("waiting caller: %+v, %v; want state cancelled", e.sub, e.err)
-	}
+	f.cancelWaited(t, fn, invoke.Input{Args: []byte(`["/shared/started", 300]`)}, filepath.Join(shared, "started"))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		out, err := osexec.Command("docker", "ps", "-q", "--no-trunc").Output()

@@ -81,6 +81,23 @@ func needImages(t *testing.T) {
 	}
 }
 
+// newSharedFixture is a mesh whose endpoint runs containers on Docker,
+// one per image, with a host directory, which it returns, mounted
+// writable at /shared. It skips without the test images.
+func newSharedFixture(t *testing.T) (*fixture, string) {
+	t.Helper()
+	needImages(t)
+	shared := t.TempDir()
+	if err := os.Chmod(shared, 0o777); err != nil { // the function runs as nobody
+		t.Fatal(err)
+	}
+	f := newFixture(t, func(cfg *node.Config) {
+		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1,
+			Mounts: []node.MountConfig{{Host: shared, Container: "/shared", Writable: true}}}
+	})
+	return f, shared
+}
+
 // registerFunction publishes fn, public, as f.owner's and returns it
 // resolved.
 func (f *fixture) registerFunction(fn catalog.Function) *client.ResolvedFunction {
@@ -252,15 +269,7 @@ func TestContainerImageAbsent(t *testing.T) {
 // The function marks that it started in a directory mounted from the host
 // (containers.mounts), which the test waits for.
 func TestContainerKilledMidTask(t *testing.T) {
-	needImages(t)
-	shared := t.TempDir()
-	if err := os.Chmod(shared, 0o777); err != nil { // the function runs as nobody
-		t.Fatal(err)
-	}
-	f := newFixture(t, func(cfg *node.Config) {
-		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1,
-			Mounts: []node.MountConfig{{Host: shared, Container: "/shared", Writable: true}}}
-	})
+	f, shared := newSharedFixture(t)
 	fn := f.registerFunction(boxed("host", "host", pyImage))
 	first := f.value(fn, `["", 0]`)
 	ids := func() []string {

@@ -277,35 +277,30 @@ func wireError(e *client.ResultError) *errorJSON {
 	return &errorJSON{Kind: e.Kind, Message: e.Message, ExitCode: k.ExitCode(), Type: e.Type, Traceback: e.Traceback}
 }
 
+// statusByKind is the HTTP status of each kind, as docs/local-api.md has
+// it; a kind not here is an internal server error.
+var statusByKind = map[fault.Kind]int{
+	fault.User:        http.StatusUnprocessableEntity,
+	fault.Invalid:     http.StatusBadRequest,
+	fault.Denied:      http.StatusForbidden,
+	fault.NotFound:    http.StatusNotFound,
+	fault.Timeout:     http.StatusGatewayTimeout,
+	fault.Expired:     http.StatusGone,
+	fault.Unavailable: http.StatusServiceUnavailable,
+	fault.Overloaded:  http.StatusTooManyRequests,
+	fault.TooLarge:    http.StatusRequestEntityTooLarge,
+	fault.Replayed:    http.StatusConflict,
+	fault.System:      http.StatusBadGateway,
+}
+
 // statusOf maps a kind to the HTTP status of docs/local-api.md.
 func statusOf(err error) int {
 	var ae *apiError
 	if errors.As(err, &ae) && ae.reason == "token" {
 		return http.StatusUnauthorized
 	}
-	switch fault.KindOf(err) {
-	case fault.User:
-		return http.StatusUnprocessableEntity
-	case fault.Invalid:
-		return http.StatusBadRequest
-	case fault.Denied:
-		return http.StatusForbidden
-	case fault.NotFound:
-		return http.StatusNotFound
-	case fault.Timeout:
-		return http.StatusGatewayTimeout
-	case fault.Expired:
-		return http.StatusGone
-	case fault.Unavailable:
-		return http.StatusServiceUnavailable
-	case fault.Overloaded:
-		return http.StatusTooManyRequests
-	case fault.TooLarge:
-		return http.StatusRequestEntityTooLarge
-	case fault.Replayed:
-		return http.StatusConflict
-	case fault.System:
-		return http.StatusBadGateway
+	if code, ok := statusByKind[fault.KindOf(err)]; ok {
+		return code
 	}
 	return http.StatusInternalServerError
 }
