@@ -781,7 +781,12 @@ func TestImportRules(t *testing.T) {
 		{
 			name: "a command imports a command in its tests",
 			pkgs: []pkg{{Path: ours("cmd/fx"), Name: "main", TestImports: []string{ours("cmd/fxnode/internal/flags")}}},
-			want: []string{"no-cmd cmd/fx " + ours("cmd/fxnode/internal/flags") + " (test)"},
+			want: []string{"cmd-internal cmd/fx " + ours("cmd/fxnode/internal/flags") + " (test)"},
+		},
+		{
+			name: "the local API reaches past client into routing",
+			pkgs: []pkg{{Path: ours("client/localapi"), Imports: []string{ours("routing")}}},
+			want: []string{"localapi-over-client client/localapi " + ours("routing")},
 		},
 		{
 			name: "identity imports fault",
