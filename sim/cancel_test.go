@@ -12,6 +12,7 @@ import (
 
 	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/invoke"
@@ -92,7 +93,7 @@ func TestCancelQueuedTaskNeverRuns(t *testing.T) {
 	f := newFixture(t, func(cfg *node.Config) { cfg.Workers = 1 })
 	tally := f.register("tally", catalog.Access{})
 	count := f.register("count", catalog.Access{})
-	dir := t.TempDir()
+	dir := exectest.SharedDir(t) // the functions write there as their worker uid
 	busy, queued, after := filepath.Join(dir, "busy"), filepath.Join(dir, "queued"), filepath.Join(dir, "after")
 
 	blocker := f.submit(tally, fmt.Sprintf(`[%q, 60]`, busy))
@@ -144,7 +145,7 @@ func TestCancelRunningTask(t *testing.T) {
 		{"shell", hold, func(string) string { return "" }, func(p string) string { return fmt.Sprintf(`{"path": %q}`, p) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			started := filepath.Join(t.TempDir(), "started")
+			started := filepath.Join(exectest.SharedDir(t), "started")
 			in := invoke.Input{Kwargs: []byte(tc.kwargs(started))}
 			if a := tc.args(started); a != "" {
 				in.Args = []byte(a)
@@ -162,7 +163,7 @@ func TestCancelRunningTask(t *testing.T) {
 func TestCancelOtherUsersTaskDenied(t *testing.T) {
 	f := newFixture(t, nil)
 	count := f.register("count", catalog.Access{Public: true})
-	path := filepath.Join(t.TempDir(), "count")
+	path := filepath.Join(exectest.SharedDir(t), "count")
 	id := f.submit(count, fmt.Sprintf(`[%q]`, path))
 	other, _ := identity.GenerateKey()
 	oc, err := f.mesh.Client(f.ctx, other)
@@ -194,7 +195,7 @@ func TestTaskRecordFollowsTheTask(t *testing.T) {
 	defer c.Close()
 	count := f.register("count", catalog.Access{Public: true})
 	nap := f.register("nap", catalog.Access{Public: true})
-	path := filepath.Join(t.TempDir(), "count")
+	path := filepath.Join(exectest.SharedDir(t), "count")
 	sub, err := c.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: count, Inputs: []invoke.Input{{Args: []byte(fmt.Sprintf(`[%q]`, path))}}, Wait: true})
 	if err != nil {
 		t.Fatal(err)
