@@ -221,8 +221,20 @@ func importRules() []importRule {
 			forbid: func(imp string) bool { return oursUnder(imp, "client") },
 		},
 		{
+			id:    "localapi-over-client",
+			says:  "the local API (client/localapi) is served over client's API: of fxmesh it imports only client, identity and fault, and of libp2p only peer IDs",
+			scope: scopeCode,
+			from:  func(rel string) bool { return rel == "client/localapi" },
+			forbid: func(imp string) bool {
+				if rel, ours := ourRel(imp); ours {
+					return rel != "client" && rel != "identity" && rel != "fault"
+				}
+				return under(imp, "github.com/libp2p") && imp != "github.com/libp2p/go-libp2p/core/peer"
+			},
+		},
+		{
 			id:    "cmd-thin",
-			says:  "the commands import, of fxmesh, only client, node, node/hostinfo, identity, fault and sim/model (fxnode sim --model)",
+			says:  "the commands import, of fxmesh, only client, client/localapi, node, node/hostinfo, identity, fault and sim/model (fxnode sim --model)",
 			scope: scopeCode,
 			from:  func(rel string) bool { return under(rel, "cmd") },
 			forbid: func(imp string) bool {
@@ -231,7 +243,7 @@ func importRules() []importRule {
 					return false
 				}
 				switch rel {
-				case "client", "node", "node/hostinfo", "identity", "fault", "sim/model":
+				case "client", "client/localapi", "node", "node/hostinfo", "identity", "fault", "sim/model":
 					return false
 				}
 				return !under(rel, "cmd") // a command's own packages are its business

@@ -115,6 +115,28 @@ func (h Home) TrustedOwners() ([]peer.ID, error) {
 // SetTrustedOwners writes ids as trusted_owners in config.yaml, keeping
 // every other key of the file and its comments; no ids removes the key.
 func (h Home) SetTrustedOwners(ids []peer.ID) error {
+	vals := make([]string, len(ids))
+	for i, id := range ids {
+		vals[i] = id.String()
+	}
+	return h.setList(trustedKey, vals, "Owners, besides you, to whose endpoints fx sends routed work (fx trust add|remove).")
+}
+
+// bootstrapKey is the key of config.yaml that lists bootstrap addresses.
+const bootstrapKey = "bootstrap"
+
+// SetBootstrap writes addrs as bootstrap in config.yaml, keeping every
+// other key of the file (trusted_owners, say) and its comments; no addrs
+// removes the key. fxnode dev records its mesh so, and fx finds it there
+// when neither --bootstrap nor FX_BOOTSTRAP names one.
+func (h Home) SetBootstrap(addrs []string) error {
+	return h.setList(bootstrapKey, addrs, "Where fx finds the mesh when neither --bootstrap nor FX_BOOTSTRAP says (fxnode dev writes it).")
+}
+
+// setList writes vals as the list under key in config.yaml, keeping every
+// other key of the file and its comments; no vals removes the key. A new
+// key gets comment above it.
+func (h Home) setList(key string, vals []string, comment string) error {
 	path := filepath.Join(h.Dir, ConfigFile)
 	mode := os.FileMode(0o644)
 	var doc yaml.Node
@@ -139,15 +161,15 @@ func (h Home) SetTrustedOwners(ids []peer.ID) error {
 		return fault.E(fault.Invalid, "", "%s: not a mapping of keys to values", path)
 	}
 	list := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
-	for _, id := range ids {
-		list.Content = append(list.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: id.String()})
+	for _, v := range vals {
+		list.Content = append(list.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v})
 	}
 	found := false
 	for i := 0; i+1 < len(root.Content); i += 2 {
-		if root.Content[i].Value != trustedKey {
+		if root.Content[i].Value != key {
 			continue
 		}
-		if len(ids) == 0 {
+		if len(vals) == 0 {
 			root.Content = append(root.Content[:i], root.Content[i+2:]...)
 		} else {
 			root.Content[i+1] = list
@@ -155,10 +177,9 @@ func (h Home) SetTrustedOwners(ids []peer.ID) error {
 		found = true
 		break
 	}
-	if !found && len(ids) > 0 {
-		key := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: trustedKey,
-			HeadComment: "Owners, besides you, to whose endpoints fx sends routed work (fx trust add|remove)."}
-		root.Content = append(root.Content, key, list)
+	if !found && len(vals) > 0 {
+		k := &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: key, HeadComment: comment}
+		root.Content = append(root.Content, k, list)
 	}
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)

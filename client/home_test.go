@@ -92,3 +92,36 @@ func TestTrustedOwnersRefusesBadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestSetBootstrap: fxnode dev's bootstrap addresses go into config.yaml
+// beside trusted_owners, replace the previous ones, and are what fx finds
+// when neither the flag nor FX_BOOTSTRAP names one.
+func TestSetBootstrap(t *testing.T) {
+	a, _ := identity.GenerateKey()
+	h := Home{Dir: t.TempDir()}
+	if err := h.SetTrustedOwners([]peer.ID{a.ID()}); err != nil {
+		t.Fatal(err)
+	}
+	const old = "/ip4/127.0.0.1/tcp/1111/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp"
+	const cur = "/ip4/127.0.0.1/tcp/2222/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp"
+	for _, addr := range []string{old, cur} {
+		if err := h.SetBootstrap([]string{addr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("FX_BOOTSTRAP", "")
+	got, err := h.BootstrapAddrs(nil)
+	if err != nil || !slices.Equal(got, []string{cur}) {
+		t.Fatalf("BootstrapAddrs = %v, %v; want [%s]", got, err, cur)
+	}
+	if owners, err := h.TrustedOwners(); err != nil || !slices.Equal(owners, []peer.ID{a.ID()}) {
+		t.Fatalf("trusted owners after SetBootstrap: %v, %v", owners, err)
+	}
+	t.Setenv("FX_BOOTSTRAP", old)
+	if got, _ := h.BootstrapAddrs(nil); !slices.Equal(got, []string{old}) {
+		t.Fatalf("FX_BOOTSTRAP does not come first: %v", got)
+	}
+	if got, _ := h.BootstrapAddrs([]string{"flag"}); !slices.Equal(got, []string{"flag"}) {
+		t.Fatalf("--bootstrap does not come first: %v", got)
+	}
+}

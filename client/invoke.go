@@ -3,23 +3,16 @@ package client
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
-	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
-	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
@@ -48,6 +41,9 @@ type InvokeRequest struct {
 	Wait bool
 	// OnResult receives each result as it arrives (with Wait).
 	OnResult func(invoke.Result)
+	// OnAck, when set, is called once the endpoint acknowledged the task,
+	// before any result arrives (with Wait, while Invoke still waits).
+	OnAck func(*Submitted)
 	// WithProof sends the function's signed record along, for endpoints that
 	// cannot look it up (private functions always send it).
 	WithProof bool
@@ -97,7 +93,12 @@ func (c *Client) invoke(ctx context.Context, inv InvokeRequest, withProof bool) 
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult)
+	rec := TaskRecord{Function: inv.Function.ID.String(), Count: len(inv.Inputs)}
+	if inv.Function.Function != nil {
+		rec.FunctionRef = inv.Function.Function.Ref()
+	}
+	rec.onAck = inv.OnAck
+	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult, rec)
 }
 
 // Send sends a signed invocation (as made by invoke.Sign) to endpoint. It is
@@ -108,11 +109,12 @@ func (c *Client) Send(ctx context.Context, endpoint peer.ID, env []byte, wait bo
 	if err != nil {
 		return nil, err
 	}
-	return c.send(ctx, endpoint, env, want, wait, onResult)
+	return c.send(ctx, endpoint, env, want, wait, onResult, TaskRecord{})
 }
 
-// send is Send with the task ID known.
-func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want string, wait bool, onResult func(invoke.Result)) (*Submitted, error) {
+// send is Send with the task ID known; rec holds what the local record of
+// the task keeps besides its ID and endpoint.
+func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want string, wait bool, onResult func(invoke.Result), rec TaskRecord) (*Submitted, error) {
 	src, err := c.open(ctx, endpoint, env, wait)
 	if err != nil {
 		return nil, err
@@ -143,13 +145,25 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 		return nil, fault.E(fault.Invalid, "client: invoke", "endpoint acknowledged task %q, not %s", ack.TaskID, want)
 	}
 	sub := &Submitted{TaskID: ack.TaskID, Count: ack.Count, Endpoint: endpoint}
-	sub.NotRemembered = c.home.rememberTask(ack.TaskID, endpoint)
+	rec.TaskID, rec.Endpoint, rec.Submitted = ack.TaskID, endpoint.String(), c.now()
+	if rec.Count == 0 {
+		rec.Count = ack.Count
+	}
+	onAck := rec.onAck
+	rec.onAck = nil
+	sub.NotRemembered = c.home.RecordTask(rec)
+	if onAck != nil {
+		onAck(sub)
+	}
 	if !wait {
 		return sub, nil
 	}
 	stopWatch := c.watch(ctx, endpoint, src.abort)
 	sub.Status, err = c.readResults(ctx, endpoint, src, onResult)
 	silent := stopWatch()
+	if sub.Status != nil {
+		_ = c.home.NoteTask(sub.TaskID, sub.Status, c.now()) // the record is a convenience: it never fails the call
+	}
 	if err != nil && ctx.Err() == nil {
 		// After the acknowledgement a broken stream is the endpoint's
 		// failure: the task failed (system).
@@ -378,58 +392,43 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	if st.Type != invoke.ReplyStatus || st.Status == nil {
 		return nil, fault.E(fault.Invalid, "client: task", "unexpected message type %d", st.Type)
 	}
+	_ = c.home.NoteTask(taskID, st.Status, c.now())
 	if !results && !wait {
 		return st.Status, nil
 	}
-	return c.readResults(ctx, endpoint, src, onResult)
-}
-
-// taskRecord is what the client keeps of a task it submitted, so that
-// fx result works from another shell later.
-type taskRecord struct {
-	Endpoint string    `json:"endpoint"`
-	Addrs    []string  `json:"addrs,omitempty"`
-	Created  time.Time `json:"created"`
-}
-
-func (h Home) taskPath(id string) (string, error) {
-	if _, err := cid.Decode(id); err != nil {
-		return "", fault.E(fault.Invalid, "", "%q is not a task ID", id)
+	final, err := c.readResults(ctx, endpoint, src, onResult)
+	if final != nil {
+		_ = c.home.NoteTask(taskID, final, c.now())
 	}
-	return filepath.Join(h.Dir, "tasks", id+".json"), nil
+	return final, err
 }
 
-func (h Home) rememberTask(id string, endpoint peer.ID) error {
-	if h.Dir == "" {
-		return nil
-	}
-	path, err := h.taskPath(id)
+// Cancel asks endpoint to cancel a task of the user's: inputs not yet
+// started never run, running ones are stopped, and the task ends
+// cancelled. The task's status comes back: StateCancelled, or the final
+// state it had reached before. Another user's task is denied.
+func (c *Client) Cancel(ctx context.Context, endpoint peer.ID, taskID string) (*invoke.Status, error) {
+	s, err := c.stream(ctx, endpoint, wire.CancelProtocol)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	b, _ := json.Marshal(taskRecord{Endpoint: endpoint.String(), Created: time.Now().UTC()})
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
+	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { s.Reset() })
+	defer stop()
+	if err := wire.WriteMsg(s, invoke.Cancel{TaskID: taskID}); err != nil {
+		return nil, c.streamErr(ctx, endpoint, err)
 	}
-	return atomicfile.Write(path, b, 0o600)
-}
-
-// TaskEndpoint returns the endpoint that holds a task this user submitted.
-func (h Home) TaskEndpoint(id string) (peer.ID, error) {
-	path, err := h.taskPath(id)
+	src := &streamReplies{s: s, r: bufio.NewReader(s)}
+	rep, err := src.next()
 	if err != nil {
-		return "", err
+		return nil, c.streamErr(ctx, endpoint, err)
 	}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return "", fault.E(fault.NotFound, "", "no task %s was submitted from %s; pass --endpoint", id, h.Dir)
+	if rep.Type == invoke.ReplyError && rep.Error != nil {
+		return nil, rep.Error.Err()
 	}
-	if err != nil {
-		return "", err
+	if rep.Type != invoke.ReplyStatus || rep.Status == nil {
+		return nil, fault.E(fault.Invalid, "client: cancel", "unexpected message type %d", rep.Type)
 	}
-	var r taskRecord
-	if err := json.Unmarshal(b, &r); err != nil {
-		return "", fmt.Errorf("client: task record %s: %w", id, err)
-	}
-	return identity.ParseID(r.Endpoint)
+	_ = c.home.NoteTask(taskID, rep.Status, c.now())
+	return rep.Status, nil
 }

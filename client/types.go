@@ -32,7 +32,8 @@ type (
 	ResultError = invoke.Error
 	// Status is a task's state as its endpoint reports it.
 	Status = invoke.Status
-	// State is where a task stands: StateQueued … StateDone, StateFailed.
+	// State is where a task stands: StateQueued … StateDone, StateFailed,
+	// StateCancelled.
 	State = invoke.State
 
 	// EndpointRecord is what an endpoint says of itself, signed.
@@ -61,7 +62,9 @@ const (
 	StateRunning  = invoke.StateRunning
 	StateDone     = invoke.StateDone
 	StateFailed   = invoke.StateFailed
-	StateUnknown  = invoke.StateUnknown
+	// StateCancelled: its caller cancelled it (Client.Cancel).
+	StateCancelled = invoke.StateCancelled
+	StateUnknown   = invoke.StateUnknown
 )
 
 // CheckRequirements reports the first of reqs (KEY=VALUE, KEY>=N…) that is

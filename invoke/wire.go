@@ -14,6 +14,7 @@ import (
 //	task:    client → Query;   endpoint → Status | Error, then (if Wait) Result… and Done
 //	session: client → Request… (each with its own Call, Wait implied); endpoint →
 //	         for each, Ack | Error, Result… and Done, carrying the Call, interleaved
+//	cancel:  client → Cancel;  endpoint → Status | Error
 
 // Request carries a signed invocation.
 type Request struct {
@@ -32,6 +33,14 @@ type Query struct {
 	From   int    `cbor:"3,keyasint,omitempty"`
 	// Results asks for the results present, not only the state.
 	Results bool `cbor:"4,keyasint,omitempty"`
+}
+
+// Cancel asks an endpoint to cancel a task (wire.CancelProtocol); only the
+// task's caller may. Inputs not yet started never run, running ones are
+// stopped, and the task ends StateCancelled. The endpoint answers with the
+// task's Status (its final state, if it had finished already) or an Error.
+type Cancel struct {
+	TaskID string `cbor:"1,keyasint"`
 }
 
 // ReplyType says what a Reply holds.
@@ -104,7 +113,8 @@ func ErrorOf(err error) *Error {
 }
 
 // State is where a task is in its life. A task only moves forward:
-// received, then optionally queued and running, then done or failed. The
+// received, then optionally queued and running, then done, failed or
+// cancelled. The
 // strings travel on the wire and appear in fx's JSON output; compare states
 // with the constants, never with string literals.
 type State string
@@ -116,13 +126,18 @@ const (
 	StateRunning  State = "running"  // executing
 	StateDone     State = "done"     // every input has a Result (some may hold errors)
 	StateFailed   State = "failed"   // the task as a whole failed; see Status.Error
+	// StateCancelled: its caller cancelled it; inputs without a result
+	// did not run or were stopped.
+	StateCancelled State = "cancelled"
 	// StateUnknown is no state of a task: the endpoint could not read the
 	// task's state (Status.Error says why).
 	StateUnknown State = "unknown"
 )
 
-// Finished reports whether s is final: done or failed.
-func (s State) Finished() bool { return s == StateDone || s == StateFailed }
+// Finished reports whether s is final: done, failed or cancelled.
+func (s State) Finished() bool {
+	return s == StateDone || s == StateFailed || s == StateCancelled
+}
 
 // Status is a task's state.
 type Status struct {

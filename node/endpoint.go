@@ -58,6 +58,9 @@ type endpoint struct {
 	// admitted or run at once; the stream reads no further request until
 	// one ends.
 	callsPerSessionStream int
+
+	cmu     sync.Mutex                    // guards cancels
+	cancels map[string]context.CancelFunc // of the tasks being run, by task ID
 }
 
 // executors holds an endpoint's executors by the kind of function each
@@ -230,6 +233,7 @@ func (n *Node) serveEndpoint() {
 	n.host.SetStreamHandler(wire.InvokeProtocol, n.ep.handleInvoke)
 	n.host.SetStreamHandler(wire.TaskProtocol, n.ep.handleTask)
 	n.host.SetStreamHandler(wire.SessionProtocol, n.ep.handleSessionStream)
+	n.host.SetStreamHandler(wire.CancelProtocol, n.ep.handleCancel)
 	if n.ep.pilot != nil {
 		n.host.SetStreamHandler(wire.BlockProtocol, n.ep.handleBlock)
 		n.wg.Add(1)
@@ -251,6 +255,7 @@ func (e *endpoint) close() error {
 	e.n.host.RemoveStreamHandler(wire.TaskProtocol)
 	e.n.host.RemoveStreamHandler(wire.SessionProtocol)
 	e.n.host.RemoveStreamHandler(wire.BlockProtocol)
+	e.n.host.RemoveStreamHandler(wire.CancelProtocol)
 	xerr := e.executors.close()
 	e.running.Wait()
 	return errors.Join(xerr, e.tasks.Close())
@@ -476,12 +481,16 @@ func (e *endpoint) runBehind(adm *admission.Admitted) {
 }
 
 // run executes an admitted task and stores every result; the task always
-// ends done or failed. stored, when not nil, is given each result as it
-// was stored.
+// ends done, failed or, when its caller cancels it (handleCancel),
+// cancelled. stored, when not nil, is given each result as it was stored.
 func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
-	ctx := e.n.ctx
 	inv, fn := adm.Invocation, adm.Function.Exec
 	id, tenant := inv.TaskID, inv.Caller.String()
+	ctx, cancelled := e.cancellable(id)
+	defer e.forget(id)
+	if t, err := e.tasks.Get(id); err == nil && t.State.Finished() {
+		return // cancelled before it started: nothing of it runs
+	}
 	_ = e.tasks.SetState(id, invoke.StateRunning)
 	e.observe.started(adm, e.n.now())
 	x := e.executors[keyOf(fn)] // admission refuses a function without one
@@ -506,6 +515,9 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 			}
 		}
 		err := e.tasks.PutResult(id, res)
+		if err != nil && cancelled() {
+			return // what a stopped input left behind
+		}
 		if err != nil {
 			// Keep the input's place with an error of its own, so that the
 			// task still ends; if even that fails, fail the task below.
@@ -538,6 +550,9 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 	if err == nil && storeErr != nil {
 		err = storeErr
 	}
+	if err != nil && cancelled() {
+		return // the task is cancelled already
+	}
 	if err != nil {
 		reason := fault.Wrap(fault.System, "", fmt.Errorf("endpoint stopped the task: %w", err))
 		if errors.Is(err, exec.ErrClosed) || ctx.Err() != nil {
@@ -547,6 +562,66 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 			e.n.log.Error("fail task", "task", id, "err", ferr)
 		}
 	}
+}
+
+// cancellable registers task id as running, for handleCancel: the context
+// it returns ends when the node closes or the task is cancelled, and
+// cancelled reports whether the task was.
+func (e *endpoint) cancellable(id string) (ctx context.Context, cancelled func() bool) {
+	ctx, cancel := context.WithCancel(e.n.ctx)
+	e.cmu.Lock()
+	if e.cancels == nil {
+		e.cancels = map[string]context.CancelFunc{}
+	}
+	e.cancels[id] = cancel
+	e.cmu.Unlock()
+	return ctx, func() bool { return ctx.Err() != nil && e.n.ctx.Err() == nil }
+}
+
+// forget ends what cancellable registered.
+func (e *endpoint) forget(id string) {
+	e.cmu.Lock()
+	cancel := e.cancels[id]
+	delete(e.cancels, id)
+	e.cmu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+}
+
+// handleCancel cancels a task for its caller: the store ends it as
+// cancelled first, so that a run that has not started finds it finished
+// and runs nothing, then what runs is stopped through its context. Another
+// peer's cancel is denied.
+func (e *endpoint) handleCancel(s network.Stream) {
+	var req invoke.Cancel
+	w, ok := e.accept(s, false, 4<<10, &req, nil)
+	if !ok {
+		return
+	}
+	defer e.running.Done()
+	t, err := e.tasks.Get(req.TaskID)
+	if err == nil && t.Caller != s.Conn().RemotePeer().String() {
+		err = fault.E(fault.Denied, "", "task %s is not yours to cancel", req.TaskID)
+	}
+	if err == nil {
+		t, err = e.tasks.Cancel(req.TaskID)
+	}
+	if err != nil {
+		refuse(w, s, err)
+		return
+	}
+	e.cmu.Lock()
+	stop := e.cancels[req.TaskID]
+	e.cmu.Unlock()
+	if stop != nil && t.State == invoke.StateCancelled {
+		stop()
+	}
+	e.n.log.Info("task cancelled", "task", req.TaskID, "state", t.State)
+	_ = s.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_ = wire.WriteMsg(w, invoke.Reply{Type: invoke.ReplyStatus, TaskID: t.ID, Count: t.Count, Status: t.Status()})
+	_ = w.Flush()
+	_ = s.Close()
 }
 
 // runEach runs the inputs one Execute each, as many at once as the executor

@@ -25,6 +25,8 @@ const (
 	BlockProtocol protocol.ID = "/fxmesh/block/1.0.0"
 	// TaskProtocol answers a caller's questions about its task.
 	TaskProtocol protocol.ID = "/fxmesh/task/1.0.0"
+	// CancelProtocol carries a caller's request to cancel its task.
+	CancelProtocol protocol.ID = "/fxmesh/cancel/1.0.0"
 	// CatalogProtocol is how clients use a full node's catalog: publish,
 	// resolve, list, versions, head; one request, one response.
 	CatalogProtocol protocol.ID = "/fxmesh/catalog/client/1.0.0"

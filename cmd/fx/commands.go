@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
-		newRunCmd(), newSubmitCmd(), newStatusCmd(), newResultCmd(), newBatchCmd(), newTrustCmd())
+		newRunCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newResultCmd(), newBatchCmd(), newTrustCmd(), newServeCmd())
 	cli.RejectUnknown(root)
 	usageErrorsAreInvalid(root)
 	return root
@@ -128,55 +128,6 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// endpointJSON is the stable JSON form of an endpoint.
-type endpointJSON struct {
-	ID        string            `json:"id"`
-	Name      string            `json:"name"`
-	Owner     string            `json:"owner"`
-	Addrs     []string          `json:"addrs"`
-	Online    bool              `json:"online"`
-	Hardware  client.Hardware   `json:"hardware"`
-	Software  client.Software   `json:"software"`
-	Labels    map[string]string `json:"labels"`
-	Datasets  []string          `json:"datasets"`
-	Public    bool              `json:"public"`
-	Seq       uint64            `json:"seq"`
-	UpdatedAt time.Time         `json:"updated_at"`
-	ExpiresAt time.Time         `json:"expires_at"`
-
-	// OwnerVerified says whether the owner signed a claim on the endpoint;
-	// OwnerUnverified says why not.
-	OwnerVerified   bool   `json:"owner_verified"`
-	OwnerUnverified string `json:"owner_unverified,omitempty"`
-
-	// Batch is the endpoint's batch scheduler: provider, partition,
-	// blocks pending and running, their workers, and its error state.
-	Batch *client.Batch `json:"batch,omitempty"`
-}
-
-func toJSON(e client.EndpointInfo) endpointJSON {
-	r := e.Record
-	j := endpointJSON{
-		ID: r.ID, Name: r.Name, Owner: r.Owner, OwnerVerified: r.OwnerVerified, OwnerUnverified: r.OwnerUnverified,
-		Addrs: r.Addrs, Online: e.Online,
-		Hardware: r.Hardware, Software: r.Software, Labels: r.Labels, Datasets: r.Datasets,
-		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
-		Batch: r.Batch,
-	}
-	// Empty lists print as [] and {}, never null.
-	j.Addrs = orEmpty(j.Addrs)
-	j.Datasets = orEmpty(j.Datasets)
-	j.Software.Python = orEmpty(j.Software.Python)
-	j.Software.Containers = orEmpty(j.Software.Containers)
-	if j.Hardware.GPUs == nil {
-		j.Hardware.GPUs = []client.GPU{}
-	}
-	if j.Labels == nil {
-		j.Labels = map[string]string{}
-	}
-	return j
-}
-
 func orEmpty(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -198,9 +149,9 @@ func newEndpointsCmd() *cobra.Command {
 				}
 				out := cmd.OutOrStdout()
 				if jsonFlag(cmd) {
-					list := make([]endpointJSON, 0, len(eps))
+					list := make([]client.EndpointJSON, 0, len(eps))
 					for _, e := range eps {
-						list = append(list, toJSON(e))
+						list = append(list, client.EndpointJSONOf(e))
 					}
 					return printJSON(out, list)
 				}
@@ -271,7 +222,7 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 				if err != nil {
 					return err
 				}
-				j := toJSON(*e)
+				j := client.EndpointJSONOf(*e)
 				if jsonFlag(cmd) {
 					return printJSON(cmd.OutOrStdout(), j)
 				}

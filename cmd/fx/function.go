@@ -159,15 +159,7 @@ func printRegistered(cmd *cobra.Command, r *client.Registered) error {
 	return err
 }
 
-func accessString(a client.Access) string {
-	switch {
-	case a.Public:
-		return "public"
-	case len(a.Users) > 0:
-		return "shared:" + strings.Join(a.Users, ",")
-	}
-	return "private"
-}
+func accessString(a client.Access) string { return client.AccessString(a) }
 
 func newFunctionListCmd() *cobra.Command {
 	var (

@@ -263,6 +263,39 @@ func newStatusCmd() *cobra.Command {
 	return cmd
 }
 
+func newCancelCmd() *cobra.Command {
+	var endpoint string
+	cmd := &cobra.Command{
+		Use:   "cancel TASK",
+		Short: "Cancel a task of yours: queued inputs never run, running ones are stopped",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, a []string) error {
+			ep, err := taskEndpoint(endpoint, a[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
+			defer cancel()
+			return withSession(cmd, ctx, "", ep, func(s *dialed) error {
+				st, err := s.client.Cancel(ctx, s.endpoint, a[0])
+				if err != nil {
+					return err
+				}
+				if st.State != client.StateCancelled {
+					fmt.Fprintf(cmd.ErrOrStderr(), "fx: task %s had ended already (%s)\n", a[0], st.State)
+				}
+				if jsonFlag(cmd) {
+					return printJSON(cmd.OutOrStdout(), map[string]any{"task_id": a[0], "endpoint": ep, "state": st.State, "count": st.Count, "error": st.Error})
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), st.State)
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "endpoint that holds the task (default: where you submitted it)")
+	return cmd
+}
+
 func newResultCmd() *cobra.Command {
 	var (
 		endpoint string

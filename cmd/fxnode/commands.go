@@ -302,8 +302,10 @@ func newDevCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Run a local mesh in one process: a bootstrap and an endpoint owned by you",
 		Long: `Run the embedded default mesh on loopback: a bootstrap and one endpoint owned
-by the current user (whose key in $FX_HOME is created if missing). It prints
-the line to export so that fx finds the mesh, and runs until interrupted.`,
+by the current user (whose key in $FX_HOME is created if missing). It records
+the bootstrap's address as bootstrap: in $FX_HOME/config.yaml (other keys
+kept), where fx finds it with no export, prints it as a line to export too,
+and runs until interrupted.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			h, err := client.UserHome()
@@ -329,7 +331,10 @@ the line to export so that fx finds the mesh, and runs until interrupted.`,
 			case <-ctx.Done():
 			}
 			out := cmd.OutOrStdout()
-			fmt.Fprintf(out, "fxnode dev: endpoint %s owned by %s is up\n", dev.Endpoint.ID(), user.ID())
+			if err := h.SetBootstrap(dev.Bootstrap.Addrs()); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "fxnode dev: warning: cannot record the mesh in %s: %v; export the line below\n", h.Dir, err)
+			}
+			fmt.Fprintf(out, "fxnode dev: endpoint %s owned by %s is up; fx finds it through %s\n", dev.Endpoint.ID(), user.ID(), filepath.Join(h.Dir, client.ConfigFile))
 			fmt.Fprintf(out, "export FX_BOOTSTRAP=%s\n", dev.Bootstrap.Addrs()[0])
 			<-ctx.Done()
 			return dev.Close()

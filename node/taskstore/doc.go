@@ -16,7 +16,7 @@
 // admission decision made before the task is recorded. The task then moves forward through SetState (queued,
 // running) and finishes when PutResult has stored a Result for every input
 // (done; the errors of single inputs live in their results) or when Fail
-// fails it as a whole. Get, Results, Wait and Follow read it, from memory
+// fails it as a whole, or is cancelled by Cancel. Get, Results, Wait and Follow read it, from memory
 // or disk, from any goroutine: Wait blocks until the task finishes, and
 // Follow streams its results as they are stored. Both are woken by the
 // writes themselves and never poll.

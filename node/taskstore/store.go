@@ -462,6 +462,29 @@ func (s *Store) Fail(id string, fe invoke.Error) error {
 	return nil
 }
 
+// Cancel ends an unfinished task as invoke.StateCancelled: results already
+// stored are kept, and a result stored afterwards is refused (fault.Invalid),
+// so that what the executor still returns of a stopped input is dropped. A
+// task that had finished already is left as it was. Either way the task is
+// returned as it now is. Stopping what runs is the caller's work.
+func (s *Store) Cancel(id string) (Task, error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return Task{}, closedErr("cancel", id)
+	}
+	e := s.live[id]
+	if e == nil || !e.admitted || e.task.State.Finished() {
+		s.mu.Unlock()
+		return s.Get(id)
+	}
+	defer s.mu.Unlock()
+	s.finishLocked(e, invoke.StateCancelled, nil, s.opts.Now())
+	e.taskDirty = true
+	s.markDirtyLocked(e, 1)
+	return e.task, nil
+}
+
 // finishLocked moves e to its final state and wakes its waiters.
 func (s *Store) finishLocked(e *entry, st invoke.State, fe *invoke.Error, now time.Time) {
 	e.task.State = st

@@ -13,9 +13,9 @@ import (
 // The states of a task are invoke's, the same on the wire and on disk;
 // states lists them in the order a task may move through them, and a
 // state's index is its code on disk.
-var states = [...]invoke.State{invoke.StateReceived, invoke.StateQueued, invoke.StateRunning, invoke.StateDone, invoke.StateFailed}
+var states = [...]invoke.State{invoke.StateReceived, invoke.StateQueued, invoke.StateRunning, invoke.StateDone, invoke.StateFailed, invoke.StateCancelled}
 
-// rank orders the states; 0 means unknown. Done and Failed rank equal.
+// rank orders the states; 0 means unknown. The final states rank equal.
 func rank(s invoke.State) int {
 	switch s {
 	case invoke.StateReceived:
@@ -24,7 +24,7 @@ func rank(s invoke.State) int {
 		return 2
 	case invoke.StateRunning:
 		return 3
-	case invoke.StateDone, invoke.StateFailed:
+	case invoke.StateDone, invoke.StateFailed, invoke.StateCancelled:
 		return 4
 	}
 	return 0
@@ -48,7 +48,7 @@ type Task struct {
 	Received  time.Time     // admitted
 	Queued    time.Time     // entered StateQueued
 	Started   time.Time     // entered StateRunning
-	Finished  time.Time     // entered StateDone or StateFailed
+	Finished  time.Time     // entered a final state
 	Completed int           // inputs whose Result is stored
 	Error     *invoke.Error // why the task as a whole failed; nil unless StateFailed
 }

@@ -1,0 +1,230 @@
+package client
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/fxmesh/fxmesh/fault"
+	"github.com/fxmesh/fxmesh/identity"
+	"github.com/fxmesh/fxmesh/internal/atomicfile"
+	"github.com/fxmesh/fxmesh/invoke"
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TaskRecord is what the client keeps of a task the user submitted, in
+// $FX_HOME/tasks/ID.json: enough for a later process to find the task
+// again (fx status, fx result, the local API's reattach) and to list the
+// user's tasks with their state when last seen. Its JSON form is the local
+// API's (docs/local-api.md).
+type TaskRecord struct {
+	TaskID   string `json:"task_id"`
+	Endpoint string `json:"endpoint"`
+	// Function is the function's ID; FunctionRef its OWNER/NAME, when known.
+	Function    string `json:"function,omitempty"`
+	FunctionRef string `json:"function_ref,omitempty"`
+	// Count is the number of inputs.
+	Count     int       `json:"count,omitempty"`
+	Submitted time.Time `json:"submitted"`
+	// State, Done and Error are the task's as last seen, at Seen.
+	State State        `json:"state"`
+	Seen  time.Time    `json:"seen"`
+	Done  int          `json:"done"`
+	Error *ResultError `json:"error,omitempty"`
+
+	// onAck travels with the record into send (InvokeRequest.OnAck).
+	onAck func(*Submitted)
+}
+
+// taskFile is a task record as a file holds it: files written before the
+// record had its other fields hold only endpoint and created.
+type taskFile struct {
+	TaskRecord
+	Created time.Time `json:"created,omitempty"`
+}
+
+// The files of the record are one per task, each replaced whole (written
+// beside it, then renamed), so that any number of fx processes of the user
+// write the record at once without a lock: a reader sees a record before or
+// after a write, never half of one. Two processes that note the same task
+// at once may lose one note, never a record, and a state noted is never
+// replaced by an earlier one (NoteTask).
+
+func (h Home) taskDir() string { return filepath.Join(h.Dir, "tasks") }
+
+func (h Home) taskPath(id string) (string, error) {
+	if _, err := cid.Decode(id); err != nil {
+		return "", fault.E(fault.Invalid, "", "%q is not a task ID", id)
+	}
+	return filepath.Join(h.taskDir(), id+".json"), nil
+}
+
+// RecordTask writes the record of a task just submitted; a home without a
+// directory records nothing. An empty State is received.
+func (h Home) RecordTask(r TaskRecord) error {
+	if h.Dir == "" {
+		return nil
+	}
+	if r.State == stateNone {
+		r.State = invoke.StateReceived
+	}
+	if r.Seen.IsZero() {
+		r.Seen = r.Submitted
+	}
+	return h.writeTask(r)
+}
+
+func (h Home) writeTask(r TaskRecord) error {
+	path, err := h.taskPath(r.TaskID)
+	if err != nil {
+		return err
+	}
+	r.Submitted, r.Seen = r.Submitted.UTC(), r.Seen.UTC()
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("client: task record %s: %w", r.TaskID, err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("client: task record: %w", err)
+	}
+	if err := atomicfile.Write(path, b, 0o600); err != nil {
+		return fmt.Errorf("client: task record %s: %w", r.TaskID, err)
+	}
+	return nil
+}
+
+// Task reads the record of a task this user submitted; a task without one
+// is an error of kind fault.NotFound.
+func (h Home) Task(id string) (TaskRecord, error) {
+	path, err := h.taskPath(id)
+	if err != nil {
+		return TaskRecord{}, err
+	}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return TaskRecord{}, fault.E(fault.NotFound, "", "no task %s was submitted from %s; pass --endpoint", id, h.Dir)
+	}
+	if err != nil {
+		return TaskRecord{}, fmt.Errorf("client: task record %s: %w", id, err)
+	}
+	return decodeTaskFile(id, b)
+}
+
+func decodeTaskFile(id string, b []byte) (TaskRecord, error) {
+	var f taskFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return TaskRecord{}, fault.E(fault.Invalid, "", "client: task record %s: %v", id, err)
+	}
+	r := f.TaskRecord
+	r.TaskID = id
+	if r.Submitted.IsZero() {
+		r.Submitted = f.Created
+	}
+	if r.State == stateNone {
+		r.State = invoke.StateReceived
+	}
+	return r, nil
+}
+
+// TaskEndpoint returns the endpoint that holds a task this user submitted.
+func (h Home) TaskEndpoint(id string) (peer.ID, error) {
+	r, err := h.Task(id)
+	if err != nil {
+		return "", err
+	}
+	return identity.ParseID(r.Endpoint)
+}
+
+// NoteTask updates the record of task id with its status as seen at now.
+// A state only moves forward: a final state is never replaced, and an
+// earlier state than the one recorded is ignored. A task without a record
+// (submitted elsewhere) is left without one.
+func (h Home) NoteTask(id string, st *Status, now time.Time) error {
+	if h.Dir == "" || st == nil || st.State == invoke.StateUnknown {
+		return nil
+	}
+	r, err := h.Task(id)
+	if fault.KindOf(err) == fault.NotFound {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if r.State.Finished() || stateRank(st.State) < stateRank(r.State) {
+		return nil
+	}
+	r.State, r.Seen, r.Done, r.Error = st.State, now, st.Done, st.Error
+	if st.Count > 0 {
+		r.Count = st.Count
+	}
+	return h.writeTask(r)
+}
+
+// stateNone is no state: a record from before states were kept, or no
+// filter of Tasks.
+const stateNone State = ""
+
+// stateRank orders the states as a task moves through them.
+func stateRank(s State) int {
+	switch s {
+	case invoke.StateReceived:
+		return 1
+	case invoke.StateQueued:
+		return 2
+	case invoke.StateRunning:
+		return 3
+	}
+	if s.Finished() {
+		return 4
+	}
+	return 0
+}
+
+// Tasks lists the records of the user's tasks, newest first: those in
+// state when state is not empty, at most limit of them when limit > 0. A
+// record that cannot be read is skipped.
+func (h Home) Tasks(state State, limit int) ([]TaskRecord, error) {
+	entries, err := os.ReadDir(h.taskDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return []TaskRecord{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: task records: %w", err)
+	}
+	out := []TaskRecord{}
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
+			continue
+		}
+		id := strings.TrimSuffix(name, ".json")
+		if _, err := cid.Decode(id); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(h.taskDir(), name))
+		if err != nil {
+			continue // removed meanwhile
+		}
+		r, err := decodeTaskFile(id, b)
+		if err != nil || (state != stateNone && r.State != state) {
+			continue
+		}
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Submitted.Equal(out[j].Submitted) {
+			return out[i].Submitted.After(out[j].Submitted)
+		}
+		return out[i].TaskID < out[j].TaskID
+	})
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
