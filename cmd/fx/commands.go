@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
-		newRunCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newResultCmd(), newBatchCmd(), newTrustCmd(), newServeCmd())
+		newRunCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newResultCmd(), newBatchCmd(), newTrustCmd(), newServeCmd(), newTasksCmd())
 	cli.RejectUnknown(root)
 	usageErrorsAreInvalid(root)
 	return root
