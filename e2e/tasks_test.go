@@ -79,6 +79,13 @@ func TestFxTasks(t *testing.T) {
 	failed := submit("nap", "[3600]")
 	waitState(failed, "running")
 
+	// fx endpoint show: the endpoint's live load, with the task running.
+	show := endpointShow(t, home, epID, b)
+	if show.Status.Load == nil || show.Status.Load.Running != 1 || show.Status.Load.Workers < 1 ||
+		!show.Status.Executors.Shell || len(show.Status.Executors.Python) == 0 || len(show.Status.Errors) != 0 || show.ID != epID {
+		t.Fatalf("fx endpoint show of a live endpoint running one task: %+v", show)
+	}
+
 	// The endpoint dies with the last task running: it cannot answer, and
 	// fx tasks shows the state recorded, marked stale.
 	ep.signal(syscall.SIGKILL)
@@ -89,6 +96,9 @@ func TestFxTasks(t *testing.T) {
 	}
 	if v := got[cancelled]; v.State != "cancelled" || v.Stale {
 		t.Fatalf("cancelled task, from the record: %+v", v)
+	}
+	if show := endpointShow(t, home, epID, b); show.Status.Load != nil || len(show.Status.Errors) == 0 {
+		t.Fatalf("fx endpoint show of a dead endpoint: %+v, want no load and an error", show.Status)
 	}
 
 	// Back up, the endpoint fails the task it was running; every task
@@ -130,4 +140,33 @@ func TestFxTasks(t *testing.T) {
 	if _, err := fx(t, home, "tasks", "--state", "finished", b); exitCode(err) != 2 {
 		t.Errorf("--state finished: %v", err)
 	}
+}
+
+// endpointShowJSON is the subset of fx endpoint show --json the tests read.
+type endpointShowJSON struct {
+	ID     string `json:"id"`
+	Status struct {
+		Load *struct {
+			Workers int `json:"workers"`
+			Running int `json:"running"`
+		} `json:"load"`
+		Executors struct {
+			Python []string `json:"python"`
+			Shell  bool     `json:"shell"`
+		} `json:"executors"`
+		Errors []string `json:"errors"`
+	} `json:"status"`
+}
+
+func endpointShow(t *testing.T, home, id, boot string) endpointShowJSON {
+	t.Helper()
+	out, err := fx(t, home, "endpoint", "show", id, "--json", boot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var j endpointShowJSON
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		t.Fatalf("fx endpoint show --json: %v: %s", err, out)
+	}
+	return j
 }
