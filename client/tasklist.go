@@ -41,26 +41,24 @@ func (c *Client) LiveTasks(ctx context.Context, recs []TaskRecord, opts LiveTask
 		opts.Timeout = 5 * time.Second
 	}
 	out := make([]TaskView, len(recs))
-	sem := make(chan struct{}, opts.Parallel)
+	todo := make(chan *TaskView)
 	var wg sync.WaitGroup
+	for i := 0; i < opts.Parallel; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := range todo {
+				v.refresh(ctx, c, opts.Timeout)
+			}
+		}()
+	}
 	for i, r := range recs {
 		out[i] = TaskView{TaskRecord: r}
-		if r.State.Finished() {
-			continue
+		if !r.State.Finished() {
+			todo <- &out[i]
 		}
-		wg.Add(1)
-		go func(v *TaskView) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-				defer func() { <-sem }()
-			case <-ctx.Done():
-				v.Stale, v.StaleReason = true, ctx.Err().Error()
-				return
-			}
-			v.refresh(ctx, c, opts.Timeout)
-		}(&out[i])
 	}
+	close(todo)
 	wg.Wait()
 	return out
 }
@@ -69,6 +67,10 @@ func (v *TaskView) refresh(ctx context.Context, c *Client, timeout time.Duration
 	ep, err := identity.ParseID(v.Endpoint)
 	if err != nil {
 		v.Stale, v.StaleReason = true, "the record names no valid endpoint"
+		return
+	}
+	if ctx.Err() != nil {
+		v.Stale, v.StaleReason = true, "not asked: fx ran out of time"
 		return
 	}
 	qctx, cancel := context.WithTimeout(ctx, timeout)
@@ -91,7 +93,7 @@ func (v *TaskView) refresh(ctx context.Context, c *Client, timeout time.Duration
 func staleReason(err error, ctx context.Context) string {
 	switch {
 	case ctx.Err() != nil:
-		return "the endpoint did not answer in time"
+		return "the endpoint did not answer in time: " + err.Error()
 	case fault.KindOf(err) == fault.NotFound:
 		return "the endpoint no longer holds the task: " + err.Error()
 	}
