@@ -226,7 +226,8 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 				if jsonFlag(cmd) {
 					return printJSON(cmd.OutOrStdout(), j)
 				}
-				b, _ := json.MarshalIndent(j, "", "  ")
+				printStatus(cmd.OutOrStdout(), j.Status)
+				b, _ := json.MarshalIndent(j.EndpointJSON, "", "  ")
 				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
 				return err
 			})
