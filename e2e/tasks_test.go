@@ -97,6 +97,9 @@ func TestFxTasks(t *testing.T) {
 	if v := got[cancelled]; v.State != "cancelled" || v.Stale {
 		t.Fatalf("cancelled task, from the record: %+v", v)
 	}
+	if out, err := fx(t, home, "tasks", b, "--timeout", "10s"); err != nil || !strings.Contains(out, " running* ") || !strings.Contains(out, "* its endpoint did not answer") {
+		t.Fatalf("fx tasks with the endpoint dead: %q %v", out, err)
+	}
 	if show := endpointShow(t, home, epID, b); show.Status.Load != nil || len(show.Status.Errors) == 0 {
 		t.Fatalf("fx endpoint show of a dead endpoint: %+v, want no load and an error", show.Status)
 	}
