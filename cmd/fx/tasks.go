@@ -104,7 +104,19 @@ func liveTasks(cmd *cobra.Command, h client.Home, recs []client.TaskRecord, time
 		views = c.LiveTasks(ctx, recs, client.LiveTasksOptions{Timeout: timeout})
 		return nil
 	})
-	return views, err
+	if err != nil && views == nil {
+		// No mesh to ask (none configured, or none reachable): the record
+		// alone, each unfinished task marked as not asked.
+		views = make([]client.TaskView, len(recs))
+		for i, r := range recs {
+			views[i] = client.TaskView{TaskRecord: r}
+			if !r.State.Finished() {
+				views[i].Stale, views[i].StaleReason = true, "not asked: "+message(err)
+			}
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "fx: the states are as recorded: %s\n", message(err))
+	}
+	return views, nil
 }
 
 func printTasks(cmd *cobra.Command, views []client.TaskView) error {
