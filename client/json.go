@@ -39,7 +39,8 @@ func EndpointJSONOf(e EndpointInfo) EndpointJSON {
 		ID: r.ID, Name: r.Name, Owner: r.Owner, OwnerVerified: r.OwnerVerified, OwnerUnverified: r.OwnerUnverified,
 		Addrs: r.Addrs, Online: e.Online,
 		Hardware: r.Hardware, Software: r.Software, Labels: r.Labels, Datasets: r.Datasets,
-		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(), Batch: r.Batch,
+		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
+		Batch: r.Batch,
 	}
 	// Empty lists print as [] and {}, never null.
 	j.Addrs = emptyIfNil(j.Addrs)

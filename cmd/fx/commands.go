@@ -29,7 +29,7 @@ func newRootCmd() *cobra.Command {
 	root.PersistentFlags().StringArray("bootstrap", nil, "multiaddr of a mesh node, with /p2p/ID (repeatable; default FX_BOOTSTRAP or $FX_HOME/config.yaml)")
 	root.PersistentFlags().Bool("json", false, "print JSON")
 	root.AddCommand(newIDCmd(), newEndpointsCmd(), newEndpointCmd(), newFunctionCmd(),
-		newRunCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newResultCmd(), newBatchCmd(), newTrustCmd(), newServeCmd())
+		newRunCmd(), newSubmitCmd(), newStatusCmd(), newCancelCmd(), newResultCmd(), newBatchCmd(), newTrustCmd(), newServeCmd(), newTasksCmd())
 	cli.RejectUnknown(root)
 	usageErrorsAreInvalid(root)
 	return root
@@ -210,7 +210,7 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 	ep.AddCommand(claim)
 	ep.AddCommand(&cobra.Command{
 		Use:   "show ID",
-		Short: "Show one endpoint's record",
+		Short: "Show one endpoint's record and live status (load, executors, errors)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id, err := identity.ParseID(args[0])
@@ -222,11 +222,12 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 				if err != nil {
 					return err
 				}
-				j := client.EndpointJSONOf(*e)
+				j := client.EndpointShowJSON{EndpointJSON: client.EndpointJSONOf(*e), Status: c.EndpointStatus(ctx, *e, statusTimeout)}
 				if jsonFlag(cmd) {
 					return printJSON(cmd.OutOrStdout(), j)
 				}
-				b, _ := json.MarshalIndent(j, "", "  ")
+				printStatus(cmd.OutOrStdout(), j.Status)
+				b, _ := json.MarshalIndent(j.EndpointJSON, "", "  ")
 				_, err = fmt.Fprintln(cmd.OutOrStdout(), string(b))
 				return err
 			})
@@ -234,6 +235,9 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 	})
 	return ep
 }
+
+// statusTimeout bounds fx endpoint show's wait for the endpoint's status.
+const statusTimeout = 5 * time.Second
 
 // ownerCell shows a record's owner, marked when it is not verified.
 func ownerCell(r *client.EndpointRecord) string {
