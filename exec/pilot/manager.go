@@ -614,6 +614,20 @@ func (m *Manager) serveAgent(a *agent) {
 			} else {
 				o.r = *msg.Result
 			}
+			if b := a.b; o.r.Error != nil && o.r.Error.Kind == fault.System && b.jobID != "" {
+				// A worker that died as its job was cancelled or hit its
+				// walltime (the scheduler signals every process of the
+				// job, the worker may go before its agent) lost its block:
+				// ask the scheduler before saying the worker crashed.
+				m.mu.Unlock()
+				st := m.settle(b)
+				m.mu.Lock()
+				if st.State.Ended() || st.State == Completing {
+					m.failLocked(b, []*call{c}, st, "its worker died as the job ended")
+					m.dispatchLocked()
+					break
+				}
+			}
 			m.finishLocked(c, o)
 			m.dispatchLocked()
 		case msgBeat:
