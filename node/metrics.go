@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/fxmesh/fxmesh/exec/pilot"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -25,9 +26,6 @@ type metrics struct {
 	dhtLookups   *prometheus.CounterVec // op, result
 	dhtDuration  *prometheus.HistogramVec
 	recordsKnown *prometheus.GaugeVec // state: online, offline (the web view's directory)
-	// blocks is the place of the batch scheduler's blocks by state; it
-	// has no series until a scheduler sets them.
-	blocks *prometheus.GaugeVec
 }
 
 // taskDurationBuckets, in seconds: from a warm call (milliseconds) to a
@@ -51,7 +49,6 @@ func newMetrics(role Role) *metrics {
 	m.dhtDuration = f.histogramVec(prometheus.HistogramOpts{Name: "fxmesh_dht_lookup_duration_seconds", Help: "Time of the DHT operations this node started, by operation.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9)}, "op")
 	m.recordsKnown = f.gaugeVec(prometheus.GaugeOpts{Name: "fxmesh_endpoints_known", Help: "Endpoints the web view knows of, by state (online, offline); only while http_listen is set."}, "state")
-	m.blocks = f.gaugeVec(prometheus.GaugeOpts{Name: "fxmesh_blocks", Help: "Batch scheduler blocks, by state; none without a scheduler."}, "state")
 	// The series every node has, at zero until something happens, so that
 	// rates and alerts see them from the start.
 	for _, o := range []string{"done", "failed"} {
@@ -135,6 +132,35 @@ func (m *metrics) observeNode(n *Node) {
 	m.reg.MustRegister(workers, busy)
 	f.gaugeFunc(prometheus.GaugeOpts{Name: "fxmesh_task_inputs_queued", Help: "Inputs waiting for a worker, at every executor."},
 		func() float64 { return float64(n.ep.executors.load().Queued) })
+	if n.ep.pilot != nil {
+		m.observeBlocks(n.ep.pilot)
+	}
+}
+
+// observeBlocks registers the batch scheduler's blocks by state (pending:
+// submitted, agent not connected; running: taking tasks; draining: near
+// their walltime, taking none) and whether its provider is in an error
+// state, read from blocks when scraped.
+func (m *metrics) observeBlocks(blocks *pilot.Manager) {
+	const help = "Batch scheduler blocks (pilot jobs), by state: pending, running, draining."
+	for _, st := range []struct {
+		state string
+		count func(pilot.Summary) int
+	}{
+		{"pending", func(s pilot.Summary) int { return s.Pending }},
+		{"running", func(s pilot.Summary) int { return s.Running }},
+		{"draining", func(s pilot.Summary) int { return s.Draining }},
+	} {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "fxmesh_blocks", Help: help, ConstLabels: prometheus.Labels{"state": st.state}},
+			func() float64 { return float64(st.count(blocks.Summary())) }))
+	}
+	factory{m.reg}.gaugeFunc(prometheus.GaugeOpts{Name: "fxmesh_blocks_failing", Help: "1 while blocks keep failing to submit or start (the endpoint's error state), else 0."},
+		func() float64 {
+			if blocks.Summary().Error != "" {
+				return 1
+			}
+			return 0
+		})
 }
 
 // dht times one DHT operation of this node and counts it.

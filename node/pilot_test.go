@@ -180,10 +180,42 @@ func TestPilotEndpoint(t *testing.T) {
 	if l := f.ep.ep.load(); l.Workers != 2 {
 		t.Errorf("heartbeat load %+v, want the block's 2 workers", l)
 	}
+	if got := blockGauges(t, f.ep); got["running"] != 1 || got["failing"] != 0 {
+		t.Errorf("fxmesh_blocks while a block serves = %v, want running 1, not failing", got)
+	}
 	waitUntil(t, 20*time.Second, "the idle block cancelled after max_idletime", func() bool {
 		b := f.record(t).Batch
 		return b != nil && b.Running+b.Pending == 0
 	})
+	if got := blockGauges(t, f.ep); got["running"]+got["pending"]+got["draining"] != 0 {
+		t.Errorf("fxmesh_blocks after the idle block's end = %v, want none", got)
+	}
+}
+
+// blockGauges reads n's fxmesh_blocks gauges by state, and
+// fxmesh_blocks_failing as "failing", as /metrics would serve them.
+func blockGauges(t *testing.T, n *Node) map[string]float64 {
+	t.Helper()
+	mfs, err := n.metrics.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			switch mf.GetName() {
+			case "fxmesh_blocks":
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "state" {
+						got[l.GetValue()] = m.GetGauge().GetValue()
+					}
+				}
+			case "fxmesh_blocks_failing":
+				got["failing"] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return got
 }
 
 // TestPilotBadPartition: a partition the scheduler refuses puts the
@@ -203,6 +235,9 @@ func TestPilotBadPartition(t *testing.T) {
 	t.Logf("after %v: %s", time.Since(start), f.record(t).Batch.Error)
 	if f.ep.ep.load().Accepting {
 		t.Error("the heartbeat of an endpoint whose blocks all fail says it accepts work")
+	}
+	if got := blockGauges(t, f.ep); got["failing"] != 1 {
+		t.Errorf("fxmesh_blocks_failing of an endpoint whose blocks all fail = %v, want 1", got["failing"])
 	}
 }
 

@@ -85,6 +85,13 @@ func TestWebViewInChromium(t *testing.T) {
 		t.Fatalf("open %s: %v", url, err)
 	}
 	t.Logf("page open after %s", time.Since(begin).Round(time.Millisecond))
+	// How a batch endpoint's blocks read (no endpoint here has a batch
+	// scheduler: the page's own function, on the record's fields).
+	blocks, err := chromedp.Run(bctx, chromedp.Evaluate[string](
+		`batchText({provider: "slurm", partition: "debug", pending: 1, running: 2, workers: 4, error: "sbatch: error: invalid partition"})`))
+	if want := "slurm (debug): 1 pending, 2 running blocks, 4 workers; error: sbatch: error: invalid partition"; err != nil || blocks != want {
+		t.Errorf("the page's blocks text = %q (%v), want %q", blocks, err, want)
+	}
 	// A mark that a reload would lose.
 	if err := chromedp.Do(bctx, chromedp.Evaluate[chromedp.Void](`window.fxmeshNotReloaded = true`)); err != nil {
 		t.Fatal(err)

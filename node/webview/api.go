@@ -43,9 +43,20 @@ type EndpointView struct {
 	Load          *LoadView         `json:"load"`
 	Public        bool              `json:"public"`
 	Updated       time.Time         `json:"updated"`
-	// Blocks are the batch scheduler's blocks by state, when the record
-	// has them; none yet.
-	Blocks map[string]int `json:"blocks,omitempty"`
+	// Batch is the endpoint's batch scheduler and its blocks, as its
+	// record last said; nil when functions run on the endpoint's host.
+	Batch *BatchView `json:"batch,omitempty"`
+}
+
+// BatchView is an endpoint's batch scheduler and its blocks (pilot jobs).
+type BatchView struct {
+	Provider  string `json:"provider"`
+	Partition string `json:"partition,omitempty"`
+	Pending   int    `json:"pending"`
+	Running   int    `json:"running"`
+	Workers   int    `json:"workers"`
+	// Error is why blocks keep failing, with the scheduler's message.
+	Error string `json:"error,omitempty"`
 }
 
 // LoadView is an endpoint's last heartbeat.
@@ -151,6 +162,9 @@ func ViewOf(e Endpoint) EndpointView {
 	}
 	if v.Datasets == nil {
 		v.Datasets = []string{}
+	}
+	if b := rec.Batch; b != nil {
+		v.Batch = &BatchView{Provider: b.Provider, Partition: b.Partition, Pending: b.Pending, Running: b.Running, Workers: b.Workers, Error: b.Error}
 	}
 	if l := e.Load; l != nil {
 		v.Load = &LoadView{Workers: l.Workers, Idle: l.Idle, Running: l.Running, Queued: l.Queued, Accepting: l.Accepting, At: l.At}

@@ -174,3 +174,33 @@ func TestSummaries(t *testing.T) {
 		t.Errorf("SoftwareSummary = %q, want %q", got, want)
 	}
 }
+
+// TestBlocks: an endpoint whose functions run in a batch scheduler's
+// blocks shows its provider, partition, blocks and error state; one
+// without shows none.
+func TestBlocks(t *testing.T) {
+	src := newSource(t)
+	src.eps[0].Record.Batch = &routing.Batch{Provider: "slurm", Partition: "debug", Pending: 1, Running: 2, Workers: 4,
+		Error: "sbatch: error: invalid partition specified: nosuch"}
+	w := serve(New(Options{Source: src, Now: func() time.Time { return time.Unix(1, 0) }}), "GET", "/api/mesh")
+	var v MeshView
+	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range v.Endpoints {
+		switch e.Name {
+		case "gpu-box":
+			want := BatchView{Provider: "slurm", Partition: "debug", Pending: 1, Running: 2, Workers: 4, Error: "sbatch: error: invalid partition specified: nosuch"}
+			if e.Batch == nil || *e.Batch != want {
+				t.Errorf("gpu-box's batch = %+v, want %+v", e.Batch, want)
+			}
+		case "cpu-box":
+			if e.Batch != nil {
+				t.Errorf("cpu-box runs on its host, but shows batch %+v", e.Batch)
+			}
+		}
+	}
+	if !strings.Contains(w.Body.String(), `"batch":{"provider":"slurm"`) {
+		t.Errorf("the mesh's JSON has no batch object: %s", w.Body)
+	}
+}

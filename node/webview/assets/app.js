@@ -67,6 +67,15 @@ function loadText(l) {
   return l.idle + "/" + l.workers + " idle, " + l.running + " running, " + l.queued + " queued" + (l.accepting ? "" : ", not accepting");
 }
 
+// batchText is an endpoint's batch scheduler and its blocks: "slurm
+// (debug): 1 pending, 2 running blocks, 4 workers; error: …".
+function batchText(b) {
+  let t = b.provider + (b.partition ? " (" + b.partition + ")" : "") + ": " +
+    b.pending + " pending, " + b.running + " running blocks, " + b.workers + " workers";
+  if (b.error) t += "; error: " + b.error;
+  return t;
+}
+
 function endpointRow(e) {
   const tr = el("tr");
   tr.dataset.id = e.id;
@@ -88,8 +97,8 @@ function endpointRow(e) {
   tr.append(el("td", labelsText(e.labels)));
   tr.append(el("td", (e.datasets || []).join(" ")));
   let load = loadText(e.load);
-  if (e.blocks) load += "; blocks " + Object.keys(e.blocks).sort().map(k => k + " " + e.blocks[k]).join(", ");
-  tr.append(el("td", load));
+  if (e.batch) load += "; " + batchText(e.batch);
+  tr.append(el("td", load, e.batch && e.batch.error ? "failing" : ""));
   return tr;
 }
 
@@ -169,6 +178,7 @@ async function refreshEndpoint(id) {
     addRecord(dl, "Labels", labelsText(e.labels) || "none");
     addRecord(dl, "Datasets", e.datasets.join(" ") || "none");
     addRecord(dl, "Load", loadText(e.load));
+    if (e.batch) addRecord(dl, "Blocks", batchText(e.batch));
     addRecord(dl, "Access", e.public ? "public" : "owner and allowed users");
     addRecord(dl, "Record signed", new Date(e.updated).toLocaleString());
     const self = p.self;
