@@ -217,6 +217,18 @@ func newSubmitCmd() *cobra.Command {
 	return cmd
 }
 
+// withTaskSession runs f in a session with the endpoint that holds task
+// (flag, or where this user submitted it), under a context of timeout.
+func withTaskSession(cmd *cobra.Command, flag, task string, timeout time.Duration, f func(ctx context.Context, s *dialed, ep string) error) error {
+	ep, err := taskEndpoint(flag, task)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+	defer cancel()
+	return withSession(cmd, ctx, "", ep, func(s *dialed) error { return f(ctx, s, ep) })
+}
+
 // taskEndpoint is --endpoint, or where this user submitted the task.
 func taskEndpoint(flag, taskID string) (string, error) {
 	if flag != "" {
@@ -240,13 +252,7 @@ func newStatusCmd() *cobra.Command {
 		Short: "Print a task's state",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ep, err := taskEndpoint(endpoint, a[0])
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			return withSession(cmd, ctx, "", ep, func(s *dialed) error {
+			return withTaskSession(cmd, endpoint, a[0], 30*time.Second, func(ctx context.Context, s *dialed, ep string) error {
 				st, err := s.client.Task(ctx, s.endpoint, a[0], false, false, nil)
 				if err != nil {
 					return err
@@ -270,13 +276,7 @@ func newCancelCmd() *cobra.Command {
 		Short: "Cancel a task of yours: queued inputs never run, running ones are stopped",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ep, err := taskEndpoint(endpoint, a[0])
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), 30*time.Second)
-			defer cancel()
-			return withSession(cmd, ctx, "", ep, func(s *dialed) error {
+			return withTaskSession(cmd, endpoint, a[0], 30*time.Second, func(ctx context.Context, s *dialed, ep string) error {
 				st, err := s.client.Cancel(ctx, s.endpoint, a[0])
 				if err != nil {
 					return err
@@ -306,13 +306,7 @@ func newResultCmd() *cobra.Command {
 		Short: "Print a task's result (JSON lines for a batch)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, a []string) error {
-			ep, err := taskEndpoint(endpoint, a[0])
-			if err != nil {
-				return err
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
-			defer cancel()
-			return withSession(cmd, ctx, "", ep, func(s *dialed) error {
+			return withTaskSession(cmd, endpoint, a[0], deadline(0), func(ctx context.Context, s *dialed, _ string) error {
 				var results []client.Result
 				st, err := s.client.Task(ctx, s.endpoint, a[0], true, wait, func(r client.Result) { results = append(results, r) })
 				if err != nil {
