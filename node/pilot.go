@@ -237,6 +237,14 @@ func (n *Node) startPilot(lim exec.Limits) (*pilot.Manager, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: blocks: %w", err)
 	}
+	if len(n.cfg.Users) > 0 {
+		// The jobs of mapped users run as their accounts, which must reach
+		// their blocks' directories (each 0700, the account's): they may
+		// search the blocks directory, not list it.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("node: blocks: %w", err)
+		}
+	}
 	self := WorkerCommand
 	if self == "" {
 		exe, err := os.Executable()
@@ -302,7 +310,7 @@ func (n *Node) prepareBlock(dir, self, user string) (pilot.Credential, error) {
 		acct = &a
 		spec.Account, spec.WorkerUIDs, spec.Users, spec.RequireMapping, spec.NodeDir = user, "", nil, false, ""
 		cred := &tenant.Credential{UID: a.UID, GID: a.GID, Groups: a.Groups}
-		if exe, err := os.Executable(); err == nil {
+		if exe, err := os.Executable(); err == nil && WorkerCommand == "" {
 			if err := tenant.CheckUsable(exe, cred); err != nil {
 				return pilot.Credential{}, fmt.Errorf("account %s cannot run the worker: %w", user, err)
 			}
