@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/fault"
 )
 
 // userRecorder is the local provider, noting the account (Job.User) each
@@ -33,8 +34,9 @@ func (u *userRecorder) userOf(block string) (string, bool) {
 	return user, ok
 }
 
-// accounts maps alice and bob; carol is not mapped.
-var accounts = map[string]string{"alice": "acct-alice", "bob": "acct-bob"}
+// accounts maps alice and bob, and dave to an account that Prepare
+// refuses; carol is not mapped.
+var accounts = map[string]string{"alice": "acct-alice", "bob": "acct-bob", "dave": refusedAccount}
 
 // whereFn names the block it ran in (the harness's agents have
 // PILOT_BLOCK in their environment).
@@ -156,5 +158,32 @@ func TestAccountsShareMaxBlocks(t *testing.T) {
 	ub, _ := rec.userOf(b)
 	if a == b || ua != "acct-alice" || ub != "acct-bob" {
 		t.Fatalf("alice ran in %s (account %q), bob in %s (account %q)", a, ua, b, ub)
+	}
+}
+
+// TestAccountBlockRefused (issue 12): when no block can be made for an
+// account (Prepare fails: the account may not reach its directory),
+// its queued tasks fail at once, naming the account and why, instead of
+// waiting for a block; the endpoint shows the error, and other accounts'
+// work still runs.
+func TestAccountBlockRefused(t *testing.T) {
+	r, _ := accountRig(t, func(c *Config) {
+		c.MinBlocks, c.MaxBlocks, c.WorkersPerNode = 0, 2, 1
+	})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	res, err := r.Execute(ctx, exec.Task{Tenant: "dave", Function: whereFn, Args: raw("[0]")})
+	if err != nil {
+		t.Fatalf("dave's task: %v; want it failed, not waiting", err)
+	}
+	if res.Error == nil || res.Error.Kind != fault.System || !strings.Contains(res.Error.Message, "as account "+refusedAccount) || !strings.Contains(res.Error.Message, "may not reach") {
+		t.Fatalf("dave's task: %+v; want a system error naming the account and why", res.Error)
+	}
+	if s := r.Summary(); !strings.Contains(s.Error, "may not reach") {
+		t.Errorf("summary error %q", s.Error)
+	}
+	if _, err := where(ctx, r, "alice", 0); err != nil {
+		t.Fatalf("alice after dave's refusal: %v", err)
 	}
 }

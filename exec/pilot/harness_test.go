@@ -29,6 +29,10 @@ import (
 
 const agentEnv = "PILOT_TEST_AGENT"
 
+// refusedAccount is an account the harness's Prepare makes no block for,
+// as a node whose account may not reach its block's directory.
+const refusedAccount = "acct-refused"
+
 // agentFile is what Prepare writes for a test agent.
 type agentFile struct {
 	Socket  string `json:"socket"`
@@ -157,6 +161,9 @@ func newRig(t testing.TB, edit func(*Config)) *rig {
 		edit(&cfg)
 	}
 	cfg.Prepare = func(name, dir, user string) (Credential, error) {
+		if user == refusedAccount {
+			return Credential{}, fmt.Errorf("account %s may not reach %s", user, dir)
+		}
 		tok := randHex(16)
 		b, _ := json.Marshal(agentFile{Socket: ln.Addr().String(), Token: tok, Workers: cfg.WorkersPerNode, MaxOut: testMaxOutput})
 		if err := os.WriteFile(filepath.Join(dir, "agent.json"), b, 0o600); err != nil {

@@ -1173,10 +1173,42 @@ func (m *Manager) decide(first bool) {
 			}
 			m.mu.Lock()
 			m.noteFailureLocked(err.Error())
+			var pe *prepareError
+			if user != "" && errors.As(err, &pe) {
+				m.failUserLocked(user, err)
+			}
 			m.mu.Unlock()
 			return
 		}
 	}
+}
+
+// prepareError is a failure of Config.Prepare: of the node, not the
+// scheduler, and the same at every try (an account that may not reach
+// its block's directory).
+type prepareError struct{ err error }
+
+func (e *prepareError) Error() string { return e.err.Error() }
+func (e *prepareError) Unwrap() error { return e.err }
+
+// failUserLocked fails the queued calls of account user, whose blocks
+// cannot be made: they would wait for none.
+func (m *Manager) failUserLocked(user string, err error) {
+	msg := fmt.Sprintf("no block can be submitted as account %s: %v", user, err)
+	kept := m.queue[:0]
+	for _, c := range m.queue {
+		if c.user != user {
+			kept = append(kept, c)
+			continue
+		}
+		now := time.Now()
+		m.finishLocked(c, outcome{r: exec.Result{
+			Error:   &exec.TaskError{Kind: fault.System, Message: msg},
+			Started: now, Finished: now,
+		}})
+	}
+	clear(m.queue[len(kept):])
+	m.queue = kept
 }
 
 // submit makes a block's directory and credential and submits its job,
@@ -1197,7 +1229,7 @@ func (m *Manager) submit(user string) error {
 	}
 	cred, err := m.cfg.Prepare(name, dir, job.User)
 	if err != nil {
-		return fmt.Errorf("block %s: credential: %w", name, err)
+		return &prepareError{fmt.Errorf("block %s: credential: %w", name, err)}
 	}
 	cmd, err := Launch(m.cfg.Launcher, m.cfg.Job.Nodes, cred.Command)
 	if err != nil {
