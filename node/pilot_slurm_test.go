@@ -349,6 +349,12 @@ func TestSlurmMappedUser(t *testing.T) {
 	}
 	shared := exectest.SharedDir(t)
 	acct := exectest.NewAccount(t, shared)
+	// Runs after the endpoint closed, before the account is removed:
+	// userdel refuses an account whose processes (the cancelled job's,
+	// ending) still run.
+	t.Cleanup(func() {
+		slurmWait(t, 30*time.Second, "no process of the account left", func() bool { return len(processesOf(acct.UID)) == 0 })
+	})
 	// The account runs the worker agent, this test binary: a copy where
 	// it may.
 	self, err := os.Executable()
@@ -427,4 +433,19 @@ func TestSlurmMappedUser(t *testing.T) {
 			}
 		}
 	}
+}
+
+// processesOf lists the pids of the processes that run as uid.
+func processesOf(uid uint32) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join("/proc", e.Name())); err == nil && st.Sys().(*syscall.Stat_t).Uid == uid {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }
