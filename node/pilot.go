@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/exec"
+	"github.com/fxmesh/fxmesh/exec/container"
 	"github.com/fxmesh/fxmesh/exec/pbs"
 	"github.com/fxmesh/fxmesh/exec/pilot"
 	"github.com/fxmesh/fxmesh/exec/python"
@@ -208,6 +209,15 @@ type blockSpec struct {
 	// directories and uid table are (the same uid for a user in every
 	// block and on the endpoint).
 	NodeDir string `json:"node_dir"`
+	// Account, when not "", is the local account the block's job was
+	// submitted as, for the work of the one user mapped to it: the agent
+	// runs as that account and so do its workers, with no tenancy of
+	// their own (Users, WorkerUIDs and NodeDir are empty).
+	Account string `json:"account,omitempty"`
+	// Containers is the endpoint's containers: block, which the agent
+	// follows to run functions with container images where its node has
+	// a runtime; nil (runtime: none) runs none.
+	Containers *ContainersConfig `json:"containers,omitempty"`
 }
 
 // WorkerCommand is the command line, before its arguments, that a block's
@@ -227,6 +237,14 @@ func (n *Node) startPilot(lim exec.Limits) (*pilot.Manager, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: blocks: %w", err)
 	}
+	if len(n.cfg.Users) > 0 {
+		// The jobs of mapped users run as their accounts, which must reach
+		// their blocks' directories (each 0700, the account's): they may
+		// search the blocks directory, not list it.
+		if err := os.Chmod(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("node: blocks: %w", err)
+		}
+	}
 	self := WorkerCommand
 	if self == "" {
 		exe, err := os.Executable()
@@ -236,21 +254,31 @@ func (n *Node) startPilot(lim exec.Limits) (*pilot.Manager, error) {
 		self = shellQuote(exe)
 	}
 	id := n.ID().String()
+	var userOf func(string) string
+	if len(n.cfg.Users) > 0 {
+		// Identity mapping: a mapped user's work runs on blocks submitted
+		// as its account; the rest on the endpoint's own.
+		userOf = func(tenant string) string { return n.cfg.Users[tenant] }
+	}
 	return pilot.New(pilot.Config{
 		Provider: prov, Prefix: "fx" + id[len(id)-8:] + "-", Dir: dir,
 		Job: b.job(), Launcher: b.Launcher, WorkersPerNode: b.WorkersPerNode,
 		InitBlocks: b.InitBlocks, MinBlocks: b.MinBlocks, MaxBlocks: b.MaxBlocks,
 		MaxIdle: b.MaxIdleTime, DrainPeriod: b.DrainPeriod,
 		Heartbeat: n.blockHeartbeat, ScalePeriod: n.scalePeriod,
-		Limits: lim, Logger: n.log,
-		Prepare: func(name, bdir string) (pilot.Credential, error) {
-			return n.prepareBlock(bdir, self)
+		Limits: lim, Logger: n.log, UserOf: userOf,
+		Prepare: func(name, bdir, user string) (pilot.Credential, error) {
+			return n.prepareBlock(bdir, self, user)
 		},
 	})
 }
 
-// prepareBlock makes a block's key and writes its blockFile.
-func (n *Node) prepareBlock(dir, self string) (pilot.Credential, error) {
+// prepareBlock makes a block's key and writes its blockFile. For a block
+// submitted as account user, the file and the directory become that
+// account's (0600, 0700), which must be able to reach them and to run the
+// worker: where it cannot, the block is not submitted and the error says
+// why.
+func (n *Node) prepareBlock(dir, self, user string) (pilot.Credential, error) {
 	k, err := identity.GenerateKey()
 	if err != nil {
 		return pilot.Credential{}, err
@@ -269,12 +297,44 @@ func (n *Node) prepareBlock(dir, self string) (pilot.Credential, error) {
 		WorkerUIDs: n.cfg.WorkerUIDs, Users: n.cfg.Users, RequireMapping: n.cfg.RequireMapping,
 		NodeDir: n.dir,
 	}
+	if n.cfg.Containers.Runtime != RuntimeNone {
+		c := n.cfg.Containers
+		spec.Containers = &c
+	}
+	var acct *tenant.Account
+	if user != "" {
+		a, err := lookupAccount(user)
+		if err != nil {
+			return pilot.Credential{}, fmt.Errorf("account %s: %w", user, err)
+		}
+		acct = &a
+		spec.Account, spec.WorkerUIDs, spec.Users, spec.RequireMapping, spec.NodeDir = user, "", nil, false, ""
+		cred := &tenant.Credential{UID: a.UID, GID: a.GID, Groups: a.Groups}
+		if exe, err := os.Executable(); err == nil && WorkerCommand == "" {
+			if err := tenant.CheckUsable(exe, cred); err != nil {
+				return pilot.Credential{}, fmt.Errorf("account %s cannot run the worker: %w", user, err)
+			}
+		}
+		if spec.Python != "" && tenant.CheckUsable(spec.Python, cred) != nil {
+			spec.Python = fallbackPython
+		}
+	}
 	b, err := json.Marshal(spec)
 	if err != nil {
 		return pilot.Credential{}, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, blockFile), b, 0o600); err != nil {
 		return pilot.Credential{}, err
+	}
+	if acct != nil {
+		for _, p := range []string{filepath.Join(dir, blockFile), dir} {
+			if err := os.Lchown(p, int(acct.UID), int(acct.GID)); err != nil {
+				return pilot.Credential{}, fmt.Errorf("block of account %s: %w", user, err)
+			}
+		}
+		if err := tenant.CheckUsable(dir, &tenant.Credential{UID: acct.UID, GID: acct.GID, Groups: acct.Groups}); err != nil {
+			return pilot.Credential{}, fmt.Errorf("account %s cannot reach its block's directory (make the node's directory searchable, o+x): %w", user, err)
+		}
 	}
 	return pilot.Credential{Identity: k.ID().String(), Command: self + " worker --block-dir " + shellQuote(dir)}, nil
 }
@@ -296,6 +356,37 @@ func (e *endpoint) handleBlock(s network.Stream) {
 		e.n.log.Info("block agent refused", "peer", p, "err", err)
 		s.Reset()
 	}
+}
+
+// blockContainers runs functions with container images in the blocks,
+// on the nodes that have a container runtime, and on the endpoint's own
+// container executor (local; nil where it has none) while the blocks'
+// nodes have none.
+type blockContainers struct {
+	blocks *pilot.Manager
+	local  exec.Executor
+}
+
+var _ exec.Executor = (*blockContainers)(nil)
+
+func (bc *blockContainers) Execute(ctx context.Context, t exec.Task) (exec.Result, error) {
+	r, err := bc.blocks.Execute(ctx, t)
+	if !errors.Is(err, pilot.ErrNoContainerRuntime) {
+		return r, err
+	}
+	if bc.local == nil {
+		return exec.Result{}, fmt.Errorf("node: %w, and this endpoint runs none itself", err)
+	}
+	return bc.local.Execute(ctx, t)
+}
+
+// Close closes the endpoint's own container executor; the blocks are
+// closed as the python and shell executor.
+func (bc *blockContainers) Close() error {
+	if bc.local == nil {
+		return nil
+	}
+	return bc.local.Close()
 }
 
 // batchStatus is the blocks' state for the endpoint record; nil without a
@@ -385,9 +476,11 @@ func RunWorker(ctx context.Context, dir string, log *slog.Logger) error {
 		return fmt.Errorf("node: worker: endpoint: %w", err)
 	}
 	cfg := &Config{Python: spec.Python, WorkerUIDs: spec.WorkerUIDs, Users: spec.Users, RequireMapping: spec.RequireMapping, MaxOutputBytes: spec.MaxOutputBytes}
-	iso, err := cfg.isolation(spec.NodeDir, runsAsRoot())
-	if err != nil {
-		return err
+	var iso tenant.Isolation
+	if spec.Account == "" {
+		if iso, err = cfg.isolation(spec.NodeDir, runsAsRoot()); err != nil {
+			return err
+		}
 	}
 	tenants, err := tenant.New(iso)
 	if err != nil {
@@ -404,6 +497,25 @@ func RunWorker(ctx context.Context, dir string, log *slog.Logger) error {
 		return err
 	}
 	defer sh.Close()
+	xs := map[exec.Kind]exec.Executor{exec.KindPython: py, exec.KindShell: sh}
+	runtime := ""
+	if spec.Containers != nil {
+		// A node without a runtime (or one this account may not use)
+		// runs no container: the agent says so, and its endpoint sends
+		// it none.
+		rt, err := spec.Containers.containerRuntime(ctx, log)
+		var cx *container.Executor
+		if err == nil && rt != nil {
+			cx, err = container.New(spec.Containers.executorConfig(rt, routing.Hardware{}, lim, spec.Workers, nil, log))
+		}
+		switch {
+		case err != nil:
+			log.Warn("worker runs no containers", "err", err)
+		case cx != nil:
+			defer cx.Close()
+			xs[pilot.KindContainer], runtime = cx, rt.Name()
+		}
+	}
 	h, err := p2p.NewHost(key, nil)
 	if err != nil {
 		return err
@@ -423,9 +535,8 @@ func RunWorker(ctx context.Context, dir string, log *slog.Logger) error {
 		return fmt.Errorf("node: worker: open the block stream: %w", err)
 	}
 	host, _ := os.Hostname()
-	log.Info("worker agent connected", "endpoint", ep, "block", filepath.Base(dir), "workers", spec.Workers)
+	log.Info("worker agent connected", "endpoint", ep, "block", filepath.Base(dir), "workers", spec.Workers, "account", spec.Account, "runtime", runtime)
 	return pilot.RunAgent(ctx, s, pilot.AgentConfig{
-		Executors: map[exec.Kind]exec.Executor{exec.KindPython: py, exec.KindShell: sh},
-		Workers:   spec.Workers, Host: host, Logger: log,
+		Executors: xs, Runtime: runtime, Workers: spec.Workers, Host: host, Logger: log,
 	})
 }

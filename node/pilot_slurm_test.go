@@ -7,9 +7,11 @@ import (
 	osexec "os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/fxmesh/fxmesh/catalog"
 	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/exec/pilot"
@@ -324,4 +326,126 @@ func TestSlurmRestartCancelsOrphans(t *testing.T) {
 	slurmWait(t, 30*time.Second, "no job in squeue after the endpoint stopped", func() bool {
 		return len(slurmJobs(t, prefix)) == 0
 	})
+}
+
+// whoSource reports the uid and user name its worker runs as.
+const whoSource = `
+import getpass, os
+
+def who():
+    return [os.getuid(), getpass.getuser()]
+`
+
+// TestSlurmMappedUser (issue 12): with identity mapping (users:, fxnode
+// as root), a mapped user's function runs in a block submitted as the
+// user's account: squeue lists the block's job under the account, and
+// the function runs as its uid and name. The block's credential and
+// directory are the account's alone.
+func TestSlurmMappedUser(t *testing.T) {
+	exectest.NeedRoot(t)
+	exectest.NeedSlurm(t)
+	if _, err := os.Stat(fallbackPython); err != nil {
+		t.Skip("no " + fallbackPython + ", an interpreter every account can run")
+	}
+	shared := exectest.SharedDir(t)
+	acct := exectest.NewAccount(t, shared)
+	// Runs after the endpoint closed, before the account is removed:
+	// userdel refuses an account whose processes (the cancelled job's,
+	// ending) still run.
+	t.Cleanup(func() {
+		slurmWait(t, 30*time.Second, "no process of the account left", func() bool { return len(processesOf(acct.UID)) == 0 })
+	})
+	// The account runs the worker agent, this test binary: a copy where
+	// it may.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(filepath.Dir(shared), "node.test")
+	if out, err := osexec.Command("cp", self, bin).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
+	}
+	if err := os.Chmod(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old := WorkerCommand
+	WorkerCommand = "env " + workerEnv + "=1 " + shellQuote(bin)
+	t.Cleanup(func() { WorkerCommand = old })
+
+	f := slurmFixture(t, func(c *Config) {
+		c.Users = map[string]string{c.Owner: acct.Name}
+		c.Python = fallbackPython
+		c.Batch.MaxIdleTime = time.Minute // the block stays for squeue
+	})
+	prefix := slurmPrefix(f.ep.ID().String())
+	t.Cleanup(func() { scancelLeft(prefix) })
+	// The account must reach its blocks' directories, inside the node's.
+	for _, d := range []string{filepath.Dir(f.ep.dir), f.ep.dir} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env, err := catalog.NewPublish(f.owner, nil, catalog.Function{Name: "who", Kind: catalog.KindPython, Source: whoSource, Entry: "who"},
+		catalog.Access{Public: true}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.client.PublishUpdate(f.ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	if f.fns["who"], err = f.client.ResolveFunction(f.ctx, f.owner.ID().String()+"/who"); err != nil {
+		t.Fatal(err)
+	}
+	r := f.call(t, "who", "[]", 0)
+	if r.Error != nil {
+		t.Fatalf("who: %+v", r.Error)
+	}
+	var who []any
+	if err := json.Unmarshal(r.Value, &who); err != nil || len(who) != 2 {
+		t.Fatalf("who = %s", r.Value)
+	}
+	if uid, _ := who[0].(float64); uint32(uid) != acct.UID || who[1] != acct.Name {
+		t.Errorf("the mapped user's function ran as %v, want uid %d, %s", who, acct.UID, acct.Name)
+	}
+	out, err := osexec.Command("squeue", "-h", "-o", "%j %u").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if name, user, ok := strings.Cut(strings.TrimSpace(l), " "); ok && strings.HasPrefix(name, prefix) {
+			users = append(users, user)
+		}
+	}
+	if len(users) != 1 || users[0] != acct.Name {
+		t.Errorf("squeue lists the endpoint's jobs under %v, want one, under %s\n%s", users, acct.Name, out)
+	}
+	dirs, _ := filepath.Glob(filepath.Join(f.ep.dir, BlocksDir, prefix+"*"))
+	for _, d := range dirs {
+		for _, p := range []string{d, filepath.Join(d, blockFile)} {
+			st, err := os.Stat(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sys := st.Sys().(*syscall.Stat_t)
+			if sys.Uid != acct.UID || st.Mode().Perm()&0o077 != 0 {
+				t.Errorf("%s: owner %d, mode %v; want the account's (%d) alone", p, sys.Uid, st.Mode().Perm(), acct.UID)
+			}
+		}
+	}
+}
+
+// processesOf lists the pids of the processes that run as uid.
+func processesOf(uid uint32) []string {
+	ents, _ := os.ReadDir("/proc")
+	var out []string
+	for _, e := range ents {
+		if e.Name()[0] < '0' || e.Name()[0] > '9' {
+			continue
+		}
+		if st, err := os.Stat(filepath.Join("/proc", e.Name())); err == nil && st.Sys().(*syscall.Stat_t).Uid == uid {
+			out = append(out, e.Name())
+		}
+	}
+	return out
 }

@@ -28,7 +28,7 @@ set -eu
 if [ -n "${DOCKER:-}" ]; then
 	ENGINES=${ENGINES:-$DOCKER}
 else
-	ENGINES=${ENGINES:-docker$(command -v podman >/dev/null 2>&1 && echo ' podman')}
+	ENGINES=${ENGINES:-docker$(command -v podman >/dev/null 2>&1 && echo ' podman' || :)}
 fi
 PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x "$PYTHON" ] || PYTHON=$(command -v python3)

@@ -18,8 +18,14 @@ import (
 type AgentConfig struct {
 	// Executors run the tasks, by kind: the same exec/python pool and
 	// exec/shell executor, with the same tenancy, as an endpoint runs
-	// locally. RunAgent does not close them.
+	// locally, and under KindContainer, where the node has a container
+	// runtime, the exec/container executor that runs every function with
+	// a container image (never the others). RunAgent does not close them.
 	Executors map[exec.Kind]exec.Executor
+	// Runtime names the container runtime of Executors[KindContainer]
+	// ("docker", "podman"); the agent tells its manager, which sends it
+	// container functions only then. "" with no container executor.
+	Runtime string
 	// Workers is how many tasks the agent runs at once: the executors'
 	// workers. At least 1.
 	Workers int
@@ -55,7 +61,10 @@ func RunAgent(ctx context.Context, conn io.ReadWriteCloser, cfg AgentConfig) err
 		defer wmu.Unlock()
 		return writeMessage(w, m)
 	}
-	if err := send(&message{Type: msgHello, Workers: cfg.Workers, Host: cfg.Host}); err != nil {
+	if _, ok := cfg.Executors[KindContainer]; ok != (cfg.Runtime != "") {
+		return fault.E(fault.Invalid, "exec/pilot: agent", "a container executor needs its runtime's name, and a runtime's name an executor")
+	}
+	if err := send(&message{Type: msgHello, Workers: cfg.Workers, Host: cfg.Host, Runtime: cfg.Runtime}); err != nil {
 		return fmt.Errorf("exec/pilot: agent: hello: %w", err)
 	}
 	r := bufio.NewReader(conn)
@@ -121,9 +130,13 @@ func RunAgent(ctx context.Context, conn io.ReadWriteCloser, cfg AgentConfig) err
 				defer running.Done()
 				defer tcancel()
 				reply := &message{Type: msgResult, ID: id}
-				x, ok := cfg.Executors[t.Function.Kind]
+				kind := t.Function.Kind
+				if t.Function.Container != "" {
+					kind = KindContainer // never on the host's executors
+				}
+				x, ok := cfg.Executors[kind]
 				var r exec.Result
-				err := error(fault.E(fault.Invalid, "exec/pilot: agent", "no executor of kind %q", t.Function.Kind))
+				err := error(fault.E(fault.Invalid, "exec/pilot: agent", "no executor of kind %q", kind))
 				if ok {
 					r, err = x.Execute(tctx, t)
 				}

@@ -10,11 +10,29 @@
 // # The manager
 //
 // Manager is an exec.Executor (and exec.Statser, exec.Batcher) for Python
-// and shell functions. Execute queues a task; the manager gives it to an
-// agent with a free worker, preferring one that ran the task's tenant
-// before (its worker may be warm). The agent runs it on the same
-// exec/python pool and exec/shell executor as an endpoint runs locally,
-// with the same tenancy: a worker serves one tenant only.
+// and shell functions, and for functions with a container image. Execute
+// queues a task; the manager gives it to an agent with a free worker,
+// preferring one that ran the task's tenant before (its worker may be
+// warm). The agent runs it on the same exec/python pool and exec/shell
+// executor as an endpoint runs locally, with the same tenancy: a worker
+// serves one tenant only; a container function, on the agent's
+// exec/container executor (AgentConfig.Executors[KindContainer]), never on
+// the others. Agents say in their hello which container runtime their
+// node has; container functions go only to agents that have one, and
+// while none has (the last to connect had none), Execute refuses them with
+// ErrNoContainerRuntime, for the node to run them elsewhere.
+//
+// # Blocks per account
+//
+// With identity mapping, Config.UserOf maps a task's tenant to a local
+// account: its tasks run only on blocks whose jobs were submitted as that
+// account (Job.User), and such a block serves no other account; tenants
+// mapped to none share the endpoint's own blocks. Scaling is decided per
+// account, within one MaxBlocks for all: the accounts whose work came
+// first get a block each before any gets a second; an idle block of an
+// account with nothing queued is cancelled at once while another's work
+// waits for room, else after MaxIdle; MinBlocks and InitBlocks count the
+// endpoint's own blocks only.
 //
 // A block is pending (submitted; its agent not yet connected), running
 // (its agent takes tasks), draining (it takes no new task: in the last

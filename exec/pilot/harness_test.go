@@ -29,6 +29,10 @@ import (
 
 const agentEnv = "PILOT_TEST_AGENT"
 
+// refusedAccount is an account the harness's Prepare makes no block for,
+// as a node whose account may not reach its block's directory.
+const refusedAccount = "acct-refused"
+
 // agentFile is what Prepare writes for a test agent.
 type agentFile struct {
 	Socket  string `json:"socket"`
@@ -156,13 +160,17 @@ func newRig(t testing.TB, edit func(*Config)) *rig {
 	if edit != nil {
 		edit(&cfg)
 	}
-	cfg.Prepare = func(name, dir string) (Credential, error) {
+	cfg.Prepare = func(name, dir, user string) (Credential, error) {
+		if user == refusedAccount {
+			return Credential{}, fmt.Errorf("account %s may not reach %s", user, dir)
+		}
 		tok := randHex(16)
 		b, _ := json.Marshal(agentFile{Socket: ln.Addr().String(), Token: tok, Workers: cfg.WorkersPerNode, MaxOut: testMaxOutput})
 		if err := os.WriteFile(filepath.Join(dir, "agent.json"), b, 0o600); err != nil {
 			return Credential{}, err
 		}
-		return Credential{Identity: tok, Command: fmt.Sprintf("%s=%s MARKER=%s exec %s", agentEnv, dir, r.marker, self)}, nil
+		// PILOT_BLOCK names the block to the functions it runs.
+		return Credential{Identity: tok, Command: fmt.Sprintf("%s=%s MARKER=%s PILOT_BLOCK=%s exec %s", agentEnv, dir, r.marker, name, self)}, nil
 	}
 	m, err := New(cfg)
 	if err != nil {

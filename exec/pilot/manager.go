@@ -82,8 +82,17 @@ type Config struct {
 	// submitted: it writes what the agent needs into dir (the block's
 	// own directory, mode 0700), readable by the job alone, never on a
 	// command line, and says which identity the agent will present to
-	// Attach and which command starts the agent.
-	Prepare func(name, dir string) (Credential, error)
+	// Attach and which command starts the agent. user is the local
+	// account the job is submitted as (Job.User, from UserOf), "" for
+	// the endpoint's own: the files must be that account's alone.
+	Prepare func(name, dir, user string) (Credential, error)
+	// UserOf maps a task's tenant to the local account that the blocks
+	// running its work are submitted as (identity mapping): a tenant's
+	// tasks run only on blocks of its account, and blocks of one account
+	// serve no other. "" (and a nil UserOf) means the endpoint's own
+	// blocks, submitted as Job.User. See Manager for how the blocks of
+	// several accounts share MaxBlocks.
+	UserOf func(tenant string) string
 	// Logger receives the manager's events; nil discards them.
 	Logger *slog.Logger
 }
@@ -222,7 +231,8 @@ type block struct {
 	state            blockState
 	job              JobStatus // as the provider last reported it
 	nodes            int
-	conns            int // connections made with its credential
+	user             string // the account its job was submitted as; "" for the endpoint's own
+	conns            int    // connections made with its credential
 	agents           map[*agent]struct{}
 	submitted        time.Time
 	started          time.Time // its first agent connected
@@ -236,7 +246,8 @@ type agent struct {
 	conn     io.ReadWriteCloser
 	workers  int
 	host     string
-	ready    bool // it said hello
+	runtime  string // its node's container runtime, "" for none
+	ready    bool   // it said hello
 	gone     bool
 	running  map[uint64]*call
 	served   map[string]bool // tenants it has run tasks of: their workers may be warm
@@ -253,6 +264,8 @@ type call struct {
 	id        uint64
 	task      exec.Task
 	retries   int
+	user      string // the account whose blocks run it (Config.UserOf)
+	container bool   // its function runs in a container
 	agent     *agent // where it runs; nil while queued
 	abandoned bool   // its caller left
 	finished  bool
@@ -289,6 +302,8 @@ type Manager struct {
 	problem  string    // why blocks keep failing; "" when they do not
 	failures int       // submissions or starts failed in a row
 	retryAt  time.Time // no submission before, after failures
+	served   int       // tasks the blocks' agents answered
+	noBoxes  bool      // the last agent to say hello had no container runtime, and no ready one has
 }
 
 var (
@@ -364,11 +379,18 @@ func (m *Manager) Execute(ctx context.Context, t exec.Task) (exec.Result, error)
 	if err := checkTask(&t); err != nil {
 		return exec.Result{}, err
 	}
-	c := &call{task: t, retries: max(0, t.Retries), done: make(chan outcome, 1)}
+	c := &call{task: t, retries: max(0, t.Retries), container: t.Function.Container != "", done: make(chan outcome, 1)}
+	if m.cfg.UserOf != nil {
+		c.user = m.cfg.UserOf(t.Tenant)
+	}
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return exec.Result{}, exec.ErrClosed
+	}
+	if c.container && m.noBoxes {
+		m.mu.Unlock()
+		return exec.Result{}, ErrNoContainerRuntime
 	}
 	m.seq++
 	c.id = m.seq
@@ -389,6 +411,18 @@ func (m *Manager) Execute(ctx context.Context, t exec.Task) (exec.Result, error)
 		return exec.Result{}, exec.ErrClosed
 	}
 }
+
+// KindContainer is the key, in AgentConfig.Executors, of the executor
+// that runs every function with a container image, whatever its kind.
+const KindContainer exec.Kind = "container"
+
+// ErrNoContainerRuntime is Execute's error for a function with a
+// container image when the blocks' nodes have no container runtime: the
+// last agent to connect said it has none, and no connected agent has one.
+// The node runs such functions on a container executor of its own, where
+// it has one.
+var ErrNoContainerRuntime error = &fault.Error{Kind: fault.Unavailable,
+	Err: errors.New("exec/pilot: the blocks' nodes have no container runtime (docker or podman) to run a function with a container image")}
 
 // checkTask refuses, as fault.Invalid, a malformed task or one of a kind
 // no agent runs.
@@ -475,40 +509,56 @@ func (m *Manager) kickNow() {
 }
 
 // dispatchLocked gives queued calls, first come first, to agents with a
-// free worker.
+// free worker that may run them: of a block of the call's account, with a
+// container runtime for a function with a container image. A call that
+// finds none keeps its place; later calls of other accounts go on.
 func (m *Manager) dispatchLocked() {
-	for len(m.queue) > 0 {
-		c := m.queue[0]
-		a := m.pickLocked(c.task.Tenant)
-		if a == nil {
-			return
+	type class struct {
+		user      string
+		container bool
+	}
+	stuck := map[class]bool{} // found no agent in this pass
+	kept := m.queue[:0]
+	for i, c := range m.queue {
+		k := class{c.user, c.container}
+		var a *agent
+		if !stuck[k] {
+			a = m.pickLocked(c)
 		}
-		m.queue = m.queue[1:]
+		if a == nil {
+			stuck[k] = true
+			kept = append(kept, c)
+			continue
+		}
+		m.queue[i] = nil
 		c.agent = a
 		a.running[c.id] = c
 		a.served[c.task.Tenant] = true
 		a.b.lastBusy = time.Now()
 		a.send(&message{Type: msgTask, ID: c.id, Task: &c.task})
 	}
+	clear(m.queue[len(kept):])
+	m.queue = kept
 }
 
-// pickLocked chooses an agent with a free worker for a task of tenant: one
-// that served the tenant before (its worker may be warm), else the one
+// pickLocked chooses an agent with a free worker for call c, of a block of
+// c's account (and with a container runtime for a container function): one
+// that served c's tenant before (its worker may be warm), else the one
 // with the most free workers; nil if none is free.
-func (m *Manager) pickLocked(tenant string) *agent {
+func (m *Manager) pickLocked(c *call) *agent {
 	var best *agent
 	bestScore := 0
 	for _, b := range m.blocks {
-		if b.state != blockRunning {
+		if b.state != blockRunning || b.user != c.user {
 			continue
 		}
 		for a := range b.agents {
 			free := a.workers - len(a.running)
-			if !a.ready || free <= 0 {
+			if !a.ready || free <= 0 || c.container && a.runtime == "" {
 				continue
 			}
 			score := free
-			if a.served[tenant] {
+			if a.served[c.task.Tenant] {
 				score += maxAgentWorkers
 			}
 			if score > bestScore {
@@ -575,8 +625,9 @@ func (m *Manager) serveAgent(a *agent) {
 	}
 	m.mu.Lock()
 	if !a.gone {
-		a.workers, a.host, a.ready = min(hello.Workers, m.cfg.WorkersPerNode), hello.Host, true
+		a.workers, a.host, a.runtime, a.ready = min(hello.Workers, m.cfg.WorkersPerNode), hello.Host, hello.Runtime, true
 		a.lastBeat = time.Now()
+		m.noteRuntimeLocked(a)
 		b := a.b
 		if b.state == blockPending {
 			b.state = blockRunning
@@ -584,7 +635,7 @@ func (m *Manager) serveAgent(a *agent) {
 		}
 		m.problem, m.failures = "", 0
 		a.send(&message{Type: msgWelcome, Block: b.name, Beat: m.cfg.Heartbeat})
-		m.log.Info("block agent connected", "block", b.name, "job", b.jobID, "host", a.host, "workers", a.workers)
+		m.log.Info("block agent connected", "block", b.name, "job", b.jobID, "user", b.user, "host", a.host, "workers", a.workers, "runtime", a.runtime)
 		m.dispatchLocked()
 	}
 	m.mu.Unlock()
@@ -608,6 +659,7 @@ func (m *Manager) serveAgent(a *agent) {
 			}
 			delete(a.running, msg.ID)
 			a.b.lastBusy = time.Now()
+			m.served++
 			o := outcome{}
 			if msg.Err != nil {
 				o.err = msg.Err.asError()
@@ -638,6 +690,36 @@ func (m *Manager) serveAgent(a *agent) {
 		}
 		m.mu.Unlock()
 	}
+}
+
+// noteRuntimeLocked learns from agent a, which said hello, whether the
+// blocks' nodes run containers: with no runtime on a's node and on no
+// other ready agent's, the container functions queued fail with
+// ErrNoContainerRuntime, and those to come are refused at once, until an
+// agent with a runtime connects.
+func (m *Manager) noteRuntimeLocked(a *agent) {
+	if a.runtime != "" {
+		m.noBoxes = false
+		return
+	}
+	for _, b := range m.blocks {
+		for o := range b.agents {
+			if o.ready && o.runtime != "" {
+				return
+			}
+		}
+	}
+	m.noBoxes = true
+	kept := m.queue[:0]
+	for _, c := range m.queue {
+		if c.container {
+			m.finishLocked(c, outcome{err: ErrNoContainerRuntime})
+			continue
+		}
+		kept = append(kept, c)
+	}
+	clear(m.queue[len(kept):])
+	m.queue = kept
 }
 
 // finishLocked hands a call its outcome, once.
@@ -942,7 +1024,17 @@ func (m *Manager) noteFailureLocked(why string) {
 	m.log.Warn("block failed", "why", why, "failures", m.failures)
 }
 
-// decide drains, cancels and submits blocks.
+// decide drains, cancels and submits blocks, for each account apart
+// (Config.UserOf): the blocks of an account serve its work alone.
+//
+// An account's blocks start when its queued work exceeds its idle and
+// expected workers; MaxBlocks bounds the blocks of every account together,
+// and within it the accounts whose work has waited longest come first.
+// MinBlocks and InitBlocks are the endpoint's own blocks (account ""); a
+// mapped user's blocks start from none. A block idle for MaxIdle is
+// cancelled; so is, at once, an idle block of an account with no work
+// queued while the work of another waits for want of room under
+// MaxBlocks.
 func (m *Manager) decide(first bool) {
 	now := time.Now()
 	wpb := m.cfg.WorkersPerNode * m.cfg.Job.Nodes
@@ -952,16 +1044,37 @@ func (m *Manager) decide(first bool) {
 		m.mu.Unlock()
 		return
 	}
-	var cancel []string
-	live, capacity := 0, 0
+	type account struct {
+		queued, capacity, live int
+		order                  int // where its first queued call is
+	}
+	accounts := map[string]*account{}
+	acct := func(user string) *account {
+		a := accounts[user]
+		if a == nil {
+			a = &account{order: len(m.queue)}
+			accounts[user] = a
+		}
+		return a
+	}
+	for i, c := range m.queue {
+		a := acct(c.user)
+		if a.queued == 0 {
+			a.order = i
+		}
+		a.queued++
+	}
+	live := 0
+	busy := map[*block]int{}
 	for _, b := range m.blocks {
 		if b.cancelled {
 			continue
 		}
 		live++
-		busy := 0
-		for a := range b.agents {
-			busy += len(a.running)
+		a := acct(b.user)
+		a.live++
+		for ag := range b.agents {
+			busy[b] += len(ag.running)
 		}
 		if b.state == blockRunning && walltime > 0 && m.cfg.DrainPeriod > 0 && now.After(b.started.Add(walltime-m.cfg.DrainPeriod)) {
 			b.state = blockDraining
@@ -969,55 +1082,138 @@ func (m *Manager) decide(first bool) {
 		}
 		switch b.state {
 		case blockPending:
-			capacity += wpb
+			a.capacity += wpb
 		case blockRunning:
-			for a := range b.agents {
-				capacity += a.workers - len(a.running)
+			for ag := range b.agents {
+				a.capacity += ag.workers - len(ag.running)
 			}
 		}
-		if busy > 0 || len(m.queue) > 0 && b.state != blockDraining {
+	}
+	starved := false // work waits that only room under MaxBlocks would serve
+	for _, a := range accounts {
+		if a.queued > a.capacity && live >= m.cfg.MaxBlocks {
+			starved = true
+		}
+	}
+	var cancel []string
+	for _, b := range m.blocks {
+		if b.cancelled || busy[b] > 0 {
 			continue
 		}
-		if b.state == blockDraining || b.state == blockRunning && now.Sub(b.lastBusy) >= m.cfg.MaxIdle && live-len(cancel) > m.cfg.MinBlocks {
+		a := accounts[b.user]
+		if a.queued > 0 && b.state != blockDraining {
+			continue
+		}
+		floor := 0
+		if b.user == "" {
+			floor = m.cfg.MinBlocks
+		}
+		idle := b.state == blockRunning && (now.Sub(b.lastBusy) >= m.cfg.MaxIdle || starved)
+		if b.state == blockDraining || idle && a.live > floor {
 			b.cancelled = true
 			b.state = blockDraining
+			a.live--
+			live--
 			cancel = append(cancel, b.jobID)
 		}
 	}
-	live -= len(cancel)
-	want := 0
-	if need := len(m.queue) - capacity; need > 0 {
-		want = (need + wpb - 1) / wpb
+	acct("") // the endpoint's own blocks keep their floor
+	type wanted struct {
+		user  string
+		n     int
+		order int
 	}
-	floor := m.cfg.MinBlocks
-	if first {
-		floor = max(floor, m.cfg.InitBlocks)
+	var wants []wanted
+	for user, a := range accounts {
+		n := 0
+		if need := a.queued - a.capacity; need > 0 {
+			n = (need + wpb - 1) / wpb
+		}
+		if user == "" {
+			floor := m.cfg.MinBlocks
+			if first {
+				floor = max(floor, m.cfg.InitBlocks)
+			}
+			n = max(n, floor-a.live)
+		}
+		if n > 0 {
+			wants = append(wants, wanted{user, n, a.order})
+		}
 	}
-	want = max(want, floor-live)
-	want = min(want, m.cfg.MaxBlocks-live)
+	// A block each, in the order their work came, then a second each…:
+	// one account's burst does not take all the room from the others.
+	slices.SortFunc(wants, func(x, y wanted) int { return x.order - y.order })
+	var submit []string
+	for room := m.cfg.MaxBlocks - live; room > 0 && len(wants) > 0; {
+		next := wants[:0]
+		for _, w := range wants {
+			if room == 0 {
+				break
+			}
+			submit = append(submit, w.user)
+			room--
+			if w.n--; w.n > 0 {
+				next = append(next, w)
+			}
+		}
+		wants = next
+	}
 	if now.Before(m.retryAt) {
-		want = 0
+		submit = nil
 	}
 	m.mu.Unlock()
 	if len(cancel) > 0 {
 		m.log.Info("cancelling idle blocks", "jobs", cancel)
 		m.cancelJobs(cancel)
 	}
-	for range want {
-		if err := m.submit(); err != nil {
+	for _, user := range submit {
+		if err := m.submit(user); err != nil {
 			if m.ctx.Err() != nil {
 				return
 			}
 			m.mu.Lock()
 			m.noteFailureLocked(err.Error())
+			var pe *prepareError
+			if user != "" && errors.As(err, &pe) {
+				m.failUserLocked(user, err)
+			}
 			m.mu.Unlock()
 			return
 		}
 	}
 }
 
-// submit makes a block's directory and credential and submits its job.
-func (m *Manager) submit() error {
+// prepareError is a failure of Config.Prepare: of the node, not the
+// scheduler, and the same at every try (an account that may not reach
+// its block's directory).
+type prepareError struct{ err error }
+
+func (e *prepareError) Error() string { return e.err.Error() }
+func (e *prepareError) Unwrap() error { return e.err }
+
+// failUserLocked fails the queued calls of account user, whose blocks
+// cannot be made: they would wait for none.
+func (m *Manager) failUserLocked(user string, err error) {
+	msg := fmt.Sprintf("no block can be submitted as account %s: %v", user, err)
+	kept := m.queue[:0]
+	for _, c := range m.queue {
+		if c.user != user {
+			kept = append(kept, c)
+			continue
+		}
+		now := time.Now()
+		m.finishLocked(c, outcome{r: exec.Result{
+			Error:   &exec.TaskError{Kind: fault.System, Message: msg},
+			Started: now, Finished: now,
+		}})
+	}
+	clear(m.queue[len(kept):])
+	m.queue = kept
+}
+
+// submit makes a block's directory and credential and submits its job,
+// as account user ("" for the endpoint's own, Job.User).
+func (m *Manager) submit(user string) error {
 	m.mu.Lock()
 	m.nblock++
 	name := fmt.Sprintf("%s%s-%d", m.cfg.Prefix, m.run, m.nblock)
@@ -1027,18 +1223,21 @@ func (m *Manager) submit() error {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("block %s: %w", name, err)
 	}
-	cred, err := m.cfg.Prepare(name, dir)
+	job := m.cfg.Job
+	if user != "" {
+		job.User = user
+	}
+	cred, err := m.cfg.Prepare(name, dir, job.User)
 	if err != nil {
-		return fmt.Errorf("block %s: credential: %w", name, err)
+		return &prepareError{fmt.Errorf("block %s: credential: %w", name, err)}
 	}
 	cmd, err := Launch(m.cfg.Launcher, m.cfg.Job.Nodes, cred.Command)
 	if err != nil {
 		return err
 	}
-	job := m.cfg.Job
 	job.Name, job.Dir, job.Command = name, dir, cmd
 	b := &block{
-		name: name, dir: dir, ident: cred.Identity, nodes: job.Nodes,
+		name: name, dir: dir, ident: cred.Identity, nodes: job.Nodes, user: user,
 		agents: map[*agent]struct{}{}, submitted: time.Now(),
 	}
 	m.mu.Lock()
@@ -1067,7 +1266,7 @@ func (m *Manager) submit() error {
 		return fmt.Errorf("submit block: %w", err)
 	}
 	b.jobID = id
-	m.log.Info("block submitted", "block", name, "job", id)
+	m.log.Info("block submitted", "block", name, "job", id, "user", job.User)
 	return nil
 }
 
@@ -1107,6 +1306,11 @@ type Summary struct {
 	Running   int    // blocks whose agents take tasks
 	Draining  int    // blocks that take no new task
 	Workers   int    // workers of connected agents
+	// Users are the blocks (pending, running or draining) submitted as
+	// each mapped user's account, by account; nil when there are none.
+	Users map[string]int
+	// Served counts the tasks that the blocks' agents have answered.
+	Served int
 	// Error is why blocks keep failing to submit or to start, with the
 	// scheduler's message; "" when they do not.
 	Error string
@@ -1116,8 +1320,14 @@ type Summary struct {
 func (m *Manager) Summary() Summary {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := Summary{Provider: m.cfg.Provider.Name(), Partition: m.cfg.Job.Partition, Error: m.problem}
+	s := Summary{Provider: m.cfg.Provider.Name(), Partition: m.cfg.Job.Partition, Error: m.problem, Served: m.served}
 	for _, b := range m.blocks {
+		if b.user != "" && b.state != blockEnded {
+			if s.Users == nil {
+				s.Users = map[string]int{}
+			}
+			s.Users[b.user]++
+		}
 		switch b.state {
 		case blockPending:
 			s.Pending++

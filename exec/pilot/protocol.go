@@ -8,7 +8,10 @@ package pilot
 //
 // The agent speaks first, once:
 //
-//	{"t":"hello","workers":N,"host":"node17"}
+//	{"t":"hello","workers":N,"host":"node17","runtime":"docker"}
+//
+// (runtime: the container runtime its node runs functions with container
+// images on; absent where it has none)
 //
 // then beats every interval the manager gives it and answers each task:
 //
@@ -58,6 +61,7 @@ type message struct {
 	ID      uint64        `json:"id,omitempty"`
 	Workers int           `json:"workers,omitempty"`
 	Host    string        `json:"host,omitempty"`
+	Runtime string        `json:"runtime,omitempty"`
 	Running int           `json:"running,omitempty"`
 	Block   string        `json:"block,omitempty"`
 	Beat    time.Duration `json:"beat,omitempty"`
@@ -101,6 +105,9 @@ func decodeMessage(b []byte) (*message, error) {
 		}
 		if len(m.Host) > 255 {
 			return bad("host name of %d bytes", len(m.Host))
+		}
+		if len(m.Runtime) > 64 {
+			return bad("runtime name of %d bytes", len(m.Runtime))
 		}
 	case msgWelcome:
 		if m.Beat <= 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/fxmesh/fxmesh/exec"
@@ -30,6 +31,8 @@ func TestReadMessage(t *testing.T) {
 		{"hello", frame(`{"t":"hello","workers":2,"host":"n1"}`), ""},
 		{"result", frame(`{"t":"result","id":3,"result":{"value":1,"started":"2026-01-01T00:00:00Z","finished":"2026-01-01T00:00:00Z"}}`), ""},
 		{"error", frame(`{"t":"result","id":3,"err":{"kind":"invalid","message":"x"}}`), ""},
+		{"hello with a runtime", frame(`{"t":"hello","workers":2,"host":"n1","runtime":"docker"}`), ""},
+		{"runtime too long", frame(`{"t":"hello","workers":2,"runtime":"` + strings.Repeat("d", 65) + `"}`), "invalid"},
 		{"no workers", frame(`{"t":"hello"}`), "invalid"},
 		{"too many workers", frame(`{"t":"hello","workers":100000}`), "invalid"},
 		{"unknown type", frame(`{"t":"shell"}`), "invalid"},
@@ -77,6 +80,7 @@ func TestMessageRoundTrip(t *testing.T) {
 func FuzzReadMessage(f *testing.F) {
 	for _, s := range []string{
 		`{"t":"hello","workers":2,"host":"n1"}`, `{"t":"beat","running":1}`,
+		`{"t":"hello","workers":1,"runtime":"podman"}`,
 		`{"t":"result","id":3,"result":{"value":[1,2],"error":{"kind":"user","message":"x"}}}`,
 		`{"t":"result","id":3,"err":{"kind":"invalid","message":"x"}}`,
 		`{"t":"task","id":1,"task":{"function":{"id":"f","kind":"python"}}}`, `{"t":"welcome","beat":1000}`,
@@ -91,8 +95,8 @@ func FuzzReadMessage(f *testing.F) {
 		}
 		switch m.Type {
 		case msgHello:
-			if m.Workers < 1 || m.Workers > maxAgentWorkers {
-				t.Fatalf("hello of %d workers accepted", m.Workers)
+			if m.Workers < 1 || m.Workers > maxAgentWorkers || len(m.Runtime) > 64 {
+				t.Fatalf("hello of %d workers, runtime of %d bytes accepted", m.Workers, len(m.Runtime))
 			}
 		case msgResult:
 			if m.ID == 0 || (m.Result == nil) == (m.Err == nil) {
