@@ -23,7 +23,7 @@ func (c *Client) Candidates(ctx context.Context, reqs []routing.Requirement) ([]
 }
 
 func (c *Client) candidates(ctx context.Context, key string) ([]routing.Candidate, error) {
-	out, err := collectProviders(ctx, c, key, c.candidate)
+	out, _, err := collectProviders(ctx, c, key, c.candidate)
 	if err != nil {
 		return nil, err
 	}

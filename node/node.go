@@ -140,6 +140,8 @@ type Node struct {
 
 	claim []byte // the owner's claim on this node, as loaded
 
+	known *knownRecords // a bootstrap's endpoint records, kept across restarts; nil on an endpoint
+
 	containers ContainerProbe // Options.Containers; nil: runtimeContainers
 	executors  executors      // Options.Executors; nil: the host's own
 
@@ -211,7 +213,14 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	d, err := p2p.NewDHT(h, true, boot)
+	var known *knownRecords
+	var dhtOpts []dht.Option
+	if opts.Role == RoleBootstrap {
+		known = newKnownRecords(opts.Dir, now)
+		note := func(b []byte) { known.note(b) }
+		dhtOpts = append(dhtOpts, dht.NamespacedValidator(routing.Namespace, knownValidator{note: note}))
+	}
+	d, err := p2p.NewDHT(h, true, boot, dhtOpts...)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -229,6 +238,12 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		republish: make(chan struct{}, 1),
 	}
 	n.cfg.Store(cfg)
+	if known != nil {
+		n.known = known
+		restored := n.restoreKnown()
+		n.wg.Add(1)
+		go n.keepKnown(restored)
+	}
 	if cfg.AuditLog != "" && n.role == RoleEndpoint {
 		if n.audit, err = audit.Open(n.path(cfg.AuditLog), audit.Options{}); err != nil {
 			n.Close()
@@ -269,6 +284,10 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		h.SetStreamHandler(wire.RecordProtocol, n.handleRecord)
 		n.wg.Add(1)
 		go n.publishLoop()
+		if len(boot) > 0 {
+			n.wg.Add(1)
+			go n.watchBootstrap(boot)
+		}
 	}
 	n.metrics.observeNode(n)
 	if cfg.HTTPListen != "" {
