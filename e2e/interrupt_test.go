@@ -36,8 +36,9 @@ func TestCtrlCNamesRunningTask(t *testing.T) {
 	if err := run.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- run.Wait() }()
+	var waitErr error
+	exited := make(chan struct{}) // closed once run ended; then waitErr is set
+	go func() { waitErr = run.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		run.Process.Kill()
 		<-exited
@@ -57,12 +58,12 @@ func TestCtrlCNamesRunningTask(t *testing.T) {
 	if err := run.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	var err error
 	select {
-	case err = <-exited:
+	case <-exited:
 	case <-time.After(time.Minute):
 		t.Fatalf("fx run did not exit within a minute of SIGINT; stderr:\n%s", run.Stderr.(*lockedWriter).String())
 	}
+	err := waitErr
 	msg := run.Stderr.(*lockedWriter).String()
 	if code := exitCode(err); code != 130 {
 		t.Fatalf("fx run exited %d (%v), want 130; stderr:\n%s", code, err, msg)

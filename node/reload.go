@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"fmt"
 	"reflect"
 	"slices"
@@ -26,8 +27,9 @@ var advertised = []string{"name", "owner", "public", "allowed", "labels", "datas
 // Reload puts the live settings of cfg (liveSettings) in force on a
 // running endpoint without stopping anything: tasks admitted already run
 // on as they were admitted, and later invocations meet the new policy
-// and limits. It re-reads the owner's claim when the owner changed, and
-// republishes the endpoint record when an advertised setting changed.
+// and limits. It reads the owner's claim (DIR/owner.claim) again, and
+// republishes the endpoint record when it or an advertised setting
+// changed.
 // It returns the settings cfg changes that it cannot put in force, by
 // their config.yaml names: they need a restart. A cfg that does not
 // validate changes nothing and is an invalid error.
@@ -59,17 +61,20 @@ func (n *Node) Reload(cfg *Config) (needRestart []string, err error) {
 	if err := next.validate(); err != nil {
 		return nil, fault.Wrap(fault.Invalid, "", fmt.Errorf("%w (with the settings kept until a restart: %s)", err, strings.Join(needRestart, ", ")))
 	}
+	// The owner's claim is read again: fxnode claim may have installed
+	// one since the start.
+	claim, err := ReadClaim(n.dir)
+	if err != nil {
+		n.log.Warn("owner claim unreadable; publishing the owner unverified", "err", err, "hint", claimHint(n.ID().String(), n.dir))
+	}
+	n.mu.Lock()
+	if (err == nil && claim != nil || next.Owner != old.Owner) && !bytes.Equal(claim, n.claim) {
+		n.claim = claim
+		changed = append(changed, "owner")
+	}
+	n.mu.Unlock()
 	if len(changed) == 0 {
 		return needRestart, nil
-	}
-	if next.Owner != old.Owner {
-		claim, err := ReadClaim(n.dir)
-		if err != nil {
-			n.log.Warn("owner claim unreadable; publishing the owner unverified", "err", err, "hint", claimHint(n.ID().String(), n.dir))
-		}
-		n.mu.Lock()
-		n.claim = claim
-		n.mu.Unlock()
 	}
 	p := *n.ep.policy.Load()
 	np := admissionPolicy(n.ID(), &next, p.HostOwnerOnly)

@@ -198,8 +198,8 @@ func newClaimCmd() *cobra.Command {
 		Long: `Install the owner's signed claim on this endpoint, as fx endpoint claim NODE_ID
 printed it ("-" reads it from stdin). It must be signed by the owner that
 config.yaml names, for this node, and not expired. fxnode run publishes it
-in the endpoint record, so that clients can verify the owner. Restart a
-running fxnode to publish it.`,
+in the endpoint record, so that clients can verify the owner. Send a running
+fxnode SIGHUP (or restart it) to publish it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text := args[0]
