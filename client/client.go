@@ -56,7 +56,9 @@ type Client struct {
 	now  func() time.Time
 	// entry are the bootstrap peers that answered: full nodes to ask.
 	entry []peer.ID
-	home  Home
+	// silent are the bootstrap peers that did not answer.
+	silent []peer.ID
+	home   Home
 	// trusted are the owners, besides the user, whose endpoints routed
 	// work may go to.
 	trusted []peer.ID
@@ -120,6 +122,11 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 		c.Close()
 		return nil, fault.E(fault.Unavailable, "client", "no bootstrap peer answered (tried %d)", len(boot))
 	}
+	for _, b := range boot {
+		if !slices.Contains(c.entry, b.ID) {
+			c.silent = append(c.silent, b.ID)
+		}
+	}
 	// The routing table fills once identify has seen the peers' protocols.
 	for by := time.Now().Add(joinWait); d.RoutingTable().Size() == 0 && time.Now().Before(by); {
 		select {
@@ -158,29 +165,74 @@ type EndpointInfo struct {
 
 // Endpoints discovers every endpoint of the mesh, sorted by name then ID.
 func (c *Client) Endpoints(ctx context.Context) ([]EndpointInfo, error) {
-	out, err := collectProviders(ctx, c, routing.KeyEndpoint, c.Endpoint)
+	l, err := c.ListEndpoints(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Record.Name != out[j].Record.Name {
-			return out[i].Record.Name < out[j].Record.Name
+	return l.Endpoints, nil
+}
+
+// Listing is a list of the mesh's endpoints, and why it may miss some.
+type Listing struct {
+	Endpoints []EndpointInfo
+	// Incomplete says, one reason a line, why endpoints of the mesh may
+	// be missing from Endpoints: a bootstrap peer that did not answer,
+	// endpoints named in the DHT that gave no record, or no endpoint
+	// found at all (a bootstrap that has just restarted may not know
+	// them yet). Empty when every source answered.
+	Incomplete []string
+}
+
+// ListEndpoints discovers the endpoints of the mesh that meet every
+// requirement of require (KEY=VALUE, KEY>=N…), sorted by name then ID,
+// and says why the list may be incomplete.
+func (c *Client) ListEndpoints(ctx context.Context, require []string) (*Listing, error) {
+	reqs, err := routing.ParseRequirements(require)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, "", err)
+	}
+	all, silent, err := collectProviders(ctx, c, routing.KeyEndpoint, c.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listing{}
+	for _, b := range c.silent {
+		l.Incomplete = append(l.Incomplete, fmt.Sprintf("bootstrap peer %s did not answer", b))
+	}
+	if silent > 0 {
+		l.Incomplete = append(l.Incomplete, fmt.Sprintf("%d endpoints named in the DHT gave no record (neither they nor the DHT answered)", silent))
+	}
+	if len(all) == 0 {
+		l.Incomplete = append(l.Incomplete, "no endpoint found: a bootstrap that restarted moments ago may not know the endpoints yet; try again in a few seconds")
+	}
+next:
+	for _, e := range all {
+		for _, r := range reqs {
+			if ok, _ := r.Met(e.Record); !ok {
+				continue next
+			}
 		}
-		return out[i].Record.ID < out[j].Record.ID
+		l.Endpoints = append(l.Endpoints, e)
+	}
+	sort.Slice(l.Endpoints, func(i, j int) bool {
+		a, b := l.Endpoints[i].Record, l.Endpoints[j].Record
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.ID < b.ID
 	})
-	return out, nil
+	return l, nil
 }
 
 // collectProviders finds the providers of a capability key in the DHT and
 // asks get about each, all at once; providers get cannot answer for are left
-// out.
-func collectProviders[T any](ctx context.Context, c *Client, key string, get func(context.Context, peer.ID) (*T, error)) ([]T, error) {
+// out, and counted in silent.
+func collectProviders[T any](ctx context.Context, c *Client, key string, get func(context.Context, peer.ID) (*T, error)) (out []T, silent int, err error) {
 	fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var (
-		mu  sync.Mutex
-		out []T
-		wg  sync.WaitGroup
+		mu sync.Mutex
+		wg sync.WaitGroup
 	)
 	for ai := range c.dht.FindProvidersAsync(fctx, routing.KeyCID(key), 0) {
 		if ai.ID == c.host.ID() {
@@ -193,6 +245,9 @@ func collectProviders[T any](ctx context.Context, c *Client, key string, get fun
 			v, err := get(ctx, id)
 			if err != nil {
 				c.log.Debug("provider", "key", key, "peer", id, "err", err)
+				mu.Lock()
+				silent++
+				mu.Unlock()
 				return
 			}
 			mu.Lock()
@@ -202,33 +257,19 @@ func collectProviders[T any](ctx context.Context, c *Client, key string, get fun
 	}
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, fault.Wrap(fault.Timeout, "client: find "+key, err)
+		return nil, 0, fault.Wrap(fault.Timeout, "client: find "+key, err)
 	}
-	return out, nil
+	return out, silent, nil
 }
 
 // EndpointsMeeting is Endpoints, only those that meet every requirement
 // of require (KEY=VALUE, KEY>=N…).
 func (c *Client) EndpointsMeeting(ctx context.Context, require []string) ([]EndpointInfo, error) {
-	reqs, err := routing.ParseRequirements(require)
-	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, "", err)
-	}
-	all, err := c.Endpoints(ctx)
+	l, err := c.ListEndpoints(ctx, require)
 	if err != nil {
 		return nil, err
 	}
-	var out []EndpointInfo
-next:
-	for _, e := range all {
-		for _, r := range reqs {
-			if ok, _ := r.Met(e.Record); !ok {
-				continue next
-			}
-		}
-		out = append(out, e)
-	}
-	return out, nil
+	return l.Endpoints, nil
 }
 
 // Endpoint returns one endpoint's record: from the endpoint itself when it

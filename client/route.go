@@ -23,7 +23,7 @@ func (c *Client) Candidates(ctx context.Context, reqs []routing.Requirement) ([]
 }
 
 func (c *Client) candidates(ctx context.Context, key string) ([]routing.Candidate, error) {
-	out, err := collectProviders(ctx, c, key, c.candidate)
+	out, _, err := collectProviders(ctx, c, key, c.candidate)
 	if err != nil {
 		return nil, err
 	}
@@ -168,6 +168,12 @@ type RunRequest struct {
 	// MaxChunkBytes bounds the arguments of one signed request; zero means
 	// 8 MiB.
 	MaxChunkBytes int
+	// OnTask, when set, is told of each task an endpoint acknowledged
+	// (ended false; it is in the local task record by then) and again
+	// once every result of it arrived (ended true). A task it never hears
+	// of as ended may still be running: ctx ended first, or its endpoint
+	// failed. It may be called concurrently.
+	OnTask func(sub *Submitted, ended bool)
 }
 
 // RunRouted runs work where routing says (Route), or on w.Endpoint, waiting
@@ -379,7 +385,15 @@ func (r *runner) sendAll(ctx context.Context, ep peer.ID, idx []int) (lost []int
 					r.deliver(ep, part[res.Index], res)
 				}
 			},
+			OnAck: func(s *Submitted) {
+				if r.w.OnTask != nil {
+					r.w.OnTask(s, false)
+				}
+			},
 		})
+		if sub != nil && r.w.OnTask != nil && len(r.undone(part)) == 0 {
+			r.w.OnTask(sub, true)
+		}
 		if missing := len(r.undone(part)); err == nil && missing > 0 {
 			// The endpoint ended the task without every result: it gave up
 			// on it as a whole (it shut down, say).

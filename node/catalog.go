@@ -43,7 +43,7 @@ func (g *gossipTopic) Next(ctx context.Context) ([]byte, error) {
 func (n *Node) startCatalog() error {
 	lim := catalog.Limits{}
 	st, err := boltstore.Open(filepath.Join(n.dir, "catalog.db"), boltstore.Options{
-		Catalog: catalog.Options{OwnerQuota: n.cfg.CatalogOwnerQuota, Logger: n.log},
+		Catalog: catalog.Options{OwnerQuota: n.config().CatalogOwnerQuota, Logger: n.log},
 	})
 	if err != nil {
 		return err

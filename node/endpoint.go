@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/batchverify"
@@ -26,6 +27,7 @@ import (
 	"github.com/fxmesh/fxmesh/node/taskstore"
 	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // flushInterval is how long task states and results may wait in memory
@@ -38,16 +40,16 @@ const flushInterval = 20 * time.Millisecond
 type endpoint struct {
 	n         *Node
 	tasks     *taskstore.Store
-	executors executors                   // fixed once started
-	pilot     *pilot.Manager              // runs python and shell in blocks, with a provider; else nil
-	mu        sync.Mutex                  // guards closing and streams
-	closing   bool                        // set by close: no handler or task may start
-	streams   map[network.Stream]struct{} // results streams open, reset by close
-	running   sync.WaitGroup              // handlers and tasks; Add only via begin or while holding one
-	catalog   cachedCatalog               // the node's, as admission reads it
-	policy    admission.Policy            // the endpoint's, from its config
-	images    images                      // the container runtime's, as admission reads them
-	gpuFns    gpuFunctions                // functions admitted with a requirement of GPUs
+	executors executors                        // fixed once started
+	pilot     *pilot.Manager                   // runs python and shell in blocks, with a provider; else nil
+	mu        sync.Mutex                       // guards closing and streams
+	closing   bool                             // set by close: no handler or task may start
+	streams   map[network.Stream]struct{}      // results streams open, reset by close
+	running   sync.WaitGroup                   // handlers and tasks; Add only via begin or while holding one
+	catalog   cachedCatalog                    // the node's, as admission reads it
+	policy    atomic.Pointer[admission.Policy] // the endpoint's, from its config in force; Reload swaps it
+	images    images                           // the container runtime's, as admission reads them
+	gpuFns    gpuFunctions                     // functions admitted with a requirement of GPUs
 	// goroutines runs admissions and tasks on reused goroutines; the
 	// executors' workers, which run the functions, are their own.
 	goroutines *goPool
@@ -135,9 +137,9 @@ func (xs executors) close() error {
 
 func (n *Node) startEndpoint() error {
 	tasks, err := taskstore.Open(filepath.Join(n.dir, "tasks.db"), taskstore.Options{
-		Retention: n.cfg.TaskRetention, Now: n.now, Logger: n.log, FlushInterval: flushInterval,
-		SyncAdmissions: n.cfg.SyncAdmissions,
-		MaxResultBytes: n.cfg.maxOutput() + 3*exec.DefaultMaxOutputBytes + 64<<10,
+		Retention: n.config().TaskRetention, Now: n.now, Logger: n.log, FlushInterval: flushInterval,
+		SyncAdmissions: n.config().SyncAdmissions,
+		MaxResultBytes: n.config().maxOutput() + 3*exec.DefaultMaxOutputBytes + 64<<10,
 	})
 	if err != nil {
 		return err
@@ -147,9 +149,9 @@ func (n *Node) startEndpoint() error {
 		n.serveEndpoint()
 		return nil
 	}
-	lim := exec.Limits{MaxResultBytes: n.cfg.maxOutput()}
+	lim := exec.Limits{MaxResultBytes: n.config().maxOutput()}
 	xs := executors{}
-	iso, err := n.cfg.isolation(n.dir, runsAsRoot())
+	iso, err := n.config().isolation(n.dir, runsAsRoot())
 	if err != nil {
 		tasks.Close()
 		return err
@@ -164,7 +166,7 @@ func (n *Node) startEndpoint() error {
 		return fmt.Errorf("node: config: %w", err)
 	}
 	var blocks *pilot.Manager
-	if n.cfg.Batch.Provider != "" {
+	if n.config().Batch.Provider != "" {
 		// Python and shell functions run in the blocks' agents, with the
 		// same executors and tenancy as the local pool below.
 		if blocks, err = n.startPilot(lim); err != nil {
@@ -173,7 +175,7 @@ func (n *Node) startEndpoint() error {
 		}
 		xs[exec.KindPython], xs[exec.KindShell] = blocks, blocks
 	} else {
-		py, err := python.New(python.Config{Python: n.cfg.pythonPath(), Fallback: fallbackPython, Workers: n.cfg.Workers, Limits: lim, Logger: n.log, Tenants: tenants})
+		py, err := python.New(python.Config{Python: n.config().pythonPath(), Fallback: fallbackPython, Workers: n.config().Workers, Limits: lim, Logger: n.log, Tenants: tenants})
 		if err != nil {
 			tasks.Close()
 			if iso.Switches() && fault.KindOf(err) == fault.Invalid {
@@ -191,13 +193,13 @@ func (n *Node) startEndpoint() error {
 		xs[exec.KindShell] = sh
 	}
 	ep := n.newEndpoint(tasks, xs, blocks, ownerOnly)
-	rt, err := n.cfg.Containers.containerRuntime(n.ctx, n.log)
+	rt, err := n.config().Containers.containerRuntime(n.ctx, n.log)
 	if err == nil && rt != nil {
 		var cx *container.Executor
-		cx, err = container.New(n.cfg.Containers.executorConfig(rt, n.cfg.Hardware, lim, n.cfg.Workers, ep.gpuFns.needs, n.log))
+		cx, err = container.New(n.config().Containers.executorConfig(rt, n.config().Hardware, lim, n.config().Workers, ep.gpuFns.needs, n.log))
 		if err == nil {
 			xs[kindContainer] = cx
-			ep.images.rt, ep.images.pull = rt, n.cfg.Containers.Pull
+			ep.images.rt, ep.images.pull = rt, n.config().Containers.Pull
 		}
 	}
 	if err != nil {
@@ -219,18 +221,24 @@ func (n *Node) startEndpoint() error {
 func (n *Node) newEndpoint(tasks *taskstore.Store, xs executors, blocks *pilot.Manager, ownerOnly string) *endpoint {
 	ep := &endpoint{
 		n: n, tasks: tasks, executors: xs, pilot: blocks,
-		catalog: cachedCatalog{Store: n.catalog},
-		policy: admission.Policy{
-			Self: n.ID(), Callers: n.policy(), Functions: n.cfg.Functions, Skew: n.cfg.ClockSkew,
-			MaxInvocationBytes: n.cfg.maxInput(), MaxQueue: n.cfg.maxQueue(),
-			RequireMapping: n.cfg.RequireMapping, Mapped: n.cfg.mapped(), HostOwnerOnly: ownerOnly,
-		},
+		catalog:    cachedCatalog{Store: n.catalog},
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		observe:               &observer{log: n.log, metrics: n.metrics, audit: n.audit, now: n.now},
 		callsPerSessionStream: defaultCallsPerSessionStream,
 	}
 	ep.images.ctx, ep.images.now = n.ctx, n.now
+	ep.policy.Store(admissionPolicy(n.ID(), n.config(), ownerOnly))
 	return ep
+}
+
+// admissionPolicy is the admission policy that cfg sets for endpoint
+// self; ownerOnly is admission.Policy.HostOwnerOnly.
+func admissionPolicy(self peer.ID, cfg *Config, ownerOnly string) *admission.Policy {
+	return &admission.Policy{
+		Self: self, Callers: callerPolicy(cfg), Functions: cfg.Functions, Skew: cfg.ClockSkew,
+		MaxInvocationBytes: cfg.maxInput(), MaxQueue: cfg.maxQueue(),
+		RequireMapping: cfg.RequireMapping, Mapped: cfg.mapped(), HostOwnerOnly: ownerOnly,
+	}
 }
 
 // serveEndpoint serves the endpoint's protocols.
@@ -318,7 +326,7 @@ func readRequest(fr *wire.FrameReader) ([]byte, error) {
 // here: a peer it does not admit gets no more than a refusal, before any
 // of what it sends is read.
 func (e *endpoint) admits(s network.Stream) error {
-	if p := s.Conn().RemotePeer(); !e.policy.Callers.Allows(p) {
+	if p := s.Conn().RemotePeer(); !e.policy.Load().Callers.Allows(p) {
 		return fault.E(fault.Denied, "", "%s may not use this endpoint", p)
 	}
 	return nil
@@ -358,7 +366,7 @@ func (e *endpoint) accept(s network.Stream, gate bool, max int, v any, refused f
 }
 
 // maxRequest bounds one request: the largest invocation and its framing.
-func (e *endpoint) maxRequest() int { return e.policy.MaxInvocationBytes + 64<<10 }
+func (e *endpoint) maxRequest() int { return e.policy.Load().MaxInvocationBytes + 64<<10 }
 
 // handleInvoke admits one signed invocation and runs it.
 func (e *endpoint) handleInvoke(s network.Stream) {
@@ -399,7 +407,7 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*admission.Admi
 	e.n.mu.Unlock()
 	adm, err := admission.Decide(&admission.Input{
 		Envelope: req.Invocation, Sender: s.Conn().RemotePeer(), Now: e.n.now(),
-		Policy: &e.policy, Offers: offers,
+		Policy: e.policy.Load(), Offers: offers,
 		Catalog: &e.catalog, Tasks: e.tasks, Executors: e.executors,
 		Containers: &e.images, Verifier: e.verify,
 	})
@@ -541,7 +549,7 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 			stored(res)
 		}
 	}
-	timeout := e.n.cfg.capTimeout(time.Duration(inv.Timeout))
+	timeout := e.n.config().capTimeout(time.Duration(inv.Timeout))
 	var err error
 	if b, ok := x.(exec.Batcher); ok && len(inv.Inputs) > 1 && timeout == 0 {
 		inputs := make([]exec.Input, len(inv.Inputs))

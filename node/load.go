@@ -24,7 +24,7 @@ func (e *endpoint) load() routing.Load {
 	return routing.Load{
 		ID: e.n.ID().String(), Seq: uint64(now.UnixNano()),
 		Workers: st.Workers, Idle: st.Idle, Running: st.Running, Queued: st.Queued,
-		Accepting: st.Queued < e.n.cfg.maxQueue() && e.n.ctx.Err() == nil && e.tasks.Healthy() == nil && !e.batchFailing(),
+		Accepting: st.Queued < e.n.config().maxQueue() && e.n.ctx.Err() == nil && e.tasks.Healthy() == nil && !e.batchFailing(),
 		At:        now,
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
@@ -116,7 +117,7 @@ func (o *Options) validate() error {
 type Node struct {
 	key    *identity.Key
 	dir    string
-	cfg    *Config
+	cfg    atomic.Pointer[Config] // the config in force; Reload swaps it whole, never edits it
 	role   Role
 	log    *slog.Logger
 	now    func() time.Time
@@ -139,6 +140,8 @@ type Node struct {
 
 	claim []byte // the owner's claim on this node, as loaded
 
+	known *knownRecords // a bootstrap's endpoint records, kept across restarts; nil on an endpoint
+
 	containers ContainerProbe // Options.Containers; nil: runtimeContainers
 	executors  executors      // Options.Executors; nil: the host's own
 
@@ -150,13 +153,16 @@ type Node struct {
 
 	blockHeartbeat, scalePeriod time.Duration // Options'
 
-	mu      sync.Mutex // guards record, rec, seq, claimProblem
-	record  []byte     // current signed endpoint record
-	rec     *routing.EndpointRecord
-	seq     uint64
-	joined  chan struct{} // closed once the record is in the DHT
-	joinOne sync.Once
-	reached chan struct{} // closed once joinLoop reached a bootstrap peer
+	mu     sync.Mutex // guards record, rec, seq, claimProblem
+	record []byte     // current signed endpoint record
+	rec    *routing.EndpointRecord
+	seq    uint64
+	joined chan struct{} // closed once the record is in the DHT
+	// republish asks publishLoop to sign and publish the record now: the
+	// advertised config changed, or a bootstrap peer is back.
+	republish chan struct{}
+	joinOne   sync.Once
+	reached   chan struct{} // closed once joinLoop reached a bootstrap peer
 
 	// claimProblem is what kept the claim out of the last record; "" when
 	// it was in (or none is needed). Guarded by mu.
@@ -207,21 +213,36 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 			return nil, err
 		}
 	}
-	d, err := p2p.NewDHT(h, true, boot)
+	var known *knownRecords
+	var dhtOpts []dht.Option
+	if opts.Role == RoleBootstrap {
+		known = newKnownRecords(opts.Dir, now)
+		note := func(b []byte) { known.note(b) }
+		dhtOpts = append(dhtOpts, dht.NamespacedValidator(routing.Namespace, knownValidator{note: note}))
+	}
+	d, err := p2p.NewDHT(h, true, boot, dhtOpts...)
 	if err != nil {
 		h.Close()
 		return nil, err
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		key: opts.Key, dir: opts.Dir, cfg: cfg, role: opts.Role,
+		key: opts.Key, dir: opts.Dir, role: opts.Role,
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}), reached: make(chan struct{}),
 		frames:     wire.NewBudget(frameBudget, framePeerBudget),
 		containers: opts.Containers, executors: opts.Executors,
 		blockHeartbeat: opts.BlockHeartbeat, scalePeriod: opts.ScalePeriod,
-		metrics: newMetrics(opts.Role),
+		metrics:   newMetrics(opts.Role),
+		republish: make(chan struct{}, 1),
+	}
+	n.cfg.Store(cfg)
+	if known != nil {
+		n.known = known
+		restored := n.restoreKnown()
+		n.wg.Add(1)
+		go n.keepKnown(restored)
 	}
 	if cfg.AuditLog != "" && n.role == RoleEndpoint {
 		if n.audit, err = audit.Open(n.path(cfg.AuditLog), audit.Options{}); err != nil {
@@ -263,6 +284,10 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 		h.SetStreamHandler(wire.RecordProtocol, n.handleRecord)
 		n.wg.Add(1)
 		go n.publishLoop()
+		if len(boot) > 0 {
+			n.wg.Add(1)
+			go n.watchBootstrap(boot)
+		}
 	}
 	n.metrics.observeNode(n)
 	if cfg.HTTPListen != "" {
@@ -310,6 +335,13 @@ func (n *Node) Host() host.Host { return n.host }
 
 // Addrs are the node's dialable addresses, each ending in /p2p/ID.
 func (n *Node) Addrs() []string { return p2p.FullAddrs(n.host) }
+
+// config is the node's config in force (see Reload); never modify it.
+func (n *Node) config() *Config { return n.cfg.Load() }
+
+// Config is a copy of the node's config in force: as it started, with
+// the settings of the last Reload.
+func (n *Node) Config() Config { return *n.config() }
 
 // Joined is closed once an endpoint's record is stored in the DHT.
 func (n *Node) Joined() <-chan struct{} { return n.joined }
@@ -373,7 +405,8 @@ func (n *Node) signRecord() error {
 	n.mu.Lock()
 	last := n.rec
 	n.mu.Unlock()
-	sw := n.cfg.Software // its container fields are the probe's
+	cfg := n.config()
+	sw := cfg.Software // its container fields are the probe's
 	n.containerSoftware(&sw, last)
 	now := n.now()
 	n.mu.Lock()
@@ -382,24 +415,24 @@ func (n *Node) signRecord() error {
 	if seq <= n.seq {
 		seq = n.seq + 1
 	}
-	name := n.cfg.Name
+	name := cfg.Name
 	if name == "" {
 		name, _ = os.Hostname()
 	}
 	rec := &routing.EndpointRecord{
 		ID:       n.key.ID().String(),
 		Name:     name,
-		Owner:    n.cfg.Owner,
+		Owner:    cfg.Owner,
 		Addrs:    n.Addrs(),
-		Hardware: n.cfg.Hardware,
+		Hardware: cfg.Hardware,
 		Software: sw,
-		Labels:   n.cfg.Labels,
-		Datasets: n.cfg.Datasets,
+		Labels:   cfg.Labels,
+		Datasets: cfg.Datasets,
 		Seq:      seq,
 		Updated:  now.UnixNano(),
-		Expires:  now.Add(n.cfg.recordTTL()).UnixNano(),
-		Public:   n.cfg.Public,
-		Allowed:  n.cfg.Allowed,
+		Expires:  now.Add(cfg.recordTTL()).UnixNano(),
+		Public:   cfg.Public,
+		Allowed:  cfg.Allowed,
 		Batch:    n.ep.batchStatus(),
 	}
 	problem := checkClaim(n.claim, rec.ID, rec.Owner, now)
@@ -425,9 +458,14 @@ func (n *Node) signRecord() error {
 
 // policy is the endpoint's access policy.
 func (n *Node) policy() identity.Policy {
-	p := identity.Policy{Public: n.cfg.Public}
-	p.Owner, _ = identity.ParseID(n.cfg.Owner)
-	for _, a := range n.cfg.Allowed {
+	return callerPolicy(n.config())
+}
+
+// callerPolicy is who cfg lets use the endpoint.
+func callerPolicy(cfg *Config) identity.Policy {
+	p := identity.Policy{Public: cfg.Public}
+	p.Owner, _ = identity.ParseID(cfg.Owner)
+	for _, a := range cfg.Allowed {
 		if id, err := identity.ParseID(a); err == nil {
 			p.Allowed = append(p.Allowed, id)
 		}
@@ -449,7 +487,7 @@ func (n *Node) currentRecord() []byte {
 func (n *Node) publishLoop() {
 	defer n.wg.Done()
 	retry := 250 * time.Millisecond
-	refresh := n.cfg.recordTTL() / 3
+	refresh := n.config().recordTTL() / 3
 	for {
 		err := n.publish()
 		wait := refresh
@@ -464,16 +502,28 @@ func (n *Node) publishLoop() {
 			})
 			retry = 250 * time.Millisecond
 		}
+		kicked := false
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-time.After(wait):
+		case <-n.republish:
+			kicked = true
+			retry = 250 * time.Millisecond
 		}
-		if err == nil {
+		if err == nil || kicked {
 			if err := n.signRecord(); err != nil {
 				n.log.Error("sign endpoint record", "err", err)
 			}
 		}
+	}
+}
+
+// publishSoon asks publishLoop to sign and publish the record at once.
+func (n *Node) publishSoon() {
+	select {
+	case n.republish <- struct{}{}:
+	default: // one is pending already
 	}
 }
 

@@ -170,7 +170,7 @@ var Providers = map[string]func(dir string) (pilot.Provider, error){
 
 // newProvider makes the endpoint's provider.
 func (n *Node) newProvider() (pilot.Provider, error) {
-	name := n.cfg.Batch.Provider
+	name := n.config().Batch.Provider
 	if name == "local" {
 		return pilot.NewLocal(filepath.Join(n.dir, BlocksDir, "local"))
 	}
@@ -228,7 +228,7 @@ var WorkerCommand = ""
 // startPilot makes the block manager of an endpoint whose config names a
 // provider.
 func (n *Node) startPilot(lim exec.Limits) (*pilot.Manager, error) {
-	b := &n.cfg.Batch
+	b := &n.config().Batch
 	prov, err := n.newProvider()
 	if err != nil {
 		return nil, err
@@ -287,14 +287,14 @@ func (n *Node) prepareBlock(dir, self, user string) (pilot.Credential, error) {
 	if err != nil {
 		return pilot.Credential{}, err
 	}
-	workers := n.cfg.Batch.WorkersPerNode
+	workers := n.config().Batch.WorkersPerNode
 	if workers == 0 {
 		workers = pilot.DefaultWorkersPerNode
 	}
 	spec := blockSpec{
 		Endpoint: n.ID().String(), Addrs: n.Addrs(), Key: base64.StdEncoding.EncodeToString(raw),
-		Workers: workers, Python: n.cfg.pythonPath(), MaxOutputBytes: n.cfg.MaxOutputBytes,
-		WorkerUIDs: n.cfg.WorkerUIDs, Users: n.cfg.Users, RequireMapping: n.cfg.RequireMapping,
+		Workers: workers, Python: n.config().pythonPath(), MaxOutputBytes: n.config().MaxOutputBytes,
+		WorkerUIDs: n.config().WorkerUIDs, Users: n.config().Users, RequireMapping: n.config().RequireMapping,
 		NodeDir: n.dir,
 	}
 	if n.cfg.Containers.Runtime != RuntimeNone {

@@ -108,7 +108,7 @@ func TestBadRecordsNeverReplaceValidOnes(t *testing.T) {
 			}
 			holders++
 			if !bytes.Equal(got, valid) {
-				t.Fatalf("%s: node %s now stores another record", name, n.cfg.Name)
+				t.Fatalf("%s: node %s now stores another record", name, n.config().Name)
 			}
 		}
 		if holders == 0 {

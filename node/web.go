@@ -27,7 +27,7 @@ type webServer struct {
 // startWeb listens on http_listen and serves the web view and /metrics;
 // it starts the directory of endpoints the view lists.
 func (n *Node) startWeb() error {
-	ln, err := net.Listen("tcp", n.cfg.HTTPListen)
+	ln, err := net.Listen("tcp", n.config().HTTPListen)
 	if err != nil {
 		return fmt.Errorf("node: http_listen: %w", err)
 	}
@@ -39,7 +39,7 @@ func (n *Node) startWeb() error {
 	go d.run()
 	h := webview.New(webview.Options{
 		Source: &webSource{n: n, d: d}, NodeID: n.ID().String(), Role: n.role.String(),
-		Token:            n.cfg.HTTPToken,
+		Token:            n.config().HTTPToken,
 		Metrics:          promhttp.HandlerFor(n.metrics.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}),
 		HeartbeatTimeout: routing.DefaultHeartbeatInterval * routing.DefaultMissedBeats,
 		Now:              n.now,
@@ -60,7 +60,7 @@ func (n *Node) startWeb() error {
 		}
 	}()
 	n.web = w
-	n.log.Info("web view and /metrics", "url", "http://"+ln.Addr().String()+"/", "token", n.cfg.HTTPToken != "")
+	n.log.Info("web view and /metrics", "url", "http://"+ln.Addr().String()+"/", "token", n.config().HTTPToken != "")
 	return nil
 }
 
@@ -131,7 +131,7 @@ func (s *webSource) Self() *webview.Self {
 	if ep == nil {
 		return nil
 	}
-	cfg := n.cfg
+	cfg := n.config()
 	maxTimeout := "10m0s (the executors' default)"
 	if cfg.MaxTimeout > 0 {
 		maxTimeout = cfg.MaxTimeout.String()

@@ -142,18 +142,21 @@ func newResourceManager() (network.ResourceManager, error) {
 	return rm, nil
 }
 
-// NewDHT starts the fxmesh DHT on h, as a server or a client.
-func NewDHT(h host.Host, server bool, bootstrap []peer.AddrInfo) (*dht.IpfsDHT, error) {
+// NewDHT starts the fxmesh DHT on h, as a server or a client; more
+// options apply after fxmesh's (a validator of its own for
+// routing.Namespace replaces routing.Validator).
+func NewDHT(h host.Host, server bool, bootstrap []peer.AddrInfo, more ...dht.Option) (*dht.IpfsDHT, error) {
 	mode := dht.ModeClient
 	if server {
 		mode = dht.ModeServer
 	}
-	d, err := dht.New(h,
+	opts := []dht.Option{
 		dht.Mode(mode),
 		dht.ProtocolPrefix(wire.DHTPrefix),
 		dht.NamespacedValidator(routing.Namespace, routing.Validator{}),
 		dht.BootstrapPeers(bootstrap...),
-	)
+	}
+	d, err := dht.New(h, append(opts, more...)...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: start dht: %w", err)
 	}

@@ -35,16 +35,20 @@ func emptyIfNil[T any](s []T) []T {
 func (s *Server) endpoints(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), opTimeout)
 	defer cancel()
-	eps, err := s.opts.Client.EndpointsMeeting(ctx, r.URL.Query()["require"])
+	l, err := s.opts.Client.ListEndpoints(ctx, r.URL.Query()["require"])
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	out := make([]client.EndpointJSON, 0, len(eps))
-	for _, e := range eps {
+	out := make([]client.EndpointJSON, 0, len(l.Endpoints))
+	for _, e := range l.Endpoints {
 		out = append(out, client.EndpointJSONOf(e))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"endpoints": out})
+	body := map[string]any{"endpoints": out}
+	if len(l.Incomplete) > 0 {
+		body["incomplete"] = l.Incomplete
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func parsePeer(s string) (peer.ID, error) {

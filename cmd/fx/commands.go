@@ -143,11 +143,14 @@ func newEndpointsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
-				eps, err := c.EndpointsMeeting(ctx, require)
+				l, err := c.ListEndpoints(ctx, require)
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
+				for _, why := range l.Incomplete {
+					fmt.Fprintf(cmd.ErrOrStderr(), "fx: warning: the list may be incomplete: %s\n", why)
+				}
+				eps, out := l.Endpoints, cmd.OutOrStdout()
 				if jsonFlag(cmd) {
 					list := make([]client.EndpointJSON, 0, len(eps))
 					for _, e := range eps {

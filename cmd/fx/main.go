@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -11,6 +12,11 @@ import (
 
 func main() {
 	if err := newRootCmd().Execute(); err != nil {
+		var stopped *interruptedError
+		if errors.As(err, &stopped) {
+			fmt.Fprintln(os.Stderr, "fx:", stopped.Error())
+			os.Exit(exitInterrupted)
+		}
 		msg := message(err)
 		if fault.KindOf(err) == fault.User {
 			msg = err.Error() // the function's own words, as they are

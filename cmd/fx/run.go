@@ -75,12 +75,16 @@ func withSession(cmd *cobra.Command, ctx context.Context, fnRef, endpoint string
 	})
 }
 
-// routed runs inputs where routing (or --endpoint) says.
-func (s *dialed) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, inputs []client.Input, spread bool, onResult func(peer.ID, client.Result)) error {
+// routed runs inputs where routing (or --endpoint) says; sent, if not
+// nil, follows the tasks.
+func (s *dialed) routed(cmd *cobra.Command, ctx context.Context, f *runFlags, inputs []client.Input, spread bool, sent *tasksSent, onResult func(peer.ID, client.Result)) error {
 	w := client.RunRequest{
 		RouteRequest: client.RouteRequest{Function: s.function, Require: f.require, AnyOwner: f.anyEndpoint},
 		Endpoint:     s.endpoint, Inputs: inputs, Timeout: f.timeout, Retries: f.retries,
 		OnResult: onResult, Spread: spread,
+	}
+	if sent != nil {
+		w.OnTask = sent.note
 	}
 	if f.explain {
 		w.Explain = cmd.ErrOrStderr()
@@ -109,13 +113,20 @@ func newRunCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(f.timeout))
 			defer cancel()
-			return withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
+			ctx, interrupted, stop := interruptible(ctx)
+			defer stop()
+			var sent tasksSent
+			err = withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
 				var res *client.Result
-				if err := s.routed(cmd, ctx, &f, []client.Input{in}, false, func(_ peer.ID, r client.Result) { res = &r }); err != nil {
+				if err := s.routed(cmd, ctx, &f, []client.Input{in}, false, &sent, func(_ peer.ID, r client.Result) { res = &r }); err != nil {
 					return err
 				}
 				return printResult(cmd, "", nil, res)
 			})
+			if err != nil && interrupted() {
+				return sent.interrupted()
+			}
+			return err
 		},
 	}
 	f.add(cmd, false)
@@ -383,9 +394,12 @@ func newBatchCmd() *cobra.Command {
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
 			defer cancel()
-			return withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
+			ctx, interrupted, stop := interruptible(ctx)
+			defer stop()
+			var sent tasksSent
+			err = withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
 				failed, lost := 0, 0
-				err := s.routed(cmd, ctx, &f, inputs, true, func(_ peer.ID, r client.Result) {
+				err := s.routed(cmd, ctx, &f, inputs, true, &sent, func(_ peer.ID, r client.Result) {
 					if r.Error != nil {
 						failed++
 						if r.Error.Kind == string(fault.System) {
@@ -411,6 +425,11 @@ func newBatchCmd() *cobra.Command {
 				}
 				return nil
 			})
+			if err != nil && interrupted() {
+				bw.Flush() // the results that arrived
+				return sent.interrupted()
+			}
+			return err
 		},
 	}
 	f.add(cmd, true)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -197,8 +198,8 @@ func newClaimCmd() *cobra.Command {
 		Long: `Install the owner's signed claim on this endpoint, as fx endpoint claim NODE_ID
 printed it ("-" reads it from stdin). It must be signed by the owner that
 config.yaml names, for this node, and not expired. fxnode run publishes it
-in the endpoint record, so that clients can verify the owner. Restart a
-running fxnode to publish it.`,
+in the endpoint record, so that clients can verify the owner. Send a running
+fxnode SIGHUP (or restart it) to publish it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			text := args[0]
@@ -241,18 +242,27 @@ func newRunCmd() *cobra.Command {
 			if _, err := os.Stat(filepath.Join(dir, node.ConfigFile)); err != nil {
 				return fault.E(fault.NotFound, "", "no %s in %s: run fxnode init --dir %s first", node.ConfigFile, dir, dir)
 			}
-			cfg, err := node.LoadConfig(dir)
+			// load reads config.yaml with the flags' addresses in place
+			// of its own, at start and on each SIGHUP.
+			load := func() (*node.Config, error) {
+				cfg, err := node.LoadConfig(dir)
+				if err != nil {
+					return nil, err
+				}
+				if len(listen) > 0 {
+					cfg.Listen = listen
+				}
+				if len(bootstrap) > 0 {
+					cfg.Bootstrap = bootstrap
+				}
+				return cfg, nil
+			}
+			cfg, err := load()
 			if err != nil {
 				return err
 			}
-			if len(listen) > 0 {
-				cfg.Listen = listen
-			}
-			if len(bootstrap) > 0 {
-				cfg.Bootstrap = bootstrap
-			}
 			printPolicy(cmd.OutOrStdout(), cfg)
-			return serve(cmd, dir, cfg, node.RoleEndpoint)
+			return serve(cmd, dir, cfg, node.RoleEndpoint, load)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "node directory made by fxnode init (required)")
@@ -287,7 +297,7 @@ func newBootstrapCmd() *cobra.Command {
 			if len(cfg.Listen) == 0 {
 				cfg.Listen = []string{"/ip4/127.0.0.1/tcp/4001"}
 			}
-			return serve(cmd, dir, cfg, node.RoleBootstrap)
+			return serve(cmd, dir, cfg, node.RoleBootstrap, nil)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "bootstrap directory; its key is made on first start (required)")
@@ -344,14 +354,20 @@ and runs until interrupted.`,
 	return cmd
 }
 
-// serve runs a node until SIGINT or SIGTERM.
-func serve(cmd *cobra.Command, dir string, cfg *node.Config, role node.Role) error {
+// serve runs a node until SIGINT or SIGTERM. With load, SIGHUP reloads
+// the config it returns (see reload).
+func serve(cmd *cobra.Command, dir string, cfg *node.Config, role node.Role, load func() (*node.Config, error)) error {
 	key, err := identity.LoadOrCreateKey(filepath.Join(dir, node.KeyFile))
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	if load != nil {
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+	}
 	log, err := node.NewLog(os.Stderr, cfg.LogFormat, logLevel(cmd), dir)
 	if err != nil {
 		return err
@@ -366,7 +382,13 @@ func serve(cmd *cobra.Command, dir string, cfg *node.Config, role node.Role) err
 	for _, a := range n.Addrs() {
 		fmt.Fprintln(out, a)
 	}
-	<-ctx.Done()
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+		case <-hup:
+			reload(out, log.Logger, n, load)
+		}
+	}
 	done := make(chan error, 1)
 	go func() { done <- n.Close() }()
 	select {
@@ -398,4 +420,27 @@ endpoint with it, and runs the tasks it is sent until the endpoint lets it go.`,
 	cmd.Flags().StringVar(&dir, "block-dir", "", "the block's directory, made by its endpoint (required)")
 	cmd.MarkFlagRequired("block-dir")
 	return cmd
+}
+
+// reload puts the config that load reads in force on n (SIGHUP): the
+// policy and limits change for the invocations that follow, running tasks
+// go on, and the policy now in force is printed as at start. A config
+// that does not load or validate changes nothing; settings that n cannot
+// change while it runs are logged as needing a restart.
+func reload(out io.Writer, log *slog.Logger, n *node.Node, load func() (*node.Config, error)) {
+	cfg, err := load()
+	var restart []string
+	if err == nil {
+		restart, err = n.Reload(cfg)
+	}
+	if err != nil {
+		log.Error("config reload refused; the policy in force stays", "err", err)
+		return
+	}
+	if len(restart) > 0 {
+		log.Warn("config.yaml changes that need a restart to take effect", "settings", strings.Join(restart, ","))
+	}
+	in := n.Config()
+	printPolicy(out, &in)
+	log.Info("config reloaded: the policy above is in force")
 }
