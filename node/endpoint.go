@@ -207,7 +207,7 @@ func (n *Node) startEndpoint() error {
 		tasks.Close()
 		return err
 	}
-	if blocks != nil && n.cfg.Containers.Runtime != RuntimeNone {
+	if blocks != nil && n.config().Containers.Runtime != RuntimeNone {
 		// Functions with container images run in the blocks too, on
 		// nodes with a runtime; on this host's, while they have none.
 		xs[kindContainer] = &blockContainers{blocks: blocks, local: xs[kindContainer]}

@@ -237,7 +237,7 @@ func (n *Node) startPilot(lim exec.Limits) (*pilot.Manager, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("node: blocks: %w", err)
 	}
-	if len(n.cfg.Users) > 0 {
+	if len(n.config().Users) > 0 {
 		// The jobs of mapped users run as their accounts, which must reach
 		// their blocks' directories (each 0700, the account's): they may
 		// search the blocks directory, not list it.
@@ -255,10 +255,10 @@ func (n *Node) startPilot(lim exec.Limits) (*pilot.Manager, error) {
 	}
 	id := n.ID().String()
 	var userOf func(string) string
-	if len(n.cfg.Users) > 0 {
+	if len(n.config().Users) > 0 {
 		// Identity mapping: a mapped user's work runs on blocks submitted
 		// as its account; the rest on the endpoint's own.
-		userOf = func(tenant string) string { return n.cfg.Users[tenant] }
+		userOf = func(tenant string) string { return n.config().Users[tenant] }
 	}
 	return pilot.New(pilot.Config{
 		Provider: prov, Prefix: "fx" + id[len(id)-8:] + "-", Dir: dir,
@@ -297,8 +297,8 @@ func (n *Node) prepareBlock(dir, self, user string) (pilot.Credential, error) {
 		WorkerUIDs: n.config().WorkerUIDs, Users: n.config().Users, RequireMapping: n.config().RequireMapping,
 		NodeDir: n.dir,
 	}
-	if n.cfg.Containers.Runtime != RuntimeNone {
-		c := n.cfg.Containers
+	if n.config().Containers.Runtime != RuntimeNone {
+		c := n.config().Containers
 		spec.Containers = &c
 	}
 	var acct *tenant.Account
