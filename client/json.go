@@ -18,7 +18,12 @@ type EndpointJSON struct {
 	Labels    map[string]string `json:"labels"`
 	Datasets  []string          `json:"datasets"`
 	Public    bool              `json:"public"`
-	Seq       uint64            `json:"seq"`
+	// Functions is the endpoint's function allowlist, when it restricts
+	// the functions it serves; FunctionsUnlisted says it restricts them by
+	// a list too long for its record.
+	Functions         []string `json:"functions,omitempty"`
+	FunctionsUnlisted bool     `json:"functions_unlisted,omitempty"`
+	Seq               uint64   `json:"seq"`
 	UpdatedAt time.Time         `json:"updated_at"`
 	ExpiresAt time.Time         `json:"expires_at"`
 
@@ -39,7 +44,7 @@ func EndpointJSONOf(e EndpointInfo) EndpointJSON {
 		ID: r.ID, Name: r.Name, Owner: r.Owner, OwnerVerified: r.OwnerVerified, OwnerUnverified: r.OwnerUnverified,
 		Addrs: r.Addrs, Online: e.Online,
 		Hardware: r.Hardware, Software: r.Software, Labels: r.Labels, Datasets: r.Datasets,
-		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
+		Public: r.Public, Functions: r.Functions, FunctionsUnlisted: r.FunctionsUnlisted, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
 		Batch: r.Batch,
 	}
 	// Empty lists print as [] and {}, never null.
