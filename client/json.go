@@ -8,24 +8,24 @@ import (
 // EndpointJSON is the stable JSON form of an endpoint: fx endpoints --json
 // prints it, and the local API sends it.
 type EndpointJSON struct {
-	ID        string            `json:"id"`
-	Name      string            `json:"name"`
-	Owner     string            `json:"owner"`
-	Addrs     []string          `json:"addrs"`
-	Online    bool              `json:"online"`
-	Hardware  Hardware          `json:"hardware"`
-	Software  Software          `json:"software"`
-	Labels    map[string]string `json:"labels"`
-	Datasets  []string          `json:"datasets"`
-	Public    bool              `json:"public"`
+	ID       string            `json:"id"`
+	Name     string            `json:"name"`
+	Owner    string            `json:"owner"`
+	Addrs    []string          `json:"addrs"`
+	Online   bool              `json:"online"`
+	Hardware Hardware          `json:"hardware"`
+	Software Software          `json:"software"`
+	Labels   map[string]string `json:"labels"`
+	Datasets []string          `json:"datasets"`
+	Public   bool              `json:"public"`
 	// Functions is the endpoint's function allowlist, when it restricts
 	// the functions it serves; FunctionsUnlisted says it restricts them by
 	// a list too long for its record.
-	Functions         []string `json:"functions,omitempty"`
-	FunctionsUnlisted bool     `json:"functions_unlisted,omitempty"`
-	Seq               uint64   `json:"seq"`
-	UpdatedAt time.Time         `json:"updated_at"`
-	ExpiresAt time.Time         `json:"expires_at"`
+	Functions         []string  `json:"functions,omitempty"`
+	FunctionsUnlisted bool      `json:"functions_unlisted,omitempty"`
+	Seq               uint64    `json:"seq"`
+	UpdatedAt         time.Time `json:"updated_at"`
+	ExpiresAt         time.Time `json:"expires_at"`
 
 	// OwnerVerified says whether the owner signed a claim on the endpoint;
 	// OwnerUnverified says why not.
