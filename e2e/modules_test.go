@@ -133,6 +133,7 @@ func TestModuleRequirement(t *testing.T) {
 	if err == nil {
 		t.Fatal("fx run on the endpoint without the module succeeded")
 	}
+	t.Logf("fx run on plain says:\n%s", stderr)
 	for _, want := range []string{
 		"imports Python module fxmesh_fake_mod, which endpoint plain (" + ids["plain"] + ") does not have",
 		"endpoints that have it: sci (" + ids["sci"] + ", fxmesh-fake-mod 1.2.3)",
