@@ -223,3 +223,30 @@ func TestRecordModulesAndAllowlist(t *testing.T) {
 		t.Fatalf("no allowlist advertised as %q, unlisted %v", listed, unlisted)
 	}
 }
+
+// TestRefreshModulesFallsBack: when the interpreter cannot list its
+// modules, the record keeps those python-modules.json holds (fxnode init
+// wrote them, or the last start); a list that works replaces the file's.
+func TestRefreshModulesFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	saved := []routing.Module{{Name: "from-init", Version: "1.0"}}
+	if err := writeModules(dir, saved); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{ctx: context.Background(), dir: dir, log: testLogger(t)}
+	n.refreshModules(filepath.Join(dir, "no-such-python"), false)
+	if !slices.Equal(n.modules, saved) {
+		t.Fatalf("after a failed listing the record has %v, want the file's %v", n.modules, saved)
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	n.refreshModules(python, false)
+	if _, ok := routing.FindModule(n.modules, "from-init"); ok || n.modules == nil {
+		t.Fatalf("after a listing that worked the record has %v", n.modules)
+	}
+	if got, err := readModules(dir); err != nil || !slices.Equal(got, n.modules) {
+		t.Fatalf("python-modules.json holds %v (%v), the record %v", got, err, n.modules)
+	}
+}
