@@ -30,6 +30,12 @@ type EndpointJSON struct {
 	// Batch is the endpoint's batch scheduler: provider, partition,
 	// blocks pending and running, their workers, and its error state.
 	Batch *Batch `json:"batch,omitempty"`
+
+	// Functions is the endpoint's function allowlist, when it restricts
+	// the functions it serves; FunctionsUnlisted says it restricts them by
+	// a list too long for its record.
+	Functions         []string `json:"functions,omitempty"`
+	FunctionsUnlisted bool     `json:"functions_unlisted,omitempty"`
 }
 
 // EndpointJSONOf is e's JSON form.
@@ -40,7 +46,7 @@ func EndpointJSONOf(e EndpointInfo) EndpointJSON {
 		Addrs: r.Addrs, Online: e.Online,
 		Hardware: r.Hardware, Software: r.Software, Labels: r.Labels, Datasets: r.Datasets,
 		Public: r.Public, Seq: r.Seq, UpdatedAt: r.UpdatedAt(), ExpiresAt: r.ExpiresAt(),
-		Batch: r.Batch,
+		Batch: r.Batch, Functions: r.Functions, FunctionsUnlisted: r.FunctionsUnlisted,
 	}
 	// Empty lists print as [] and {}, never null.
 	j.Addrs = emptyIfNil(j.Addrs)

@@ -119,6 +119,10 @@ func (c *Client) Route(ctx context.Context, r RouteRequest) ([]routing.Scored, r
 		return nil, routing.Request{}, err
 	}
 	req := routing.Request{Requirements: reqs, Caller: c.ID(), Exclude: r.Exclude, TrustedOwners: c.trusted, AnyOwner: r.AnyOwner, Image: r.image()}
+	if f := r.Function; f != nil && f.Function != nil {
+		// Endpoints whose allowlist would refuse it are passed over.
+		req.Function = &routing.FunctionRef{ID: f.ID.String(), Owner: f.Function.Owner, Name: f.Function.Name}
+	}
 	for _, q := range reqs {
 		if q.Key == routing.KeyDataset && q.Op == routing.OpEq {
 			req.Datasets = append(req.Datasets, q.Value)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -145,6 +146,7 @@ func (n *Node) startEndpoint() error {
 		return err
 	}
 	if n.executors != nil {
+		n.refreshModules("", false) // no interpreter of its own: the file's, if any
 		n.ep = n.newEndpoint(tasks, n.executors, nil, "")
 		n.serveEndpoint()
 		return nil
@@ -174,6 +176,9 @@ func (n *Node) startEndpoint() error {
 			return err
 		}
 		xs[exec.KindPython], xs[exec.KindShell] = blocks, blocks
+		// The blocks run the configured interpreter, on the scheduler's
+		// nodes: its modules here are the best guess of theirs.
+		n.refreshModules(cmp.Or(n.config().pythonPath(), python.DefaultPython), iso.Switches())
 	} else {
 		py, err := python.New(python.Config{Python: n.config().pythonPath(), Fallback: fallbackPython, Workers: n.config().Workers, Limits: lim, Logger: n.log, Tenants: tenants})
 		if err != nil {
@@ -184,6 +189,7 @@ func (n *Node) startEndpoint() error {
 			return err
 		}
 		xs[exec.KindPython] = py
+		n.refreshModules(py.Python(), iso.Switches())
 		sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log, Tenants: tenants})
 		if err != nil {
 			xs.close()

@@ -153,7 +153,7 @@ type Node struct {
 
 	blockHeartbeat, scalePeriod time.Duration // Options'
 
-	mu     sync.Mutex // guards record, rec, seq, claimProblem
+	mu     sync.Mutex // guards record, rec, seq, claimProblem, modules
 	record []byte     // current signed endpoint record
 	rec    *routing.EndpointRecord
 	seq    uint64
@@ -167,6 +167,10 @@ type Node struct {
 	// claimProblem is what kept the claim out of the last record; "" when
 	// it was in (or none is needed). Guarded by mu.
 	claimProblem string
+	// modules are the Python modules the record advertises, as
+	// refreshModules listed them at start; nil keeps the config's
+	// software.modules (none, unless set in code). Guarded by mu.
+	modules []routing.Module
 }
 
 // Start starts a node: its host, its DHT server, and for an endpoint the
@@ -435,6 +439,10 @@ func (n *Node) signRecord() error {
 		Allowed:  cfg.Allowed,
 		Batch:    n.ep.batchStatus(),
 	}
+	if n.modules != nil {
+		rec.Software.Modules = n.modules
+	}
+	rec.Functions, rec.FunctionsUnlisted = advertisedFunctions(cfg.Functions)
 	problem := checkClaim(n.claim, rec.ID, rec.Owner, now)
 	if problem == "" && rec.Owner != "" {
 		rec.OwnerClaim = n.claim

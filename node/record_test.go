@@ -6,13 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/identity"
 	"github.com/fxmesh/fxmesh/routing"
 )
@@ -171,5 +174,79 @@ func TestRecordDockerImages(t *testing.T) {
 	sw := publishedSoftware(t, n)
 	if !slices.Contains(sw.Images, name) && len(sw.Images) < routing.MaxImages {
 		t.Fatalf("after importing %s: images %q", name, sw.Images)
+	}
+}
+
+// TestRecordModulesAndAllowlist: the record lists the Python modules that
+// the pool's interpreter imports, listed at start (a distribution on the
+// PYTHONPATH the workers inherit included) and saved in
+// python-modules.json, and the function allowlist; an allowlist too long
+// for a record is advertised as unlisted.
+func TestRecordModulesAndAllowlist(t *testing.T) {
+	site := exectest.SharedDir(t)
+	dist := filepath.Join(site, "fxmesh_node_fake-0.4.dist-info")
+	if err := os.Mkdir(dist, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dist, "METADATA"), []byte("Metadata-Version: 2.1\nName: FXMesh_Node_Fake\nVersion: 0.4\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PYTHONPATH", site)
+	allow := []string{"bafyfn", "12D3KooWowner/add"}
+	n := startRecordNode(t, &Config{Functions: allow}, nil)
+	rec, err := routing.DecodeRecord(n.currentRecord(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, ok := routing.FindModule(rec.Software.Modules, "fxmesh-node-fake"); !ok || m.Version != "0.4" {
+		t.Fatalf("record lists %d modules, without fxmesh-node-fake 0.4: %v", len(rec.Software.Modules), rec.Software.Modules)
+	}
+	if !slices.Equal(rec.Functions, allow) || rec.FunctionsUnlisted {
+		t.Fatalf("record's allowlist %q (unlisted %v), want %q", rec.Functions, rec.FunctionsUnlisted, allow)
+	}
+	saved, err := readModules(n.dir)
+	if err != nil || !slices.Equal(saved, rec.Software.Modules) {
+		t.Fatalf("python-modules.json holds %d modules (%v), the record %d", len(saved), err, len(rec.Software.Modules))
+	}
+
+	long := make([]string, routing.MaxFunctionEntries+1)
+	for i := range long {
+		long[i] = fmt.Sprintf("fn%d", i)
+	}
+	if listed, unlisted := advertisedFunctions(long); listed != nil || !unlisted {
+		t.Fatalf("allowlist of %d entries advertised as %d, unlisted %v", len(long), len(listed), unlisted)
+	}
+	if listed, unlisted := advertisedFunctions([]string{"has space"}); listed != nil || !unlisted {
+		t.Fatalf("allowlist with an entry a record cannot hold advertised as %q, unlisted %v", listed, unlisted)
+	}
+	if listed, unlisted := advertisedFunctions(nil); listed != nil || unlisted {
+		t.Fatalf("no allowlist advertised as %q, unlisted %v", listed, unlisted)
+	}
+}
+
+// TestRefreshModulesFallsBack: when the interpreter cannot list its
+// modules, the record keeps those python-modules.json holds (fxnode init
+// wrote them, or the last start); a list that works replaces the file's.
+func TestRefreshModulesFallsBack(t *testing.T) {
+	dir := t.TempDir()
+	saved := []routing.Module{{Name: "from-init", Version: "1.0"}}
+	if err := writeModules(dir, saved); err != nil {
+		t.Fatal(err)
+	}
+	n := &Node{ctx: context.Background(), dir: dir, log: testLogger(t)}
+	n.refreshModules(filepath.Join(dir, "no-such-python"), false)
+	if !slices.Equal(n.modules, saved) {
+		t.Fatalf("after a failed listing the record has %v, want the file's %v", n.modules, saved)
+	}
+	python, err := exec.LookPath("python3")
+	if err != nil {
+		t.Skip("no python3")
+	}
+	n.refreshModules(python, false)
+	if _, ok := routing.FindModule(n.modules, "from-init"); ok || n.modules == nil {
+		t.Fatalf("after a listing that worked the record has %v", n.modules)
+	}
+	if got, err := readModules(dir); err != nil || !slices.Equal(got, n.modules) {
+		t.Fatalf("python-modules.json holds %v (%v), the record %v", got, err, n.modules)
 	}
 }

@@ -22,7 +22,7 @@ var liveSettings = []string{
 }
 
 // advertised are the live settings the endpoint record carries.
-var advertised = []string{"name", "owner", "public", "allowed", "labels", "datasets"}
+var advertised = []string{"name", "owner", "public", "allowed", "labels", "datasets", "functions"}
 
 // Reload puts the live settings of cfg (liveSettings) in force on a
 // running endpoint without stopping anything: tasks admitted already run

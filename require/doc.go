@@ -31,6 +31,13 @@
 //     (FormWord): fxmesh-test/python:1, 127.0.0.1:5000/x/y:tag,
 //     name@sha256:.... NormalizeImage says which references name the same
 //     image.
+//   - module: a Python distribution, NAME or NAME>=VERSION (FormModule), with
+//     = and != only: module=numpy, module=scikit-learn>=1.4. NAME is 1 to
+//     MaxModuleName of [A-Za-z0-9._-], starting and ending with a letter or
+//     digit, compared as PEP 503 normalises it (NormalizeModule:
+//     Scikit_Learn is scikit-learn); VERSION is a dotted version of digits.
+//     The operator is the = after module; the >= is part of the value
+//     (quote it in a shell: --require 'module=numpy>=1.26').
 //   - label:K: the endpoint's label K, K being 1 to 64 of [A-Za-z0-9_.:/-] as
 //     record label keys are. With = and != the value is a word; with a
 //     comparison it is a number, a number with a byte unit, or a dotted

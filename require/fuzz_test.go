@@ -18,6 +18,7 @@ func FuzzParse(f *testing.F) {
 		"gpus=many", "arch>=5", "python=abc", "arch!arm64", "", "=", "!", "a<>b", "label:=x",
 		"memory>=99999999PiB", "cpus=>4", "label:cost<2.5", "label:disk>=1.5TiB",
 		"image=fxmesh-test/python:1", "image=127.0.0.1:5000/x/y:tag", "image>=1", "image=n@sha256:00ff",
+		"module=numpy", "module=numpy>=1.26", "module=Foo_Bar>=2", "module=numpy>=1.2>=3", "module>=1",
 	} {
 		f.Add(s)
 	}

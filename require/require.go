@@ -49,6 +49,7 @@ const (
 	KeyScheduler = "scheduler"
 	KeyDataset   = "dataset"
 	KeyImage     = "image"
+	KeyModule    = "module"
 	// KeyLabelPrefix starts the key of a label written in full, label:K.
 	KeyLabelPrefix = "label:"
 )
@@ -102,6 +103,9 @@ const (
 	FormVersion
 	// FormWord: a word, compared for equality only (arch, dataset, ...).
 	FormWord
+	// FormModule: a Python distribution, NAME or NAME>=VERSION (module),
+	// with = and != only.
+	FormModule
 )
 
 // forms are the forms of the keys other than labels.
@@ -119,6 +123,7 @@ var forms = map[string]Form{
 	KeyScheduler: FormWord,
 	KeyDataset:   FormWord,
 	KeyImage:     FormWord,
+	KeyModule:    FormModule,
 }
 
 // knownKeys are forms' keys, sorted.
@@ -235,7 +240,7 @@ func (r Requirement) check(s string) error {
 	if r.Value == "" || len(r.Value) > MaxValue {
 		return refuse(ErrBadValue, s, "value must be 1 to %d bytes", MaxValue)
 	}
-	if r.Op.Compares() && form == FormWord {
+	if r.Op.Compares() && (form == FormWord || form == FormModule) {
 		return refuse(ErrBadOperator, s, "%s takes only = and !=", r.Key)
 	}
 	switch form {
@@ -250,6 +255,10 @@ func (r Requirement) check(s string) error {
 	case FormVersion:
 		if _, ok := ParseVersion(r.Value); !ok {
 			return refuse(ErrBadValue, s, "%s wants a dotted version such as 3.10", r.Key)
+		}
+	case FormModule:
+		if _, err := ParseModule(r.Value); err != nil {
+			return refuse(ErrBadValue, s, "%v", err)
 		}
 	default:
 		if r.Op.Compares() {

@@ -86,6 +86,16 @@ func TestParseEveryKey(t *testing.T) {
 			},
 		},
 		{
+			key:  KeyModule,
+			good: []string{"module=numpy", "module=numpy>=1.26", "module!=torch", "module=scikit-learn>=1.4.2", "module=Foo_Bar.baz", "module=a"},
+			bad: map[string]error{
+				"module>=1": ErrBadOperator, "module<x": ErrBadOperator, "module=": ErrBadValue,
+				"module=numpy>=": ErrBadValue, "module=numpy>=1.2rc1": ErrBadValue, "module=numpy>1": ErrBadValue,
+				"module=numpy==1.2": ErrBadValue, "module=-numpy": ErrBadValue, "module=num py": ErrBadValue,
+				"module=numpy>=1.2>=3": ErrBadValue, "module=" + strings.Repeat("m", 101): ErrBadValue,
+			},
+		},
+		{
 			key:  "label:K",
 			good: []string{"label:site=aps", "label:Team/Owner=lab-7", "label:tier>=2", "label:cost<2.5", "label:disk>=1TB", "label:" + strings.Repeat("K", 64) + "=v"},
 			bad: map[string]error{
@@ -438,6 +448,53 @@ func TestOpCompares(t *testing.T) {
 	for op, want := range map[Op]bool{OpEq: false, OpNe: false, OpGE: true, OpLE: true, OpGT: true, OpLT: true, "~": false} {
 		if got := op.Compares(); got != want {
 			t.Errorf("%q.Compares() = %v, want %v", op, got, want)
+		}
+	}
+}
+
+func TestParseModule(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     Module
+	}{
+		{"name", "numpy", Module{Name: "numpy"}},
+		{"normalised", "Scikit_Learn", Module{Name: "scikit-learn"}},
+		{"runs of separators", "a._-b", Module{Name: "a-b"}},
+		{"least version", "numpy>=1.26", Module{Name: "numpy", Min: []uint64{1, 26}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseModule(tc.in)
+			if err != nil || got.Name != tc.want.Name || !slices.Equal(got.Min, tc.want.Min) {
+				t.Fatalf("ParseModule(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"", "numpy>=", "numpy>=x", ">=1", "_x", "x_", "a b"} {
+		if _, err := ParseModule(bad); err == nil {
+			t.Errorf("ParseModule(%q) accepted", bad)
+		}
+	}
+}
+
+func TestModuleVersion(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []uint64
+		ok   bool
+	}{
+		{"1.26.4", []uint64{1, 26, 4}, true},
+		{"2.0.0rc1", []uint64{2, 0, 0}, true},
+		{"1!2.0", []uint64{2, 0}, true},
+		{"0.1.dev3+g1234", []uint64{0, 1}, true},
+		{"v3.2", []uint64{3, 2}, true},
+		{"unknown", nil, false},
+		{"", nil, false},
+	}
+	for _, tc := range tests {
+		got, ok := ModuleVersion(tc.in)
+		if ok != tc.ok || !slices.Equal(got, tc.want) {
+			t.Errorf("ModuleVersion(%q) = %v, %v; want %v, %v", tc.in, got, ok, tc.want, tc.ok)
 		}
 	}
 }

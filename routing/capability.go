@@ -98,8 +98,11 @@ func majorMinor(s string) string {
 //     gpus>=N and gpus=N with N >= 1, gpus>N, and gpu_memory>=N, gpu_memory=N
 //     with N >= 1 or gpu_memory>N: gpu.
 //
-// Every other requirement (!=, the other comparisons, cpus, memory) has
-// none, and ok is false.
+// Every other requirement (!=, the other comparisons, cpus, memory,
+// module=) has none, and ok is false. Python modules have no keys: an
+// endpoint may list hundreds, and providing a key for each would fill the
+// DHT; module= is checked against the records of the candidates found by
+// the other requirements' keys.
 func KeyFor(req Requirement) (key string, ok bool) {
 	if _, err := req.form(); err != nil {
 		return "", false

@@ -55,6 +55,7 @@ func TestKeyFor(t *testing.T) {
 		{"image=busybox", "container"},
 		{"image=127.0.0.1:5000/x/y:tag", "container"},
 		{"image!=busybox", ""},
+		{"module=numpy", ""},
 		{"python>=3.10", ""},
 		{"gpu_model=H200", "gpu"},
 		{"gpu=h200", "gpu"},

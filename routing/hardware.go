@@ -34,6 +34,22 @@ type Software struct {
 	// PullImages says the endpoint's runtime may pull an image it does not
 	// hold, so that it can run any image. False by default.
 	PullImages bool `cbor:"pull_images,omitempty" json:"pull_images,omitempty" yaml:"-"`
+	// Modules lists the Python distributions importable by the interpreter
+	// the endpoint's Python workers run, as importlib.metadata lists them:
+	// each name normalised (require.NormalizeModule), sorted by name, once
+	// each; at most MaxModules, within MaxModulesBytes. The node lists them
+	// when it starts; they are not configured.
+	Modules []Module `cbor:"modules,omitempty" json:"modules,omitempty" yaml:"-"`
+}
+
+// Module is a Python distribution an endpoint's workers can import: its
+// name, normalised (require.NormalizeModule), and its version as its
+// metadata writes it ("1.26.4", "2.0.0rc1"; "" when it has none). It is
+// encoded as the array [name, version].
+type Module struct {
+	_       struct{} `cbor:",toarray"`
+	Name    string   `json:"name"`
+	Version string   `json:"version"`
 }
 
 // Bounds of Software.Images: with 256 names of 128 bytes (33 KB encoded),
@@ -41,4 +57,16 @@ type Software struct {
 const (
 	MaxImages     = 256
 	MaxImageBytes = 128
+)
+
+// Bounds of Software.Modules: at most MaxModules distributions, each name
+// of at most require.MaxModuleName bytes and version of at most
+// MaxModuleVersion, names and versions together at most MaxModulesBytes.
+// A Python environment with a few hundred packages fits; with MaxImages
+// images and the function allowlist's bounds, a record stays within
+// MaxRecordBytes.
+const (
+	MaxModules       = 1024
+	MaxModuleVersion = 64
+	MaxModulesBytes  = 16 << 10
 )

@@ -53,6 +53,16 @@ type Request struct {
 	// AnyOwner lifts that rule: endpoints of any owner, verified or not,
 	// are used.
 	AnyOwner bool
+	// Function is the function the work runs, when it is one: endpoints
+	// whose advertised allowlist does not offer it
+	// (EndpointRecord.Serves) are not used. Nil for none.
+	Function *FunctionRef
+}
+
+// FunctionRef names a function as an endpoint's allowlist matches it: its
+// ID (the version's), its owner's user ID and its name.
+type FunctionRef struct {
+	ID, Owner, Name string
 }
 
 // Scored is a candidate with the verdict of Rank.
@@ -100,6 +110,9 @@ const (
 	ReasonOffline      = "offline"
 	ReasonNotAccepting = "down: not accepting work"
 	ReasonPolicy       = "caller not allowed by endpoint policy"
+	// ReasonNotServed: the endpoint's allowlist (functions: in its config,
+	// advertised in its record) does not offer the function.
+	ReasonNotServed = "does not serve this function"
 	// ReasonUnverifiedOwner: the record's owner is not proven by the
 	// owner's signed claim, so who runs the endpoint is unknown.
 	ReasonUnverifiedOwner = "unverified owner"
@@ -119,7 +132,7 @@ const CostLabel = "cost"
 // A candidate is rejected by the first of these filters it fails: no record,
 // excluded (in req.Exclude), offline, down (its load says it is not
 // accepting work), the endpoint's policy does not admit req.Caller, its
-// owner is unverified, its owner is neither req.Caller nor in
+// allowlist does not offer req.Function, its owner is unverified, its owner is neither req.Caller nor in
 // req.TrustedOwners (these two unless req.AnyOwner), and then each of
 // req.Requirements in order (the reason is Met's).
 //
@@ -179,6 +192,8 @@ func reject(c Candidate, req Request) string {
 		return ReasonNotAccepting
 	case !rec.Policy().Allows(req.Caller):
 		return ReasonPolicy
+	case req.Function != nil && !rec.Serves(req.Function.ID, req.Function.Owner, req.Function.Name):
+		return ReasonNotServed
 	case req.AnyOwner:
 	case !rec.OwnerVerified:
 		return ReasonUnverifiedOwner
@@ -338,7 +353,7 @@ func (e *UnmetError) Is(target error) bool { return target == ErrNoEndpoint }
 
 // Unmet explains why no candidate is eligible for req, and returns nil when
 // one is. For each requirement that no candidate passing the other filters
-// (record, exclusion, online, accepting, policy) meets, the message names it
+// (record, exclusion, online, accepting, policy, allowlist) meets, the message names it
 // with what those candidates have instead:
 //
 //	routing: no endpoint meets gpus>=1 (3 endpoints: 3 have 0 GPUs)
@@ -422,13 +437,13 @@ func Unmet(cands []Candidate, req Request) error {
 // unmetKind is the kind of Unmet's error: the kind the same cause has
 // when the caller names the endpoint. Every candidate offline or not
 // accepting work is unavailable; every candidate refusing the caller by
-// its policy is denied; anything else (requirements, owners, none known)
-// is not-found.
+// its policy, or the function by its allowlist, is denied; anything else
+// (requirements, owners, none known) is not-found.
 func unmetKind(rejected map[string]int, total int) fault.Kind {
 	switch {
 	case total > 0 && rejected[ReasonOffline]+rejected[ReasonNotAccepting] == total:
 		return fault.Unavailable
-	case total > 0 && rejected[ReasonPolicy] == total:
+	case total > 0 && rejected[ReasonPolicy]+rejected[ReasonNotServed] == total:
 		return fault.Denied
 	}
 	return fault.NotFound

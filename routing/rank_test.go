@@ -390,6 +390,8 @@ func TestUnmet(t *testing.T) {
 	theirs.Owner = testPeer(t, 98).String()
 	claimsMine := box(t, 22, "claims-mine")
 	claimsMine.OwnerVerified = false
+	restricted := box(t, 23, "restricted")
+	restricted.Functions = []string{"bafyother", testPeer(t, 97).String()}
 	tests := []struct {
 		name  string
 		cands []Candidate
@@ -486,6 +488,20 @@ func TestUnmet(t *testing.T) {
 			req:   Request{Caller: caller},
 			msg:   "routing: no eligible endpoint: 1 caller not allowed by endpoint policy",
 			kind:  fault.Denied,
+		},
+		{
+			name:  "the only endpoint does not serve the function: denied, as with --endpoint",
+			cands: []Candidate{up(restricted, nil, 0)},
+			req:   Request{Caller: caller, Function: &FunctionRef{ID: "bafyfn", Owner: caller.String(), Name: "add"}},
+			msg:   "routing: no eligible endpoint: 1 does not serve this function",
+			kind:  fault.Denied,
+		},
+		{
+			name:  "one does not serve the function, the other lacks a module",
+			cands: []Candidate{up(restricted, nil, 0), up(cpu, nil, 0)},
+			req:   Request{Requirements: mustReqs(t, "module=numpy"), Caller: caller, Function: &FunctionRef{ID: "bafyfn", Owner: caller.String(), Name: "add"}},
+			msg:   "routing: no endpoint meets module=numpy (1 endpoint: 1 lists no Python modules); other endpoints: 1 does not serve this function",
+			unmet: []string{"module=numpy"},
 		},
 		{
 			name: "none known",
@@ -608,5 +624,52 @@ func TestSplitSums(t *testing.T) {
 		if !slices.Equal(got, Split(n, ranked)) {
 			t.Fatal("Split is not deterministic")
 		}
+	}
+}
+
+// TestRankAllowlist: an endpoint whose advertised allowlist does not offer
+// the function is rejected, by each form of entry, and one that restricts
+// by a list it does not advertise is left to decide; without a function
+// the allowlist is not consulted.
+func TestRankAllowlist(t *testing.T) {
+	caller := testCaller(t)
+	owner := testPeer(t, 97).String()
+	fn := &FunctionRef{ID: "bafyadd2", Owner: owner, Name: "add"}
+	tests := []struct {
+		name     string
+		list     []string
+		unlisted bool
+		fn       *FunctionRef
+		served   bool
+	}{
+		{"no allowlist", nil, false, fn, true},
+		{"by ID", []string{"bafyadd2"}, false, fn, true},
+		{"another version's ID", []string{"bafyadd1"}, false, fn, false},
+		{"by OWNER/NAME", []string{owner + "/add"}, false, fn, true},
+		{"another name of the owner", []string{owner + "/sub"}, false, fn, false},
+		{"by owner", []string{caller.String(), owner}, false, fn, true},
+		{"another owner", []string{caller.String()}, false, fn, false},
+		{"unlisted: the endpoint decides", nil, true, fn, true},
+		{"no function named", []string{"bafyadd1"}, false, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := box(t, 30, "restricted")
+			rec.Functions, rec.FunctionsUnlisted = tc.list, tc.unlisted
+			other := box(t, 31, "open")
+			got := Rank([]Candidate{up(rec, nil, 0), up(other, nil, 0)}, Request{Caller: caller, Function: tc.fn})
+			var s Scored
+			for _, g := range got {
+				if g.Record == rec {
+					s = g
+				}
+			}
+			if s.Eligible != tc.served {
+				t.Fatalf("eligible %v (%q), want %v", s.Eligible, s.Rejected, tc.served)
+			}
+			if !tc.served && s.Rejected != ReasonNotServed {
+				t.Fatalf("rejected for %q, want %q", s.Rejected, ReasonNotServed)
+			}
+		})
 	}
 }

@@ -56,6 +56,16 @@ type EndpointRecord struct {
 	// Batch is the state of the endpoint's batch-scheduler blocks; nil
 	// for an endpoint that runs functions on its own host.
 	Batch *Batch `cbor:"15,keyasint,omitempty" json:"batch,omitempty"`
+	// Functions is the endpoint's function allowlist when it restricts the
+	// functions it serves (its config's functions:): each entry a function
+	// ID, OWNER/NAME or an owner's user ID, as Offers reads them; at most
+	// MaxFunctionEntries, within MaxFunctionsBytes. Empty, with
+	// FunctionsUnlisted false, the endpoint serves every function.
+	Functions []string `cbor:"16,keyasint,omitempty" json:"functions,omitempty"`
+	// FunctionsUnlisted says the endpoint restricts the functions it
+	// serves by a list too long for its record: routing cannot tell which,
+	// and leaves it to the endpoint. Functions is then empty.
+	FunctionsUnlisted bool `cbor:"17,keyasint,omitempty" json:"functions_unlisted,omitempty"`
 
 	// OwnerVerified is set by DecodeRecord when OwnerClaim proves Owner: signed
 	// by Owner, for this node, not expired. It is never serialised.
@@ -142,6 +152,12 @@ func (r *EndpointRecord) validate(now time.Time) error {
 			return fmt.Errorf("%w: image %q: want 1 to %d of [A-Za-z0-9_.:+/@-]", ErrInvalidField, im, MaxImageBytes)
 		}
 	}
+	if err := validateModules(r.Software.Modules); err != nil {
+		return err
+	}
+	if err := validateFunctions(r.Functions, r.FunctionsUnlisted); err != nil {
+		return err
+	}
 	if r.Batch != nil {
 		if err := r.Batch.validate(); err != nil {
 			return err
@@ -163,6 +179,112 @@ func (r *EndpointRecord) validate(now time.Time) error {
 		return fmt.Errorf("%w: at %s", ErrExpired, r.ExpiresAt().Format(time.RFC3339))
 	}
 	return nil
+}
+
+// Bounds of EndpointRecord.Functions: at most MaxFunctionEntries entries,
+// each 1 to MaxFunctionEntryBytes of [A-Za-z0-9_./-] (a function ID, a
+// user ID, or a user ID, a slash and a function name), MaxFunctionsBytes
+// in all. A longer allowlist is not listed (FunctionsUnlisted).
+const (
+	MaxFunctionEntries    = 128
+	MaxFunctionEntryBytes = 256
+	MaxFunctionsBytes     = 8 << 10
+)
+
+// validateModules checks Software.Modules against its bounds: names valid
+// and normalised, sorted, once each; versions short and printable.
+func validateModules(ms []Module) error {
+	if len(ms) > MaxModules {
+		return fmt.Errorf("%w: %d Python modules, limit %d", ErrInvalidField, len(ms), MaxModules)
+	}
+	total := 0
+	for i, m := range ms {
+		total += len(m.Name) + len(m.Version)
+		switch {
+		case !require.ValidModuleName(m.Name) || require.NormalizeModule(m.Name) != m.Name:
+			return fmt.Errorf("%w: Python module %q: want a distribution name as PEP 503 normalises it", ErrInvalidField, m.Name)
+		case i > 0 && ms[i-1].Name >= m.Name:
+			return fmt.Errorf("%w: Python modules not sorted by name, or listed twice (%q)", ErrInvalidField, m.Name)
+		case len(m.Version) > MaxModuleVersion || !printable(m.Version):
+			return fmt.Errorf("%w: Python module %s: version of %d bytes, or not printable", ErrInvalidField, m.Name, len(m.Version))
+		}
+	}
+	if total > MaxModulesBytes {
+		return fmt.Errorf("%w: Python modules of %d bytes, limit %d", ErrInvalidField, total, MaxModulesBytes)
+	}
+	return nil
+}
+
+// printable reports whether s holds only printable ASCII without spaces.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
+
+// validateFunctions checks the function allowlist against its bounds.
+func validateFunctions(list []string, unlisted bool) error {
+	if unlisted && len(list) > 0 {
+		return fmt.Errorf("%w: function allowlist both listed and unlisted", ErrInvalidField)
+	}
+	if len(list) > MaxFunctionEntries {
+		return fmt.Errorf("%w: %d function allowlist entries, limit %d", ErrInvalidField, len(list), MaxFunctionEntries)
+	}
+	total := 0
+	for _, e := range list {
+		total += len(e)
+		if !ValidFunctionEntry(e) {
+			return fmt.Errorf("%w: function allowlist entry %q: want 1 to %d of [A-Za-z0-9_./-]", ErrInvalidField, e, MaxFunctionEntryBytes)
+		}
+	}
+	if total > MaxFunctionsBytes {
+		return fmt.Errorf("%w: function allowlist of %d bytes, limit %d", ErrInvalidField, total, MaxFunctionsBytes)
+	}
+	return nil
+}
+
+// ValidFunctionEntry reports whether e may stand in a record's function
+// allowlist: 1 to MaxFunctionEntryBytes of [A-Za-z0-9_./-].
+func ValidFunctionEntry(e string) bool {
+	if e == "" || len(e) > MaxFunctionEntryBytes {
+		return false
+	}
+	for i := 0; i < len(e); i++ {
+		c := e[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '.' || c == '/' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Offers reports whether the function allowlist list offers the function
+// with ID id, of owner, named name: an entry is its ID, OWNER/NAME (every
+// version of it) or its owner's user ID. An empty list offers every
+// function. Endpoints admit by it and routing chooses by it, so that both
+// read an allowlist alike.
+func Offers(list []string, id, owner, name string) bool {
+	if len(list) == 0 {
+		return true
+	}
+	for _, e := range list {
+		if e == id || e == owner || e == owner+"/"+name {
+			return true
+		}
+	}
+	return false
+}
+
+// Serves reports whether the endpoint may serve the function with ID id,
+// of owner, named name, by its advertised allowlist: true unless it
+// restricts functions (Functions) to a list that does not offer it. An
+// allowlist it does not list (FunctionsUnlisted) is its to apply: Serves
+// is then true.
+func (r *EndpointRecord) Serves(id, owner, name string) bool {
+	return r.FunctionsUnlisted || Offers(r.Functions, id, owner, name)
 }
 
 // Policy is the endpoint's access policy.

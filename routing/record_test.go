@@ -95,6 +95,32 @@ func TestDecodeRecord(t *testing.T) {
 
 	otherDomain, _ := identity.Seal(k, identity.DomainFunction, RecordCodec, payload)
 
+	withModules := func(seq uint64, ms ...Module) *EndpointRecord {
+		r := testRecord(k, seq)
+		r.Software.Modules = ms
+		return r
+	}
+	manyModules := withModules(14)
+	for i := range MaxModules + 1 {
+		manyModules.Software.Modules = append(manyModules.Software.Modules, Module{Name: fmt.Sprintf("m%05d", i), Version: "1"})
+	}
+	heavyModules := withModules(15)
+	for i := range MaxModulesBytes/(MaxModuleVersion+6) + 1 {
+		heavyModules.Software.Modules = append(heavyModules.Software.Modules, Module{Name: fmt.Sprintf("m%05d", i), Version: strings.Repeat("1", MaxModuleVersion)})
+	}
+	manyFunctions := testRecord(k, 16)
+	for i := range MaxFunctionEntries + 1 {
+		manyFunctions.Functions = append(manyFunctions.Functions, fmt.Sprintf("fn%d", i))
+	}
+	heavyFunctions := testRecord(k, 17)
+	for i := range MaxFunctionsBytes/MaxFunctionEntryBytes + 1 {
+		heavyFunctions.Functions = append(heavyFunctions.Functions, fmt.Sprintf("%03d", i)+strings.Repeat("f", MaxFunctionEntryBytes-3))
+	}
+	bothFunctions := testRecord(k, 18)
+	bothFunctions.Functions, bothFunctions.FunctionsUnlisted = []string{"fn"}, true
+	oddFunction := testRecord(k, 19)
+	oddFunction.Functions = []string{"owner/na me"}
+
 	tests := []struct {
 		name string
 		data []byte
@@ -113,6 +139,18 @@ func TestDecodeRecord(t *testing.T) {
 		{"image with a space", sealed(oddImage), ErrInvalidField, fault.Invalid},
 		{"empty image", sealed(emptyImage), ErrInvalidField, fault.Invalid},
 		{"other domain", otherDomain, ErrBadSignature, fault.Invalid},
+		{"too many modules", sealed(manyModules), ErrMalformed, fault.Invalid}, // over the decoder's array bound
+		{"modules over the byte bound", sealed(heavyModules), ErrInvalidField, fault.Invalid},
+		{"module name not normalised", sealed(withModules(20, Module{Name: "NumPy", Version: "1"})), ErrInvalidField, fault.Invalid},
+		{"module name invalid", sealed(withModules(21, Module{Name: "num py", Version: "1"})), ErrInvalidField, fault.Invalid},
+		{"modules unsorted", sealed(withModules(22, Module{Name: "scipy"}, Module{Name: "numpy"})), ErrInvalidField, fault.Invalid},
+		{"module twice", sealed(withModules(23, Module{Name: "numpy"}, Module{Name: "numpy"})), ErrInvalidField, fault.Invalid},
+		{"module version too long", sealed(withModules(24, Module{Name: "numpy", Version: strings.Repeat("1", MaxModuleVersion+1)})), ErrInvalidField, fault.Invalid},
+		{"module version with a space", sealed(withModules(25, Module{Name: "numpy", Version: "1 2"})), ErrInvalidField, fault.Invalid},
+		{"too many allowlist entries", sealed(manyFunctions), ErrInvalidField, fault.Invalid},
+		{"allowlist over the byte bound", sealed(heavyFunctions), ErrInvalidField, fault.Invalid},
+		{"allowlist listed and unlisted", sealed(bothFunctions), ErrInvalidField, fault.Invalid},
+		{"allowlist entry with a space", sealed(oddFunction), ErrInvalidField, fault.Invalid},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -159,6 +197,43 @@ func TestRecordMostImages(t *testing.T) {
 	_, err = SignRecord(k, r)
 	if !errors.Is(err, ErrInvalidField) || !strings.Contains(err.Error(), fmt.Sprintf("%d images, limit %d", MaxImages+1, MaxImages)) {
 		t.Fatalf("SignRecord with %d images: %v", MaxImages+1, err)
+	}
+}
+
+// TestRecordModulesAndAllowlist: a record with as many modules and
+// allowlist entries as allowed, each as long as allowed, and as many images
+// too, signs within MaxRecordBytes and decodes as it was; a record without
+// them (as a node before them made it) decodes with none.
+func TestRecordModulesAndAllowlist(t *testing.T) {
+	k, _ := identity.GenerateKey()
+	r := testRecord(k, 1)
+	r.Software.Containers = []string{"docker"}
+	for i := range MaxImages {
+		name := fmt.Sprintf("127.0.0.1:5000/lab/%03d/", i)
+		r.Software.Images = append(r.Software.Images, name+strings.Repeat("x", MaxImageBytes-len(name)-4)+":tag")
+	}
+	size := 0
+	for i := 0; size < MaxModulesBytes-200; i++ {
+		m := Module{Name: fmt.Sprintf("m%04d-", i) + strings.Repeat("x", 40), Version: fmt.Sprintf("1.%d.0rc1", i)}
+		size += len(m.Name) + len(m.Version)
+		r.Software.Modules = append(r.Software.Modules, m)
+	}
+	for i := 0; len(r.Functions) < MaxFunctionEntries && (len(r.Functions)+1)*64 <= MaxFunctionsBytes; i++ {
+		r.Functions = append(r.Functions, fmt.Sprintf("owner%03d/", i)+strings.Repeat("n", 55))
+	}
+	b := mustSign(t, k, r)
+	t.Logf("a record with %d images, %d modules, %d allowlist entries: %d bytes signed, limit %d",
+		len(r.Software.Images), len(r.Software.Modules), len(r.Functions), len(b), MaxRecordBytes)
+	got, err := DecodeRecord(b, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Software.Modules, r.Software.Modules) || !slices.Equal(got.Functions, r.Functions) {
+		t.Fatalf("modules or allowlist did not survive: %d modules, %d entries", len(got.Software.Modules), len(got.Functions))
+	}
+	plain, err := DecodeRecord(mustSign(t, k, testRecord(k, 2)), t0.Add(time.Minute))
+	if err != nil || plain.Software.Modules != nil || plain.Functions != nil || plain.FunctionsUnlisted {
+		t.Fatalf("record without modules or allowlist: %v, %+v", err, plain)
 	}
 }
 
@@ -232,6 +307,13 @@ func FuzzDecodeRecord(f *testing.F) {
 	withImages.Software.Images = []string{"fxmesh-test/python:1", "busybox@sha256:00ff"}
 	withImages.Software.PullImages = true
 	f.Add(mustSign(f, k, withImages))
+	withModules := testRecord(k, 3)
+	withModules.Software.Modules = []Module{{Name: "numpy", Version: "1.26.4"}, {Name: "scikit-learn", Version: "1.4.2rc1"}}
+	withModules.Functions = []string{"bafyfn", k.ID().String() + "/add"}
+	f.Add(mustSign(f, k, withModules))
+	unlisted := testRecord(k, 4)
+	unlisted.FunctionsUnlisted = true
+	f.Add(mustSign(f, k, unlisted))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r, err := DecodeRecord(data, t0)
@@ -240,6 +322,12 @@ func FuzzDecodeRecord(f *testing.F) {
 		}
 		if err == nil && len(r.Software.Images) > MaxImages {
 			t.Fatalf("accepted record with %d images", len(r.Software.Images))
+		}
+		if err == nil && (validateModules(r.Software.Modules) != nil || validateFunctions(r.Functions, r.FunctionsUnlisted) != nil) {
+			t.Fatalf("accepted record with %d modules, %d allowlist entries out of bounds", len(r.Software.Modules), len(r.Functions))
+		}
+		if err == nil && len(r.Software.Modules) > MaxModules {
+			t.Fatalf("accepted record with %d modules", len(r.Software.Modules))
 		}
 		if err != nil && fault.KindOf(err) == fault.Internal {
 			t.Fatalf("rejection without a kind: %v", err)

@@ -49,6 +49,13 @@ const (
 //     busybox is docker.io/library/busybox:latest) or may pull images
 //     (Software.PullImages); != when it cannot. An endpoint without a
 //     runtime meets image=X for no X, whatever images it lists.
+//   - module: a Python distribution the endpoint's workers can import
+//     (Software.Modules): module=NAME is met when the endpoint lists NAME,
+//     both names compared as require.NormalizeModule writes them
+//     (Scikit_Learn is scikit-learn); module=NAME>=VERSION when, besides,
+//     the release numbers of its version (require.ModuleVersion: 2.0.0rc1
+//     counts as 2.0.0) are at least VERSION; module!=X when module=X is
+//     not met. An endpoint that lists no modules meets module=X for no X.
 //   - label:K: the endpoint's label K, exactly. With >=, <=, > or < the label
 //     and the value are compared as numbers (require.Number: units allowed,
 //     or dotted versions); a missing or non-numeric label does not meet the
@@ -71,6 +78,7 @@ const (
 	KeyScheduler   = require.KeyScheduler
 	KeyDataset     = require.KeyDataset
 	KeyImage       = require.KeyImage
+	KeyModule      = require.KeyModule
 	KeyLabelPrefix = require.KeyLabelPrefix
 )
 
@@ -205,6 +213,8 @@ func (r Requirement) check(rec *EndpointRecord) (bool, string) {
 		return r.equal(slices.Contains(rec.Datasets, r.Value), "holds "+listOr(rec.Datasets, "no datasets"))
 	case KeyImage:
 		return r.equal(CanRunImage(sw, r.Value), imagesHave(sw))
+	case KeyModule:
+		return r.checkModule(sw.Modules)
 	}
 	if form != require.FormLabel {
 		return false, "is not a valid requirement"
@@ -302,6 +312,39 @@ func (r Requirement) checkPython(versions []string) (bool, string) {
 		}
 	}
 	return false, have
+}
+
+// checkModule applies module=NAME[>=VERSION] (or !=) to the modules an
+// endpoint lists.
+func (r Requirement) checkModule(mods []Module) (bool, string) {
+	want, err := require.ParseModule(r.Value)
+	if err != nil {
+		return false, "wants a Python distribution"
+	}
+	m, found := FindModule(mods, want.Name)
+	have := "has no Python module " + want.Name
+	switch {
+	case len(mods) == 0:
+		have = "lists no Python modules"
+	case found:
+		have = "has " + m.Name + " " + orNone(m.Version, "of no version")
+		if want.Min != nil {
+			v, ok := require.ModuleVersion(m.Version)
+			found = ok && require.CompareVersions(v, want.Min) >= 0
+		}
+	}
+	return r.equal(found, have)
+}
+
+// FindModule returns the module of mods (sorted by name, as a record
+// lists them) named name, compared as require.NormalizeModule writes both.
+func FindModule(mods []Module, name string) (Module, bool) {
+	name = require.NormalizeModule(name)
+	i, ok := slices.BinarySearchFunc(mods, name, func(m Module, n string) int { return cmp.Compare(m.Name, n) })
+	if !ok {
+		return Module{}, false
+	}
+	return mods[i], true
 }
 
 // checkLabel applies r to the label it names.

@@ -104,6 +104,9 @@ func TestMet(t *testing.T) {
 	noRuntime.Software.Containers = nil
 	manyImages := cpuBox(t)
 	manyImages.Software.Images = []string{"a:1", "b:1", "c:1", "d:1", "e:1", "f:1"}
+	withModules := cpuBox(t)
+	withModules.Software.Modules = []Module{{Name: "numpy", Version: "1.26.4"}, {Name: "pillow", Version: "10.0.0rc1"},
+		{Name: "scikit-learn", Version: "1.4.2"}, {Name: "weird", Version: ""}}
 	tests := []struct {
 		name string
 		req  string
@@ -111,6 +114,17 @@ func TestMet(t *testing.T) {
 		want bool
 		why  string // a part of the reason, when not met
 	}{
+		{"module listed", "module=numpy", withModules, true, ""},
+		{"module normalised", "module=Scikit_Learn", withModules, true, ""},
+		{"module new enough", "module=numpy>=1.26", withModules, true, ""},
+		{"module newer than wanted at more precision", "module=numpy>=1.20.0", withModules, true, ""},
+		{"module too old", "module=numpy>=2", withModules, false, "needs module=numpy>=2, has numpy 1.26.4"},
+		{"module pre-release counts as its release", "module=pillow>=10", withModules, true, ""},
+		{"module without version", "module=weird>=1", withModules, false, "has weird of no version"},
+		{"module absent", "module=torch", withModules, false, "needs module=torch, has no Python module torch"},
+		{"module on endpoint listing none", "module=numpy", cpu, false, "needs module=numpy, lists no Python modules"},
+		{"module not wanted, absent", "module!=torch", withModules, true, ""},
+		{"module not wanted, present", "module!=numpy", withModules, false, "needs module!=numpy, has numpy 1.26.4"},
 		{"gpus on gpu box", "gpus>=1", gpu, true, ""},
 		{"gpus on cpu box", "gpus>=1", cpu, false, "needs gpus>=1, has 0 GPUs"},
 		{"gpus exactly", "gpus=2", gpu, true, ""},

@@ -117,9 +117,19 @@ func newRunCmd() *cobra.Command {
 			defer stop()
 			var sent tasksSent
 			err = withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
-				var res *client.Result
-				if err := s.routed(cmd, ctx, &f, []client.Input{in}, false, &sent, func(_ peer.ID, r client.Result) { res = &r }); err != nil {
+				var (
+					res *client.Result
+					ran peer.ID
+				)
+				if err := s.routed(cmd, ctx, &f, []client.Input{in}, false, &sent, func(ep peer.ID, r client.Result) { res, ran = &r, ep }); err != nil {
 					return err
+				}
+				if res != nil && !jsonFlag(cmd) {
+					// A module the endpoint lacks: say which, and where it is.
+					if msg, ok := s.client.MissingModuleMessage(ctx, ran, res.Error); ok {
+						printOutput(cmd, res)
+						return fault.E(fault.Kind(res.Error.Kind), "", "%s", msg)
+					}
 				}
 				return printResult(cmd, "", nil, res)
 			})
@@ -166,12 +176,7 @@ func printResult(cmd *cobra.Command, taskID string, st *client.Status, res *clie
 			return err
 		}
 	} else {
-		if res.Stdout != "" {
-			fmt.Fprint(errw, res.Stdout)
-		}
-		if res.Stderr != "" {
-			fmt.Fprint(errw, res.Stderr)
-		}
+		printOutput(cmd, res)
 		if res.Error == nil {
 			v := res.Value
 			if len(v) == 0 {
@@ -186,6 +191,17 @@ func printResult(cmd *cobra.Command, taskID string, st *client.Status, res *clie
 		return res.Error.Err()
 	}
 	return nil
+}
+
+// printOutput prints what a result's function printed on stderr.
+func printOutput(cmd *cobra.Command, res *client.Result) {
+	errw := cmd.ErrOrStderr()
+	if res.Stdout != "" {
+		fmt.Fprint(errw, res.Stdout)
+	}
+	if res.Stderr != "" {
+		fmt.Fprint(errw, res.Stderr)
+	}
 }
 
 func newSubmitCmd() *cobra.Command {

@@ -117,6 +117,13 @@ func newInitCmd() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "node %s\nwrote %s\n", key.ID(), cfgPath)
+			// The Python modules the workers can import, advertised for
+			// module= requirements (listed again at each start).
+			if nmods, err := node.SaveModules(cmd.Context(), dir, cfg); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "fxnode: could not list the Python modules the workers import (they are listed again at start): %v\n", err)
+			} else {
+				fmt.Fprintf(out, "wrote %s: %d Python modules the workers can import\n", filepath.Join(dir, node.ModulesFile), nmods)
+			}
 			fmt.Fprintf(out, "note: public: true in it would let anyone with a key run code on this machine as %s\n", runAs(cfg))
 			if owner == "" {
 				return nil
@@ -153,7 +160,7 @@ func leaveNothingOnFailure(dir string, err *error) func() {
 	_, statErr := os.Stat(dir)
 	made := os.IsNotExist(statErr)
 	var fresh []string
-	for _, f := range []string{node.KeyFile, node.ConfigFile, node.ClaimFile} {
+	for _, f := range []string{node.KeyFile, node.ConfigFile, node.ClaimFile, node.ModulesFile} {
 		if _, e := os.Stat(filepath.Join(dir, f)); os.IsNotExist(e) {
 			fresh = append(fresh, filepath.Join(dir, f))
 		}

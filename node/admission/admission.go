@@ -305,17 +305,11 @@ func onlyIDs(list []string) bool {
 
 // Offered reports whether the allowlist list (Policy.Functions) offers the
 // function id, of owner, named name: an entry is its ID, OWNER/NAME, or
-// its owner's user ID. An empty list offers everything.
+// its owner's user ID. An empty list offers everything. It is
+// routing.Offers, by which clients skip an endpoint whose advertised
+// allowlist would refuse the function.
 func Offered(list []string, id, owner, name string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, e := range list {
-		if e == id || e == owner || e == owner+"/"+name {
-			return true
-		}
-	}
-	return false
+	return routing.Offers(list, id, owner, name)
 }
 
 // function finds the invoked function and checks that the caller may use
