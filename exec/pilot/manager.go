@@ -675,7 +675,15 @@ func (m *Manager) serveAgent(a *agent) {
 				st := m.settle(b)
 				m.mu.Lock()
 				if st.State.Ended() || st.State == Completing {
-					m.failLocked(b, []*call{c}, st, "its worker died as the job ended")
+					// The whole block is lost, not only this call: end it
+					// before the call is requeued, or dispatch could hand
+					// the call straight back to the block's dying agents.
+					if !a.gone && b.state != blockEnded {
+						a.running[msg.ID] = c
+						m.loseLocked(b, &st, "its worker died as the job ended", nil)
+					} else {
+						m.failLocked(b, []*call{c}, st, "its worker died as the job ended")
+					}
 					m.dispatchLocked()
 					break
 				}
