@@ -17,8 +17,8 @@ import (
 
 // The README's shell blocks, run as a new user would run them.
 //
-// TestReadme copies the repository's files (those git tracks or would, as
-// a fresh clone has them) into a temporary directory and runs every
+// TestReadme copies the repository's files (those git tracks, as a fresh
+// clone has them, with the working tree's changes) into a temporary directory and runs every
 // ```sh, ```bash, ```shell and ```console block of README.md there, in
 // order, in one bash: with HOME a fresh empty directory (no FX_HOME, no
 // FX_BOOTSTRAP), a plain PATH with go on it, and nothing installed. So
@@ -121,7 +121,7 @@ func parseReadme(md string) (cmds []readmeCmd, skipped []readmeSkip, err error) 
 			pendingLine = ln
 			continue
 		}
-		if strings.Contains(line, "readme-test") && strings.Contains(line, "<!--") {
+		if strings.HasPrefix(strings.TrimSpace(line), "<!--") && strings.Contains(line, "readme-test") {
 			return nil, nil, fmt.Errorf("README.md:%d: a readme-test directive must be one line of its own: <!-- readme-test: skip (REASON) -->", ln)
 		}
 		m := readmeFence.FindStringSubmatch(line)
@@ -480,11 +480,10 @@ func readmeEnv(home string) ([]string, error) {
 }
 
 // copyRepo copies the files of the repository at src that a clone has
-// (tracked, or untracked and not ignored, as they are in the working tree)
-// to dst.
+// (those git tracks, as they are in the working tree) to dst.
 func copyRepo(t *testing.T, src, dst string) {
 	t.Helper()
-	out, err := exec.Command("git", "-C", src, "ls-files", "-z", "--cached", "--others", "--exclude-standard").Output()
+	out, err := exec.Command("git", "-C", src, "ls-files", "-z", "--cached").Output()
 	if err != nil {
 		t.Fatalf("git ls-files: %v", err)
 	}
@@ -564,6 +563,9 @@ func TestReadmeParse(t *testing.T) {
 		{"a python block with no file", "Run this:\n" + fence + "python\nprint(4)\n" + fence + "\n", nil, 0, "save as `FILE`"},
 		{"a background command with no ready event", fence + "sh\nsleep 100 &\n" + fence + "\n", nil, 0, `"sleep 100" runs in the background`},
 		{"a node with no --dir", fence + "sh\nfxnode run &\n" + fence + "\n", nil, 0, "names no --dir"},
+		{"a directive over two lines", "<!-- readme-test: skip\n(why) -->\n" + fence + "sh\nx\n" + fence + "\n", nil, 0, "README.md:1: a readme-test directive must be one line"},
+		{"a directive quoted in prose is none", "mark it `<!-- readme-test: skip (why) -->`.\n" + fence + "sh\nx\n" + fence + "\n",
+			[]readmeCmd{{line: 3, text: "x"}}, 0, ""},
 		{"a block never closed", fence + "sh\nmake build\n", nil, 0, "README.md:1: the code block is never closed"},
 		{"a here-document", fence + "sh\ncat <<EOF\nx\nEOF\n" + fence + "\n", nil, 0, "here-documents"},
 	}
