@@ -79,6 +79,8 @@ var (
 	readmeSkipRe    = regexp.MustCompile(`^\s*skip\s*(?:"([^"]+)"\s*)?\(([^()]*[^()\s][^()]*)\)\s*$`)
 	readmeSaveAs    = regexp.MustCompile("(?i)save (?:it )?as `([^`/]+)`:\\s*$")
 	readmeDir       = regexp.MustCompile(`--dir[= ]+("[^"]*"|'[^']*'|\S+)`)
+	// readmeRecursive are the commands that would run TestReadme again.
+	readmeRecursive = regexp.MustCompile(`^(make\s+test|go\s+test)(\s|$)`)
 )
 
 // readmeLongRunning are the commands that keep running, and the bash
@@ -189,6 +191,11 @@ func parseReadme(md string) (cmds []readmeCmd, skipped []readmeSkip, err error) 
 			}
 			blockCmds = kept
 			skipped = append(skipped, d)
+		}
+		for _, c := range blockCmds {
+			if readmeRecursive.MatchString(c.text) {
+				return nil, nil, fmt.Errorf("README.md:%d: %q would run the README's test again, in itself: mark it <!-- readme-test: skip %q (REASON) -->", c.line, c.text, "make test")
+			}
 		}
 		cmds = append(cmds, blockCmds...)
 	}
@@ -566,6 +573,7 @@ func TestReadmeParse(t *testing.T) {
 		{"a directive over two lines", "<!-- readme-test: skip\n(why) -->\n" + fence + "sh\nx\n" + fence + "\n", nil, 0, "README.md:1: a readme-test directive must be one line"},
 		{"a directive quoted in prose is none", "mark it `<!-- readme-test: skip (why) -->`.\n" + fence + "sh\nx\n" + fence + "\n",
 			[]readmeCmd{{line: 3, text: "x"}}, 0, ""},
+		{"make test, which would run this test", fence + "sh\nmake demo\nmake test    # every test\n" + fence + "\n", nil, 0, `README.md:3: "make test    # every test" would run the README's test again`},
 		{"a block never closed", fence + "sh\nmake build\n", nil, 0, "README.md:1: the code block is never closed"},
 		{"a here-document", fence + "sh\ncat <<EOF\nx\nEOF\n" + fence + "\n", nil, 0, "here-documents"},
 	}
