@@ -18,9 +18,9 @@ import (
 // The README's shell blocks, run as a new user would run them.
 //
 // TestReadme copies the repository's files (those git tracks, as a fresh
-// clone has them, with the working tree's changes) into a temporary directory and runs every
-// ```sh, ```bash, ```shell and ```console block of README.md there, in
-// order, in one bash: with HOME a fresh empty directory (no FX_HOME, no
+// clone has them, with the working tree's changes) into a temporary
+// directory and runs every ```sh, ```bash, ```shell and ```console block
+// of README.md there, in order, in one bash: with HOME a fresh empty directory (no FX_HOME, no
 // FX_BOOTSTRAP), a plain PATH with go on it, and nothing installed. So
 // `make build` builds bin/, and fx is on PATH once the README says to put it
 // there. A ```python block is written to the file that the line before it
@@ -84,8 +84,8 @@ var (
 )
 
 // readmeLongRunning are the commands that keep running, and the bash
-// condition that says each is ready: log is its output ($1 in the
-// condition's eval: "$readme_log"), dir its --dir.
+// condition that says each is ready, made from the command's text;
+// readme_ready evaluates it with $readme_log the command's output.
 var readmeLongRunning = []struct {
 	re    *regexp.Regexp
 	ready func(cmd string) (string, error)
@@ -193,8 +193,8 @@ func parseReadme(md string) (cmds []readmeCmd, skipped []readmeSkip, err error) 
 			skipped = append(skipped, d)
 		}
 		for _, c := range blockCmds {
-			if readmeRecursive.MatchString(c.text) {
-				return nil, nil, fmt.Errorf("README.md:%d: %q would run the README's test again, in itself: mark it <!-- readme-test: skip %q (REASON) -->", c.line, c.text, "make test")
+			if m := readmeRecursive.FindStringSubmatch(c.text); m != nil {
+				return nil, nil, fmt.Errorf("README.md:%d: %q would run the README's test again, in itself: mark it <!-- readme-test: skip %q (REASON) -->", c.line, c.text, m[1])
 			}
 		}
 		cmds = append(cmds, blockCmds...)
