@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -50,7 +51,7 @@ func newIDCmd() *cobra.Command {
 	var force bool
 	initCmd := &cobra.Command{
 		Use:   "init",
-		Short: "Create your user key in $FX_HOME and print your user ID",
+		Short: "Create your user key in $FX_HOME (or keep the one there) and print your user ID",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			h, err := client.UserHome()
@@ -61,7 +62,18 @@ func newIDCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := k.Save(h.KeyPath(), force); err != nil {
+			err = k.Save(h.KeyPath(), force)
+			if errors.Is(err, identity.ErrKeyExists) {
+				// Running it again (fxnode dev made the key, or the
+				// README was followed twice) keeps the key: the ID is
+				// what the caller wants.
+				old, lerr := h.UserKey()
+				if lerr != nil {
+					return fmt.Errorf("%s exists but cannot be read: %w (fx id init --force replaces it; its ID is lost)", h.KeyPath(), lerr)
+				}
+				fmt.Fprintf(cmd.ErrOrStderr(), "fx: you have a key already, kept: %s (fx id init --force replaces it; its ID is lost)\n", h.KeyPath())
+				k = old
+			} else if err != nil {
 				return fault.Wrap(fault.Invalid, "", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), k.ID())
@@ -212,15 +224,18 @@ fx sends it no routed work. The endpoint's config.yaml must name you as owner.`,
 	claim.Flags().DurationVar(&ttl, "ttl", client.DefaultClaimTTL, "how long the claim holds")
 	ep.AddCommand(claim)
 	ep.AddCommand(&cobra.Command{
-		Use:   "show ID",
+		Use:   "show ID|NAME",
 		Short: "Show one endpoint's record and live status (load, executors, errors)",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show one endpoint's record and live status (load, executors, errors).
+A NAME is looked up, as --endpoint NAME is, only among the endpoints whose
+owner is verified and is you or an owner you trust.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			id, err := identity.ParseID(args[0])
-			if err != nil {
-				return fault.Wrap(fault.Invalid, "", err)
-			}
 			return withClient(cmd, func(ctx context.Context, c *client.Client) error {
+				id, err := c.ResolveEndpoint(ctx, args[0])
+				if err != nil {
+					return err
+				}
 				e, err := c.Endpoint(ctx, id)
 				if err != nil {
 					return err

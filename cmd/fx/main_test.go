@@ -68,3 +68,40 @@ func TestUsageErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestIDInitKeepsKey: fx id init where a key is already (fxnode dev made
+// one, or the README is followed a second time) keeps it, prints its ID and
+// exits 0; --force replaces it.
+func TestIDInitKeepsKey(t *testing.T) {
+	t.Setenv("FX_HOME", t.TempDir())
+	run := func(args ...string) (string, string, int) {
+		var out, errw bytes.Buffer
+		root := newRootCmd()
+		root.SetArgs(args)
+		root.SetOut(&out)
+		root.SetErr(&errw)
+		err := root.Execute()
+		if err != nil {
+			errw.WriteString("fx: " + message(err) + "\n")
+		}
+		return strings.TrimSpace(out.String()), errw.String(), fault.KindOf(err).ExitCode()
+	}
+	first, stderr, code := run("id", "init")
+	if code != 0 || first == "" {
+		t.Fatalf("first fx id init: exit %d, stdout %q, stderr %q", code, first, stderr)
+	}
+	again, stderr, code := run("id", "init")
+	if code != 0 || again != first {
+		t.Fatalf("second fx id init: exit %d, stdout %q (want %q), stderr %q", code, again, first, stderr)
+	}
+	if !strings.Contains(stderr, "kept") || !strings.Contains(stderr, "--force") {
+		t.Errorf("second fx id init says %q; want that the key was kept and how to replace it", stderr)
+	}
+	if shown, _, _ := run("id", "show"); shown != first {
+		t.Errorf("fx id show %q after a second init, want %q", shown, first)
+	}
+	forced, stderr, code := run("id", "init", "--force")
+	if code != 0 || forced == "" || forced == first {
+		t.Fatalf("fx id init --force: exit %d, stdout %q (the old ID %q), stderr %q", code, forced, first, stderr)
+	}
+}
