@@ -656,7 +656,7 @@ func TestScale(t *testing.T) {
 	if name == "" {
 		t.Skip("FXSIM_SCENARIO is not set (make sim-scale SCENARIO=steady)")
 	}
-	set := scaleSettings{Scenario: name, Nodes: envInt(t, "FXSIM_NODES", 30), Seed: uint64(envInt(t, "FXSIM_SEED", 1)), Loss: 0.005}
+	set := scaleSettings{Scenario: name, Nodes: envInt(t, "FXSIM_NODES", 30, 2), Seed: uint64(envInt(t, "FXSIM_SEED", 1, 0)), Loss: 0.005}
 	if v := os.Getenv("FXSIM_LOSS"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -681,14 +681,14 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func envInt(t *testing.T, key string, def int) int {
+func envInt(t *testing.T, key string, def, least int) int {
 	v := os.Getenv(key)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 2 {
-		t.Fatalf("%s=%q: want a whole number of at least 2", key, v)
+	if err != nil || n < least {
+		t.Fatalf("%s=%q: want a whole number of at least %d", key, v, least)
 	}
 	return n
 }
