@@ -307,13 +307,13 @@ func TestSessionCallsBounded(t *testing.T) {
 	}
 }
 
-// TestLivenessForgetsSilentEndpoints: the table of heartbeats drops an
-// endpoint not heard from for liveRetention.
+// TestLivenessForgetsSilentEndpoints: the table of heartbeats (a
+// bootstrap's) drops an endpoint not heard from for liveRetention.
 func TestLivenessForgetsSilentEndpoints(t *testing.T) {
 	var offset atomic.Int64 // added to the observer's clock
 	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	k, _ := identity.GenerateKey()
-	observer, err := Start(context.Background(), Options{Dir: t.TempDir(), Key: k, Now: clock, Logger: testLogger(t), Config: &Config{
+	observer, err := Start(context.Background(), Options{Dir: t.TempDir(), Key: k, Now: clock, Logger: testLogger(t), Role: RoleBootstrap, Config: &Config{
 		Name: "observer", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Workers: 1,
 	}})
 	if err != nil {

@@ -29,6 +29,14 @@
 // web view (package node/webview) and /metrics, and keeps a directory of
 // the endpoints it hears of, their records fetched and checked.
 //
+// Heartbeats: an endpoint publishes its load on the load topic every
+// routing.DefaultHeartbeatInterval. Only bootstraps and nodes serving the
+// web view follow that topic (Node.FollowsLoad) and keep the table of who
+// is down (Node.Liveness); an endpoint sends its beats to them without
+// following the topic, and neither receives nor relays anyone else's, so
+// that what it pays does not grow with the mesh. Clients learn the load
+// of the endpoints they route to from the status protocol.
+//
 // The endpoint's task store stays a sub-package (node/taskstore): only the
 // daemon keeps tasks, and the store is a component of its own, with its
 // own durability rules and tests, that no other package needs.

@@ -136,7 +136,8 @@ type Node struct {
 	syncNow chan peer.ID // peers to pull the catalog from
 	ep      *endpoint    // nil on a bootstrap
 	loads   *loadTracker
-	frames  *wire.Budget // bytes in unfinished frames from peers
+	boot    []peer.AddrInfo // the bootstrap peers of the config
+	frames  *wire.Budget    // bytes in unfinished frames from peers
 
 	claim []byte // the owner's claim on this node, as loaded
 
@@ -231,7 +232,7 @@ func Start(ctx context.Context, opts Options) (*Node, error) {
 	}
 	nctx, cancel := context.WithCancel(context.Background())
 	n := &Node{
-		key: opts.Key, dir: opts.Dir, role: opts.Role,
+		key: opts.Key, dir: opts.Dir, role: opts.Role, boot: boot,
 		log: log.With("node", opts.Key.ID().String()[:12], "role", opts.Role.String()),
 		now: now, host: h, dht: d, ctx: nctx, cancel: cancel,
 		joined: make(chan struct{}), reached: make(chan struct{}),

@@ -13,7 +13,9 @@ import (
 )
 
 // Load is what an endpoint says of its capacity now: the content of the
-// heartbeat it gossips every few seconds.
+// heartbeat it publishes every few seconds (to the nodes that follow the
+// load topic: bootstraps and web-view nodes), and of its answer to a
+// status request.
 //
 // Heartbeats are not signed on their own. Gossipsub signs every message with
 // the key of the peer that sent it, and the node that receives one checks

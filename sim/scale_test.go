@@ -208,11 +208,16 @@ type trafficMark struct {
 	at             time.Time
 	bytes, packets int64
 	nodes          int
+	// followerBytes is what the live followers of the heartbeats (the
+	// bootstraps) had sent, followers how many there were.
+	followerBytes int64
+	followers     int
 }
 
 func (s *scale) mark() trafficMark {
 	b, p := s.w.nodeTraffic()
-	return trafficMark{at: time.Now(), bytes: b, packets: p, nodes: len(s.w.live())}
+	fb, f := s.w.followerTraffic()
+	return trafficMark{at: time.Now(), bytes: b, packets: p, nodes: len(s.w.live()), followerBytes: fb, followers: f}
 }
 
 // rate sets the per-node traffic figures from the marks.
@@ -222,6 +227,9 @@ func (s *scale) rate(from trafficMark) {
 	nodes := float64(from.nodes+to.nodes) / 2
 	s.res.BytesPerNodePerMin = float64(to.bytes-from.bytes) / nodes / mins
 	s.res.MessagesPerNodePerMin = float64(to.packets-from.packets) / nodes / mins
+	if from.followers > 0 && from.followers == to.followers {
+		s.res.FollowerBytesPerMin = float64(to.followerBytes-from.followerBytes) / float64(to.followers) / mins
+	}
 }
 
 // publish publishes k new public functions at once, each through a client
@@ -414,7 +422,9 @@ func (s *scale) concurrently(n, conc int, f func(*client.Client)) {
 }
 
 // downDetection stops k endpoints at once and measures, for each, the time
-// until every live full node holds it down.
+// until every live node that follows the heartbeats (the bootstraps) holds
+// it down. A follower that never heard the endpoint does not count as
+// holding it down.
 func (s *scale) downDetection(k int) {
 	eps := s.endpoints()
 	s.rng.Shuffle(len(eps), func(i, j int) { eps[i], eps[j] = eps[j], eps[i] })
@@ -429,12 +439,19 @@ func (s *scale) downDetection(k int) {
 		time.Sleep(100 * time.Millisecond)
 		now := time.Now()
 		pending = slices.DeleteFunc(pending, func(g *simNode) bool {
+			followers := 0
 			for _, sn := range s.w.live() {
-				if lv := sn.n.Liveness(); !lv.Down(g.key.ID().String(), now) {
-					if _, heard := lv.Get(g.key.ID().String()); heard {
-						return false
-					}
+				if !sn.n.FollowsLoad() {
+					continue
 				}
+				followers++
+				lv := sn.n.Liveness()
+				if _, heard := lv.Get(g.key.ID().String()); !heard || !lv.Down(g.key.ID().String(), now) {
+					return false
+				}
+			}
+			if followers == 0 {
+				return false
 			}
 			s.downS = append(s.downS, time.Since(start).Seconds())
 			return true
@@ -639,7 +656,7 @@ func TestScale(t *testing.T) {
 	if name == "" {
 		t.Skip("FXSIM_SCENARIO is not set (make sim-scale SCENARIO=steady)")
 	}
-	set := scaleSettings{Scenario: name, Nodes: envInt(t, "FXSIM_NODES", 30), Seed: uint64(envInt(t, "FXSIM_SEED", 1)), Loss: 0.005}
+	set := scaleSettings{Scenario: name, Nodes: envInt(t, "FXSIM_NODES", 30, 2), Seed: uint64(envInt(t, "FXSIM_SEED", 1, 0)), Loss: 0.005}
 	if v := os.Getenv("FXSIM_LOSS"); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil {
@@ -664,14 +681,14 @@ func TestScale(t *testing.T) {
 	}
 }
 
-func envInt(t *testing.T, key string, def int) int {
+func envInt(t *testing.T, key string, def, least int) int {
 	v := os.Getenv(key)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 2 {
-		t.Fatalf("%s=%q: want a whole number of at least 2", key, v)
+	if err != nil || n < least {
+		t.Fatalf("%s=%q: want a whole number of at least %d", key, v, least)
 	}
 	return n
 }

@@ -305,6 +305,20 @@ func (w *world) nodeTraffic() (bytes, packets int64) {
 	return bytes, packets
 }
 
+// followerTraffic is what the live nodes that follow the heartbeats have
+// sent so far, in bytes, and how many they are.
+func (w *world) followerTraffic() (bytes int64, followers int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, sn := range w.nodes {
+		if sn.up && sn.n.FollowsLoad() {
+			bytes += w.traffic[sn.ip].bytes.Load()
+			followers++
+		}
+	}
+	return bytes, followers
+}
+
 // partition cuts nodes off from the rest: no packet crosses until heal.
 func (w *world) partition(nodes []*simNode) {
 	w.mu.Lock()

@@ -802,21 +802,41 @@ func (m *mesh) lookupsAndInvokes(count, invokes int) {
 	m.progress("%d lookups", count)
 }
 
+// followers are the live nodes that follow the heartbeats: the
+// bootstraps (node.FollowsLoad; the model's nodes serve no web view).
+func (m *mesh) followers() []*mnode {
+	var out []*mnode
+	for _, n := range m.live() {
+		if n.boot {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // downDetection stops k endpoints and measures, for each, when every live
-// node holds it down: its last heartbeat spread by gossip, then MissedBeats
-// intervals without one. The endpoint stopped at a uniform phase after
-// that beat.
+// follower holds it down: its last heartbeat goes straight to the
+// followers (gossipsub fanout: an endpoint that follows nothing sends its
+// beat to up to D peers that do; with a packet lost, it comes through
+// another follower a hop later), then MissedBeats intervals pass without
+// one. The endpoint stopped at a uniform phase after that beat.
 func (m *mesh) downDetection(k int) {
+	fs := m.followers()
+	if len(fs) == 0 {
+		return
+	}
 	for range k {
 		n := m.randomEndpoint()
-		sp := m.gossip(n.idx, nil)
-		m.runFor(10 * time.Second)
 		var last time.Duration
-		for _, o := range m.live() {
-			if d, ok := sp.got[o.idx]; ok {
-				last = max(last, d)
+		for _, f := range fs {
+			d := m.latency(n.idx, f.idx)
+			if m.lost() {
+				o := fs[m.rng.IntN(len(fs))]
+				d = m.latency(n.idx, o.idx) + m.latency(o.idx, f.idx)
 			}
+			last = max(last, d)
 		}
+		m.runFor(10 * time.Second)
 		phase := time.Duration(m.rng.Int64N(int64(m.p.BeatInterval)))
 		n.up = false
 		d := last - phase + time.Duration(m.p.MissedBeats)*m.p.BeatInterval
@@ -826,44 +846,57 @@ func (m *mesh) downDetection(k int) {
 }
 
 // traffic sets the per-node traffic at steady state, from the parameters
-// and the message sizes of the real cores: every endpoint's heartbeat
-// reaches every node, which sends it to its mesh peers (less the one it
-// came from), and announces the message IDs of HistoryGossip heartbeats
-// to max(Dlazy, GossipFactor of its other connections) peers each
-// heartbeat; the DHT record and capability keys are
-// put again every third of the record's lifetime; the catalog is pulled
-// every SyncInterval.
+// and the message sizes of the real cores. Heartbeats: only the followers
+// (the bootstraps) subscribe to the load topic; an endpoint sends each of
+// its beats to min(D, followers) of them (fanout) and to nobody else, and
+// each follower sends each beat it gets on to its mesh among the
+// followers (min(D, followers-1) peers) and announces beat IDs by IHAVE to
+// the followers outside its mesh, if any. The DHT record and capability
+// keys are put again every third of the record's lifetime; the catalog is
+// pulled every SyncInterval. BytesPerNodePerMin is the mean over every
+// live node; FollowerBytesPerMin one follower's.
 func (m *mesh) traffic() {
 	const frame = 60 // QUIC, stream and RPC framing of one message
 	const pubsubEnvelope = 38 + 8 + 64 + 16
 	l := routing.Load{ID: m.owner.ID().String(), Seq: 1, Workers: 4, Idle: 4, Accepting: true, At: time.Unix(1, 0)}
 	beat, _ := routing.EncodeHeartbeat(l)
 	beatBytes := float64(len(beat) + pubsubEnvelope + frame)
+	live := m.live()
 	endpoints := 0
-	for _, n := range m.live() {
+	for _, n := range live {
 		if n.rec != nil {
 			endpoints++
 		}
 	}
-	degree, conns := 0.0, 0.0
-	live := m.live()
-	for _, n := range live {
-		degree += float64(len(n.mesh))
-		conns += float64(len(m.connections(n)))
-	}
-	degree /= float64(len(live))
-	conns /= float64(len(live))
-	beatsPerMin := float64(endpoints) * float64(time.Minute/m.p.BeatInterval)
-	forwards := beatsPerMin * (degree - 1)
-	// IHAVE on the load topic: at each heartbeat, to max(Dlazy,
-	// GossipFactor of the non-mesh connections) peers, carrying the IDs
-	// (origin and sequence number, about 50 bytes each) of the beats of
-	// HistoryGossip heartbeats, at most MaxIHaveLength.
+	followers := float64(len(m.followers()))
+	beatsPerMin := float64(time.Minute / m.p.BeatInterval) // of one endpoint
 	heartbeatsPerMin := float64(time.Minute / m.p.Heartbeat)
-	targets := max(float64(m.p.Dlazy), m.p.GossipFactor*(conns-degree))
-	ids := min(float64(m.p.MaxIHaveLength), float64(endpoints)/m.p.BeatInterval.Seconds()*float64(m.p.HistoryGossip))
-	ihaves := heartbeatsPerMin * targets
-	ihaveBytes := ihaves * (frame + ids*50)
+	// An endpoint's own beats, to its fanout; IHAVE of them to the
+	// followers outside it, at each gossipsub heartbeat, while they are
+	// in the history.
+	fanout := min(float64(m.p.D), followers)
+	epMsgs := beatsPerMin * fanout
+	epBytes := epMsgs * beatBytes
+	if rest := followers - fanout; rest > 0 {
+		ih := heartbeatsPerMin * min(float64(m.p.Dlazy), rest)
+		ids := float64(m.p.HistoryGossip) * m.p.Heartbeat.Seconds() / m.p.BeatInterval.Seconds()
+		epMsgs += ih
+		epBytes += ih * (frame + ids*50)
+	}
+	// A follower: every endpoint's beat, on to its mesh peers; IHAVE to
+	// max(Dlazy, GossipFactor of its other followers) of those outside
+	// its mesh, carrying the IDs (about 50 bytes each) of HistoryGossip
+	// heartbeats' beats, at most MaxIHaveLength.
+	degree := min(float64(m.p.D), max(0, followers-1))
+	fMsgs := float64(endpoints) * beatsPerMin * degree
+	fBytes := fMsgs * beatBytes
+	if others := followers - 1 - degree; others > 0 {
+		targets := min(others, max(float64(m.p.Dlazy), m.p.GossipFactor*others))
+		ids := min(float64(m.p.MaxIHaveLength), float64(endpoints)/m.p.BeatInterval.Seconds()*float64(m.p.HistoryGossip))
+		ih := heartbeatsPerMin * targets
+		fMsgs += ih
+		fBytes += ih * (frame + ids*50)
+	}
 	// The DHT: every 10 minutes (a third of the record's 30) each endpoint
 	// puts its record and provides its keys, K stores each after a lookup
 	// of about Alpha*hops requests; spread over every node.
@@ -872,8 +905,12 @@ func (m *mesh) traffic() {
 	dhtBytes := dhtMsgs * (frame + 600)
 	syncs := 2 * float64(time.Minute/m.p.SyncInterval) // a pull and being pulled
 	syncBytes := syncs * (frame + 64*float64(len(m.recs)+1))
-	m.res.MessagesPerNodePerMin = forwards + ihaves + dhtMsgs + syncs
-	m.res.BytesPerNodePerMin = forwards*beatBytes + ihaveBytes + dhtBytes + syncBytes
+	nodes := float64(len(live))
+	m.res.MessagesPerNodePerMin = (float64(endpoints)*epMsgs+followers*fMsgs)/nodes + dhtMsgs + syncs
+	m.res.BytesPerNodePerMin = (float64(endpoints)*epBytes+followers*fBytes)/nodes + dhtBytes + syncBytes
+	if followers > 0 {
+		m.res.FollowerBytesPerMin = fBytes + dhtBytes + syncBytes
+	}
 }
 
 func (m *mesh) finish() {

@@ -36,6 +36,29 @@ func TestModelScenarios(t *testing.T) {
 	}
 }
 
+// TestNodeCostIndependentOfMeshSize: with the heartbeats followed by the
+// bootstraps only, what a node sends at rest on average does not grow with
+// the mesh (200 and 1,000 nodes, three bootstraps each), while a
+// follower's grows with the endpoints whose beats it relays.
+func TestNodeCostIndependentOfMeshSize(t *testing.T) {
+	run := func(n int) Result {
+		res, err := Run(Config{Scenario: "steady", Nodes: n, Seed: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	small, large := run(200), run(1000)
+	t.Logf("bytes/node/min %.0f at 200 nodes, %.0f at 1,000; a follower's %.0f and %.0f",
+		small.BytesPerNodePerMin, large.BytesPerNodePerMin, small.FollowerBytesPerMin, large.FollowerBytesPerMin)
+	if r := large.BytesPerNodePerMin / small.BytesPerNodePerMin; r > 1.2 || r < 0.8 {
+		t.Errorf("a node's traffic at 1,000 nodes is %.2f times that at 200: it should not depend on the mesh's size", r)
+	}
+	if r := large.FollowerBytesPerMin / small.FollowerBytesPerMin; r < 3 {
+		t.Errorf("a follower's traffic at 1,000 nodes is %.2f times that at 200: it should grow with the endpoints", r)
+	}
+}
+
 // TestResultJSON checks the JSON object's keys and that an unmeasured
 // figure is null.
 func TestResultJSON(t *testing.T) {

@@ -65,6 +65,11 @@ type Result struct {
 	// messages (model), and bytes.
 	MessagesPerNodePerMin float64 `json:"messages_per_node_per_min"`
 	BytesPerNodePerMin    float64 `json:"bytes_per_node_per_min"`
+	// FollowerBytesPerMin is what one node that follows the heartbeats
+	// (a bootstrap, or a node serving the web view) sends: it receives
+	// every endpoint's beat and relays it to the other followers, so its
+	// cost, unlike the others', grows with the endpoints.
+	FollowerBytesPerMin float64 `json:"follower_bytes_per_min"`
 
 	// HealConsistencyS is, after a partition heals, the time until every
 	// live node holds every record published on either side (partition).
@@ -83,7 +88,7 @@ func NewResult(scenario, mode string, nodes int, seed uint64) Result {
 		LookupSuccess: nan, LookupP50Ms: nan, LookupP99Ms: nan, LookupHopsP90: nan,
 		InvokeSuccess: nan, InvokeP50Ms: nan, InvokeP99Ms: nan,
 		DownDetectionS: nan, DownDetectionMaxS: nan,
-		MessagesPerNodePerMin: nan, BytesPerNodePerMin: nan, HealConsistencyS: nan,
+		MessagesPerNodePerMin: nan, BytesPerNodePerMin: nan, FollowerBytesPerMin: nan, HealConsistencyS: nan,
 	}
 }
 
@@ -117,7 +122,8 @@ func (r *Result) fields() map[string]*float64 {
 		"invoke_success":  &r.InvokeSuccess, "invoke_p50_ms": &r.InvokeP50Ms, "invoke_p99_ms": &r.InvokeP99Ms,
 		"down_detection_s": &r.DownDetectionS, "down_detection_max_s": &r.DownDetectionMaxS,
 		"messages_per_node_per_min": &r.MessagesPerNodePerMin, "bytes_per_node_per_min": &r.BytesPerNodePerMin,
-		"heal_consistency_s": &r.HealConsistencyS,
+		"follower_bytes_per_min": &r.FollowerBytesPerMin,
+		"heal_consistency_s":     &r.HealConsistencyS,
 	}
 }
 
@@ -142,14 +148,14 @@ func (r Result) finite() Result {
 // model rows of one scenario sit together.
 func WriteTable(w io.Writer, rs ...Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tmode\tnodes\tconv p50 s\tconv p99 s\tconv max s\tconverged\tlookup ok\tlookup p50 ms\tlookup p99 ms\tinvoke ok\tinvoke p99 ms\tdown s\tmsgs/node/min\tKB/node/min\theal s\tsim s\twall s\t")
+	fmt.Fprintln(tw, "scenario\tmode\tnodes\tconv p50 s\tconv p99 s\tconv max s\tconverged\tlookup ok\tlookup p50 ms\tlookup p99 ms\tinvoke ok\tinvoke p99 ms\tdown s\tmsgs/node/min\tKB/node/min\tfollower KB/min\theal s\tsim s\twall s\t")
 	for _, r := range rs {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Scenario, r.Mode, r.Nodes,
 			num(r.CatalogConvergenceP50S, 2), num(r.CatalogConvergenceP99S, 2), num(r.CatalogConvergenceMaxS, 2),
 			pct(r.CatalogConverged), pct(r.LookupSuccess), num(r.LookupP50Ms, 0), num(r.LookupP99Ms, 0),
 			pct(r.InvokeSuccess), num(r.InvokeP99Ms, 0), num(r.DownDetectionS, 1),
-			num(r.MessagesPerNodePerMin, 0), num(r.BytesPerNodePerMin/1024, 1), num(r.HealConsistencyS, 1),
+			num(r.MessagesPerNodePerMin, 0), num(r.BytesPerNodePerMin/1024, 1), num(r.FollowerBytesPerMin/1024, 1), num(r.HealConsistencyS, 1),
 			num(r.SimulatedS, 0), num(r.WallS, 0))
 	}
 	return tw.Flush()
