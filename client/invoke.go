@@ -151,7 +151,7 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	}
 	onAck := rec.onAck
 	rec.onAck = nil
-	sub.NotRemembered = c.home.RecordTask(rec)
+	sub.NotRemembered = c.recordTask(rec)
 	if onAck != nil {
 		onAck(sub)
 	}
@@ -162,7 +162,7 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	sub.Status, err = c.readResults(ctx, endpoint, src, onResult)
 	silent := stopWatch()
 	if sub.Status != nil {
-		_ = c.home.NoteTask(sub.TaskID, sub.Status, c.now()) // the record is a convenience: it never fails the call
+		c.noteTask(sub.TaskID, sub.Status)
 	}
 	if err != nil && ctx.Err() == nil {
 		// After the acknowledgement a broken stream is the endpoint's
@@ -392,13 +392,13 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	if st.Type != invoke.ReplyStatus || st.Status == nil {
 		return nil, fault.E(fault.Invalid, "client: task", "unexpected message type %d", st.Type)
 	}
-	_ = c.home.NoteTask(taskID, st.Status, c.now())
+	c.noteTask(taskID, st.Status)
 	if !results && !wait {
 		return st.Status, nil
 	}
 	final, err := c.readResults(ctx, endpoint, src, onResult)
 	if final != nil {
-		_ = c.home.NoteTask(taskID, final, c.now())
+		c.noteTask(taskID, final)
 	}
 	return final, err
 }
@@ -429,6 +429,6 @@ func (c *Client) Cancel(ctx context.Context, endpoint peer.ID, taskID string) (*
 	if rep.Type != invoke.ReplyStatus || rep.Status == nil {
 		return nil, fault.E(fault.Invalid, "client: cancel", "unexpected message type %d", rep.Type)
 	}
-	_ = c.home.NoteTask(taskID, rep.Status, c.now())
+	c.noteTask(taskID, rep.Status)
 	return rep.Status, nil
 }

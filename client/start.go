@@ -15,6 +15,11 @@ type StartRequest struct {
 	RouteRequest
 	// Endpoint, when set, is the only endpoint used.
 	Endpoint peer.ID
+	// Targets, when set and Endpoint is not, are the endpoints to try, best
+	// first, instead of routing afresh: a ranking Route made a moment ago
+	// (the local API keeps one for a second). Those that refuse as
+	// overloaded or cannot be reached are passed over as routed ones are.
+	Targets []peer.ID
 	// Inputs are the arguments: one, or a batch (one signed invocation).
 	Inputs []Input
 	// Timeout bounds each input's run; zero means the endpoint's default.
@@ -41,7 +46,9 @@ type StartRequest struct {
 // ends, within ctx: ctx bounds the whole task, not only its start.
 func (c *Client) Start(ctx context.Context, r StartRequest) (*Submitted, error) {
 	targets := []peer.ID{r.Endpoint}
-	if r.Endpoint == "" {
+	if r.Endpoint == "" && len(r.Targets) > 0 {
+		targets = r.Targets
+	} else if r.Endpoint == "" {
 		ranked, _, err := c.Route(ctx, r.RouteRequest)
 		if err != nil {
 			return nil, err
