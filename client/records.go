@@ -12,27 +12,36 @@ import (
 // make and update it (Options.RecordBehind): a record replaced whole costs
 // some hundred microseconds of file system work (a file made and renamed),
 // more than a call to a warm endpoint, so the call queues it and returns.
-// What is queued for one task is merged: a task noted done before its
-// record was written is written once, done. Writes happen in the order
-// the tasks were first queued, by one goroutine.
+// A task's record is written recordDelay after it was first queued, or at
+// once on flush or close, and what was queued for it meanwhile is merged:
+// a short task's record is written once, in its final state, not once when
+// acknowledged and again when done. Writes happen in the order the tasks
+// were first queued, by one goroutine.
 type recordWriter struct {
 	home Home
 	log  *slog.Logger
 
-	mu      sync.Mutex // guards pending, order, writing and closed
+	mu      sync.Mutex // guards pending, order, writing, flushes, timer and closed
 	pending map[string]*pendingRecord
 	order   []string // task IDs of pending, in the order first queued
 	writing bool     // a round of writes is in progress
+	flushes int      // flush calls waiting: write everything now
+	timer   bool     // a wake-up for the oldest pending record is set
 	closed  bool     // no more rounds after the pending ones
 	cond    *sync.Cond
 	done    chan struct{} // closed when the goroutine ends
 }
 
+// recordDelay is how long a record waits to be written, so that what
+// follows soon (a short task's end) is written with it.
+const recordDelay = 50 * time.Millisecond
+
 // pendingRecord is what is queued for one task: a new record (with every
 // later note applied), or notes for a record on disk.
 type pendingRecord struct {
-	rec   *TaskRecord
-	notes []note
+	queued time.Time
+	rec    *TaskRecord
+	notes  []note
 }
 
 type note struct {
@@ -64,7 +73,7 @@ func (w *recordWriter) record(r TaskRecord) {
 	if w.pending[r.TaskID] == nil {
 		w.order = append(w.order, r.TaskID)
 	}
-	w.pending[r.TaskID] = &pendingRecord{rec: &r}
+	w.pending[r.TaskID] = &pendingRecord{queued: time.Now(), rec: &r}
 	w.cond.Broadcast()
 }
 
@@ -82,7 +91,7 @@ func (w *recordWriter) note(id string, st *Status, now time.Time) {
 	p := w.pending[id]
 	switch {
 	case p == nil:
-		w.pending[id] = &pendingRecord{notes: []note{{st, now}}}
+		w.pending[id] = &pendingRecord{queued: time.Now(), notes: []note{{st, now}}}
 		w.order = append(w.order, id)
 		w.cond.Broadcast()
 	case p.rec != nil:
@@ -96,9 +105,12 @@ func (w *recordWriter) note(id string, st *Status, now time.Time) {
 func (w *recordWriter) flush() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.flushes++
+	w.cond.Broadcast()
 	for len(w.order) > 0 || w.writing {
 		w.cond.Wait()
 	}
+	w.flushes--
 }
 
 // close writes what is queued and ends the goroutine.
@@ -110,22 +122,53 @@ func (w *recordWriter) close() {
 	<-w.done
 }
 
+// dueLocked is how many of the pending records are to be written now, and
+// how long until the first of the others is.
+func (w *recordWriter) dueLocked(now time.Time) (int, time.Duration) {
+	if w.closed || w.flushes > 0 {
+		return len(w.order), 0
+	}
+	for i, id := range w.order {
+		if wait := recordDelay - now.Sub(w.pending[id].queued); wait > 0 {
+			return i, wait
+		}
+	}
+	return len(w.order), 0
+}
+
 func (w *recordWriter) loop() {
 	defer close(w.done)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for {
-		for len(w.order) == 0 && !w.closed {
+		n, wait := w.dueLocked(time.Now())
+		if n == 0 {
+			if w.closed {
+				return
+			}
+			if wait > 0 && !w.timer {
+				w.timer = true
+				time.AfterFunc(wait, func() {
+					w.mu.Lock()
+					w.timer = false
+					w.cond.Broadcast()
+					w.mu.Unlock()
+				})
+			}
 			w.cond.Wait()
+			continue
 		}
-		if len(w.order) == 0 {
-			return
+		order := w.order[:n:n]
+		w.order = w.order[n:]
+		batch := make([]*pendingRecord, n)
+		for i, id := range order {
+			batch[i] = w.pending[id]
+			delete(w.pending, id)
 		}
-		order, pending := w.order, w.pending
-		w.order, w.pending, w.writing = nil, map[string]*pendingRecord{}, true
+		w.writing = true
 		w.mu.Unlock()
-		for _, id := range order {
-			if err := w.write(id, pending[id]); err != nil {
+		for i, id := range order {
+			if err := w.write(id, batch[i]); err != nil {
 				w.log.Warn("task record", "task", id, "err", err)
 			}
 		}
