@@ -47,6 +47,11 @@ type InvokeRequest struct {
 	// WithProof sends the function's signed record along, for endpoints that
 	// cannot look it up (private functions always send it).
 	WithProof bool
+
+	// onEnd, when set with Wait, makes Invoke return once the endpoint
+	// acknowledged the task, and follow it on a goroutine of its own,
+	// which gives onEnd what Invoke would have returned (Start's follow).
+	onEnd func(*Submitted, error)
 }
 
 // Submitted is what an endpoint said of an invocation.
@@ -97,7 +102,7 @@ func (c *Client) invoke(ctx context.Context, inv InvokeRequest, withProof bool) 
 	if inv.Function.Function != nil {
 		rec.FunctionRef = inv.Function.Function.Ref()
 	}
-	rec.onAck = inv.OnAck
+	rec.onAck, rec.onEnd = inv.OnAck, inv.onEnd
 	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult, rec)
 }
 
@@ -119,9 +124,14 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	if err != nil {
 		return nil, err
 	}
-	defer src.close()
 	stop := context.AfterFunc(ctx, src.abort)
-	defer stop()
+	behind := false // the results are read on a goroutine of their own, which releases src
+	defer func() {
+		if !behind {
+			stop()
+			src.close()
+		}
+	}()
 	src.setDeadline(time.Now().Add(ackTimeout))
 	ack, err := src.next()
 	if err != nil {
@@ -158,6 +168,23 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	if !wait {
 		return sub, nil
 	}
+	if onEnd := rec.onEnd; onEnd != nil {
+		behind = true
+		following := *sub
+		go func() {
+			defer src.close()
+			defer stop()
+			onEnd(c.follow(ctx, endpoint, src, &following, onResult))
+		}()
+		return sub, nil
+	}
+	return c.follow(ctx, endpoint, src, sub, onResult)
+}
+
+// follow reads the results of an acknowledged task into onResult until it
+// ends, and sets sub.Status to its final status.
+func (c *Client) follow(ctx context.Context, endpoint peer.ID, src replies, sub *Submitted, onResult func(invoke.Result)) (*Submitted, error) {
+	var err error
 	stopWatch := c.watch(ctx, endpoint, src.abort)
 	sub.Status, err = c.readResults(ctx, endpoint, src, onResult)
 	silent := stopWatch()

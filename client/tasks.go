@@ -38,8 +38,10 @@ type TaskRecord struct {
 	Done  int          `json:"done"`
 	Error *ResultError `json:"error,omitempty"`
 
-	// onAck travels with the record into send (InvokeRequest.OnAck).
+	// onAck and onEnd travel with the record into send
+	// (InvokeRequest.OnAck and onEnd).
 	onAck func(*Submitted)
+	onEnd func(*Submitted, error)
 }
 
 // taskFile is a task record as a file holds it: files written before the
