@@ -25,7 +25,7 @@ test-load: ## the load test (840 fx processes of one user, 100 at a time): on a 
 test-short: ## unit tests only, no end-to-end processes
 	$(GO) test -race -short -count=1 $(PKGS)
 
-bench: ## run the benchmarks: end-to-end invocations (in one process, then from this one to an fxnode process), then the executor, stores and signatures (p50/p99; the raw pipe and crypto/ed25519 baselines are in the same run), then an endpoint under the slow-sender attack, then container calls (warm, beside the local pool, and cold), then batch-scheduler blocks (idle endpoint to first result, 1,000 no-op tasks through a running block; local and, where a cluster answers, Slurm blocks beside the local pool)
+bench: ## run the benchmarks: end-to-end invocations (in one process, the local API's submit and feed beside them, then from this one to an fxnode process), then the executor, stores and signatures (p50/p99; the raw pipe and crypto/ed25519 baselines are in the same run), then an endpoint under the slow-sender attack, then container calls (warm, beside the local pool, and cold), then batch-scheduler blocks (idle endpoint to first result, 1,000 no-op tasks through a running block; local and, where a cluster answers, Slurm blocks beside the local pool)
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./sim/
 	$(GO) test -run '^$$' -bench ProcessInvoke -benchtime $(BENCHTIME) ./e2e/
 	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./exec/python/ ./node/taskstore/ ./node/audit/ ./invoke/ ./batchverify/

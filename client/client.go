@@ -39,6 +39,12 @@ type Options struct {
 	// TrustedOwners are the users, besides Key's own, to whose endpoints
 	// Route and RunRouted send work; those of Home are added.
 	TrustedOwners []peer.ID
+	// RecordBehind writes the local record of tasks (Home) behind the
+	// calls, on a goroutine of the client's, instead of before each call
+	// returns: a long-lived client such as the local API's sets it and
+	// calls FlushRecords before it reads the record. A record that cannot
+	// be written is logged. Close writes what is queued.
+	RecordBehind bool
 	// Host is for simulation (package sim) only; fx leaves it nil, which
 	// changes nothing. It is a libp2p host already made with Key's
 	// identity, on a simulated network, used instead of a new one and
@@ -62,6 +68,10 @@ type Client struct {
 	// trusted are the owners, besides the user, whose endpoints routed
 	// work may go to.
 	trusted []peer.ID
+
+	// records, when not nil, writes the task record behind the calls
+	// (Options.RecordBehind).
+	records *recordWriter
 
 	smu      sync.Mutex // guards sessions
 	sessions map[peer.ID]*session
@@ -118,6 +128,9 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	if opts.RecordBehind && opts.Home.Dir != "" {
+		c.records = newRecordWriter(opts.Home, c.log)
+	}
 	if c.entry = p2p.ConnectAny(ctx, h, boot, joinWait); len(c.entry) == 0 {
 		c.Close()
 		return nil, fault.E(fault.Unavailable, "client", "no bootstrap peer answered (tried %d)", len(boot))
@@ -139,6 +152,36 @@ func New(ctx context.Context, opts Options) (*Client, error) {
 	return c, nil
 }
 
+// FlushRecords waits until the task record holds every record and note
+// made before it was called (Options.RecordBehind); without RecordBehind
+// it returns at once.
+func (c *Client) FlushRecords() {
+	if c.records != nil {
+		c.records.flush()
+	}
+}
+
+// recordTask writes, or queues, the record of a task just acknowledged.
+func (c *Client) recordTask(r TaskRecord) error {
+	if c.records == nil {
+		return c.home.RecordTask(r)
+	}
+	if _, err := c.home.taskPath(r.TaskID); err != nil {
+		return err
+	}
+	c.records.record(r)
+	return nil
+}
+
+// noteTask writes, or queues, a task's status as seen now.
+func (c *Client) noteTask(id string, st *Status) {
+	if c.records == nil {
+		_ = c.home.NoteTask(id, st, c.now()) // the record is a convenience: it never fails a call
+		return
+	}
+	c.records.note(id, st, c.now())
+}
+
 // ID is the client's (the user's) ID.
 func (c *Client) ID() peer.ID { return c.host.ID() }
 
@@ -153,6 +196,9 @@ func (c *Client) Host() host.Host { return c.host }
 func (c *Client) Close() error {
 	c.once.Do(func() { close(c.done) })
 	c.closeSessions()
+	if c.records != nil {
+		c.records.close()
+	}
 	return errors.Join(c.dht.Close(), c.host.Close())
 }
 

@@ -47,6 +47,11 @@ type InvokeRequest struct {
 	// WithProof sends the function's signed record along, for endpoints that
 	// cannot look it up (private functions always send it).
 	WithProof bool
+
+	// onEnd, when set with Wait, makes Invoke return once the endpoint
+	// acknowledged the task, and follow it on a goroutine of its own,
+	// which gives onEnd what Invoke would have returned (Start's follow).
+	onEnd func(*Submitted, error)
 }
 
 // Submitted is what an endpoint said of an invocation.
@@ -97,7 +102,7 @@ func (c *Client) invoke(ctx context.Context, inv InvokeRequest, withProof bool) 
 	if inv.Function.Function != nil {
 		rec.FunctionRef = inv.Function.Function.Ref()
 	}
-	rec.onAck = inv.OnAck
+	rec.onAck, rec.onEnd = inv.OnAck, inv.onEnd
 	return c.send(ctx, inv.Endpoint, env, id, inv.Wait, inv.OnResult, rec)
 }
 
@@ -119,9 +124,14 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	if err != nil {
 		return nil, err
 	}
-	defer src.close()
 	stop := context.AfterFunc(ctx, src.abort)
-	defer stop()
+	behind := false // the results are read on a goroutine of their own, which releases src
+	defer func() {
+		if !behind {
+			stop()
+			src.close()
+		}
+	}()
 	src.setDeadline(time.Now().Add(ackTimeout))
 	ack, err := src.next()
 	if err != nil {
@@ -151,18 +161,35 @@ func (c *Client) send(ctx context.Context, endpoint peer.ID, env []byte, want st
 	}
 	onAck := rec.onAck
 	rec.onAck = nil
-	sub.NotRemembered = c.home.RecordTask(rec)
+	sub.NotRemembered = c.recordTask(rec)
 	if onAck != nil {
 		onAck(sub)
 	}
 	if !wait {
 		return sub, nil
 	}
+	if onEnd := rec.onEnd; onEnd != nil {
+		behind = true
+		following := *sub
+		go func() {
+			defer src.close()
+			defer stop()
+			onEnd(c.follow(ctx, endpoint, src, &following, onResult))
+		}()
+		return sub, nil
+	}
+	return c.follow(ctx, endpoint, src, sub, onResult)
+}
+
+// follow reads the results of an acknowledged task into onResult until it
+// ends, and sets sub.Status to its final status.
+func (c *Client) follow(ctx context.Context, endpoint peer.ID, src replies, sub *Submitted, onResult func(invoke.Result)) (*Submitted, error) {
+	var err error
 	stopWatch := c.watch(ctx, endpoint, src.abort)
 	sub.Status, err = c.readResults(ctx, endpoint, src, onResult)
 	silent := stopWatch()
 	if sub.Status != nil {
-		_ = c.home.NoteTask(sub.TaskID, sub.Status, c.now()) // the record is a convenience: it never fails the call
+		c.noteTask(sub.TaskID, sub.Status)
 	}
 	if err != nil && ctx.Err() == nil {
 		// After the acknowledgement a broken stream is the endpoint's
@@ -392,13 +419,13 @@ func (c *Client) Task(ctx context.Context, endpoint peer.ID, taskID string, resu
 	if st.Type != invoke.ReplyStatus || st.Status == nil {
 		return nil, fault.E(fault.Invalid, "client: task", "unexpected message type %d", st.Type)
 	}
-	_ = c.home.NoteTask(taskID, st.Status, c.now())
+	c.noteTask(taskID, st.Status)
 	if !results && !wait {
 		return st.Status, nil
 	}
 	final, err := c.readResults(ctx, endpoint, src, onResult)
 	if final != nil {
-		_ = c.home.NoteTask(taskID, final, c.now())
+		c.noteTask(taskID, final)
 	}
 	return final, err
 }
@@ -429,6 +456,6 @@ func (c *Client) Cancel(ctx context.Context, endpoint peer.ID, taskID string) (*
 	if rep.Type != invoke.ReplyStatus || rep.Status == nil {
 		return nil, fault.E(fault.Invalid, "client: cancel", "unexpected message type %d", rep.Type)
 	}
-	_ = c.home.NoteTask(taskID, rep.Status, c.now())
+	c.noteTask(taskID, rep.Status)
 	return rep.Status, nil
 }

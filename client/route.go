@@ -474,6 +474,16 @@ func (c *Client) Submit(ctx context.Context, r SubmitRequest) (*Submitted, error
 	return nil, lastErr
 }
 
+// RouteTargets is Route's eligible endpoints, best first: what Start
+// tries in turn (StartRequest.Targets).
+func (c *Client) RouteTargets(ctx context.Context, r RouteRequest) ([]peer.ID, error) {
+	ranked, _, err := c.Route(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return eligible(ranked), nil
+}
+
 // eligible lists the endpoints routing found eligible, best first.
 func eligible(ranked []routing.Scored) []peer.ID {
 	var out []peer.ID

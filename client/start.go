@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/fault"
@@ -15,6 +14,11 @@ type StartRequest struct {
 	RouteRequest
 	// Endpoint, when set, is the only endpoint used.
 	Endpoint peer.ID
+	// Targets, when set and Endpoint is not, are the endpoints to try, best
+	// first, instead of routing afresh: a ranking Route made a moment ago
+	// (the local API keeps one for a second). Those that refuse as
+	// overloaded or cannot be reached are passed over as routed ones are.
+	Targets []peer.ID
 	// Inputs are the arguments: one, or a batch (one signed invocation).
 	Inputs []Input
 	// Timeout bounds each input's run; zero means the endpoint's default.
@@ -41,7 +45,9 @@ type StartRequest struct {
 // ends, within ctx: ctx bounds the whole task, not only its start.
 func (c *Client) Start(ctx context.Context, r StartRequest) (*Submitted, error) {
 	targets := []peer.ID{r.Endpoint}
-	if r.Endpoint == "" {
+	if r.Endpoint == "" && len(r.Targets) > 0 {
+		targets = r.Targets
+	} else if r.Endpoint == "" {
 		ranked, _, err := c.Route(ctx, r.RouteRequest)
 		if err != nil {
 			return nil, err
@@ -62,43 +68,25 @@ func (c *Client) Start(ctx context.Context, r StartRequest) (*Submitted, error) 
 			}
 			continue
 		}
-		var ack atomic.Bool // set before acked is sent
-		acked := make(chan *Submitted, 1)
-		failed := make(chan error, 1)
-		inv.Wait, inv.OnResult = true, r.OnResult
-		inv.OnAck = func(s *Submitted) {
-			if r.OnAck != nil {
-				r.OnAck(s)
+		// Invoke returns once the endpoint acknowledged the task, and
+		// follows it behind, on a goroutine of its own, into OnEnd.
+		inv.Wait, inv.OnResult, inv.OnAck = true, r.OnResult, r.OnAck
+		inv.onEnd = func(sub *Submitted, err error) {
+			var st *Status
+			if sub != nil {
+				st = sub.Status
 			}
-			ack.Store(true)
-			acked <- s
+			if st == nil && err == nil {
+				err = fault.E(fault.System, "client: start", "the endpoint ended the task without a status")
+			}
+			r.OnEnd(st, err)
 		}
-		go func() {
-			sub, err := c.Invoke(ctx, inv)
-			if ack.Load() {
-				// Acknowledged: the caller has its answer, and OnEnd the end.
-				var st *Status
-				if sub != nil {
-					st = sub.Status
-				}
-				if st == nil && err == nil {
-					err = fault.E(fault.System, "client: start", "the endpoint ended the task without a status")
-				}
-				r.OnEnd(st, err)
-				return
-			}
-			if err == nil {
-				err = fault.E(fault.Internal, "client: start", "the task ended unacknowledged")
-			}
-			failed <- err
-		}()
-		select {
-		case sub := <-acked:
+		sub, err := c.Invoke(ctx, inv)
+		if err == nil {
 			return sub, nil
-		case err := <-failed:
-			if lastErr = err; !passOver(err) {
-				return nil, err
-			}
+		}
+		if lastErr = err; !passOver(err) {
+			return nil, err
 		}
 	}
 	if lastErr == nil {

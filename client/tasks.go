@@ -38,8 +38,10 @@ type TaskRecord struct {
 	Done  int          `json:"done"`
 	Error *ResultError `json:"error,omitempty"`
 
-	// onAck travels with the record into send (InvokeRequest.OnAck).
+	// onAck and onEnd travel with the record into send
+	// (InvokeRequest.OnAck and onEnd).
 	onAck func(*Submitted)
+	onEnd func(*Submitted, error)
 }
 
 // taskFile is a task record as a file holds it: files written before the
@@ -156,14 +158,23 @@ func (h Home) NoteTask(id string, st *Status, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if r.State.Finished() || stateRank(st.State) < stateRank(r.State) {
+	if !noteTask(&r, st, now) {
 		return nil
+	}
+	return h.writeTask(r)
+}
+
+// noteTask updates r with st as seen at now, as NoteTask does, and reports
+// whether it changed r.
+func noteTask(r *TaskRecord, st *Status, now time.Time) bool {
+	if st == nil || st.State == invoke.StateUnknown || r.State.Finished() || stateRank(st.State) < stateRank(r.State) {
+		return false
 	}
 	r.State, r.Seen, r.Done, r.Error = st.State, now, st.Done, st.Error
 	if st.Count > 0 {
 		r.Count = st.Count
 	}
-	return h.writeTask(r)
+	return true
 }
 
 // stateNone is no state: a record from before states were kept, or no

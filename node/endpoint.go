@@ -55,6 +55,7 @@ type endpoint struct {
 	// executors' workers, which run the functions, are their own.
 	goroutines *goPool
 	verify     *batchverify.Verifier
+	proofs     admission.ProofCache // private functions' proofs verified lately
 	// observe receives the task events: audit log, metrics, recent tasks.
 	observe *observer
 	// callsPerSessionStream bounds the calls of one session stream being
@@ -415,7 +416,7 @@ func (e *endpoint) admit(req *invoke.Request, s network.Stream) (*admission.Admi
 		Envelope: req.Invocation, Sender: s.Conn().RemotePeer(), Now: e.n.now(),
 		Policy: e.policy.Load(), Offers: offers,
 		Catalog: &e.catalog, Tasks: e.tasks, Executors: e.executors,
-		Containers: &e.images, Verifier: e.verify,
+		Containers: &e.images, Verifier: e.verify, Proofs: &e.proofs,
 	})
 	if err == nil {
 		err = e.tasks.Admit(adm.Task)

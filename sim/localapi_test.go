@@ -34,7 +34,7 @@ func newAPI(t *testing.T) *api {
 	t.Helper()
 	f := newFixture(t, nil)
 	home := client.Home{Dir: t.TempDir()}
-	c, err := client.New(f.ctx, client.Options{Key: f.owner, Bootstrap: f.mesh.Bootstrap.Addrs(), Home: home})
+	c, err := client.New(f.ctx, client.Options{Key: f.owner, Bootstrap: f.mesh.Bootstrap.Addrs(), Home: home, RecordBehind: true})
 	if err != nil {
 		t.Fatal(err)
 	}

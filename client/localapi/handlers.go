@@ -348,6 +348,13 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	answers := make([]taskAnswer, len(req.Tasks))
+	if len(req.Tasks) == 1 {
+		// The common case, a single task: no goroutine between the
+		// request and the endpoint.
+		answers[0] = s.submitOne(req.Tasks[0], f)
+		writeJSON(w, http.StatusOK, map[string]any{"tasks": answers})
+		return
+	}
 	done := make(chan struct{}, len(req.Tasks))
 	for i, t := range req.Tasks {
 		go func() {
@@ -375,7 +382,7 @@ func (s *Server) submitOne(t taskRequest, f *feed) taskAnswer {
 	} else {
 		s.followTask(&sr, f)
 	}
-	sub, err := s.opts.Client.Start(ctx, sr)
+	sub, err := s.startTask(actx, ctx, sr)
 	if err != nil {
 		if f != nil {
 			s.unbusy() // followTask's, for a task that never started
@@ -419,8 +426,8 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	actx, cancel := context.WithTimeout(r.Context(), opTimeout)
+	defer cancel()
 	sr, err := s.start(actx, t)
-	cancel()
 	if err != nil {
 		writeError(w, err)
 		return
@@ -437,7 +444,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request) {
 	sr.OnEnd = func(st *client.Status, err error) { ended <- end{st, err} }
 	ctx, stop := context.WithCancel(r.Context())
 	defer stop()
-	sub, err := s.opts.Client.Start(ctx, sr)
+	sub, err := s.startTask(actx, ctx, sr)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -524,6 +531,7 @@ func (s *Server) endpointOf(taskID, given string) (peer.ID, error) {
 	if given != "" {
 		return parsePeer(given)
 	}
+	s.opts.Client.FlushRecords()
 	return s.opts.Home.TaskEndpoint(taskID)
 }
 
@@ -586,6 +594,7 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
+	s.opts.Client.FlushRecords()
 	recs, err := s.opts.Home.Tasks(client.State(r.URL.Query().Get("state")), limit)
 	if err != nil {
 		writeError(w, err)
@@ -597,6 +606,7 @@ func (s *Server) tasks(w http.ResponseWriter, r *http.Request) {
 // record is the task's record after st was noted, or one made of st for a
 // task submitted elsewhere.
 func (s *Server) record(id string, ep peer.ID, st *client.Status) client.TaskRecord {
+	s.opts.Client.FlushRecords()
 	if rec, err := s.opts.Home.Task(id); err == nil {
 		return rec
 	}

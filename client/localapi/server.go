@@ -71,6 +71,7 @@ type Server struct {
 	mu     sync.Mutex // guards feeds, fns, hsrv and closed
 	feeds  map[string]*feed
 	fns    map[string]cachedFn
+	routes routeCache    // recent rankings of routed tasks
 	gen    atomic.Uint64 // reader generations
 	active atomic.Int64  // requests in progress, feeds read and tasks followed
 	last   atomic.Int64  // unix nanos of the last activity

@@ -68,7 +68,7 @@ socket, and with --idle-exit once nothing has used it for that long.`,
 				log = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			}
 			dctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			c, err := client.New(dctx, client.Options{Key: key, Bootstrap: boot, Home: h, Logger: log})
+			c, err := client.New(dctx, client.Options{Key: key, Bootstrap: boot, Home: h, Logger: log, RecordBehind: true})
 			cancel()
 			if err != nil {
 				return err

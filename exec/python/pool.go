@@ -31,7 +31,6 @@ const (
 	maxUnsent              = 2 // retries of a request whose worker had died idle
 	maxChunk               = 256
 	maxChunkBytes          = 1 << 20
-	chunksPerWorker        = 4
 	minPython, minorPython = 3, 8
 )
 
@@ -423,23 +422,32 @@ func (p *Pool) ExecuteBatch(ctx context.Context, b exec.Batch, emit func(int, ex
 	return firstErr
 }
 
-// chunk splits inputs into [lo, hi) ranges: about chunksPerWorker per
-// worker, none over maxChunk inputs or (unless of one input) maxChunkBytes.
+// chunk splits inputs into [lo, hi) ranges, which the workers take in
+// turn: each a 1/(2·workers) share of the inputs not yet in a chunk
+// (guided scheduling). Large chunks come first, for few round trips to the
+// workers, then smaller and smaller ones down to single inputs, so that
+// the workers run out of work together instead of one running a long last
+// chunk alone while the others idle (with 2 workers and equal chunks of
+// an eighth, a 1,000-input batch of 10 ms calls lost about half a second
+// so). None is over maxChunk inputs or (unless of one input)
+// maxChunkBytes.
 func chunk(inputs []exec.Input, workers int) [][2]int {
 	n := len(inputs)
-	size := min(max((n+workers*chunksPerWorker-1)/(workers*chunksPerWorker), 1), maxChunk)
+	share := 2 * max(workers, 1)
 	var chunks [][2]int
-	lo, bytes := 0, 0
-	for i, in := range inputs {
-		b := len(in.Args) + len(in.Kwargs) + 8
-		if i > lo && (i-lo == size || bytes+b > maxChunkBytes) {
-			chunks = append(chunks, [2]int{lo, i})
-			lo, bytes = i, 0
+	for lo := 0; lo < n; {
+		size := min(max((n-lo+share-1)/share, 1), maxChunk)
+		hi, bytes := lo, 0
+		for hi < n && hi-lo < size {
+			b := len(inputs[hi].Args) + len(inputs[hi].Kwargs) + 8
+			if hi > lo && bytes+b > maxChunkBytes {
+				break
+			}
+			bytes += b
+			hi++
 		}
-		bytes += b
-	}
-	if lo < n {
-		chunks = append(chunks, [2]int{lo, n})
+		chunks = append(chunks, [2]int{lo, hi})
+		lo = hi
 	}
 	return chunks
 }

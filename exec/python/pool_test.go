@@ -451,8 +451,8 @@ func TestChunk(t *testing.T) {
 		{"none", nil, 2, nil},
 		{"one", in(1, 2), 2, [][2]int{{0, 1}}},
 		{"fewer than workers", in(3, 2), 4, [][2]int{{0, 1}, {1, 2}, {2, 3}}},
-		{"four per worker", in(16, 2), 2, [][2]int{{0, 2}, {2, 4}, {4, 6}, {6, 8}, {8, 10}, {10, 12}, {12, 14}, {14, 16}}},
-		{"capped count", in(600, 2), 1, [][2]int{{0, 150}, {150, 300}, {300, 450}, {450, 600}}},
+		{"guided", in(16, 2), 2, [][2]int{{0, 4}, {4, 7}, {7, 10}, {10, 12}, {12, 13}, {13, 14}, {14, 15}, {15, 16}}},
+		{"capped count", in(600, 2), 1, [][2]int{{0, 256}, {256, 428}, {428, 514}, {514, 557}, {557, 579}, {579, 590}, {590, 595}, {595, 598}, {598, 599}, {599, 600}}},
 		{"capped bytes", in(3, 600<<10), 1, [][2]int{{0, 1}, {1, 2}, {2, 3}}},
 	}
 	for _, tc := range tests {
@@ -461,6 +461,28 @@ func TestChunk(t *testing.T) {
 				t.Fatalf("chunk = %v, want %v", got, tc.want)
 			}
 		})
+	}
+	// A large batch: chunks cover it in order, never grow, and the last
+	// ones (at least as many as workers) are single inputs, so that no
+	// worker is left with a long chunk while the others have none.
+	for _, workers := range []int{1, 2, 7} {
+		got := chunk(in(1000, 2), workers)
+		lo, prev := 0, maxChunk
+		for i, c := range got {
+			size := c[1] - c[0]
+			if c[0] != lo || size < 1 || size > prev {
+				t.Fatalf("%d workers: chunk %d is %v after %d inputs (size before %d): %v", workers, i, c, lo, prev, got)
+			}
+			lo, prev = c[1], size
+		}
+		if lo != 1000 || len(got) < 2*workers {
+			t.Fatalf("%d workers: chunks %v", workers, got)
+		}
+		for _, c := range got[len(got)-workers:] {
+			if c[1]-c[0] != 1 {
+				t.Fatalf("%d workers: the last chunks are not single inputs: %v", workers, got)
+			}
+		}
 	}
 }
 

@@ -156,6 +156,9 @@ type Input struct {
 	// goroutines deciding at the same time; nil checks it alone. The
 	// answer is the same either way.
 	Verifier *batchverify.Verifier
+	// Proofs keeps the function proofs that verified lately; nil verifies
+	// each. The answer is the same either way.
+	Proofs *ProofCache
 }
 
 // Compiled is a function ready to run here: its catalog record, what its
@@ -207,7 +210,7 @@ func Decide(in *Input) (*Admitted, error) {
 	if err := checkInvocation(inv, p, in.Now); err != nil {
 		return nil, err
 	}
-	fn, err := function(inv, in.Catalog)
+	fn, err := function(inv, in.Catalog, in.Proofs)
 	if err != nil {
 		return nil, err
 	}
@@ -315,7 +318,7 @@ func Offered(list []string, id, owner, name string) bool {
 // function finds the invoked function and checks that the caller may use
 // it. A function the catalog holds is checked against its current access;
 // one that only a proof carries (a private function) against the proof's.
-func function(inv *invoke.Signed, cat Catalog) (*Compiled, error) {
+func function(inv *invoke.Signed, cat Catalog, proofs *ProofCache) (*Compiled, error) {
 	id, err := catalog.ParseID(inv.Function)
 	if err != nil {
 		return nil, fault.Wrap(fault.Invalid, "", err)
@@ -344,7 +347,7 @@ func function(inv *invoke.Signed, cat Catalog) (*Compiled, error) {
 	case !errors.Is(aerr, catalog.ErrNotFound):
 		return nil, cannotCheck(aerr)
 	case inv.Proof != nil:
-		f, fid, su, err := catalog.VerifyFunction(inv.Proof.Head, inv.Proof.Function, catalog.Limits{})
+		f, fid, su, err := proofs.verify(inv.Proof)
 		if err != nil {
 			return nil, err
 		}

@@ -376,33 +376,88 @@ func TestDecideRefuses(t *testing.T) {
 			in.Tasks = &tasks{err: &fault.Error{Kind: fault.Unavailable, Err: taskstore.ErrClosed}}
 		}, kind: fault.Unavailable, is: taskstore.ErrClosed, says: "cannot check task"},
 	}
+	// Each refusal stands with a cache that has verified every proof of the
+	// fixture before: a stale proof is still refused as stale.
+	warm := &ProofCache{}
+	for _, p := range []*invoke.Proof{f.privateProof, f.goneProof, f.movedProof, f.forkedProof} {
+		if _, _, _, err := warm.verify(p); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			env, sender := tc.env, tc.sender
-			if env == nil {
-				env = good
+		for _, proofs := range []*ProofCache{nil, warm} {
+			name := tc.name
+			if proofs != nil {
+				name += " (proofs cached)"
 			}
-			if sender == nil {
-				sender = f.carol
-			}
-			in := f.input(env, sender)
-			if tc.edit != nil {
-				tc.edit(in)
-			}
-			adm, err := Decide(in)
-			if err == nil {
-				t.Fatalf("admitted task %s", adm.Invocation.TaskID)
-			}
-			if k := fault.KindOf(err); k != tc.kind {
-				t.Errorf("kind %s, want %s: %v", k, tc.kind, err)
-			}
-			if tc.is != nil && !errors.Is(err, tc.is) {
-				t.Errorf("err = %v, want it to wrap %v", err, tc.is)
-			}
-			if !strings.Contains(err.Error(), tc.says) {
-				t.Errorf("err = %v, want it to say %q", err, tc.says)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				refuses(t, f, tc.env, good, tc.sender, proofs, tc.edit, tc.kind, tc.is, tc.says)
+			})
+		}
+	}
+}
+
+// refuses checks that Decide refuses env (nil: good) from sender (nil:
+// carol) with proofs, after edit, with an error of kind that wraps is and
+// says says.
+func refuses(t *testing.T, f *fixture, env, good []byte, sender *identity.Key, proofs *ProofCache, edit func(*Input), kind fault.Kind, is error, says string) {
+	t.Helper()
+	if env == nil {
+		env = good
+	}
+	if sender == nil {
+		sender = f.carol
+	}
+	in := f.input(env, sender)
+	in.Proofs = proofs
+	if edit != nil {
+		edit(in)
+	}
+	adm, err := Decide(in)
+	if err == nil {
+		t.Fatalf("admitted task %s", adm.Invocation.TaskID)
+	}
+	if k := fault.KindOf(err); k != kind {
+		t.Errorf("kind %s, want %s: %v", k, kind, err)
+	}
+	if is != nil && !errors.Is(err, is) {
+		t.Errorf("err = %v, want it to wrap %v", err, is)
+	}
+	if !strings.Contains(err.Error(), says) {
+		t.Errorf("err = %v, want it to say %q", err, says)
+	}
+}
+
+// TestProofCache: a proof that verified is kept and admits again; a
+// proof whose signed record was altered is refused although the function
+// it names was verified before with its true record; one that fails is not
+// kept.
+func TestProofCache(t *testing.T) {
+	f := newFixture(t)
+	c := &ProofCache{}
+	for i := range 2 {
+		env := f.envelope(t, f.alice, f.private, func(inv *invoke.Invocation) { inv.Proof = f.privateProof })
+		in := f.input(env, f.alice)
+		in.Proofs = c
+		if _, err := Decide(in); err != nil {
+			t.Fatalf("call %d refused: %v", i, err)
+		}
+		if len(c.m) != 1 {
+			t.Fatalf("call %d: %d proofs kept, want 1", i, len(c.m))
+		}
+	}
+	forged := bytes.Clone(f.privateProof.Head)
+	forged[len(forged)-1] ^= 1 // the signature's last byte
+	env := f.envelope(t, f.alice, f.private, func(inv *invoke.Invocation) {
+		inv.Proof = &invoke.Proof{Head: forged, Function: f.privateProof.Function}
+	})
+	in := f.input(env, f.alice)
+	in.Proofs = c
+	if _, err := Decide(in); fault.KindOf(err) != fault.Invalid || !strings.Contains(err.Error(), "verify function") {
+		t.Fatalf("a forged record with a known function: %v, want it refused as invalid", err)
+	}
+	if len(c.m) != 1 {
+		t.Fatalf("a proof that failed was kept: %d proofs", len(c.m))
 	}
 }
 

@@ -66,8 +66,93 @@ class UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = s
 
 
+class _Conn:
+    """One keep-alive HTTP/1.1 connection to the API socket, for requests
+    with a body read whole: the least of HTTP the API needs (a status line,
+    headers, a body by Content-Length, chunks, or to the end). A tenth of a
+    millisecond less per request than http.client, whose header parsing
+    goes through the email package; the feed, which streams, keeps
+    http.client."""
+
+    def __init__(self, path):
+        check_socket_owner(path)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(path)
+        except BaseException:
+            s.close()
+            raise
+        self.sock = s
+        self.rfile = s.makefile("rb")
+
+    def close(self):
+        try:
+            self.rfile.close()
+        finally:
+            self.sock.close()
+
+    def roundtrip(self, method, path, headers, data):
+        """Sends one request; returns (status, headers with lowercase names,
+        body, whether the server closes the connection)."""
+        head = [method, " ", path, " HTTP/1.1\r\nHost: fx\r\n"]
+        for k, v in headers.items():
+            head += [k, ": ", v, "\r\n"]
+        if data is not None:
+            head += ["Content-Length: ", str(len(data)), "\r\n"]
+        head.append("\r\n")
+        msg = "".join(head).encode("latin-1")
+        self.sock.sendall(msg + data if data else msg)
+        rd = self.rfile.readline
+        line = rd(65537)
+        if not line:
+            raise ConnectionResetError("the server closed the connection before answering")
+        parts = line.split(None, 2)
+        if len(parts) < 2 or not parts[0].startswith(b"HTTP/"):
+            raise http.client.BadStatusLine(repr(line[:200]))
+        try:
+            status = int(parts[1])
+        except ValueError:
+            raise http.client.BadStatusLine(repr(line[:200])) from None
+        hdrs = {}
+        for _ in range(1000):
+            line = rd(65537)
+            if line in (b"\r\n", b"\n", b""):
+                break
+            k, _, v = line.decode("latin-1").partition(":")
+            hdrs[k.strip().lower()] = v.strip()
+        else:
+            raise http.client.HTTPException("too many headers in the answer")
+        close = parts[0] == b"HTTP/1.0" or hdrs.get("connection", "").lower() == "close"
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return status, hdrs, b"", close
+        if "chunked" in hdrs.get("transfer-encoding", "").lower():
+            body = []
+            while True:
+                size = int(rd(65537).split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while rd(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailers
+                    break
+                body.append(self._read(size))
+                rd(3)  # the chunk's CRLF
+            return status, hdrs, b"".join(body), close
+        n = hdrs.get("content-length")
+        if n is not None:
+            return status, hdrs, self._read(int(n)), close
+        return status, hdrs, self.rfile.read(), True
+
+    def _read(self, n):
+        b = self.rfile.read(n)
+        if len(b) != n:
+            raise http.client.IncompleteRead(b, n - len(b))
+        return b
+
+
 def _check_version_header(resp):
-    v = resp.getheader("Fx-Api-Version")
+    _check_version(resp.getheader("Fx-Api-Version"))
+
+
+def _check_version(v):
     if v and v.split(".")[0] != API_MAJOR:
         raise errors.ApiVersionMismatch(
             "fxmesh: the fx local API server speaks version %s, this SDK speaks %s (another major version); "
@@ -244,7 +329,7 @@ class Client:
         with self._lock:
             if self._pool:
                 return self._pool.pop(), True
-        return UnixHTTPConnection(self.socket_path), False
+        return _Conn(self.socket_path), False
 
     def _give(self, conn):
         with self._lock:
@@ -269,9 +354,7 @@ class Client:
         for attempt in (0, 1):
             conn, reused = self._take()
             try:
-                conn.request(method, path, body=data, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
+                status, hdrs, raw, close = conn.roundtrip(method, path, headers, data)
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as e:
                 conn.close()
                 # A pooled connection the server closed while idle: the
@@ -282,14 +365,14 @@ class Client:
             except BaseException:
                 conn.close()
                 raise
-            if resp.will_close:
+            if close:
                 conn.close()
             else:
                 self._give(conn)
-            _check_version_header(resp)
+            _check_version(hdrs.get("fx-api-version"))
             out = _decode(raw)
-            if resp.status >= 300:
-                _raise_api_error(resp.status, out)
+            if status >= 300:
+                _raise_api_error(status, out)
             return out
 
     def close(self):
