@@ -135,3 +135,43 @@ func advertisedFunctions(list []string) (listed []string, unlisted bool) {
 	}
 	return list, false
 }
+
+// noteWorkerPython learns the version of python, the interpreter the
+// Python workers run (after any fallback), so that the record lists it
+// first: clients that need the workers' version (the SDK's pickle check)
+// read the first of software.python.
+func (n *Node) noteWorkerPython(python string) {
+	ctx, cancel := context.WithTimeout(n.ctx, modulesTimeout)
+	defer cancel()
+	exe, version, err := hostinfo.PythonVersion(ctx, hostinfo.Options{}, python)
+	if err != nil {
+		n.log.Warn("the workers' Python version is unknown; the record lists the interpreters as detected", "python", python, "err", err)
+		return
+	}
+	n.mu.Lock()
+	n.workerPython.path, n.workerPython.version = exe, version
+	n.mu.Unlock()
+}
+
+// workerFirst returns versions and paths (software.python and
+// python_paths) with the workers' interpreter first, added when it is not
+// among them (matched by path when paths parallel versions); without a
+// version it returns them as they are. It never changes the slices it is
+// given.
+func workerFirst(versions, paths []string, version, path string) ([]string, []string) {
+	if version == "" {
+		return versions, paths
+	}
+	if len(paths) != len(versions) {
+		// No paths to match by (a configured software: block): the
+		// version alone goes first.
+		return append([]string{version}, versions...), paths
+	}
+	vs, ps := []string{version}, []string{path}
+	for i, v := range versions {
+		if paths[i] != path {
+			vs, ps = append(vs, v), append(ps, paths[i])
+		}
+	}
+	return vs, ps
+}

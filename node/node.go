@@ -172,6 +172,10 @@ type Node struct {
 	// refreshModules listed them at start; nil keeps the config's
 	// software.modules (none, unless set in code). Guarded by mu.
 	modules []routing.Module
+	// workerPython is the interpreter the Python workers run and its
+	// version, as noteWorkerPython probed it; the record lists it first.
+	// Zero when unknown (no local pool, or the probe failed). Guarded by mu.
+	workerPython struct{ path, version string }
 }
 
 // Start starts a node: its host, its DHT server, and for an endpoint the
@@ -443,6 +447,7 @@ func (n *Node) signRecord() error {
 	if n.modules != nil {
 		rec.Software.Modules = n.modules
 	}
+	rec.Software.Python, rec.Software.PythonPaths = workerFirst(rec.Software.Python, rec.Software.PythonPaths, n.workerPython.version, n.workerPython.path)
 	rec.Functions, rec.FunctionsUnlisted = advertisedFunctions(cfg.Functions)
 	problem := checkClaim(n.claim, rec.ID, rec.Owner, now)
 	if problem == "" && rec.Owner != "" {

@@ -250,3 +250,30 @@ func TestRefreshModulesFallsBack(t *testing.T) {
 		t.Fatalf("python-modules.json holds %v (%v), the record %v", got, err, n.modules)
 	}
 }
+
+// TestWorkerFirst: the workers' interpreter leads software.python, once,
+// whether it was detected or not (the fallback), and the config's lists
+// are left as they were.
+func TestWorkerFirst(t *testing.T) {
+	versions, paths := []string{"3.12.1", "3.11.2"}, []string{"/root/.pyenv/versions/3.12.1/bin/python3.12", "/usr/bin/python3.11"}
+	for _, c := range []struct {
+		name, version, path string
+		wantV, wantP        []string
+	}{
+		{"detected second", "3.11.2", "/usr/bin/python3.11", []string{"3.11.2", "3.12.1"}, []string{"/usr/bin/python3.11", "/root/.pyenv/versions/3.12.1/bin/python3.12"}},
+		{"detected first", "3.12.1", "/root/.pyenv/versions/3.12.1/bin/python3.12", versions, paths},
+		{"not detected", "3.10.4", "/opt/py/bin/python3.10", []string{"3.10.4", "3.12.1", "3.11.2"}, append([]string{"/opt/py/bin/python3.10"}, paths...)},
+		{"unknown", "", "", versions, paths},
+	} {
+		gotV, gotP := workerFirst(versions, paths, c.version, c.path)
+		if !slices.Equal(gotV, c.wantV) || !slices.Equal(gotP, c.wantP) {
+			t.Errorf("%s: %v %v, want %v %v", c.name, gotV, gotP, c.wantV, c.wantP)
+		}
+	}
+	if gotV, gotP := workerFirst([]string{"3.12.1"}, nil, "3.11.2", "/usr/bin/python3.11"); !slices.Equal(gotV, []string{"3.11.2", "3.12.1"}) || gotP != nil {
+		t.Errorf("without paths: %v %v, want the version first and no paths", gotV, gotP)
+	}
+	if versions[0] != "3.12.1" || paths[0] != "/root/.pyenv/versions/3.12.1/bin/python3.12" {
+		t.Errorf("workerFirst changed the slices it was given: %v %v", versions, paths)
+	}
+}

@@ -122,3 +122,14 @@ func isVersion(s string) bool {
 	}
 	return true
 }
+
+// PythonVersion runs the interpreter python and returns its real
+// executable and its version ("3.11.2"), as Detect lists them.
+func PythonVersion(ctx context.Context, opts Options, python string) (exe, version string, err error) {
+	d := detector{Options: opts.withDefaults()}
+	out, err := d.run(ctx, python, "-c", pythonProbe)
+	if err != nil {
+		return "", "", fmt.Errorf("hostinfo: probe python %s: %w", python, err)
+	}
+	return parsePythonProbe(out)
+}
