@@ -247,3 +247,34 @@ func ContextError(op string, err error) error {
 	}
 	return fault.Wrap(kind, op, err)
 }
+
+// startedKey keys the hook of WithStarted in a context.
+type startedKey struct{}
+
+// WithStarted returns a context for Execute and ExecuteBatch calls that
+// report through started when an input of theirs begins to run: it got a
+// worker, a process or container slot, or a block's agent, instead of
+// waiting for one. The endpoint tells a queued task from a running one by
+// it. started may be called many times (once per input or chunk, from
+// several goroutines); it must be quick and must not call the executor.
+func WithStarted(ctx context.Context, started func()) context.Context {
+	return context.WithValue(ctx, startedKey{}, started)
+}
+
+// Started reports to the hook of WithStarted, if ctx has one, that an
+// input of the call began to run. Every executor calls it.
+func Started(ctx context.Context) {
+	if f, ok := ctx.Value(startedKey{}).(func()); ok {
+		f()
+	}
+}
+
+// StartedHook is the hook of WithStarted in ctx, or a function that does
+// nothing: for executors that start inputs away from the caller's context
+// (a queue served by other goroutines).
+func StartedHook(ctx context.Context) func() {
+	if f, ok := ctx.Value(startedKey{}).(func()); ok {
+		return f
+	}
+	return func() {}
+}

@@ -191,6 +191,7 @@ func (n *Node) startEndpoint() error {
 		}
 		xs[exec.KindPython] = py
 		n.refreshModules(py.Python(), iso.Switches())
+		n.noteWorkerPython(py.Python())
 		sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log, Tenants: tenants})
 		if err != nil {
 			xs.close()
@@ -511,8 +512,14 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 	if t, err := e.tasks.Get(id); err == nil && t.State.Finished() {
 		return // cancelled before it started: nothing of it runs
 	}
-	_ = e.tasks.SetState(id, invoke.StateRunning)
-	e.observe.started(adm, e.n.now())
+	// Queued until the executor gives an input a worker (exec.Started),
+	// or at the latest when the first result comes.
+	_ = e.tasks.SetState(id, invoke.StateQueued)
+	started := sync.OnceFunc(func() {
+		_ = e.tasks.SetState(id, invoke.StateRunning)
+		e.observe.started(adm, e.n.now())
+	})
+	ctx = exec.WithStarted(ctx, started)
 	x := e.executors[keyOf(fn)] // admission refuses a function without one
 	var (
 		storeErr error
@@ -528,6 +535,7 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 		e.observe.finished(out)
 	}()
 	emit := func(i int, r exec.Result) {
+		started()
 		res := resultOf(i, r)
 		if res.Error != nil {
 			if out.failedInputs++; out.firstKind == "" {

@@ -84,8 +84,16 @@ func TestRecordContainers(t *testing.T) {
 	if !slices.Equal(sw.Containers, []string{"docker"}) || !slices.Equal(sw.Images, []string{"b:1", "a:1"}) || !sw.PullImages {
 		t.Fatalf("published %+v; want runtime docker, images [b:1 a:1], pulling", sw)
 	}
-	if !slices.Equal(sw.Python, []string{"3.11.7"}) {
+	// The workers' interpreter leads the list (TestWorkerFirst); the
+	// config's versions follow.
+	if !slices.Contains(sw.Python, "3.11.7") {
 		t.Fatalf("python %q: the config's other software is lost", sw.Python)
+	}
+	n.mu.Lock()
+	worker := n.workerPython.version
+	n.mu.Unlock()
+	if worker == "" || sw.Python[0] != worker {
+		t.Errorf("python %q: want the workers' interpreter (%q) first", sw.Python, worker)
 	}
 
 	p.set(ContainerInfo{Runtimes: []string{"docker"}, Images: []string{"c:2"}}, nil)

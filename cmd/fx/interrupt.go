@@ -86,3 +86,8 @@ func (e *interruptedError) Error() string {
 	b.WriteString("  fx result TASK --wait collects a task's results; fx status TASK shows its state; fx tasks lists them")
 	return b.String()
 }
+
+// unfinished lists the tasks sent that have not ended, in the order sent.
+func (t *tasksSent) unfinished() []*client.Submitted {
+	return t.interrupted().running
+}

@@ -406,7 +406,7 @@ func newBatchCmd() *cobra.Command {
 			enc := json.NewEncoder(bw)
 			var bar *progressbar.ProgressBar
 			if fd := os.Stderr.Fd(); term.IsTerminal(int(fd)) {
-				bar = progressbar.Default(int64(len(inputs)), "running")
+				bar = progressbar.Default(int64(len(inputs)), "sending")
 			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), deadline(0))
 			defer cancel()
@@ -414,6 +414,11 @@ func newBatchCmd() *cobra.Command {
 			defer stop()
 			var sent tasksSent
 			err = withSession(cmd, ctx, a[0], f.endpoint, func(s *dialed) error {
+				if bar != nil {
+					pctx, stopProgress := context.WithCancel(ctx)
+					defer stopProgress()
+					go followProgress(pctx, s.client, &sent, bar)
+				}
 				failed, lost := 0, 0
 				err := s.routed(cmd, ctx, &f, inputs, true, &sent, func(_ peer.ID, r client.Result) {
 					if r.Error != nil {

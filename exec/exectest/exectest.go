@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -81,6 +82,19 @@ func Run(t *testing.T, newExec func(t *testing.T) exec.Executor, fx Fixtures) {
 		c = fx.Compute(8)
 		r, err = e.Execute(ctx, c.Task(0))
 		checkOK(t, r, err, c)
+	})
+
+	t.Run("Started", func(t *testing.T) {
+		// Every executor says when a call's input got a worker, for the
+		// endpoint to tell a queued task from a running one.
+		e := mk(t)
+		var started atomic.Int64
+		c := fx.Compute(3)
+		r, err := e.Execute(exec.WithStarted(ctx, func() { started.Add(1) }), c.Task(0))
+		checkOK(t, r, err, c)
+		if started.Load() == 0 {
+			t.Errorf("Execute returned a result without reporting that the call started (exec.Started)")
+		}
 	})
 
 	t.Run("UserError", func(t *testing.T) {

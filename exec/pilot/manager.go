@@ -267,6 +267,7 @@ type call struct {
 	user      string // the account whose blocks run it (Config.UserOf)
 	container bool   // its function runs in a container
 	agent     *agent // where it runs; nil while queued
+	started   func() // exec.StartedHook of its caller's context: called as it goes to an agent
 	abandoned bool   // its caller left
 	finished  bool
 	done      chan outcome // cap 1
@@ -379,7 +380,7 @@ func (m *Manager) Execute(ctx context.Context, t exec.Task) (exec.Result, error)
 	if err := checkTask(&t); err != nil {
 		return exec.Result{}, err
 	}
-	c := &call{task: t, retries: max(0, t.Retries), container: t.Function.Container != "", done: make(chan outcome, 1)}
+	c := &call{task: t, retries: max(0, t.Retries), container: t.Function.Container != "", started: exec.StartedHook(ctx), done: make(chan outcome, 1)}
 	if m.cfg.UserOf != nil {
 		c.user = m.cfg.UserOf(t.Tenant)
 	}
@@ -533,6 +534,7 @@ func (m *Manager) dispatchLocked() {
 		m.queue[i] = nil
 		c.agent = a
 		a.running[c.id] = c
+		c.started()
 		a.served[c.task.Tenant] = true
 		a.b.lastBusy = time.Now()
 		a.send(&message{Type: msgTask, ID: c.id, Task: &c.task})

@@ -463,6 +463,7 @@ func (p *Pool) runInputs(ctx context.Context, tenant string, fn *exec.Function, 
 		if err != nil {
 			return p.failStart(err, inputs, base, emit)
 		}
+		exec.Started(ctx)
 		p.running.Add(1)
 		done, f := w.run(ctx, fn, inputs, base, timeout, emit)
 		p.running.Add(-1)

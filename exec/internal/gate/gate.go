@@ -39,12 +39,13 @@ func (g *Gate) Begin() error {
 // End ends a call that Begin admitted.
 func (g *Gate) End() { g.calls.Done() }
 
-// Acquire takes a slot to run in, waiting for one: it fails with the
-// context's error (op says what waited) or exec.ErrClosed. Release gives
-// it back.
+// Acquire takes a slot to run in, waiting for one, and reports the call
+// started (exec.Started); it fails with the context's error (op says what
+// waited) or exec.ErrClosed. Release gives it back.
 func (g *Gate) Acquire(ctx context.Context, op string) error {
 	select {
 	case g.slots <- struct{}{}:
+		exec.Started(ctx)
 		return nil
 	default:
 	}
@@ -52,6 +53,7 @@ func (g *Gate) Acquire(ctx context.Context, op string) error {
 	defer g.queued.Add(-1)
 	select {
 	case g.slots <- struct{}{}:
+		exec.Started(ctx)
 		return nil
 	case <-ctx.Done():
 		return exec.ContextError(op, ctx.Err())
