@@ -2,8 +2,7 @@ package node
 
 import (
 	"fmt"
-	osexec "os/exec"
-	"sync"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"testing"
 	"time"
 
@@ -27,37 +26,11 @@ def marker():
         return type(e).__name__
 `
 
-var (
-	blockImagesOnce sync.Once
-	blockImagesErr  error
-)
-
-// needBlockImages skips t unless Docker runs containers here, and builds
-// the test images with scripts/build-test-images.sh, once, if absent.
-func needBlockImages(t *testing.T) {
-	t.Helper()
-	if _, err := osexec.LookPath("docker"); err != nil {
-		t.Skip("docker is not installed: container tests need it")
-	}
-	blockImagesOnce.Do(func() {
-		if out, err := osexec.Command("docker", "version").CombinedOutput(); err != nil {
-			blockImagesErr = fmt.Errorf("docker is not usable: %v: %s", err, out)
-			return
-		}
-		if out, err := osexec.Command("../scripts/build-test-images.sh").CombinedOutput(); err != nil {
-			blockImagesErr = fmt.Errorf("the test images are absent and scripts/build-test-images.sh failed (run it by hand): %v\n%s", err, out)
-		}
-	})
-	if blockImagesErr != nil {
-		t.Skip(blockImagesErr)
-	}
-}
-
 // containerPilotFixture is an endpoint of local blocks and Docker, with
 // the function "marker" in blockImage.
 func containerPilotFixture(t *testing.T, edit func(*Config)) *boundsFixture {
 	t.Helper()
-	needBlockImages(t)
+	exectest.NeedDockerImages(t)
 	f := pilotFixture(t, func(c *Config) {
 		c.Batch.MaxBlocks, c.Batch.WorkersPerNode, c.Batch.MaxIdleTime = 1, 1, time.Minute
 		c.Containers = ContainersConfig{Runtime: RuntimeDocker, PerImage: 1}

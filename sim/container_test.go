@@ -2,13 +2,11 @@ package sim
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -55,38 +53,12 @@ def host(flag, seconds):
     return socket.gethostname()
 `
 
-var (
-	imagesOnce sync.Once
-	imagesErr  error
-)
-
-// needImages skips t unless docker runs containers here, and builds the
-// test images with scripts/build-test-images.sh, once, if they are absent.
-func needImages(t *testing.T) {
-	t.Helper()
-	if _, err := osexec.LookPath("docker"); err != nil {
-		t.Skip("docker is not installed: container tests need it")
-	}
-	imagesOnce.Do(func() {
-		if out, err := osexec.Command("docker", "version").CombinedOutput(); err != nil {
-			imagesErr = fmt.Errorf("docker is not usable: %v: %s", err, out)
-			return
-		}
-		if out, err := osexec.Command("../scripts/build-test-images.sh").CombinedOutput(); err != nil {
-			imagesErr = fmt.Errorf("the test images are absent and scripts/build-test-images.sh failed (run it by hand): %v\n%s", err, out)
-		}
-	})
-	if imagesErr != nil {
-		t.Skip(imagesErr)
-	}
-}
-
 // newSharedFixture is a mesh whose endpoint runs containers on Docker,
 // one per image, with a host directory, which it returns, mounted
 // writable at /shared. It skips without the test images.
 func newSharedFixture(t *testing.T) (*fixture, string) {
 	t.Helper()
-	needImages(t)
+	exectest.NeedDockerImages(t)
 	shared := t.TempDir()
 	if err := os.Chmod(shared, 0o777); err != nil { // the function runs as nobody
 		t.Fatal(err)
@@ -140,7 +112,7 @@ func (f *fixture) value(fn *client.ResolvedFunction, args string) string {
 // source without one runs on the host (no marker); a shell function with
 // a container runs in the busybox image.
 func TestContainerFunctions(t *testing.T) {
-	needImages(t)
+	exectest.NeedDockerImages(t)
 	f := newFixture(t, func(cfg *node.Config) { cfg.Containers.Runtime = node.RuntimeDocker })
 	inBox := f.registerFunction(boxed("marker-boxed", "marker", pyImage))
 	onHost := f.registerFunction(boxed("marker-host", "marker", ""))
@@ -164,7 +136,7 @@ func TestContainerFunctions(t *testing.T) {
 // second call finds the container its first one left warm, and another
 // user calling the same function never gets that container.
 func TestContainerUsersApart(t *testing.T) {
-	needImages(t)
+	exectest.NeedDockerImages(t)
 	f := newFixture(t, func(cfg *node.Config) {
 		cfg.Public = true
 		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, PerImage: 1}
@@ -251,7 +223,7 @@ func TestContainerRefusedWithoutRuntime(t *testing.T) {
 // image is not present is refused with not-found before anything is
 // queued; a task never exists for it.
 func TestContainerImageAbsent(t *testing.T) {
-	needImages(t)
+	exectest.NeedDockerImages(t)
 	f := newFixture(t, func(cfg *node.Config) { cfg.Containers.Runtime = node.RuntimeDocker })
 	fn := f.registerFunction(boxed("absent", "marker", "fxmesh-test/absent:0"))
 	sub, err := f.client.Invoke(f.ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: fn, Inputs: []invoke.Input{{}}, Wait: true})
@@ -329,7 +301,7 @@ func TestContainerKilledMidTask(t *testing.T) {
 // and the task itself fails, naming the image, when the pull does (here
 // from a registry address on loopback where nothing listens).
 func TestContainerPullAdmits(t *testing.T) {
-	needImages(t)
+	exectest.NeedDockerImages(t)
 	f := newFixture(t, func(cfg *node.Config) {
 		cfg.Containers = node.ContainersConfig{Runtime: node.RuntimeDocker, Pull: true, PullTimeout: time.Minute}
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/fxmesh/fxmesh/exec/exectest"
 	"strings"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ import (
 //	       probe: the executor does not pull yet; work is never run here)
 //	plain: no container runtime (containers: none)
 func TestContainerRouting(t *testing.T) {
-	needImages(t)
+	exectest.NeedDockerImages(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	names := []string{"holds", "pulls", "plain"}
