@@ -515,6 +515,7 @@ func (e *endpoint) run(adm *admission.Admitted, stored func(invoke.Result)) {
 	// Queued until the executor gives an input a worker (exec.Started),
 	// or at the latest when the first result comes.
 	_ = e.tasks.SetState(id, invoke.StateQueued)
+	e.observe.queued(id)
 	started := sync.OnceFunc(func() {
 		_ = e.tasks.SetState(id, invoke.StateRunning)
 		e.observe.started(adm, e.n.now())

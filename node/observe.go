@@ -63,6 +63,15 @@ func (o *observer) refused(sender peer.ID, env []byte, err error) {
 	o.write(e)
 }
 
+// queued notes that a task waits for its executor to give it a worker.
+func (o *observer) queued(id string) {
+	o.update(id, func(s *webview.Task) {
+		if s.State == string(invoke.StateReceived) {
+			s.State = string(invoke.StateQueued)
+		}
+	})
+}
+
 // started notes that a task's run began.
 func (o *observer) started(adm *admission.Admitted, at time.Time) {
 	t := &adm.Task

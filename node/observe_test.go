@@ -1,0 +1,42 @@
+package node
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/fxmesh/fxmesh/node/admission"
+	"github.com/fxmesh/fxmesh/node/taskstore"
+)
+
+// TestObserverStates: the web view's list follows a task from received
+// through queued (waiting for a worker) and running to its end; a task
+// that never got a worker ends without having been running.
+func TestObserverStates(t *testing.T) {
+	o := &observer{log: slog.New(slog.DiscardHandler), metrics: newMetrics(RoleEndpoint), now: time.Now}
+	state := func(id string) string {
+		for _, s := range o.recentTasks() {
+			if s.ID == id {
+				return s.State
+			}
+		}
+		return "(not listed)"
+	}
+	task := taskstore.Task{ID: "t1", Function: "f", Caller: "c", Count: 1, Received: time.Now()}
+	o.admitted(&task)
+	if got := state("t1"); got != "received" {
+		t.Fatalf("admitted: %s, want received", got)
+	}
+	o.queued("t1")
+	if got := state("t1"); got != "queued" {
+		t.Fatalf("waiting for a worker: %s, want queued", got)
+	}
+	o.started(&admission.Admitted{Task: task}, time.Now())
+	if got := state("t1"); got != "running" {
+		t.Fatalf("started: %s, want running", got)
+	}
+	o.queued("t1") // late: never moves a task back
+	if got := state("t1"); got != "running" {
+		t.Fatalf("queued after started: %s, want running still", got)
+	}
+}
