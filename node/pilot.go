@@ -26,6 +26,7 @@ import (
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -530,7 +531,7 @@ func RunWorker(ctx context.Context, dir string, log *slog.Logger) error {
 	if got := p2p.ConnectAny(cctx, h, addrs, 10*time.Second); len(got) == 0 {
 		return fmt.Errorf("node: worker: endpoint %s did not answer at %v", ep, spec.Addrs)
 	}
-	s, err := h.NewStream(cctx, ep, wire.BlockProtocol)
+	s, err := openBlockStream(cctx, h, ep)
 	if err != nil {
 		return fmt.Errorf("node: worker: open the block stream: %w", err)
 	}
@@ -539,4 +540,24 @@ func RunWorker(ctx context.Context, dir string, log *slog.Logger) error {
 	return pilot.RunAgent(ctx, s, pilot.AgentConfig{
 		Executors: xs, Runtime: runtime, Workers: spec.Workers, Host: host, Logger: log,
 	})
+}
+
+// openBlockStream opens the block stream to endpoint ep, trying again
+// until ctx ends: a block that starts at once (init_blocks, min_blocks)
+// may find its endpoint still starting, connected but not yet serving
+// the block protocol.
+func openBlockStream(ctx context.Context, h host.Host, ep peer.ID) (network.Stream, error) {
+	wait := 50 * time.Millisecond
+	for {
+		s, err := h.NewStream(ctx, ep, wire.BlockProtocol)
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }

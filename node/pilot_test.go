@@ -26,7 +26,9 @@ import (
 	"github.com/fxmesh/fxmesh/routing"
 	"github.com/fxmesh/fxmesh/wire"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // This test binary is also the blocks' worker agent (`fxnode worker`) and,
@@ -571,4 +573,48 @@ func groupAlive(pgid int) []string {
 		}
 	}
 	return out
+}
+
+// TestOpenBlockStreamWaitsForHandler: a block's agent that reaches its
+// endpoint before the endpoint serves the block protocol (a block started
+// at once, by min_blocks, while the endpoint starts) tries again until it
+// is served, instead of failing the block.
+func TestOpenBlockStreamWaitsForHandler(t *testing.T) {
+	mk := func() host.Host {
+		k, err := identity.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := p2p.NewHost(k, []string{"/ip4/127.0.0.1/tcp/0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close() })
+		return h
+	}
+	ep, agent := mk(), mk()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := agent.Connect(ctx, peer.AddrInfo{ID: ep.ID(), Addrs: ep.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := agent.NewStream(ctx, ep.ID(), wire.BlockProtocol); err == nil {
+		t.Fatal("the block protocol answered before it was served")
+	}
+	served := make(chan struct{})
+	// The endpoint serves it a little later, as a starting endpoint does.
+	time.AfterFunc(200*time.Millisecond, func() {
+		ep.SetStreamHandler(wire.BlockProtocol, func(s network.Stream) { s.Close() })
+		close(served)
+	})
+	s, err := openBlockStream(ctx, agent, ep.ID())
+	if err != nil {
+		t.Fatalf("openBlockStream: %v, want the stream once the endpoint serves it", err)
+	}
+	s.Close()
+	select {
+	case <-served:
+	default:
+		t.Fatal("a stream opened before the protocol was served")
+	}
 }
