@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/fxmesh/fxmesh/catalog"
-	"github.com/fxmesh/fxmesh/client"
 	"github.com/fxmesh/fxmesh/exec/exectest"
 	"github.com/fxmesh/fxmesh/exec/pilot"
 	"github.com/fxmesh/fxmesh/exec/slurm"
@@ -242,19 +241,7 @@ func TestSlurmBlockLost(t *testing.T) {
 // error state, with sbatch's message, in the record that fx endpoint show
 // reads and in its heartbeat, within a scaling period.
 func TestSlurmBadPartition(t *testing.T) {
-	f := slurmFixture(t, func(c *Config) { c.Batch.Partition = "nosuch" })
-	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
-	defer cancel()
-	go f.client.Invoke(ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: f.fns["env"], Inputs: []invoke.Input{{Args: []byte(`["X"]`)}}, Wait: true})
-	start := time.Now()
-	waitUntil(t, 10*time.Second, "Slurm's message in the record", func() bool {
-		b := f.record(t).Batch
-		return b != nil && strings.Contains(b.Error, "invalid partition specified: nosuch")
-	})
-	t.Logf("after %v: %s", time.Since(start), f.record(t).Batch.Error)
-	if f.ep.ep.load().Accepting {
-		t.Error("the heartbeat of an endpoint whose blocks all fail says it accepts work")
-	}
+	badPartition(t, slurmFixture(t, func(c *Config) { c.Batch.Partition = "nosuch" }))
 }
 
 // TestSlurmRestartCancelsOrphans: an endpoint killed with SIGKILL leaves

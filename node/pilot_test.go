@@ -225,12 +225,20 @@ func blockGauges(t *testing.T, n *Node) map[string]float64 {
 // that fx endpoint show reads, within a scaling period of the work that
 // asked for a block.
 func TestPilotBadPartition(t *testing.T) {
-	f := pilotFixture(t, func(c *Config) { c.Batch.Partition = "nosuch" })
+	badPartition(t, pilotFixture(t, func(c *Config) { c.Batch.Partition = "nosuch" }))
+}
+
+// badPartition asks f's endpoint, whose partition is "nosuch", for work,
+// and checks that its record shows the scheduler's message within a
+// scaling period, its heartbeat refuses work, and fxmesh_blocks_failing
+// is 1.
+func badPartition(t *testing.T, f *boundsFixture) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(f.ctx, 10*time.Second)
 	defer cancel()
 	go f.client.Invoke(ctx, client.InvokeRequest{Endpoint: f.ep.ID(), Function: f.fns["env"], Inputs: []invoke.Input{{Args: []byte(`["X"]`)}}, Wait: true})
 	start := time.Now()
-	waitUntil(t, 10*time.Second, "the error state in the record", func() bool {
+	waitUntil(t, 10*time.Second, "the scheduler's message in the record", func() bool {
 		b := f.record(t).Batch
 		return b != nil && strings.Contains(b.Error, "invalid partition specified: nosuch")
 	})
