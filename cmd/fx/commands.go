@@ -102,14 +102,21 @@ func newIDCmd() *cobra.Command {
 	return id
 }
 
-// withClient dials the mesh with the user's key (or a fresh one) and runs f.
-func withClient(cmd *cobra.Command, f func(ctx context.Context, c *client.Client) error) error {
+// userHome is the user's $FX_HOME and the bootstrap addresses to dial:
+// cmd's --bootstrap flags, else those FX_BOOTSTRAP or $FX_HOME says.
+func userHome(cmd *cobra.Command) (client.Home, []string, error) {
 	h, err := client.UserHome()
 	if err != nil {
-		return err
+		return h, nil, err
 	}
 	flag, _ := cmd.Flags().GetStringArray("bootstrap")
 	boot, err := h.BootstrapAddrs(flag)
+	return h, boot, err
+}
+
+// withClient dials the mesh with the user's key (or a fresh one) and runs f.
+func withClient(cmd *cobra.Command, f func(ctx context.Context, c *client.Client) error) error {
+	h, boot, err := userHome(cmd)
 	if err != nil {
 		return err
 	}

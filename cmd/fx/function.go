@@ -25,16 +25,11 @@ func withUserCatalog(cmd *cobra.Command, needMesh bool, f func(ctx context.Conte
 // dials the mesh; then it runs f. The user's catalog is opened only while f
 // reads or writes it, so that many fx commands of one user run at once.
 func withUser(cmd *cobra.Command, ctx context.Context, needMesh bool, f func(*client.UserCatalog) error) error {
-	h, err := client.UserHome()
+	h, boot, err := userHome(cmd)
 	if err != nil {
 		return err
 	}
 	key, err := h.UserKey()
-	if err != nil {
-		return err
-	}
-	flag, _ := cmd.Flags().GetStringArray("bootstrap")
-	boot, err := h.BootstrapAddrs(flag)
 	if err != nil {
 		return err
 	}

@@ -35,16 +35,11 @@ $FX_HOME/serve.token. It exits 0 at once when another fx serve answers on the
 socket, and with --idle-exit once nothing has used it for that long.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			h, err := client.UserHome()
+			h, boot, err := userHome(cmd)
 			if err != nil {
 				return err
 			}
 			key, err := h.UserKey()
-			if err != nil {
-				return err
-			}
-			flag, _ := cmd.Flags().GetStringArray("bootstrap")
-			boot, err := h.BootstrapAddrs(flag)
 			if err != nil {
 				return err
 			}
