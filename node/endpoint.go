@@ -191,7 +191,7 @@ func (n *Node) startEndpoint() error {
 		}
 		xs[exec.KindPython] = py
 		n.refreshModules(py.Python(), iso.Switches())
-		n.noteWorkerPython(py.Python())
+		n.noteWorkerPython(py.Python(), py.Version())
 		sh, err := shell.New(shell.Config{Limits: lim, Logger: n.log, Tenants: tenants})
 		if err != nil {
 			xs.close()

@@ -136,20 +136,14 @@ func advertisedFunctions(list []string) (listed []string, unlisted bool) {
 	return list, false
 }
 
-// noteWorkerPython learns the version of python, the interpreter the
-// Python workers run (after any fallback), so that the record lists it
+// noteWorkerPython records python, the interpreter the Python workers
+// run (after any fallback), and its version, so that the record lists it
 // first: clients that need the workers' version (the SDK's pickle check)
 // read the first of software.python.
-func (n *Node) noteWorkerPython(python string) {
-	ctx, cancel := context.WithTimeout(n.ctx, modulesTimeout)
-	defer cancel()
-	exe, version, err := hostinfo.PythonVersion(ctx, hostinfo.Options{}, python)
-	if err != nil {
-		n.log.Warn("the workers' Python version is unknown; the record lists the interpreters as detected", "python", python, "err", err)
-		return
-	}
+func (n *Node) noteWorkerPython(python, version string) {
 	n.mu.Lock()
-	n.workerPython.path, n.workerPython.version = exe, version
+	// As the detected interpreters' paths are written, to match them.
+	n.workerPython.path, n.workerPython.version = hostinfo.RealPath(python), version
 	n.mu.Unlock()
 }
 

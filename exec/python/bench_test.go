@@ -57,7 +57,7 @@ while True:
 
 func BenchmarkRawPipeRoundTrip(b *testing.B) {
 	needPython(b)
-	python, err := resolvePython(context.Background(), Config{}.withDefaults(), DefaultPython)
+	python, _, err := resolvePython(context.Background(), Config{}.withDefaults(), DefaultPython)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -107,6 +107,7 @@ func (c Config) withDefaults() Config {
 type Pool struct {
 	cfg      Config
 	python   string // the resolved interpreter
+	version  string // its version, "3.11.2"
 	log      *slog.Logger
 	tenants  *tenant.Table
 	ctx      context.Context // ends at Close; bounds worker starts
@@ -169,12 +170,12 @@ func New(cfg Config) (*Pool, error) {
 		idle:    make(map[string][]*worker),
 		waiting: make(map[string][]*waiter),
 	}
-	python, err := usablePython(ctx, cfg)
+	python, version, err := usablePython(ctx, cfg)
 	if err != nil {
 		cancel()
 		return nil, err
 	}
-	p.python = python
+	p.python, p.version = python, version
 	p.tenants = cfg.Tenants
 	type started struct {
 		w   *worker
@@ -209,24 +210,24 @@ func New(cfg Config) (*Pool, error) {
 // usablePython resolves cfg.Python and checks that every user the
 // workers run as can run it; where they cannot, it turns to cfg.Fallback,
 // and says so.
-func usablePython(ctx context.Context, cfg Config) (string, error) {
-	python, err := resolvePython(ctx, cfg, cfg.Python)
+func usablePython(ctx context.Context, cfg Config) (python, version string, err error) {
+	python, version, err = resolvePython(ctx, cfg, cfg.Python)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	err = checkInterpreter(ctx, cfg, python)
 	if err == nil || cfg.Fallback == "" {
-		return python, err
+		return python, version, err
 	}
-	fallback, ferr := resolvePython(ctx, cfg, cfg.Fallback)
+	fallback, fversion, ferr := resolvePython(ctx, cfg, cfg.Fallback)
 	if ferr == nil {
 		ferr = checkInterpreter(ctx, cfg, fallback)
 	}
 	if ferr != nil {
-		return "", fmt.Errorf("%w; nor can they run the fallback: %w", err, ferr)
+		return "", "", fmt.Errorf("%w; nor can they run the fallback: %w", err, ferr)
 	}
 	cfg.Logger.Warn("the workers' users cannot run the interpreter; running the fallback instead", "python", python, "fallback", fallback, "why", err)
-	return fallback, nil
+	return fallback, fversion, nil
 }
 
 // checkInterpreter makes sure that workers running as other users can run
@@ -268,17 +269,21 @@ func tryAs(ctx context.Context, cfg Config, python string, c *tenant.Credential)
 // Python returns the interpreter the workers run.
 func (p *Pool) Python() string { return p.python }
 
+// Version returns the version of the interpreter the workers run
+// ("3.11.2").
+func (p *Pool) Version() string { return p.version }
+
 // resolvePython finds the interpreter and asks it for its real path and
-// version.
-func resolvePython(ctx context.Context, cfg Config, python string) (string, error) {
+// its version ("3.11.2").
+func resolvePython(ctx context.Context, cfg Config, python string) (string, string, error) {
 	path, err := osexec.LookPath(python)
 	if err != nil {
-		return "", fault.Wrap(fault.Invalid, "exec/python: find interpreter", err)
+		return "", "", fault.Wrap(fault.Invalid, "exec/python: find interpreter", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.StartTimeout)
 	defer cancel()
 	cmd := osexec.CommandContext(ctx, path, "-c",
-		"import sys; sys.stdout.write('%d.%d\\n%s' % (sys.version_info[0], sys.version_info[1], sys.executable or ''))")
+		"import sys; sys.stdout.write('%d.%d.%d\\n%s' % (sys.version_info[:3] + (sys.executable or '',)))")
 	cmd.Dir = cfg.Dir
 	cmd.Env = cfg.Env
 	var stderr exec.OutputBuffer
@@ -286,17 +291,18 @@ func resolvePython(ctx context.Context, cfg Config, python string) (string, erro
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return "", fmt.Errorf("exec/python: run %s: %w%s", path, err, quote(stderr.String()))
+		return "", "", fmt.Errorf("exec/python: run %s: %w%s", path, err, quote(stderr.String()))
 	}
 	version, real, _ := strings.Cut(string(out), "\n")
-	major, minor, _ := strings.Cut(version, ".")
+	major, rest, _ := strings.Cut(version, ".")
+	minor, _, _ := strings.Cut(rest, ".")
 	if ma, _ := strconv.Atoi(major); ma < minPython || ma == minPython && atoi(minor) < minorPython {
-		return "", fault.E(fault.Invalid, "exec/python: interpreter", "%s is python %s; %d.%d or later needed", path, version, minPython, minorPython)
+		return "", "", fault.E(fault.Invalid, "exec/python: interpreter", "%s is python %s; %d.%d or later needed", path, version, minPython, minorPython)
 	}
 	if st, err := os.Stat(real); real == "" || err != nil || st.IsDir() {
-		return path, nil // no sys.executable (embedded interpreters): keep what ran
+		return path, version, nil // no sys.executable (embedded interpreters): keep what ran
 	}
-	return real, nil
+	return real, version, nil
 }
 
 func atoi(s string) int {

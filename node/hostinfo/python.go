@@ -36,7 +36,7 @@ func (d detector) pythons(ctx context.Context) (versions, paths []string) {
 		shim := isShim(p)
 		run := p
 		if !shim {
-			run = realPath(p)
+			run = RealPath(p)
 			if seen[run] {
 				continue
 			}
@@ -59,7 +59,7 @@ func (d detector) pythons(ctx context.Context) (versions, paths []string) {
 		}
 		resolved := run
 		if shim {
-			resolved = realPath(exe)
+			resolved = RealPath(exe)
 			if isShim(resolved) {
 				d.Logger.Warn("hostinfo: probe python", "name", name, "path", run, "err", errors.New("the interpreter names a shim as its executable"))
 				continue
@@ -80,9 +80,9 @@ func isShim(path string) bool {
 	return strings.Contains(filepath.ToSlash(path), "/shims/")
 }
 
-// realPath resolves the symbolic links of path; a path that cannot be
+// RealPath resolves the symbolic links of path; a path that cannot be
 // resolved is kept as it is.
-func realPath(path string) string {
+func RealPath(path string) string {
 	if r, err := filepath.EvalSymlinks(path); err == nil {
 		path = r
 	}
@@ -121,15 +121,4 @@ func isVersion(s string) bool {
 		}
 	}
 	return true
-}
-
-// PythonVersion runs the interpreter python and returns its real
-// executable and its version ("3.11.2"), as Detect lists them.
-func PythonVersion(ctx context.Context, opts Options, python string) (exe, version string, err error) {
-	d := detector{Options: opts.withDefaults()}
-	out, err := d.run(ctx, python, "-c", pythonProbe)
-	if err != nil {
-		return "", "", fmt.Errorf("hostinfo: probe python %s: %w", python, err)
-	}
-	return parsePythonProbe(out)
 }
