@@ -263,11 +263,7 @@ func WithStarted(ctx context.Context, started func()) context.Context {
 
 // Started reports to the hook of WithStarted, if ctx has one, that an
 // input of the call began to run. Every executor calls it.
-func Started(ctx context.Context) {
-	if f, ok := ctx.Value(startedKey{}).(func()); ok {
-		f()
-	}
-}
+func Started(ctx context.Context) { StartedHook(ctx)() }
 
 // StartedHook is the hook of WithStarted in ctx, or a function that does
 // nothing: for executors that start inputs away from the caller's context

@@ -50,15 +50,7 @@ func (t *tasksSent) note(s *client.Submitted, ended bool) {
 // interrupted is the error of a command interrupted with the tasks that
 // had not ended.
 func (t *tasksSent) interrupted() *interruptedError {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	e := &interruptedError{}
-	for _, s := range t.order {
-		if !t.ended[s.TaskID] {
-			e.running = append(e.running, s)
-		}
-	}
-	return e
+	return &interruptedError{running: t.unfinished()}
 }
 
 // interruptedError says that the command was interrupted, which of its
@@ -89,5 +81,13 @@ func (e *interruptedError) Error() string {
 
 // unfinished lists the tasks sent that have not ended, in the order sent.
 func (t *tasksSent) unfinished() []*client.Submitted {
-	return t.interrupted().running
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*client.Submitted
+	for _, s := range t.order {
+		if !t.ended[s.TaskID] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
