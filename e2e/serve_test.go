@@ -48,7 +48,7 @@ func TestFxServe(t *testing.T) {
 			return err
 		}
 		resp.Body.Close()
-		if v := resp.Header.Get("Fx-Api-Version"); v != "1.0" {
+		if v := resp.Header.Get("Fx-Api-Version"); v != "1.1" {
 			return fmt.Errorf("version %q", v)
 		}
 		return nil

@@ -93,7 +93,7 @@ func (a *api) call(method, path string, body any, out any) int {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequestWithContext(a.ctx, method, "http://fx"+path, rd)
-	req.Header.Set(localapi.VersionHeader, "1.0")
+	req.Header.Set(localapi.VersionHeader, localapi.Version)
 	resp, err := a.http.Do(req)
 	if err != nil {
 		a.t.Fatal(err)
@@ -252,6 +252,129 @@ func TestLocalAPISubmitAndFeed(t *testing.T) {
 		if r.State != client.StateDone || r.Function == "" {
 			t.Errorf("record %+v", r)
 		}
+	}
+}
+
+// session is one session of the local API: send writes a request line,
+// events are what comes back after hello.
+type session struct {
+	w      *io.PipeWriter
+	events <-chan sessionEvent
+}
+
+// sessionEvent is a line of a session: a feed event or a submit's answer.
+type sessionEvent struct {
+	event
+	Seq   uint64        `json:"seq"`
+	Tasks []taskAnswerJ `json:"tasks"`
+}
+
+type taskAnswerJ struct {
+	TaskID string `json:"task_id"`
+	Count  int    `json:"count"`
+	Error  *struct {
+		Kind string `json:"kind"`
+	} `json:"error"`
+}
+
+// openSession opens a session on feed id and reads its hello.
+func (a *api) openSession(id string) *session {
+	a.t.Helper()
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequestWithContext(a.ctx, "POST", "http://fx/v1/session?feed="+id, pr)
+	req.Header.Set(localapi.VersionHeader, localapi.Version)
+	resp, err := a.http.Do(req)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(func() { pw.Close(); resp.Body.Close() })
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		a.t.Fatalf("session: %d %s", resp.StatusCode, b)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	if !sc.Scan() || !strings.Contains(sc.Text(), `"type":"hello"`) {
+		a.t.Fatalf("session began with %q (%v), not hello", sc.Text(), sc.Err())
+	}
+	ch := make(chan sessionEvent, 1024)
+	go func() {
+		defer close(ch)
+		for sc.Scan() {
+			var e sessionEvent
+			if json.Unmarshal(sc.Bytes(), &e) == nil && e.Type != "ping" {
+				ch <- e
+			}
+		}
+	}()
+	return &session{w: pw, events: ch}
+}
+
+func (s *session) send(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(s.w, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// next is the session's next event of type typ; those of other types
+// before it are returned too.
+func (s *session) next(t *testing.T, typ string) (sessionEvent, []sessionEvent) {
+	t.Helper()
+	var skipped []sessionEvent
+	for e := range s.events {
+		if e.Type == typ {
+			return e, skipped
+		}
+		skipped = append(skipped, e)
+	}
+	t.Fatalf("the session ended before a %s event (after %+v)", typ, skipped)
+	return sessionEvent{}, nil
+}
+
+// TestLocalAPISession: on one connection a session takes submit requests
+// and answers each with a submitted event of its seq, while the results and
+// ends of its tasks stream back; a line that is not a request, or has no
+// tasks, is answered with an error and the session goes on; a second
+// session on the feed takes it over and the first ends.
+func TestLocalAPISession(t *testing.T) {
+	a := newAPI(t)
+	a.register("compute")
+	s := a.openSession("f-sess")
+	s.send(t, `{"seq":1,"tasks":[{"function":"compute","inputs":[{"args":[1,2]}]}]}`)
+	ans, _ := s.next(t, "submitted")
+	if ans.Seq != 1 || len(ans.Tasks) != 1 || ans.Tasks[0].TaskID == "" || ans.Tasks[0].Count != 1 {
+		t.Fatalf("answer %+v", ans)
+	}
+	end, before := s.next(t, "end")
+	if end.TaskID != ans.Tasks[0].TaskID || end.State != "done" || len(before) != 1 || !strings.Contains(string(before[0].Value), `"r":4`) {
+		t.Fatalf("end %+v after %+v", end, before)
+	}
+
+	s.send(t, `{"seq":2,"tasks":[{"function":"compute","inputs":[{"args":[1,2]`) // cut short
+	s.send(t, `{"seq":3,"tasks":[]}`)
+	s.send(t, `{"seq":4,"tasks":[{"function":"nosuch","inputs":[{}]},{"function":"compute","inputs":[{"args":[1,1]},{"args":[2,2]}]}]}`)
+	for _, want := range []struct {
+		seq  uint64
+		kind string
+	}{{0, "invalid"}, {3, "invalid"}} {
+		if e, _ := s.next(t, "submitted"); e.Seq != want.seq || e.APIError == nil || e.APIError.Kind != want.kind {
+			t.Fatalf("answer %+v; want seq %d, %s", e, want.seq, want.kind)
+		}
+	}
+	ans, _ = s.next(t, "submitted")
+	if ans.Seq != 4 || len(ans.Tasks) != 2 || ans.Tasks[0].Error == nil || ans.Tasks[0].Error.Kind != "not-found" || ans.Tasks[1].Count != 2 {
+		t.Fatalf("answer %+v", ans)
+	}
+	if end, _ := s.next(t, "end"); end.TaskID != ans.Tasks[1].TaskID || end.State != "done" {
+		t.Fatalf("end %+v", end)
+	}
+
+	s2 := a.openSession("f-sess")
+	for range s.events {
+	} // the first session ends
+	s2.send(t, `{"seq":1,"tasks":[{"function":"compute","inputs":[{"args":[5,5]}]}]}`)
+	if e, _ := s2.next(t, "end"); e.State != "done" {
+		t.Fatalf("second session: %+v", e)
 	}
 }
 

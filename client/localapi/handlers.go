@@ -3,6 +3,7 @@ package localapi
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -347,25 +348,30 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	answers := make([]taskAnswer, len(req.Tasks))
-	if len(req.Tasks) == 1 {
+	writeJSON(w, http.StatusOK, map[string]any{"tasks": s.submitTasks(req.Tasks, f)})
+}
+
+// submitTasks sends tasks, all at once, and answers each once it was
+// acknowledged or refused; with a feed, their results go there.
+func (s *Server) submitTasks(tasks []taskRequest, f *feed) []taskAnswer {
+	answers := make([]taskAnswer, len(tasks))
+	if len(tasks) == 1 {
 		// The common case, a single task: no goroutine between the
 		// request and the endpoint.
-		answers[0] = s.submitOne(req.Tasks[0], f)
-		writeJSON(w, http.StatusOK, map[string]any{"tasks": answers})
-		return
+		answers[0] = s.submitOne(tasks[0], f)
+		return answers
 	}
-	done := make(chan struct{}, len(req.Tasks))
-	for i, t := range req.Tasks {
+	done := make(chan struct{}, len(tasks))
+	for i, t := range tasks {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			answers[i] = s.submitOne(t, f)
 		}()
 	}
-	for range req.Tasks {
+	for range tasks {
 		<-done
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tasks": answers})
+	return answers
 }
 
 // submitOne sends one task and, with a feed, follows it into the feed.
@@ -479,13 +485,21 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fault.E(fault.Internal, "", "the connection cannot stream"))
 		return
 	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	s.pump(w, fl, f, r.Context().Done())
+}
+
+// pump makes the caller f's reader, taking it over from any other, and
+// writes f's events to w, hello first, each flushed as it is queued, until
+// writing fails, another reader takes f over, stop is closed or the
+// server closes.
+func (s *Server) pump(w io.Writer, fl http.Flusher, f *feed, stop <-chan struct{}) {
 	gen := s.gen.Add(1)
 	f.attach(gen)
 	var unsent [][]byte
 	defer func() { f.detach(gen, unsent, s.now()) }()
-	w.Header().Set("Content-Type", "application/x-ndjson")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
 	hello, _ := json.Marshal(helloEvent{Type: "hello", Feed: f.id, APIVersion: Version})
 	if _, err := w.Write(append(hello, '\n')); err != nil {
 		return
@@ -493,23 +507,26 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	fl.Flush()
 	ping, _ := json.Marshal(pingEvent{Type: "ping"})
 	ping = append(ping, '\n')
-	t := time.NewTimer(pingEvery)
-	defer t.Stop()
-	for {
+	// send writes what is queued; false when the pump is to end.
+	send := func() bool {
 		lines, ok := f.take(gen)
 		if !ok {
-			return // another reader took the feed over
+			return false // another reader took the feed over
 		}
 		for i, l := range lines {
 			if _, err := w.Write(l); err != nil {
 				unsent = lines[i:]
-				return
+				return false
 			}
 		}
 		if len(lines) > 0 {
 			fl.Flush()
-			t.Reset(pingEvery)
 		}
+		return true
+	}
+	t := time.NewTimer(pingEvery)
+	defer t.Stop()
+	for send() {
 		select {
 		case <-f.wake:
 		case <-t.C:
@@ -517,12 +534,13 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			fl.Flush()
-			t.Reset(pingEvery)
-		case <-r.Context().Done():
+		case <-stop:
+			send() // what was queued before the end (a session's last answer)
 			return
 		case <-s.ctx.Done():
 			return
 		}
+		t.Reset(pingEvery)
 	}
 }
 

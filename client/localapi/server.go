@@ -27,7 +27,7 @@ import (
 
 // Version is the API's MAJOR.MINOR; Major is its major.
 const (
-	Version = "1.0"
+	Version = "1.1"
 	Major   = 1
 )
 
@@ -331,6 +331,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/submit", s.submit)
 	mux.HandleFunc("POST /v1/run", s.run)
 	mux.HandleFunc("GET /v1/feed", s.feed)
+	mux.HandleFunc("POST "+sessionPath, s.session)
 	mux.HandleFunc("POST /v1/follow", s.follow)
 	mux.HandleFunc("GET /v1/tasks", s.tasks)
 	mux.HandleFunc("GET /v1/tasks/{id}", s.task)
@@ -360,7 +361,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		s.busy()
 		defer s.unbusy()
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if r.URL.Path != sessionPath {
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody) // a session bounds each of its lines
+		}
 		mux.ServeHTTP(w, r)
 	})
 }

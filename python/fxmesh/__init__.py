@@ -9,7 +9,7 @@ repository), served on $FX_HOME/fx.sock by `fx serve`, which it starts when
 nothing answers. Standard library only; Python 3.8 or later.
 """
 
-from .client import API_VERSION, Client, Feed
+from .client import API_VERSION, Client, Feed, Session
 from .errors import (
     ApiVersionMismatch,
     ConnectionLost,
@@ -35,7 +35,7 @@ from .errors import (
 from .executor import Executor, TaskFuture
 
 __all__ = [
-    "API_VERSION", "Client", "Feed", "Executor", "TaskFuture",
+    "API_VERSION", "Client", "Feed", "Session", "Executor", "TaskFuture",
     "ApiVersionMismatch", "ConnectionLost", "FxError", "FxNotFoundError", "InternalError", "InvalidRequest",
     "NotFound", "Overloaded", "Replayed", "SerializerError", "ServerStartError", "SocketOwnerError",
     "SourceError", "TaskCancelled", "TaskDenied", "TaskFailed", "TaskSystemError", "TaskTimeout", "TooLarge",

@@ -15,7 +15,7 @@ import urllib.parse
 
 from . import errors
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 API_MAJOR = API_VERSION.split(".")[0]
 
 # The errors that mean nothing answers on the socket (yet).
@@ -185,6 +185,9 @@ class Feed:
         self.id = feed_id
         self._conn = UnixHTTPConnection(socket_path)
         self._conn.request("GET", "/v1/feed?id=" + urllib.parse.quote(feed_id), headers={"Fx-Api-Version": API_VERSION})
+        self._answer()
+
+    def _answer(self):
         self._sock = self._conn.sock
         resp = self._conn.getresponse()
         _check_version_header(resp)
@@ -222,6 +225,31 @@ class Feed:
         except OSError:
             pass
         self._conn.close()
+
+
+class Session(Feed):
+    """A session (POST /v1/session?feed=ID): a feed whose connection also
+    carries submit requests. send() writes one request (from any thread);
+    its answer comes on the feed as a "submitted" event with its seq.
+    Iterate it for events, from one thread."""
+
+    def __init__(self, socket_path, feed_id):
+        self.id = feed_id
+        self._conn = c = UnixHTTPConnection(socket_path)
+        c.putrequest("POST", "/v1/session?feed=" + urllib.parse.quote(feed_id), skip_accept_encoding=True)
+        c.putheader("Fx-Api-Version", API_VERSION)
+        c.putheader("Content-Type", "application/x-ndjson")
+        c.putheader("Transfer-Encoding", "chunked")
+        c.endheaders()
+        self._wlock = threading.Lock()
+        self._answer()
+
+    def send(self, seq, tasks_json):
+        """Sends request seq: tasks_json, the JSON text of a list of tasks
+        (Client.tasks_json)."""
+        line = ('{"seq":%d,"tasks":%s}\n' % (seq, tasks_json)).encode("utf-8")
+        with self._wlock:
+            self._sock.sendall(b"%x\r\n%s\r\n" % (len(line), line))
 
 
 def _decode(data):
@@ -392,6 +420,10 @@ class Client:
         """Opens the results feed feed_id (its first event is "hello")."""
         return Feed(self.socket_path, feed_id)
 
+    def session(self, feed_id):
+        """Opens a session on feed feed_id (its first event is "hello")."""
+        return Session(self.socket_path, feed_id)
+
     # -- the operations of fx -----------------------------------------------
 
     def version(self):
@@ -441,11 +473,11 @@ class Client:
             "any_endpoint": bool(any_endpoint),
         }
 
-    def submit_tasks(self, tasks, feed=None):
-        """POST /v1/submit: any number of tasks in one request; returns one
-        answer per task, {"task_id", "endpoint", "count"} or {"error"}.
-        A task's "inputs" may be a string: its inputs as JSON text, already
-        encoded and joined with commas (what the Executor sends)."""
+    @staticmethod
+    def tasks_json(tasks):
+        """The JSON text of a list of tasks. A task's "inputs" may be a
+        string: its inputs as JSON text, already encoded and joined with
+        commas (what the Executor sends)."""
         enc = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
         parts = []
         for t in tasks:
@@ -454,9 +486,15 @@ class Client:
             if not isinstance(inputs, str):
                 inputs = ",".join(enc(i) for i in inputs)
             parts.append(enc(t)[:-1] + ',"inputs":[' + inputs + "]}")
-        raw = '{"tasks":[' + ",".join(parts) + "]"
+        return "[" + ",".join(parts) + "]"
+
+    def submit_tasks(self, tasks, feed=None):
+        """POST /v1/submit: any number of tasks in one request; returns one
+        answer per task, {"task_id", "endpoint", "count"} or {"error"}.
+        inputs as in tasks_json."""
+        raw = '{"tasks":' + self.tasks_json(tasks)
         if feed:
-            raw += ',"feed":' + enc(feed)
+            raw += ',"feed":' + json.dumps(feed)
         return self.request("POST", "/v1/submit", raw=raw + "}")["tasks"]
 
     def submit(self, function, args=(), kwargs=None, **opts):

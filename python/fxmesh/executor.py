@@ -146,23 +146,31 @@ class Executor(futures.Executor):
             self._check_pickle()
         self._cv = threading.Condition()  # guards everything below
         self._pending = collections.deque()  # _Items not yet sent
-        self._inflight = False  # a submit request is in flight
+        self._inflight = False  # a submit request is unanswered
+        self._seq = 0  # the last request's number
+        self._requests = {}  # seq -> its groups of _Items, until answered
         self._tasks = {}  # task ID -> _Task with futures not all done
         self._early = {}  # task ID -> feed events that came before its acknowledgement
         self._outstanding = 0  # futures taken and not yet settled or dropped
         self._shutdown = False
-        self._broken = None  # the exception that ended the feed
+        self._broken = None  # the exception that ended the session
+        v = str(self.client.server.get("api_version") or "")
+        if v.split(".")[0] == "1" and v < "1.1":
+            raise errors.ApiVersionMismatch(
+                "fxmesh: the fx serve answering on %s speaks local API %s; the Executor needs 1.1 (sessions): "
+                "stop it (pid %s) and the SDK starts a current one" % (self.client.socket_path, v, self.client.server.get("pid")),
+                server_version=v, client_version="1.1", reason="api_version")
         self.feed_id = "f-" + os.urandom(8).hex()
-        self._feed = self.client.feed(self.feed_id)
-        self._events = iter(self._feed)
+        # One connection both ways: submits go out on it, their answers and
+        # the results come back on it.
+        self._session = self.client.session(self.feed_id)
+        self._events = iter(self._session)
         first = next(self._events, None)
         if not first or first.get("type") != "hello":
-            self._feed.close()
-            raise errors.InternalError("fxmesh: the results feed did not start with hello: %r" % (first,))
+            self._session.close()
+            raise errors.InternalError("fxmesh: the session did not start with hello: %r" % (first,))
         self._reader = threading.Thread(target=self._read_feed, name="fxmesh-feed", daemon=True)
-        self._sender = threading.Thread(target=self._send_loop, name="fxmesh-submit", daemon=True)
         self._reader.start()
-        self._sender.start()
 
     def _check_pickle(self):
         if self.endpoint:
@@ -241,42 +249,33 @@ class Executor(futures.Executor):
                 raise self._broken
             self._pending.extend(items)
             self._outstanding += len(items)
-            self._cv.notify_all()
+            nxt = self._next_locked()
+        if nxt:
+            self._send(*nxt)  # nothing was in flight: at once, from this thread
         return [it.fut for it in items]
 
-    def _send_loop(self):
-        while True:
-            with self._cv:
-                while not self._pending and not (self._shutdown and self._outstanding == 0) and self._broken is None:
-                    self._cv.wait()
-                if not self._pending:
-                    return
-                if self._broken is not None:
-                    dropped = list(self._pending)
-                    self._pending.clear()
-                    self._outstanding -= len(dropped)
-                    for it in dropped:
-                        if it.fut.set_running_or_notify_cancel():
-                            it.fut.set_exception(self._broken)
-                    return
-                batch = []
-                while self._pending and len(batch) < self.batch_size:
-                    it = self._pending.popleft()
-                    if it.fut.set_running_or_notify_cancel():
-                        batch.append(it)
-                    else:
-                        self._outstanding -= 1
-                self._inflight = True
-            if batch:
-                self._send(batch)
-            with self._cv:
-                self._inflight = False
-                self._cv.notify_all()
-
-    def _send(self, batch):
+    def _next_locked(self):
+        # The next request, (seq, groups), when none is in flight: up to
+        # batch_size pending calls, grouped into one task per function.
+        if self._inflight or self._broken is not None:
+            return None
         groups = collections.OrderedDict()
-        for it in batch:
-            groups.setdefault((it.ref, it.plain), []).append(it)
+        n = 0
+        while self._pending and n < self.batch_size:
+            it = self._pending.popleft()
+            if it.fut.set_running_or_notify_cancel():
+                groups.setdefault((it.ref, it.plain), []).append(it)
+                n += 1
+            else:
+                self._outstanding -= 1
+        if not n:
+            return None
+        self._seq += 1
+        self._requests[self._seq] = groups
+        self._inflight = True
+        return self._seq, groups
+
+    def _send(self, seq, groups):
         reqs = []
         for (ref, _), its in groups.items():
             t = Client.task(ref, (), endpoint=self.endpoint, require=self.require, timeout=self.timeout,
@@ -284,24 +283,46 @@ class Executor(futures.Executor):
             t["inputs"] = ",".join(it.input for it in its)
             reqs.append(t)
         try:
-            answers = self.client.submit_tasks(reqs, feed=self.feed_id)
-            if len(answers) != len(reqs):
-                raise errors.InternalError("fxmesh: the server answered %d tasks of %d" % (len(answers), len(reqs)))
-        except BaseException as e:
+            self._session.send(seq, Client.tasks_json(reqs))
+        except OSError as e:
+            # The session broke: its reader fails everything else.
             with self._cv:
-                self._outstanding -= len(batch)
-            for it in batch:
-                _settle(it.fut, exc=e)
+                if self._requests.pop(seq, None) is None:
+                    return
+                self._inflight = False
+            self._fail([it for g in groups.values() for it in g],
+                       errors.ConnectionLost("fxmesh: the session with the fx local API broke: %s" % e))
+
+    def _answered(self, ev):
+        # A "submitted" event: the request seq was answered. The next
+        # request goes out first, then the answers are taken in.
+        with self._cv:
+            groups = self._requests.pop(ev.get("seq"), None)
+            if groups is None:
+                return
+            self._inflight = False
+            nxt = self._next_locked()
+            self._cv.notify_all()
+        if nxt:
+            self._send(*nxt)
+        answers = ev.get("tasks") or []
+        if ev.get("error") or len(answers) != len(groups):
+            self._fail([it for g in groups.values() for it in g], errors.from_error(ev.get("error") or {
+                "kind": "internal", "message": "the server answered %d tasks of %d" % (len(answers), len(groups))}))
             return
         for ((_, plain), its), ans in zip(groups.items(), answers):
             if ans.get("error") or not ans.get("task_id"):
-                e = errors.from_error(ans.get("error") or {"kind": "internal", "message": "no task ID"})
-                with self._cv:
-                    self._outstanding -= len(its)
-                for it in its:
-                    _settle(it.fut, exc=e)
+                self._fail(its, errors.from_error(ans.get("error") or {"kind": "internal", "message": "no task ID"}))
                 continue
             self._adopt(ans["task_id"], ans.get("endpoint"), [it.fut for it in its], plain)
+
+    def _fail(self, items, exc):
+        # Settles the futures of items, taken and not yet settled, with exc.
+        with self._cv:
+            self._outstanding -= len(items)
+            self._cv.notify_all()
+        for it in items:
+            _settle(it.fut, exc=exc)
 
     def _adopt(self, task_id, endpoint, futs, plain):
         # Records an acknowledged task and applies the feed events that
@@ -322,7 +343,7 @@ class Executor(futures.Executor):
         try:
             for ev in self._events:
                 self._on_event(ev)
-        except BaseException as e:  # a broken line: the feed cannot be trusted
+        except BaseException as e:  # a broken line: the session cannot be trusted
             err = e
         with self._cv:
             if self._shutdown and self._outstanding == 0:
@@ -331,16 +352,27 @@ class Executor(futures.Executor):
                 for f in t.futs:
                     f._claimed = True
             self._broken = errors.ConnectionLost(
-                "fxmesh: the results feed of the fx local API ended (%s); the tasks go on: "
+                "fxmesh: the session with the fx local API ended (%s); the tasks sent go on: "
                 "reattach to them by ID with Executor.reattach" % (err or "the server closed it"))
             tasks, self._tasks = self._tasks, {}
+            unanswered = [it for g in self._requests.values() for its in g.values() for it in its]
+            self._requests.clear()
+            self._inflight = False
+            unsent = [it for it in self._pending if it.fut.set_running_or_notify_cancel()]
+            self._outstanding -= len(self._pending)
+            self._pending.clear()
             self._cv.notify_all()
         for t in tasks.values():
             for f in t.futs:
                 _settle(f, exc=self._broken)
+        for it in unanswered + unsent:
+            _settle(it.fut, exc=self._broken)
 
     def _on_event(self, ev):
         typ = ev.get("type")
+        if typ == "submitted":
+            self._answered(ev)
+            return
         if typ not in ("result", "end"):
             return
         tid = ev.get("task_id")
@@ -474,8 +506,7 @@ class Executor(futures.Executor):
         with self._cv:
             while (self._outstanding > 0 or self._pending or self._inflight) and self._broken is None:
                 self._cv.wait()
-        self._sender.join()
-        self._feed.close()
+        self._session.close()
         self._reader.join()
         if self._own_client:
             self.client.close()

@@ -21,7 +21,7 @@ import threading
 import traceback
 import urllib.parse
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -175,6 +175,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return self._run(body)
         if p == "/v1/feed":
             return self._feed(q["id"][0])
+        if p == "/v1/session":
+            return self._session(q["feed"][0])
         if p == "/v1/follow":
             out = []
             for a in body["tasks"]:
@@ -258,6 +260,33 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(200, {"task_id": t["task_id"], "endpoint": "standin-ep", "state": rec["state"],
                              "results": [rec["results"][i] for i in sorted(rec["results"])], "error": None})
 
+    def _session(self, fid):
+        # The feed, written by a thread of its own, while this one reads
+        # the body's requests (chunked NDJSON) and answers each on the feed
+        # once its tasks are queued. Each request is noted as a POST of
+        # /v1/session with its body and the feed.
+        s = self.srv
+        w = threading.Thread(target=self._feed, args=(fid,), daemon=True)
+        w.start()
+        buf = b""
+        try:
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    break
+                buf += self.rfile.read(size)
+                self.rfile.readline()
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    req = json.loads(line)
+                    body = {"tasks": req["tasks"], "feed": fid}
+                    s.requests.append(("POST", "/v1/session", dict(self.headers), dict(body, seq=req["seq"])))
+                    out = self._submit(body, answer=False)
+                    s.hold_acks.wait()
+                    s.feeds[fid].put({"type": "submitted", "seq": req["seq"], "tasks": out})
+        except (OSError, ValueError):
+            pass
+
     def _feed(self, fid):
         self.send_response(200)
         self.send_header("Fx-Api-Version", self.srv.version)
@@ -284,6 +313,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 ev = q.get()
                 if ev is None:
                     self.wfile.write(b"0\r\n\r\n")
+                    self.wfile.flush()
+                    self.connection.shutdown(2)  # a session's reader stops too
                     return
         except OSError:
             return

@@ -40,6 +40,11 @@ def pair(x):
     return (x, {1, 2})
 
 
+def submits(srv):
+    """The bodies of the submit requests the stand-in got on sessions."""
+    return [r[3] for r in srv.requests if r[1] == "/v1/session" and "seq" in r[3]]
+
+
 def until(cond, what, timeout=30):
     """Polls cond until it holds; fails the test after timeout seconds."""
     deadline = time.monotonic() + timeout
@@ -50,7 +55,7 @@ def until(cond, what, timeout=30):
 
 
 class StandInCase(unittest.TestCase):
-    version = "1.0"
+    version = "1.1"
     check_version = True
 
     def setUp(self):
@@ -74,10 +79,10 @@ class StandInCase(unittest.TestCase):
 class TestClient(StandInCase):
     def test_sends_version_header(self):
         c = self.client()
-        self.assertEqual(c.server["api_version"], "1.0")
+        self.assertEqual(c.server["api_version"], "1.1")
         c.endpoints(require=["python>=3.8"])
         for method, path, headers, _ in self.srv.requests:
-            self.assertEqual(headers.get("Fx-Api-Version"), "1.0", path)
+            self.assertEqual(headers.get("Fx-Api-Version"), "1.1", path)
         self.assertEqual(self.srv.requests[-1][1], "/v1/endpoints")
 
     def test_error_kinds(self):
@@ -107,7 +112,7 @@ class TestVersionMismatch(StandInCase):
         with self.assertRaises(fxmesh.ApiVersionMismatch) as cm:
             self.client()
         self.assertEqual(cm.exception.server_version, "2.0")
-        self.assertIn("this SDK speaks 1.0", str(cm.exception))
+        self.assertIn("this SDK speaks 1.1", str(cm.exception))
 
 
 class TestVersionHeader(StandInCase):
@@ -199,11 +204,11 @@ class TestExecutor(StandInCase):
         ex = self.executor()
         n = 3000
         self.assertEqual(list(ex.map(sq, range(n), timeout=60)), [i * i for i in range(n)])
-        subs = [r for r in self.srv.requests if r[1] == "/v1/submit"]
-        inputs = sum(len(t["inputs"]) for r in subs for t in r[3]["tasks"])
+        subs = submits(self.srv)
+        inputs = sum(len(t["inputs"]) for r in subs for t in r["tasks"])
         self.assertEqual(inputs, n)
         self.assertLess(len(subs), n // 10)  # coalesced, not one request per call
-        self.assertTrue(all(r[3]["feed"] == ex.feed_id for r in subs))
+        self.assertTrue(all(r["feed"] == ex.feed_id for r in subs))
 
     def test_feed_lines_cut_anywhere(self):
         # Feed lines arriving cut into chunks at random places (seeded).
@@ -217,11 +222,11 @@ class TestExecutor(StandInCase):
         self.srv.hold_acks.clear()
         ex = self.executor()
         first = ex.submit(sq, 1)
-        until(lambda: any(r[1] == "/v1/submit" for r in self.srv.requests), "a submit request")
+        until(lambda: submits(self.srv), "a submit request")
         rest = [ex.submit(sq, i) for i in range(2, 7)]
         self.srv.hold_acks.set()
         self.assertEqual([f.result(10) for f in [first] + rest], [1, 4, 9, 16, 25, 36])
-        subs = [r[3] for r in self.srv.requests if r[1] == "/v1/submit"]
+        subs = submits(self.srv)
         self.assertEqual(sum(len(t["inputs"]) for t in subs[0]["tasks"]), 1)
         self.assertEqual(sum(len(t["inputs"]) for t in subs[1]["tasks"]), 5)
 
@@ -353,7 +358,7 @@ class TestExecutor(StandInCase):
         self.srv.hold_acks.clear()
         ex = fxmesh.Executor(client=self.client())
         first = ex.submit(sq, 1)
-        until(lambda: any(r[1] == "/v1/submit" for r in self.srv.requests), "a submit request")
+        until(lambda: submits(self.srv), "a submit request")
         rest = [ex.submit(sq, i) for i in range(10)]
         ex.shutdown(wait=False, cancel_futures=True)
         self.assertTrue(all(f.cancelled() for f in rest))
