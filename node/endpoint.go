@@ -62,6 +62,9 @@ type endpoint struct {
 	// admitted or run at once; the stream reads no further request until
 	// one ends.
 	callsPerSessionStream int
+	// ackHold is how long a call of one input may hold its
+	// acknowledgement back (defaultAckHold; tests change it).
+	ackHold time.Duration
 
 	cmu     sync.Mutex                    // guards cancels
 	cancels map[string]context.CancelFunc // of the tasks being run, by task ID
@@ -233,6 +236,7 @@ func (n *Node) newEndpoint(tasks *taskstore.Store, xs executors, blocks *pilot.M
 		goroutines: newGoPool(time.Minute, n.ctx.Done()), verify: batchverify.New(0),
 		observe:               &observer{log: n.log, metrics: n.metrics, audit: n.audit, now: n.now},
 		callsPerSessionStream: defaultCallsPerSessionStream,
+		ackHold:               defaultAckHold,
 	}
 	ep.images.ctx, ep.images.now = n.ctx, n.now
 	ep.policy.Store(admissionPolicy(n.ID(), n.config(), ownerOnly))
@@ -404,7 +408,7 @@ func (e *endpoint) handleInvoke(s network.Stream) {
 		_ = s.Close()
 		return
 	}
-	e.serveReplies(s, watchStream, func(ctx context.Context, out chan<- replyBatch) { e.runAndFollow(ctx, adm, 0, out) })
+	e.serveReplies(s, watchStream, func(ctx context.Context, out chan<- replyBatch) { e.runAndFollow(ctx, adm, 0, out, nil) })
 }
 
 // admit decides on an invocation (see package admission) and records the
@@ -473,23 +477,57 @@ func (c *cachedCatalog) Get(id catalog.ID) (*catalog.Function, error) {
 }
 
 // runAndFollow runs an admitted task and sends its results, then Done,
-// each tagged with call. A task of one input runs in this goroutine and its
-// result travels with Done: no other goroutine is on the way of a single
-// call. The results of a batch come through the store's follower, so that
-// a caller that reads slowly holds up no worker.
-func (e *endpoint) runAndFollow(ctx context.Context, adm *admission.Admitted, call uint64, out chan<- replyBatch) {
+// each tagged with call; ack, when not nil, is the task's acknowledgement,
+// not yet sent. A task of one input runs in this goroutine and its result
+// travels with Done (and with ack, when it ends within ackHold): no other
+// goroutine is on the way of a single call. The results of a batch come
+// through the store's follower, so that a caller that reads slowly holds
+// up no worker.
+func (e *endpoint) runAndFollow(ctx context.Context, adm *admission.Admitted, call uint64, out chan<- replyBatch, ack *invoke.Reply) {
 	inv := adm.Invocation
 	if len(inv.Inputs) != 1 {
+		if ack != nil {
+			out <- replyBatch{*ack}
+		}
 		e.runBehind(adm)
 		e.follow(ctx, inv.TaskID, 0, len(inv.Inputs), call, out)
 		return
+	}
+	var (
+		mu    sync.Mutex // orders the ack before the result
+		acked = ack == nil
+	)
+	if !acked {
+		hold := time.AfterFunc(e.ackHold, func() {
+			mu.Lock()
+			defer mu.Unlock()
+			if !acked {
+				acked = true
+				out <- replyBatch{*ack}
+			}
+		})
+		defer hold.Stop()
 	}
 	var reps replyBatch
 	e.run(adm, func(r invoke.Result) {
 		reps = append(reps, invoke.Reply{Type: invoke.ReplyResult, Call: call, Result: &r})
 	})
-	out <- append(reps, invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(inv.TaskID)})
+	reps = append(reps, invoke.Reply{Type: invoke.ReplyDone, Call: call, Status: e.status(inv.TaskID)})
+	mu.Lock()
+	defer mu.Unlock()
+	if !acked {
+		acked = true
+		reps = append(replyBatch{*ack}, reps...)
+	}
+	out <- reps
 }
+
+// defaultAckHold is how long a call of one input may hold its
+// acknowledgement back, so that a call that ends by then sends it with its
+// result: one write and one wake-up of the caller instead of two. Callers
+// fail over only when they get no acknowledgement for seconds
+// (client.ackTimeout).
+const defaultAckHold = time.Millisecond
 
 // runBehind runs an admitted task on a goroutine of its own. The caller
 // is a handler, registered with close, so that close waits for the task.

@@ -228,6 +228,6 @@ func (e *endpoint) serveSessionCall(ctx context.Context, s network.Stream, req *
 		return
 	}
 	inv := adm.Invocation
-	out <- replyBatch{{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: len(inv.Inputs)}}
-	e.runAndFollow(ctx, adm, req.Call, out)
+	ack := invoke.Reply{Type: invoke.ReplyAck, Call: req.Call, TaskID: inv.TaskID, Count: len(inv.Inputs)}
+	e.runAndFollow(ctx, adm, req.Call, out, &ack)
 }
