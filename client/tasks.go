@@ -18,10 +18,11 @@ import (
 )
 
 // TaskRecord is what the client keeps of a task the user submitted, in
-// the journal $FX_HOME/tasks/records.ndjson (journal.go): enough for a later process to find the task
-// again (fx status, fx result, the local API's reattach) and to list the
-// user's tasks with their state when last seen. Its JSON form is the local
-// API's (docs/local-api.md).
+// the journal $FX_HOME/tasks/records.ndjson (journal.go): enough for a
+// later process to find the task again (fx status, fx result, the local
+// API's reattach) and to list the user's tasks with their state when last
+// seen. Its JSON form is the local API's (docs/local-api.md), and the
+// journal's record lines.
 type TaskRecord struct {
 	TaskID   string `json:"task_id"`
 	Endpoint string `json:"endpoint"`
