@@ -24,7 +24,8 @@ import (
 // back, see mergeRecord), a note is applied as NoteTask applies it, and a
 // note for a task without a record line is ignored. A last line without
 // its newline (a write in progress) is left for a later read; a line that
-// does not decode is skipped.
+// does not decode is skipped, all but the whole line that may end it (one
+// appended after a write cut short).
 //
 // Appenders hold a shared flock on tasks/records.lock while they open and
 // write the journal; compaction (compactJournal) holds it exclusively
@@ -109,10 +110,21 @@ func applyLines(tasks map[string]*TaskRecord, b []byte) int {
 	}
 }
 
+// lineStart is how every record and note line starts.
+var lineStart = []byte(`{"task_id":`)
+
 func applyLine(tasks map[string]*TaskRecord, line []byte) {
 	var l journalLine
-	if json.Unmarshal(line, &l) != nil || l.TaskID == "" {
-		return // malformed, or a header
+	if err := json.Unmarshal(line, &l); err != nil {
+		// A write cut short (a full disk, a crash) leaves part of a line
+		// that the next append completes with a whole one: read that.
+		i := bytes.LastIndex(line, lineStart)
+		if i <= 0 || json.Unmarshal(line[i:], &l) != nil {
+			return
+		}
+	}
+	if l.TaskID == "" {
+		return // a header
 	}
 	old := tasks[l.TaskID]
 	if l.Note {
@@ -131,6 +143,8 @@ func applyLine(tasks map[string]*TaskRecord, line []byte) {
 
 // appendJournal writes b, whole lines, to the end of the journal with one
 // write, under a shared lock, then compacts the journal if it grew large.
+// A compaction that fails fails no append: the journal stays whole, only
+// larger, and the next append tries again.
 func (h Home) appendJournal(b []byte) error {
 	if len(b) == 0 {
 		return nil
@@ -157,7 +171,7 @@ func (h Home) appendJournal(b []byte) error {
 		return fmt.Errorf("client: task journal: %w", err)
 	}
 	if size > journalCompactAt && size > 2*last {
-		return h.compactJournal()
+		_ = h.compactJournal()
 	}
 	return nil
 }

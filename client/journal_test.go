@@ -122,6 +122,14 @@ func TestJournalTornAndMalformed(t *testing.T) {
 	if all, err := h.Tasks("", 0); err != nil || len(all) != 2 {
 		t.Fatalf("Tasks = %+v, %v", all, err)
 	}
+	// A line cut short for good (a writer that died) and the whole line
+	// appended after it: the whole one is read.
+	c := testTaskID(t, 3)
+	appendRaw(t, h, note[:40])
+	appendRaw(t, h, recordLine(t, TaskRecord{TaskID: c, Endpoint: "ep", Submitted: t0}))
+	if _, err := h.Task(c); err != nil {
+		t.Fatalf("a record after a line cut short: %v", err)
+	}
 }
 
 // TestJournalIndex: the index of a journal reads only what was appended
