@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fxmesh/fxmesh/internal/atomicfile"
@@ -44,6 +45,9 @@ const (
 // when it is also more than twice the size of the last compaction's result
 // (which records.lock holds). Tests lower it.
 var journalCompactAt int64 = 16 << 20
+
+// journalAppends counts appends to any journal, for tests.
+var journalAppends atomic.Int64
 
 // journalNote is a note line: a task's status seen at Seen.
 type journalNote struct {
@@ -162,6 +166,7 @@ func (h Home) appendJournal(b []byte) error {
 		return fmt.Errorf("client: task journal: lock: %w", err)
 	}
 	size, err := appendFile(h.journalPath(), b)
+	journalAppends.Add(1)
 	var last int64
 	if err == nil && size > journalCompactAt {
 		last = compactedSize(lock)
