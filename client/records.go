@@ -10,9 +10,9 @@ import (
 
 // recordWriter writes the local record of tasks behind the calls that
 // make and update it (Options.RecordBehind): an append to the journal
-// (journal.go) costs some microseconds of file system work (the journal
-// and its lock opened, a write, a lock taken and dropped), and the call to
-// a warm endpoint not much more, so the call queues it and returns. A
+// (journal.go) costs some tens of microseconds of file system work (the
+// journal and its lock opened, a lock taken and dropped, a write), the
+// same for one line or a hundred, so the call queues it and returns. A
 // task's record is written recordDelay after it was first queued, or at
 // once on flush or close, and what was queued for it meanwhile is merged:
 // a short task's record is written once, in its final state, not once when
