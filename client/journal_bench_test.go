@@ -69,3 +69,48 @@ func BenchmarkRecordWrite(b *testing.B) {
 		flush()
 	})
 }
+
+// BenchmarkTaskRead is the cost of reading one task's record (Home.Task),
+// as the local API does for each status request: from a journal of 1000
+// tasks through its index, against a file of an earlier version.
+func BenchmarkTaskRead(b *testing.B) {
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = testTaskID(b, i)
+	}
+	h := Home{Dir: b.TempDir()}
+	var buf []byte
+	var err error
+	for _, id := range ids {
+		if buf, err = appendRecord(buf, TaskRecord{TaskID: id, Endpoint: "ep", Submitted: time.Now()}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := h.appendJournal(buf); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("journal", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			if _, err := h.Task(ids[i%len(ids)]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("file", func(b *testing.B) {
+		old := Home{Dir: b.TempDir()}
+		if err := os.MkdirAll(old.taskDir(), 0o700); err != nil {
+			b.Fatal(err)
+		}
+		for _, id := range ids[:100] {
+			r, _ := json.Marshal(TaskRecord{TaskID: id, Endpoint: "ep", Submitted: time.Now()})
+			if err := atomicfile.Write(filepath.Join(old.taskDir(), id+".json"), r, 0o600); err != nil {
+				b.Fatal(err)
+			}
+		}
+		for i := 0; b.Loop(); i++ {
+			if _, err := old.Task(ids[i%100]); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
