@@ -9,14 +9,16 @@ import (
 )
 
 // recordWriter writes the local record of tasks behind the calls that
-// make and update it (Options.RecordBehind): a record replaced whole costs
-// some hundred microseconds of file system work (a file made and renamed),
-// more than a call to a warm endpoint, so the call queues it and returns.
-// A task's record is written recordDelay after it was first queued, or at
+// make and update it (Options.RecordBehind): an append to the journal
+// (journal.go) costs some tens of microseconds of file system work (the
+// journal and its lock opened, a lock taken and dropped, a write), the
+// same for one line or a hundred, so the call queues it and returns. A
+// task's record is written recordDelay after it was first queued, or at
 // once on flush or close, and what was queued for it meanwhile is merged:
 // a short task's record is written once, in its final state, not once when
-// acknowledged and again when done. Writes happen in the order the tasks
-// were first queued, by one goroutine.
+// acknowledged and again when done. Each round writes the lines of every
+// task due with one append, in the order the tasks were first queued, by
+// one goroutine.
 type recordWriter struct {
 	home Home
 	log  *slog.Logger
@@ -167,10 +169,8 @@ func (w *recordWriter) loop() {
 		}
 		w.writing = true
 		w.mu.Unlock()
-		for i, id := range order {
-			if err := w.write(id, batch[i]); err != nil {
-				w.log.Warn("task record", "task", id, "err", err)
-			}
+		if err := w.write(order, batch); err != nil {
+			w.log.Warn("task record", "tasks", len(order), "err", err)
 		}
 		w.mu.Lock()
 		w.writing = false
@@ -181,28 +181,70 @@ func (w *recordWriter) loop() {
 // writeClosed writes p at once, with w.mu held: after close, for a call
 // that ends after the client closed.
 func (w *recordWriter) writeClosed(id string, p *pendingRecord) {
-	if err := w.write(id, p); err != nil {
+	if err := w.write([]string{id}, []*pendingRecord{p}); err != nil {
 		w.log.Warn("task record", "task", id, "err", err)
 	}
 }
 
-func (w *recordWriter) write(id string, p *pendingRecord) error {
-	if p.rec != nil {
-		return w.home.writeTask(*p.rec)
-	}
-	r, err := w.home.Task(id)
-	if fault.KindOf(err) == fault.NotFound {
-		return nil // submitted elsewhere: no record to update
-	}
+// write appends the lines of a round to the journal, with one write: the
+// new records, and the notes that change a record it or an earlier
+// version's file holds (one that moves a record of an earlier version's
+// file into the journal with it). A note for a task without a record is
+// dropped.
+func (w *recordWriter) write(ids []string, batch []*pendingRecord) error {
+	buf, err := w.lines(ids, batch)
 	if err != nil {
 		return err
 	}
-	changed := false
-	for _, n := range p.notes {
-		changed = noteTask(&r, n.st, n.at) || changed
+	return w.home.appendJournal(buf)
+}
+
+// lines are the journal lines of a round (write).
+func (w *recordWriter) lines(ids []string, batch []*pendingRecord) ([]byte, error) {
+	var buf []byte
+	var err error
+	var x *journalIndex
+	for i, p := range batch {
+		if p.rec != nil {
+			if buf, err = appendRecord(buf, *p.rec); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if x == nil {
+			if x, err = w.home.journal(); err != nil {
+				return nil, err
+			}
+			defer x.mu.Unlock()
+		}
+		if r := x.tasks[ids[i]]; r != nil {
+			r := *r
+			for _, n := range p.notes {
+				if !noteTask(&r, n.st, n.at) {
+					continue // changes nothing: no line
+				}
+				if buf, err = appendNote(buf, ids[i], n.st, n.at); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		r, err := w.home.legacyTask(ids[i])
+		if fault.KindOf(err) == fault.NotFound {
+			continue // submitted elsewhere: no record to update
+		}
+		if err != nil {
+			return nil, err
+		}
+		changed := false
+		for _, n := range p.notes {
+			changed = noteTask(&r, n.st, n.at) || changed
+		}
+		if changed {
+			if buf, err = appendRecord(buf, r); err != nil {
+				return nil, err
+			}
+		}
 	}
-	if !changed {
-		return nil
-	}
-	return w.home.writeTask(r)
+	return buf, nil
 }

@@ -72,3 +72,38 @@ func TestRecordBehind(t *testing.T) {
 		t.Fatalf("record after close: %+v, %v", r, err)
 	}
 }
+
+// TestRecordBehindOneAppendARound: a round of the writer appends the lines
+// of every task due with one write.
+func TestRecordBehindOneAppendARound(t *testing.T) {
+	h := Home{Dir: t.TempDir()}
+	w := newRecordWriter(h, slog.New(slog.DiscardHandler))
+	defer w.close()
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	const n = 50
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = testTaskID(t, i)
+	}
+	before := journalAppends.Load()
+	for _, id := range ids {
+		w.record(TaskRecord{TaskID: id, Endpoint: "ep", Submitted: t0})
+	}
+	w.flush()
+	// One round, or two if the first record came due while the others
+	// were queued.
+	if got := journalAppends.Load() - before; got > 2 {
+		t.Fatalf("%d appends for %d records queued at once", got, n)
+	}
+	for _, id := range ids {
+		w.note(id, &invoke.Status{State: invoke.StateDone}, t0.Add(time.Second))
+	}
+	before = journalAppends.Load()
+	w.flush()
+	if got := journalAppends.Load() - before; got > 2 {
+		t.Fatalf("%d appends for %d notes queued at once", got, n)
+	}
+	if all, err := h.Tasks(invoke.StateDone, 0); err != nil || len(all) != n {
+		t.Fatalf("%d done, %v; want %d", len(all), err, n)
+	}
+}

@@ -12,17 +12,17 @@ import (
 
 	"github.com/fxmesh/fxmesh/fault"
 	"github.com/fxmesh/fxmesh/identity"
-	"github.com/fxmesh/fxmesh/internal/atomicfile"
 	"github.com/fxmesh/fxmesh/invoke"
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 // TaskRecord is what the client keeps of a task the user submitted, in
-// $FX_HOME/tasks/ID.json: enough for a later process to find the task
-// again (fx status, fx result, the local API's reattach) and to list the
-// user's tasks with their state when last seen. Its JSON form is the local
-// API's (docs/local-api.md).
+// the journal $FX_HOME/tasks/records.ndjson (journal.go): enough for a
+// later process to find the task again (fx status, fx result, the local
+// API's reattach) and to list the user's tasks with their state when last
+// seen. Its JSON form is the local API's (docs/local-api.md), and the
+// journal's record lines.
 type TaskRecord struct {
 	TaskID   string `json:"task_id"`
 	Endpoint string `json:"endpoint"`
@@ -44,19 +44,21 @@ type TaskRecord struct {
 	onEnd func(*Submitted, error)
 }
 
-// taskFile is a task record as a file holds it: files written before the
-// record had its other fields hold only endpoint and created.
+// taskFile is a task record as earlier versions kept it, one file per
+// task, $FX_HOME/tasks/ID.json, still read (Task, Tasks) but no longer
+// written: files written before the record had its other fields hold only
+// endpoint and created.
 type taskFile struct {
 	TaskRecord
 	Created time.Time `json:"created,omitempty"`
 }
 
-// The files of the record are one per task, each replaced whole (written
-// beside it, then renamed), so that any number of fx processes of the user
-// write the record at once without a lock: a reader sees a record before or
-// after a write, never half of one. Two processes that note the same task
-// at once may lose one note, never a record, and a state noted is never
-// replaced by an earlier one (NoteTask).
+// The record is one journal that every fx process of the user appends to
+// (journal.go), so that any number of them write it at once without
+// losing a record or a note, and a state noted is never replaced by an
+// earlier one (NoteTask). A task recorded by an earlier version, in its
+// own file, is read from there until a note moves its record into the
+// journal.
 
 func (h Home) taskDir() string { return filepath.Join(h.Dir, "tasks") }
 
@@ -79,31 +81,49 @@ func (h Home) RecordTask(r TaskRecord) error {
 	if r.Seen.IsZero() {
 		r.Seen = r.Submitted
 	}
-	return h.writeTask(r)
-}
-
-func (h Home) writeTask(r TaskRecord) error {
-	path, err := h.taskPath(r.TaskID)
+	if _, err := h.taskPath(r.TaskID); err != nil {
+		return err
+	}
+	b, err := appendRecord(nil, r)
 	if err != nil {
 		return err
 	}
-	r.Submitted, r.Seen = r.Submitted.UTC(), r.Seen.UTC()
-	b, err := json.Marshal(r)
-	if err != nil {
-		return fmt.Errorf("client: task record %s: %w", r.TaskID, err)
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("client: task record: %w", err)
-	}
-	if err := atomicfile.Write(path, b, 0o600); err != nil {
-		return fmt.Errorf("client: task record %s: %w", r.TaskID, err)
-	}
-	return nil
+	return h.appendJournal(b)
 }
 
 // Task reads the record of a task this user submitted; a task without one
 // is an error of kind fault.NotFound.
 func (h Home) Task(id string) (TaskRecord, error) {
+	r, _, err := h.task(id)
+	return r, err
+}
+
+// task reads the record of task id, from the journal or else from the
+// file of an earlier version, and reports whether the journal has it.
+func (h Home) task(id string) (TaskRecord, bool, error) {
+	if _, err := h.taskPath(id); err != nil {
+		return TaskRecord{}, false, err
+	}
+	x, err := h.journal()
+	if err != nil {
+		return TaskRecord{}, false, err
+	}
+	r, ok := x.tasks[id]
+	var rec TaskRecord
+	if ok {
+		rec = *r
+	}
+	x.mu.Unlock()
+	if ok {
+		return rec, true, nil
+	}
+	rec, err = h.legacyTask(id)
+	return rec, false, err
+}
+
+// legacyTask reads the record of task id from the file of an earlier
+// version; a task without one is an error of kind fault.NotFound.
+func (h Home) legacyTask(id string) (TaskRecord, error) {
 	path, err := h.taskPath(id)
 	if err != nil {
 		return TaskRecord{}, err
@@ -151,7 +171,7 @@ func (h Home) NoteTask(id string, st *Status, now time.Time) error {
 	if h.Dir == "" || st == nil || st.State == invoke.StateUnknown {
 		return nil
 	}
-	r, err := h.Task(id)
+	r, inJournal, err := h.task(id)
 	if fault.KindOf(err) == fault.NotFound {
 		return nil
 	}
@@ -161,7 +181,16 @@ func (h Home) NoteTask(id string, st *Status, now time.Time) error {
 	if !noteTask(&r, st, now) {
 		return nil
 	}
-	return h.writeTask(r)
+	var b []byte
+	if inJournal {
+		b, err = appendNote(nil, id, st, now)
+	} else {
+		b, err = appendRecord(nil, r) // an earlier version's record moves in
+	}
+	if err != nil {
+		return err
+	}
+	return h.appendJournal(b)
 }
 
 // noteTask updates r with st as seen at now, as NoteTask does, and reports
@@ -199,22 +228,35 @@ func stateRank(s State) int {
 
 // Tasks lists the records of the user's tasks, newest first: those in
 // state when state is not empty, at most limit of them when limit > 0. A
-// record that cannot be read is skipped.
+// record that cannot be read is skipped; a task both in the journal and
+// in an earlier version's file is the journal's.
 func (h Home) Tasks(state State, limit int) ([]TaskRecord, error) {
-	entries, err := os.ReadDir(h.taskDir())
-	if errors.Is(err, os.ErrNotExist) {
-		return []TaskRecord{}, nil
-	}
+	out := []TaskRecord{}
+	x, err := h.journal()
 	if err != nil {
+		return nil, err
+	}
+	inJournal := make(map[string]bool, len(x.tasks))
+	for id, r := range x.tasks {
+		inJournal[id] = true
+		if state == stateNone || r.State == state {
+			out = append(out, *r)
+		}
+	}
+	x.mu.Unlock()
+	entries, err := os.ReadDir(h.taskDir())
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("client: task records: %w", err)
 	}
-	out := []TaskRecord{}
 	for _, e := range entries {
 		name := e.Name()
 		if !strings.HasSuffix(name, ".json") || strings.HasPrefix(name, ".") {
 			continue
 		}
 		id := strings.TrimSuffix(name, ".json")
+		if inJournal[id] {
+			continue
+		}
 		if _, err := cid.Decode(id); err != nil {
 			continue
 		}
@@ -228,14 +270,19 @@ func (h Home) Tasks(state State, limit int) ([]TaskRecord, error) {
 		}
 		out = append(out, r)
 	}
+	sortTasks(out)
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// sortTasks sorts records newest first, then by task ID.
+func sortTasks(out []TaskRecord) {
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].Submitted.Equal(out[j].Submitted) {
 			return out[i].Submitted.After(out[j].Submitted)
 		}
 		return out[i].TaskID < out[j].TaskID
 	})
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
 }

@@ -15,7 +15,7 @@ import (
 )
 
 // testTaskID makes a task ID from n, as invoke.TaskID would.
-func testTaskID(t *testing.T, n int) string {
+func testTaskID(t testing.TB, n int) string {
 	t.Helper()
 	k, _ := identity.GenerateKey()
 	sum := sha256.Sum256([]byte(fmt.Sprint(n)))
