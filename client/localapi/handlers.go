@@ -259,6 +259,24 @@ func (s *Server) function(ctx context.Context, ref string) (*client.ResolvedFunc
 
 // start makes a task's StartRequest.
 func (s *Server) start(ctx context.Context, t taskRequest) (client.StartRequest, error) {
+	sr, err := checkTask(t)
+	if err != nil {
+		return sr, err
+	}
+	fn, err := s.function(ctx, t.Function)
+	if err != nil {
+		return sr, err
+	}
+	sr.RouteRequest = client.RouteRequest{Function: fn, Require: t.Require, AnyOwner: t.AnyEndpoint}
+	return sr, nil
+}
+
+// maxTaskTimeout bounds a task's timeout as a request may give it.
+const maxTaskTimeout = 100 * 365 * 24 * time.Hour
+
+// checkTask checks what a task request says by itself and makes the
+// StartRequest of it, but for the function and its routing.
+func checkTask(t taskRequest) (client.StartRequest, error) {
 	var sr client.StartRequest
 	if t.Function == "" {
 		return sr, fault.E(fault.Invalid, "", "no function")
@@ -266,8 +284,11 @@ func (s *Server) start(ctx context.Context, t taskRequest) (client.StartRequest,
 	if len(t.Inputs) == 0 {
 		return sr, fault.E(fault.Invalid, "", "no inputs")
 	}
-	if t.Timeout < 0 || t.Retries < 0 {
+	if !(t.Timeout >= 0) || t.Retries < 0 {
 		return sr, fault.E(fault.Invalid, "", "negative timeout or retries")
+	}
+	if t.Timeout > maxTaskTimeout.Seconds() {
+		return sr, fault.E(fault.Invalid, "", "timeout %g s: at most %.0f s", t.Timeout, maxTaskTimeout.Seconds())
 	}
 	if t.Endpoint != "" {
 		ep, err := parsePeer(t.Endpoint)
@@ -276,11 +297,6 @@ func (s *Server) start(ctx context.Context, t taskRequest) (client.StartRequest,
 		}
 		sr.Endpoint = ep
 	}
-	fn, err := s.function(ctx, t.Function)
-	if err != nil {
-		return sr, err
-	}
-	sr.RouteRequest = client.RouteRequest{Function: fn, Require: t.Require, AnyOwner: t.AnyEndpoint}
 	sr.Timeout = time.Duration(t.Timeout * float64(time.Second))
 	sr.Retries = t.Retries
 	for _, in := range t.Inputs {

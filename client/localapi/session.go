@@ -83,13 +83,9 @@ func (s *Server) readSession(r *http.Request, f *feed) {
 		if len(line) == 0 {
 			continue
 		}
-		var req sessionRequest
-		if err := json.Unmarshal(line, &req); err != nil {
-			f.push(submittedEvent{Type: "submitted", Seq: req.Seq, Error: errorOf(fault.E(fault.Invalid, "", "session request: %v", err))})
-			continue
-		}
-		if len(req.Tasks) == 0 {
-			f.push(submittedEvent{Type: "submitted", Seq: req.Seq, Error: errorOf(fault.E(fault.Invalid, "", "session request %d has no tasks", req.Seq))})
+		req, err := parseSessionLine(line)
+		if err != nil {
+			f.push(submittedEvent{Type: "submitted", Seq: req.Seq, Error: errorOf(err)})
 			continue
 		}
 		f.push(submittedEvent{Type: "submitted", Seq: req.Seq, Tasks: s.submitTasks(req.Tasks, f)})
@@ -97,6 +93,20 @@ func (s *Server) readSession(r *http.Request, f *feed) {
 	if errors.Is(sc.Err(), bufio.ErrTooLong) {
 		f.push(submittedEvent{Type: "submitted", Error: errorOf(fault.E(fault.TooLarge, "", "session request over %d bytes; the session ends", maxSessionLine))})
 	}
+}
+
+// parseSessionLine reads one line of a session's body: a request with
+// at least one task. Its Seq is set when the line had one, even with an
+// error.
+func parseSessionLine(line []byte) (sessionRequest, error) {
+	var req sessionRequest
+	if err := json.Unmarshal(line, &req); err != nil {
+		return req, fault.E(fault.Invalid, "", "session request: %v", err)
+	}
+	if len(req.Tasks) == 0 {
+		return req, fault.E(fault.Invalid, "", "session request %d has no tasks", req.Seq)
+	}
+	return req, nil
 }
 
 // mergeDone is closed when a or b is.
