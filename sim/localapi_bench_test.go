@@ -17,11 +17,12 @@ import (
 )
 
 // BenchmarkLocalAPISubmit: one caller, sequential no-op calls of a private
-// function (whose proof travels with each call) through the local API as
-// the Python SDK makes them: a submit over HTTP on the unix socket, the
-// result on the feed. To the named endpoint, and routed (the ranking reused
-// for a second); the baseline, in the same run, is the mesh client's own
-// call to the endpoint (BenchmarkInvokeSequential's).
+// function (whose proof travels with each call) through the local API on
+// the unix socket: a submit over HTTP with the result on a feed, and a
+// submit line of a session with the result on its response, as the Python
+// SDK's Executor makes them. To the named endpoint, and routed (the ranking
+// reused for a second); the baseline, in the same run, is the mesh client's
+// own call to the endpoint (BenchmarkInvokeSequential's).
 func BenchmarkLocalAPISubmit(b *testing.B) {
 	f, fn := benchFixture(b)
 	home := client.Home{Dir: b.TempDir()}
@@ -126,7 +127,42 @@ func BenchmarkLocalAPISubmit(b *testing.B) {
 			reportQuantiles(b, lat)
 		})
 	}
+	// A session: the submit as a line on the request body, its answer and
+	// result on the response, as the SDK's Executor sends them.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", "http://fx/v1/session?feed=bench-session", pr)
+	sresp, err := hc.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { pw.Close(); sresp.Body.Close() })
+	sessionResults := make(chan struct{}, 1024)
+	go func() {
+		sc := bufio.NewScanner(sresp.Body)
+		for sc.Scan() {
+			if bytes.Contains(sc.Bytes(), []byte(`"type":"result"`)) {
+				sessionResults <- struct{}{}
+			}
+		}
+		close(sessionResults)
+	}()
+	seq := 0
+	line := func(endpoint string) []byte {
+		seq++
+		return fmt.Appendf(nil, `{"seq":%d,"tasks":[{"function":%q,"endpoint":%q,"inputs":[{}]}]}`+"\n", seq, reg.Function.ID, endpoint)
+	}
+	session := func(endpoint string) error {
+		if _, err := pw.Write(line(endpoint)); err != nil {
+			return err
+		}
+		if _, ok := <-sessionResults; !ok {
+			return fmt.Errorf("the session ended")
+		}
+		return nil
+	}
 	run("baseline-invoke", func() error { _, err := f.invoke(fn, 1); return err })
 	run("named", func() error { return call(f.ep.ID().String()) })
 	run("routed", func() error { return call("") })
+	run("session-named", func() error { return session(f.ep.ID().String()) })
+	run("session-routed", func() error { return session("") })
 }
