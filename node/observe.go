@@ -25,10 +25,11 @@ type observer struct {
 	audit   *audit.File // nil: no audit log
 	now     func() time.Time
 
-	mu         sync.Mutex // guards recent, next, auditFails
+	mu         sync.Mutex // guards recent, at, next, auditFails
 	recent     []webview.Task
-	next       int  // where the next task goes in recent once it is full
-	auditFails bool // a write to the audit log failed; logged once until one succeeds
+	at         map[string]int // task ID -> its place in recent
+	next       int            // where the next task goes in recent once it is full
+	auditFails bool           // a write to the audit log failed; logged once until one succeeds
 }
 
 // recentTasks is how many tasks the web view lists.
@@ -40,9 +41,15 @@ func (o *observer) admitted(t *taskstore.Task) {
 	o.metrics.running.Inc()
 	o.mu.Lock()
 	s := webview.Task{ID: t.ID, Function: t.Function, Caller: t.Caller, Inputs: t.Count, State: string(invoke.StateReceived), Received: t.Received}
+	if o.at == nil {
+		o.at = make(map[string]int, recentTasks)
+	}
 	if len(o.recent) < recentTasks {
+		o.at[s.ID] = len(o.recent)
 		o.recent = append(o.recent, s)
 	} else {
+		delete(o.at, o.recent[o.next].ID)
+		o.at[s.ID] = o.next
 		o.recent[o.next] = s
 		o.next = (o.next + 1) % recentTasks
 	}
@@ -116,11 +123,8 @@ func (o *observer) finished(out outcome) {
 func (o *observer) update(id string, fn func(*webview.Task)) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	for i := range o.recent {
-		if o.recent[i].ID == id {
-			fn(&o.recent[i])
-			return
-		}
+	if i, ok := o.at[id]; ok {
+		fn(&o.recent[i])
 	}
 }
 

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -38,5 +39,24 @@ func TestObserverStates(t *testing.T) {
 	o.queued("t1") // late: never moves a task back
 	if got := state("t1"); got != "running" {
 		t.Fatalf("queued after started: %s, want running still", got)
+	}
+
+	// Past recentTasks the oldest go, and a late event of a task gone
+	// changes none listed (the one now in its place, say).
+	for i := range recentTasks {
+		o.admitted(&taskstore.Task{ID: fmt.Sprint("n", i), Function: "f", Caller: "c", Count: 1, Received: time.Now()})
+	}
+	if got := state("t1"); got != "(not listed)" {
+		t.Fatalf("t1 after %d more tasks: %s", recentTasks, got)
+	}
+	o.queued("t1")
+	for _, s := range o.recentTasks() {
+		if s.State != "received" {
+			t.Fatalf("an event of a task no longer listed changed %s to %s", s.ID, s.State)
+		}
+	}
+	o.queued("n5")
+	if got := state("n5"); got != "queued" {
+		t.Fatalf("n5 queued: %s", got)
 	}
 }
