@@ -1,7 +1,10 @@
 package localapi
 
 import (
+	"bufio"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +76,30 @@ func TestFeedTakeOver(t *testing.T) {
 	f.push(pingEvent{Type: "d"}) // returns: a dropped feed queues nothing
 	if lines, _ := f.take(2); len(lines) != 0 {
 		t.Fatalf("a dropped feed queued %q", lines)
+	}
+}
+
+// TestReadLine: lines come without their newline, a last one without a
+// newline too; a line over the bound is refused however it arrives, and
+// one at the bound is not.
+func TestReadLine(t *testing.T) {
+	const max = 100
+	in := strings.Repeat("a", max) + "\n" + "b\n\n" + strings.Repeat("c", 300) + "\n"
+	br := bufio.NewReaderSize(strings.NewReader(in), 16) // lines longer than the buffer
+	for _, want := range []string{strings.Repeat("a", max), "b", ""} {
+		got, err := readLine(br, max)
+		if err != nil || string(got) != want {
+			t.Fatalf("got %q, %v; want %q", got, err, want)
+		}
+	}
+	if _, err := readLine(br, max); !errors.Is(err, errLineTooLong) {
+		t.Fatalf("a line of 300 bytes: %v, want errLineTooLong", err)
+	}
+	br = bufio.NewReaderSize(strings.NewReader("tail"), 16)
+	if got, err := readLine(br, max); err != nil || string(got) != "tail" {
+		t.Fatalf("last line without newline: %q, %v", got, err)
+	}
+	if _, err := readLine(br, max); !errors.Is(err, io.EOF) {
+		t.Fatalf("after the last line: %v, want EOF", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -76,10 +77,16 @@ func (s *Server) session(w http.ResponseWriter, r *http.Request) {
 // with an error (its seq, when it has one); a line over maxSessionLine
 // ends the session.
 func (s *Server) readSession(r *http.Request, f *feed) {
-	sc := bufio.NewScanner(r.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), maxSessionLine)
-	for sc.Scan() {
-		line := sc.Bytes()
+	br := bufio.NewReaderSize(r.Body, 64<<10)
+	for {
+		line, err := readLine(br, maxSessionLine)
+		if errors.Is(err, errLineTooLong) {
+			f.push(submittedEvent{Type: "submitted", Error: errorOf(fault.E(fault.TooLarge, "", "session request over %d bytes; the session ends", maxSessionLine))})
+			return
+		}
+		if err != nil {
+			return
+		}
 		if len(line) == 0 {
 			continue
 		}
@@ -90,8 +97,30 @@ func (s *Server) readSession(r *http.Request, f *feed) {
 		}
 		f.push(submittedEvent{Type: "submitted", Seq: req.Seq, Tasks: s.submitTasks(req.Tasks, f)})
 	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		f.push(submittedEvent{Type: "submitted", Error: errorOf(fault.E(fault.TooLarge, "", "session request over %d bytes; the session ends", maxSessionLine))})
+}
+
+var errLineTooLong = errors.New("line too long")
+
+// readLine reads one line of at most max bytes, without its newline, into
+// a buffer of its own: a session keeps no memory of its largest line. A
+// last line without a newline is a line.
+func readLine(br *bufio.Reader, max int) ([]byte, error) {
+	var line []byte
+	for {
+		frag, err := br.ReadSlice('\n')
+		if len(line)+len(frag) > max+1 {
+			return nil, errLineTooLong
+		}
+		switch {
+		case err == nil:
+			return append(line, frag[:len(frag)-1]...), nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			line = append(line, frag...)
+		case errors.Is(err, io.EOF) && len(line)+len(frag) > 0:
+			return append(line, frag...), nil
+		default:
+			return nil, err
+		}
 	}
 }
 

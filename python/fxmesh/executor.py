@@ -12,6 +12,12 @@ from concurrent.futures import _base
 from . import errors, serialize, source
 from .client import Client
 
+# One call's arguments, and one request's calls together, at most (JSON
+# bytes): a session line is at most 64 MiB (docs/local-api.md), and an
+# endpoint bounds an invocation's size too.
+MAX_CALL_BYTES = 60 << 20
+MAX_REQUEST_BYTES = 32 << 20
+
 # Functions registered by this process: (socket, code object, serializer)
 # -> function ID. A function is registered once per process and server.
 _registered = {}
@@ -75,7 +81,7 @@ class _Item:
 
 
 class _Task:
-    __slots__ = ("task_id", "endpoint", "futs", "plain", "left")
+    __slots__ = ("task_id", "endpoint", "futs", "plain", "left", "replaying")
 
     def __init__(self, task_id, endpoint, futs, plain):
         self.task_id = task_id
@@ -83,6 +89,7 @@ class _Task:
         self.futs = futs
         self.plain = plain
         self.left = len(futs)
+        self.replaying = False  # events that came before it are being applied
 
 
 class _instance_or_class:
@@ -154,6 +161,8 @@ class Executor(futures.Executor):
         self._outstanding = 0  # futures taken and not yet settled or dropped
         self._shutdown = False
         self._broken = None  # the exception that ended the session
+        self._broken_by = None  # what broke a send, if one did
+        self._ended_by = None  # an error the server answered no request with
         v = str(self.client.server.get("api_version") or "")
         if v.split(".")[0] == "1" and v < "1.1":
             raise errors.ApiVersionMismatch(
@@ -208,12 +217,12 @@ class Executor(futures.Executor):
         a module-level def (its source is sent); a registered function is
         called with submit_to_registered_function."""
         ref = self._register(fn)
-        return self._enqueue([_Item(TaskFuture(self), ref, serialize.encode_input(self.serializer, args, kwargs), False)])[0]
+        return self._enqueue([_Item(TaskFuture(self), ref, _sized(serialize.encode_input(self.serializer, args, kwargs)), False)])[0]
 
     def submit_to_registered_function(self, ref, /, *args, **kwargs):
         """Calls the registered function ref (NAME, OWNER/NAME or ID) with
         JSON arguments; returns its Future."""
-        inp = serialize.encode_input("json", args, kwargs)
+        inp = _sized(serialize.encode_input("json", args, kwargs))
         return self._enqueue([_Item(TaskFuture(self), ref, inp, True)])[0]
 
     def map(self, fn, *iterables, timeout=None, chunksize=1):
@@ -224,7 +233,7 @@ class Executor(futures.Executor):
         end = None if timeout is None else time.monotonic() + timeout
         ref = self._register(fn)
         enc = serialize.encode_input
-        items = [_Item(TaskFuture(self), ref, enc(self.serializer, a, None), False) for a in zip(*iterables)]
+        items = [_Item(TaskFuture(self), ref, _sized(enc(self.serializer, a, None)), False) for a in zip(*iterables)]
         fs = self._enqueue(items)
 
         def results():
@@ -260,12 +269,15 @@ class Executor(futures.Executor):
         if self._inflight or self._broken is not None:
             return None
         groups = collections.OrderedDict()
-        n = 0
+        n = size = 0
         while self._pending and n < self.batch_size:
+            if n and size + len(self._pending[0].input) > MAX_REQUEST_BYTES:
+                break
             it = self._pending.popleft()
             if it.fut.set_running_or_notify_cancel():
                 groups.setdefault((it.ref, it.plain), []).append(it)
                 n += 1
+                size += len(it.input)
             else:
                 self._outstanding -= 1
         if not n:
@@ -276,22 +288,39 @@ class Executor(futures.Executor):
         return self._seq, groups
 
     def _send(self, seq, groups):
-        reqs = []
-        for (ref, _), its in groups.items():
-            t = Client.task(ref, (), endpoint=self.endpoint, require=self.require, timeout=self.timeout,
-                            retries=self.retries, any_endpoint=self.any_endpoint)
-            t["inputs"] = ",".join(it.input for it in its)
-            reqs.append(t)
-        try:
-            self._session.send(seq, Client.tasks_json(reqs))
-        except OSError as e:
-            # The session broke: its reader fails everything else.
-            with self._cv:
-                if self._requests.pop(seq, None) is None:
+        # Sends request seq. One that cannot be encoded fails its calls
+        # (with what was raised) and the next request goes instead; when
+        # writing fails, part of it may be on the wire: the session is
+        # closed, and its reader fails what is sent and unanswered.
+        while True:
+            try:
+                reqs = []
+                for (ref, _), its in groups.items():
+                    t = Client.task(ref, (), endpoint=self.endpoint, require=self.require, timeout=self.timeout,
+                                    retries=self.retries, any_endpoint=self.any_endpoint)
+                    t["inputs"] = ",".join(it.input for it in its)
+                    reqs.append(t)
+                line = Client.tasks_json(reqs)
+            except BaseException as e:
+                with self._cv:
+                    self._requests.pop(seq, None)
+                    self._inflight = False
+                    nxt = self._next_locked() if isinstance(e, Exception) else None
+                self._fail([it for g in groups.values() for it in g], e)
+                if not isinstance(e, Exception):
+                    raise
+                if not nxt:
                     return
-                self._inflight = False
-            self._fail([it for g in groups.values() for it in g],
-                       errors.ConnectionLost("fxmesh: the session with the fx local API broke: %s" % e))
+                seq, groups = nxt
+                continue
+            try:
+                self._session.send(seq, line)
+            except BaseException as e:
+                self._broken_by = e
+                self._session.close()
+                if not isinstance(e, Exception):
+                    raise
+            return
 
     def _answered(self, ev):
         # A "submitted" event: the request seq was answered. The next
@@ -299,6 +328,10 @@ class Executor(futures.Executor):
         with self._cv:
             groups = self._requests.pop(ev.get("seq"), None)
             if groups is None:
+                if ev.get("error"):
+                    # An answer to no request sent: the server could not
+                    # read one (and ends the session when it is too large).
+                    self._ended_by = errors.from_error(ev["error"])
                 return
             self._inflight = False
             nxt = self._next_locked()
@@ -317,8 +350,12 @@ class Executor(futures.Executor):
             self._adopt(ans["task_id"], ans.get("endpoint"), [it.fut for it in its], plain)
 
     def _fail(self, items, exc):
-        # Settles the futures of items, taken and not yet settled, with exc.
+        # Settles the futures of items, taken and not yet settled, with exc;
+        # they are claimed first, under the lock, so that a canceller
+        # waiting on them sees them decided.
         with self._cv:
+            for it in items:
+                it.fut._claimed = True
             self._outstanding -= len(items)
             self._cv.notify_all()
         for it in items:
@@ -326,15 +363,24 @@ class Executor(futures.Executor):
 
     def _adopt(self, task_id, endpoint, futs, plain):
         # Records an acknowledged task and applies the feed events that
-        # came before its acknowledgement.
+        # came before its acknowledgement, in order: while they are applied
+        # (reattach does it on the caller's thread), the reader keeps the
+        # task's new events behind them.
         for i, f in enumerate(futs):
             f.task_id, f.endpoint, f.index = task_id, endpoint, i
+        t = _Task(task_id, endpoint, futs, plain)
+        t.replaying = True
         with self._cv:
-            self._tasks[task_id] = _Task(task_id, endpoint, futs, plain)
-            early = self._early.pop(task_id, ())
+            self._tasks[task_id] = t
             self._cv.notify_all()
-        for ev in early:
-            self._on_event(ev)
+        while True:
+            with self._cv:
+                early = self._early.pop(task_id, None)
+                if not early:
+                    t.replaying = False
+                    return
+            for ev in early:
+                self._on_event(ev, replay=True)
 
     # -- results ---------------------------------------------------------------
 
@@ -351,9 +397,10 @@ class Executor(futures.Executor):
             for t in self._tasks.values():
                 for f in t.futs:
                     f._claimed = True
+            why = err or self._broken_by or self._ended_by or "the server closed it"
             self._broken = errors.ConnectionLost(
                 "fxmesh: the session with the fx local API ended (%s); the tasks sent go on: "
-                "reattach to them by ID with Executor.reattach" % (err or "the server closed it"))
+                "reattach to them by ID with Executor.reattach" % (why,))
             tasks, self._tasks = self._tasks, {}
             unanswered = [it for g in self._requests.values() for its in g.values() for it in its]
             self._requests.clear()
@@ -361,6 +408,8 @@ class Executor(futures.Executor):
             unsent = [it for it in self._pending if it.fut.set_running_or_notify_cancel()]
             self._outstanding -= len(self._pending)
             self._pending.clear()
+            for it in unanswered + unsent:
+                it.fut._claimed = True
             self._cv.notify_all()
         for t in tasks.values():
             for f in t.futs:
@@ -368,7 +417,7 @@ class Executor(futures.Executor):
         for it in unanswered + unsent:
             _settle(it.fut, exc=self._broken)
 
-    def _on_event(self, ev):
+    def _on_event(self, ev, replay=False):
         typ = ev.get("type")
         if typ == "submitted":
             self._answered(ev)
@@ -378,7 +427,7 @@ class Executor(futures.Executor):
         tid = ev.get("task_id")
         with self._cv:
             t = self._tasks.get(tid)
-            if t is None:
+            if t is None or (t.replaying and not replay):
                 self._early.setdefault(tid, []).append(ev)
                 return
             if typ == "end":
@@ -428,9 +477,15 @@ class Executor(futures.Executor):
 
     def _cancel_sent(self, fut):
         with self._cv:
-            while fut.task_id is None and not fut.done():
+            if fut.task_id is None and not fut._claimed and threading.current_thread() is self._reader:
+                # A done-callback on the session's reader, which is the one
+                # to take the answer that gives fut its task: cancel it once
+                # answered, from a thread of its own. Not cancelled yet.
+                threading.Thread(target=self._cancel_sent, args=(fut,), name="fxmesh-cancel", daemon=True).start()
+                return False
+            while fut.task_id is None and not fut._claimed and not fut.done():
                 self._cv.wait()
-            if fut._claimed:
+            if fut._claimed or fut.task_id is None:
                 return fut.cancelled()
             fut._cancel_wanted = True
             t = self._tasks.get(fut.task_id)
@@ -455,7 +510,8 @@ class Executor(futures.Executor):
     def reattach(self, tasks):
         """Futures for tasks submitted earlier (by this process, another, or
         fx): tasks are task IDs, or task records as Client.tasks() lists
-        them. Returns one future per input, task by task, in input order.
+        them. Returns one future per input, task by task, in input order
+        (for a task this Executor follows already, the futures it has).
         Results are decoded with this Executor's serializer. On the class,
         Executor.reattach(tasks, **kw) uses an Executor(**kw) of its own."""
         asked = []
@@ -464,9 +520,16 @@ class Executor(futures.Executor):
                 asked.append({"task_id": t["task_id"], "endpoint": t.get("endpoint") or ""})
             else:
                 asked.append({"task_id": t, "endpoint": ""})
-        answers = self.client.follow(self.feed_id, asked)
+        with self._cv:
+            known = {a["task_id"]: list(self._tasks[a["task_id"]].futs) for a in asked if a["task_id"] in self._tasks}
+        follow = [a for a in asked if a["task_id"] not in known]
+        answers = iter(self.client.follow(self.feed_id, follow) if follow else ())
         out = []
-        for a, ans in zip(asked, answers):
+        for a in asked:
+            if a["task_id"] in known:
+                out.extend(known[a["task_id"]])  # followed already: its futures
+                continue
+            ans = next(answers, {"error": {"kind": "internal", "message": "the server answered fewer tasks than asked"}})
             if ans.get("error"):
                 f = TaskFuture(self)
                 f.task_id = a["task_id"]
@@ -510,6 +573,14 @@ class Executor(futures.Executor):
         self._reader.join()
         if self._own_client:
             self.client.close()
+
+
+def _sized(inp):
+    # inp, a call's arguments as JSON text, unless it is over MAX_CALL_BYTES.
+    if len(inp) > MAX_CALL_BYTES:
+        raise errors.TooLarge("fxmesh: a call's arguments take %d bytes as JSON, over the %d a call may take"
+                              % (len(inp), MAX_CALL_BYTES))
+    return inp
 
 
 def _result(fut, timeout=None):

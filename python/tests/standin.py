@@ -47,6 +47,7 @@ class StandIn:
         self.tasks = {}  # task id -> dict(state, fn, inputs, results, feed, cancelled)
         self.feeds = collections.defaultdict(queue.Queue)  # feed id -> events
         self.requests = []  # (method, path, headers, body) of every request
+        self.late_follow_ends = 0  # > 0: follow queues a finished task's end so many seconds after its answer
         self.hold_acks = threading.Event()  # when clear, submit answers wait on it
         self.hold_acks.set()
         self.work = queue.Queue()
@@ -178,7 +179,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if p == "/v1/session":
             return self._session(q["feed"][0])
         if p == "/v1/follow":
-            out = []
+            out, ends = [], []
             for a in body["tasks"]:
                 with s.lock:
                     t = s.tasks.get(a["task_id"])
@@ -192,9 +193,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 for i in sorted(done):
                     s.feeds[body["feed"]].put(dict(done[i], type="result"))
                 if state in ("done", "cancelled"):
-                    s.feeds[body["feed"]].put({"type": "end", "task_id": a["task_id"], "state": state,
-                                               "count": len(t["inputs"])})
-            return self._send(200, {"tasks": out})
+                    ends.append({"type": "end", "task_id": a["task_id"], "state": state, "count": len(t["inputs"])})
+            if not s.late_follow_ends:
+                for e in ends:
+                    s.feeds[body["feed"]].put(e)
+            self._send(200, {"tasks": out})
+            for e in ends if s.late_follow_ends else ():
+                # A moment after the answer.
+                threading.Timer(s.late_follow_ends, s.feeds[body["feed"]].put, (e,)).start()
+            return
         parts = p.split("/")
         if len(parts) >= 4 and parts[2] == "tasks":
             tid = parts[3]
