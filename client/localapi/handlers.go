@@ -3,7 +3,6 @@ package localapi
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -507,11 +506,17 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request) {
 	s.pump(w, fl, f, r.Context().Done())
 }
 
+// feedWriteTimeout bounds one write of a feed's events: a reader that
+// stops reading loses the feed (what it was not sent stays queued for the
+// next), rather than holding it.
+var feedWriteTimeout = time.Minute
+
 // pump makes the caller f's reader, taking it over from any other, and
 // writes f's events to w, hello first, each flushed as it is queued, until
-// writing fails, another reader takes f over, stop is closed or the
-// server closes.
-func (s *Server) pump(w io.Writer, fl http.Flusher, f *feed, stop <-chan struct{}) {
+// writing fails (or takes over feedWriteTimeout), another reader takes f
+// over, stop is closed or the server closes.
+func (s *Server) pump(w http.ResponseWriter, fl http.Flusher, f *feed, stop <-chan struct{}) {
+	rc := http.NewResponseController(w)
 	gen := s.gen.Add(1)
 	f.attach(gen)
 	var unsent [][]byte
@@ -528,6 +533,9 @@ func (s *Server) pump(w io.Writer, fl http.Flusher, f *feed, stop <-chan struct{
 		lines, ok := f.take(gen)
 		if !ok {
 			return false // another reader took the feed over
+		}
+		if len(lines) > 0 {
+			_ = rc.SetWriteDeadline(time.Now().Add(feedWriteTimeout))
 		}
 		for i, l := range lines {
 			if _, err := w.Write(l); err != nil {
@@ -546,6 +554,7 @@ func (s *Server) pump(w io.Writer, fl http.Flusher, f *feed, stop <-chan struct{
 		select {
 		case <-f.wake:
 		case <-t.C:
+			_ = rc.SetWriteDeadline(time.Now().Add(feedWriteTimeout))
 			if _, err := w.Write(ping); err != nil {
 				return
 			}

@@ -5,26 +5,26 @@ import (
 	"path/filepath"
 )
 
-// Write writes b to path with mode: into a temporary file beside it, then
-// renamed over it.
+// Write writes b to path with mode: into a temporary file beside it, synced,
+// then renamed over it.
 func Write(path string, b []byte, mode os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	if _, err := tmp.Write(b); err == nil {
+	_, err = tmp.Write(b)
+	if err == nil {
 		err = tmp.Chmod(mode)
-	} else {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
+	}
+	if err == nil {
+		// On the disk before the rename, so that a crash of the machine
+		// leaves the old content or the new, not an empty file.
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
 	if err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
 		os.Remove(tmp.Name())
 		return err
 	}
