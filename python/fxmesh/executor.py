@@ -164,7 +164,7 @@ class Executor(futures.Executor):
         self._broken_by = None  # what broke a send, if one did
         self._ended_by = None  # an error the server answered no request with
         v = str(self.client.server.get("api_version") or "")
-        if v.split(".")[0] == "1" and v < "1.1":
+        if v.split(".")[0] == "1" and _minor(v) < 1:
             raise errors.ApiVersionMismatch(
                 "fxmesh: the fx serve answering on %s speaks local API %s; the Executor needs 1.1 (sessions): "
                 "stop it (pid %s) and the SDK starts a current one" % (self.client.socket_path, v, self.client.server.get("pid")),
@@ -573,6 +573,14 @@ class Executor(futures.Executor):
         self._reader.join()
         if self._own_client:
             self.client.close()
+
+
+def _minor(version):
+    # The minor number of a MAJOR.MINOR version; 0 when it has none.
+    try:
+        return int(version.split(".")[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _sized(inp):

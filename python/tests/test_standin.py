@@ -115,6 +115,18 @@ class TestVersionMismatch(StandInCase):
         self.assertIn("this SDK speaks 1.1", str(cm.exception))
 
 
+class TestOlderMinor(StandInCase):
+    # An fx serve of API 1.0 (started before an upgrade) has no sessions:
+    # the Executor says so, naming the server to stop.
+    version = "1.0"
+
+    def test_executor_needs_sessions(self):
+        with self.assertRaises(fxmesh.ApiVersionMismatch) as cm:
+            fxmesh.Executor(client=self.client())
+        self.assertIn("speaks local API 1.0", str(cm.exception))
+        self.assertIn("pid %d" % os.getpid(), str(cm.exception))
+
+
 class TestVersionHeader(StandInCase):
     # A server that does not refuse the client: the SDK reads the version
     # header of the answer itself.
