@@ -157,14 +157,11 @@ func (h Home) appendJournal(b []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("client: task journal: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := openLocked(dir, lockShared)
 	if err != nil {
 		return fmt.Errorf("client: task journal: %w", err)
 	}
 	defer lock.Close()
-	if err := lockShared(lock); err != nil {
-		return fmt.Errorf("client: task journal: lock: %w", err)
-	}
 	size, err := appendFile(h.journalPath(), b)
 	journalAppends.Add(1)
 	var last int64
@@ -179,6 +176,20 @@ func (h Home) appendJournal(b []byte) error {
 		_ = h.compactJournal()
 	}
 	return nil
+}
+
+// openLocked opens dir's records.lock and takes it with take (lockShared or
+// lockExclusive); the caller unlocks and closes it.
+func openLocked(dir string, take func(*os.File) error) (*os.File, error) {
+	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := take(lock); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("lock: %w", err)
+	}
+	return lock, nil
 }
 
 // appendFile appends b to path with one write and returns the file's size
@@ -223,14 +234,11 @@ func compactedSize(lock *os.File) int64 {
 // compacted it meanwhile.
 func (h Home) compactJournal() error {
 	dir := h.taskDir()
-	lock, err := os.OpenFile(filepath.Join(dir, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	lock, err := openLocked(dir, lockExclusive)
 	if err != nil {
 		return fmt.Errorf("client: compact task journal: %w", err)
 	}
 	defer lock.Close()
-	if err := lockExclusive(lock); err != nil {
-		return fmt.Errorf("client: compact task journal: lock: %w", err)
-	}
 	defer unlock(lock)
 	path := h.journalPath()
 	b, err := os.ReadFile(path)

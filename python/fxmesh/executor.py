@@ -89,7 +89,7 @@ class _Task:
         self.futs = futs
         self.plain = plain
         self.left = len(futs)
-        self.replaying = False  # events that came before it are being applied
+        self.replaying = True  # until _adopt applied the events that came before it
 
 
 class _instance_or_class:
@@ -306,7 +306,7 @@ class Executor(futures.Executor):
                     self._requests.pop(seq, None)
                     self._inflight = False
                     nxt = self._next_locked() if isinstance(e, Exception) else None
-                self._fail([it for g in groups.values() for it in g], e)
+                self._fail(_items(groups), e)
                 if not isinstance(e, Exception):
                     raise
                 if not nxt:
@@ -340,7 +340,7 @@ class Executor(futures.Executor):
             self._send(*nxt)
         answers = ev.get("tasks") or []
         if ev.get("error") or len(answers) != len(groups):
-            self._fail([it for g in groups.values() for it in g], errors.from_error(ev.get("error") or {
+            self._fail(_items(groups), errors.from_error(ev.get("error") or {
                 "kind": "internal", "message": "the server answered %d tasks of %d" % (len(answers), len(groups))}))
             return
         for ((_, plain), its), ans in zip(groups.items(), answers):
@@ -369,7 +369,6 @@ class Executor(futures.Executor):
         for i, f in enumerate(futs):
             f.task_id, f.endpoint, f.index = task_id, endpoint, i
         t = _Task(task_id, endpoint, futs, plain)
-        t.replaying = True
         with self._cv:
             self._tasks[task_id] = t
             self._cv.notify_all()
@@ -402,7 +401,7 @@ class Executor(futures.Executor):
                 "fxmesh: the session with the fx local API ended (%s); the tasks sent go on: "
                 "reattach to them by ID with Executor.reattach" % (why,))
             tasks, self._tasks = self._tasks, {}
-            unanswered = [it for g in self._requests.values() for its in g.values() for it in its]
+            unanswered = [it for g in self._requests.values() for it in _items(g)]
             self._requests.clear()
             self._inflight = False
             unsent = [it for it in self._pending if it.fut.set_running_or_notify_cancel()]
@@ -573,6 +572,11 @@ class Executor(futures.Executor):
         self._reader.join()
         if self._own_client:
             self.client.close()
+
+
+def _items(groups):
+    # The _Items of a request's groups, in order.
+    return [it for its in groups.values() for it in its]
 
 
 def _minor(version):
